@@ -1,0 +1,39 @@
+// common.h: error reporting, aligned allocation, timing and the thread policy
+// shared by every module.
+#ifndef MAKEMORE_COMMON_H
+#define MAKEMORE_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+// Exit statuses: 2 = usage error (bad flag, bad value), 1 = runtime failure
+// (unreadable file, corrupt checkpoint, diverged training).
+enum { EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
+
+// Library functions never exit: they return 0 on success or -1 and write a
+// one-line message (naming file / line / value and what is allowed) into an Err.
+typedef struct {
+    char msg[512];
+} Err;
+int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));  // returns -1
+
+// Print "makemore: <msg>" to stderr and exit with status. For main-level code only.
+void die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+
+// 64-byte aligned allocation, zero-filled; dies with EXIT_RUNTIME when out of memory.
+void *xcalloc(size_t count, size_t size);
+void xfree(void *p);
+
+double now_seconds(void);  // monotonic clock
+
+// ---- threads -------------------------------------------------------------
+// One pool: OpenMP kernels and (OpenMP-built) OpenBLAS share it.
+void threads_set(int n);   // n >= 1; sets OpenMP and OpenBLAS thread counts
+int threads_get(void);
+// Forking a parallel region costs ~1-3 us; a kernel forks only when its work
+// (roughly: elements touched) is at least this many. Tuned in bench/.
+#define PAR_MIN_WORK 32768
+// Usage: #pragma omp parallel for if (par_worth(B * H))
+static inline int par_worth(long work) { return work >= PAR_MIN_WORK; }
+
+#endif

@@ -1,0 +1,65 @@
+// data.h: the words file, the vocabulary, the lecture's split and its examples.
+#ifndef MAKEMORE_DATA_H
+#define MAKEMORE_DATA_H
+
+#include <stdint.h>
+
+#include "common.h"
+
+#define MAX_WORD_LEN 256   // longer lines are an error (names are short; this guards memory)
+
+// Words in file order, blank lines skipped, CR of CRLF stripped.
+typedef struct {
+    char *buf;      // all words, NUL-separated (one allocation)
+    char **w;       // n pointers into buf
+    int n;
+    int max_len;    // longest word, in bytes
+} Words;
+
+// Vocabulary as the lecture: itos[0] = '.', the terminator; then the sorted distinct bytes.
+typedef struct {
+    int V;
+    char itos[256];
+    int stoi[256];  // -1 for bytes outside the vocabulary
+} Vocab;
+
+// Examples as the lecture's build_dataset(words) with context length T:
+// for each word, context starts as T zeros ('.'); for each ch in word + '.':
+// X row = context, Y = stoi[ch], context shifts left by one and appends Y.
+typedef struct {
+    int *X;  // [n, T]
+    int *Y;  // [n]
+    int n;
+    int T;
+} Examples;
+
+typedef struct {
+    Examples train, val, test;   // 80 / 10 / 10 by words, after the shuffle
+    int n_words[3];
+} Split;
+
+// Reads path. Errors (file, line and what is allowed): missing / unreadable / a
+// directory, no words, a word containing '.', NUL or a non-printable byte, a line
+// longer than MAX_WORD_LEN.
+int words_load(Words *out, const char *path, Err *err);
+// Same rules on an in-memory buffer (used by the fuzzer); name is used in messages.
+int words_parse(Words *out, const char *data, size_t len, const char *name, Err *err);
+void words_free(Words *w);
+
+void vocab_build(Vocab *v, const Words *w);
+// 0 when every byte of every word is in v; else -1 naming the word's index and byte.
+int vocab_check(const Vocab *v, const Words *w, const char *name, Err *err);
+
+// Python: random.seed(seed); random.shuffle(words). Permutes w->w in place.
+void words_shuffle(Words *w, uint64_t seed);
+
+// Examples from words [lo, hi).
+void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v, int T);
+void examples_free(Examples *ex);
+
+// The lecture's split: shuffle with split_seed, n1 = int(0.8 n), n2 = int(0.9 n).
+// Fails when a split would be empty (fewer than ~10 words).
+int split_build(Split *s, Words *w, const Vocab *v, int T, uint64_t split_seed, Err *err);
+void split_free(Split *s);
+
+#endif

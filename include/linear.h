@@ -1,0 +1,20 @@
+// linear.h: the matmuls, all through cblas_sgemm. Row-major throughout.
+#ifndef MAKEMORE_LINEAR_H
+#define MAKEMORE_LINEAR_H
+
+// C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C, row-major.
+// op(A) = A ([M,K]) when transA == 0, A^T (A stored [K,M]) when transA == 1; same for B.
+void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+          const float *B, float beta, float *C);
+
+// out[B,O] = in[B,I] . W[I,O] + b[O]   (b may be NULL)
+void linear_forward(float *out, const float *in, const float *W, const float *b, int B, int I,
+                    int O);
+
+// Adjoint of linear_forward, gradients overwritten (not accumulated):
+//   dW[I,O] = in^T . dout      db[O] = column sums of dout      din[B,I] = dout . W^T
+// din and db may be NULL (skipped).
+void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
+                     const float *W, int B, int I, int O);
+
+#endif
