@@ -57,8 +57,13 @@ void words_shuffle(Words *w, uint64_t seed);
 void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v, int T);
 void examples_free(Examples *ex);
 
+// The split's word boundaries for n words: n1 = int(0.8 n), n2 = int(0.9 n) exactly as
+// Python computes them (train = [0, n1), val = [n1, n2), test = [n2, n)).
+void split_bounds(int n, int *n1, int *n2);
+
 // The lecture's split: shuffle with split_seed, n1 = int(0.8 n), n2 = int(0.9 n).
-// Fails when a split would be empty (fewer than ~10 words).
+// Fails when a split would be empty (fewer than 6 words), or when a word has a byte
+// outside v; w is left untouched then.
 int split_build(Split *s, Words *w, const Vocab *v, int T, uint64_t split_seed, Err *err);
 void split_free(Split *s);
 

@@ -1,0 +1,286 @@
+// data.c: the words file, the vocabulary, the lecture's split and its examples.
+//
+// Which bytes a word may hold: printable ASCII 0x20..0x7e except '.' (the
+// terminator, vocabulary index 0), and every byte 0x80..0xff, so UTF-8 names load
+// and train byte-wise (a multi-byte letter becomes several vocabulary entries;
+// UTF-8 validity is not checked). Rejected: NUL, the other control bytes 0x01..0x1f
+// (tab included; a CR is accepted only as the CR of a CRLF line end, or as the last
+// byte of the file), and 0x7f. Words are kept verbatim: spaces inside or around a
+// word are part of it. A blank line is an empty one (after the CR strip) and is skipped.
+//
+// Error messages: "<name>:<line>: <what>, <what is allowed>" for a bad line,
+// "<name>: <what>" for the file as a whole.
+#include "data.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rng.h"
+
+// A words file larger than this is refused (word counts are ints; names.txt is 229 kB).
+#define MAX_WORDS_FILE_BYTES ((size_t)1 << 30)
+
+#define ALLOWED_BYTES "allowed: printable ASCII 0x20-0x7e except '.', and bytes 0x80-0xff"
+
+static int byte_allowed(unsigned char c) { return (c >= 0x20 && c <= 0x7e && c != '.') || c >= 0x80; }
+
+// Checks one line (CR already stripped); 0 if it is a valid word (or blank).
+static int check_line(const char *line, size_t len, const char *name, int line_no, Err *err) {
+    if (len > MAX_WORD_LEN)
+        return err_set(err, "%s:%d: line of %zu bytes, longer than the %d allowed", name, line_no,
+                       len, MAX_WORD_LEN);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (byte_allowed(c)) continue;
+        if (c == '.')
+            return err_set(err, "%s:%d: word contains '.', the terminator (" ALLOWED_BYTES ")",
+                           name, line_no);
+        if (c == 0)
+            return err_set(err, "%s:%d: NUL byte at column %zu (" ALLOWED_BYTES ")", name,
+                           line_no, i + 1);
+        return err_set(err, "%s:%d: non-printable byte 0x%02x at column %zu (" ALLOWED_BYTES ")",
+                       name, line_no, c, i + 1);
+    }
+    return 0;
+}
+
+// Calls back for each line of data: start, length without the line end (LF, or the
+// CRLF pair, or a CR that ends the buffer), 1-based line number.
+typedef int (*LineFn)(void *ctx, const char *line, size_t len, int line_no);
+
+static int for_each_line(const char *data, size_t len, LineFn fn, void *ctx) {
+    size_t pos = 0;
+    int line_no = 0;
+    while (pos < len) {
+        const char *nl = memchr(data + pos, '\n', len - pos);
+        size_t end = nl ? (size_t)(nl - data) : len;
+        size_t line_len = end - pos;
+        if (line_len > 0 && data[end - 1] == '\r') line_len--;
+        line_no++;
+        if (fn(ctx, data + pos, line_len, line_no)) return -1;
+        pos = nl ? end + 1 : len;
+    }
+    return 0;
+}
+
+typedef struct {
+    const char *name;
+    Err *err;
+    int n_words;
+    size_t bytes;  // sum of word lengths
+} Survey;
+
+static int survey_line(void *ctx, const char *line, size_t len, int line_no) {
+    Survey *s = ctx;
+    if (check_line(line, len, s->name, line_no, s->err)) return -1;
+    if (len > 0) {
+        s->n_words++;
+        s->bytes += len;
+    }
+    return 0;
+}
+
+typedef struct {
+    Words *w;
+    char *next;  // where the next word goes in w->buf
+} Store;
+
+static int store_line(void *ctx, const char *line, size_t len, int line_no) {
+    (void)line_no;
+    Store *s = ctx;
+    if (len == 0) return 0;
+    memcpy(s->next, line, len);
+    s->next[len] = '\0';
+    s->w->w[s->w->n++] = s->next;
+    s->next += len + 1;
+    if ((int)len > s->w->max_len) s->w->max_len = (int)len;
+    return 0;
+}
+
+int words_parse(Words *out, const char *data, size_t len, const char *name, Err *err) {
+    memset(out, 0, sizeof *out);
+    if (len > MAX_WORDS_FILE_BYTES)
+        return err_set(err, "%s: %zu bytes, more than the %zu a words file may have", name, len,
+                       MAX_WORDS_FILE_BYTES);
+    // First pass validates and counts, so the second can allocate exactly.
+    Survey s = {name, err, 0, 0};
+    if (for_each_line(data, len, survey_line, &s)) return -1;
+    if (s.n_words == 0)
+        return err_set(err, "%s: no words (the file is empty or has only blank lines)", name);
+    out->buf = malloc(s.bytes + (size_t)s.n_words);
+    out->w = malloc((size_t)s.n_words * sizeof *out->w);
+    if (!out->buf || !out->w) {
+        words_free(out);
+        return err_set(err, "%s: out of memory for %d words", name, s.n_words);
+    }
+    Store store = {out, out->buf};
+    for_each_line(data, len, store_line, &store);
+    return 0;
+}
+
+// Reads a whole file into a malloc'd buffer; refuses directories and huge files.
+static int read_file(const char *path, char **data, size_t *len, Err *err) {
+    int fd = open(path, O_RDONLY);
+    if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+        close(fd);
+        return err_set(err, "%s: is a directory, expected a words file (one word per line)", path);
+    }
+    size_t cap = 1 << 16, used = 0;
+    char *buf = malloc(cap);
+    while (buf) {
+        if (used == cap) {
+            if (cap > MAX_WORDS_FILE_BYTES) break;
+            char *bigger = realloc(buf, cap * 2);
+            if (!bigger) break;
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t got = read(fd, buf + used, cap - used);
+        if (got < 0 && errno == EINTR) continue;
+        if (got < 0) {
+            int e = errno;
+            free(buf);
+            close(fd);
+            return err_set(err, "%s: cannot read: %s", path, strerror(e));
+        }
+        if (got == 0) {
+            close(fd);
+            *data = buf;
+            *len = used;
+            return 0;
+        }
+        used += (size_t)got;
+    }
+    free(buf);
+    close(fd);
+    return err_set(err, "%s: too large or out of memory (a words file may have %zu bytes)", path,
+                   MAX_WORDS_FILE_BYTES);
+}
+
+int words_load(Words *out, const char *path, Err *err) {
+    memset(out, 0, sizeof *out);
+    char *data = NULL;
+    size_t len = 0;
+    if (read_file(path, &data, &len, err)) return -1;
+    int rc = words_parse(out, data, len, path, err);
+    free(data);
+    return rc;
+}
+
+void words_free(Words *w) {
+    free(w->buf);
+    free(w->w);
+    memset(w, 0, sizeof *w);
+}
+
+// ---- vocabulary ---------------------------------------------------------------
+
+void vocab_build(Vocab *v, const Words *w) {
+    unsigned char seen[256] = {0};
+    for (int i = 0; i < w->n; i++)
+        for (const unsigned char *p = (const unsigned char *)w->w[i]; *p; p++) seen[*p] = 1;
+    seen['.'] = 0;  // the terminator is always index 0, never among the letters
+    memset(v->itos, 0, sizeof v->itos);
+    for (int c = 0; c < 256; c++) v->stoi[c] = -1;
+    v->itos[0] = '.';
+    v->stoi['.'] = 0;
+    v->V = 1;
+    for (int c = 1; c < 256; c++)  // ascending unsigned byte order = sorted(set(...))
+        if (seen[c]) {
+            v->itos[v->V] = (char)c;
+            v->stoi[c] = v->V++;
+        }
+}
+
+int vocab_check(const Vocab *v, const Words *w, const char *name, Err *err) {
+    for (int i = 0; i < w->n; i++)
+        for (const unsigned char *p = (const unsigned char *)w->w[i]; *p; p++)
+            if (*p == '.' || v->stoi[*p] < 0)
+                return err_set(err,
+                               "%s: word %d (\"%.64s\") has byte 0x%02x, which is not in the "
+                               "model's vocabulary of %d",
+                               name, i + 1, w->w[i], *p, v->V);
+    return 0;
+}
+
+// ---- split and examples ---------------------------------------------------------
+
+void words_shuffle(Words *w, uint64_t seed) {
+    PyRandom r;
+    pyrandom_seed(&r, seed);
+    pyrandom_shuffle(&r, w->w, (size_t)w->n, sizeof *w->w);
+}
+
+// Python's int(0.8 * n) and int(0.9 * n). The doubles 0.8 and 0.9 are slightly above
+// the decimals and a product's fraction is a multiple of 0.1 (>= 0.1 from the next
+// integer), so the float product truncates to floor(8n / 10) and floor(9n / 10):
+// checked equal for every n in 1..2^31-1 against the double computation, and against
+// python3 for 1..100000 (tests/test_data.c).
+void split_bounds(int n, int *n1, int *n2) {
+    *n1 = (int)((long long)n * 8 / 10);
+    *n2 = (int)((long long)n * 9 / 10);
+}
+
+void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v, int T) {
+    size_t n = 0;
+    for (int i = lo; i < hi; i++) n += strlen(w->w[i]) + 1;  // each letter and the final '.'
+    ex->n = (int)n;
+    ex->T = T;
+    ex->X = xcalloc(n * (size_t)T, sizeof *ex->X);
+    ex->Y = xcalloc(n, sizeof *ex->Y);
+    int *ctx = xcalloc((size_t)T, sizeof *ctx);
+    size_t row = 0;
+    for (int i = lo; i < hi; i++) {
+        memset(ctx, 0, (size_t)T * sizeof *ctx);  // context starts as T '.'s
+        for (const unsigned char *p = (const unsigned char *)w->w[i];; p++) {
+            int ix = *p ? v->stoi[*p] : 0;  // the word's NUL stands for the final '.'
+            memcpy(ex->X + row * (size_t)T, ctx, (size_t)T * sizeof *ctx);
+            ex->Y[row++] = ix;
+            memmove(ctx, ctx + 1, (size_t)(T - 1) * sizeof *ctx);
+            ctx[T - 1] = ix;
+            if (!*p) break;
+        }
+    }
+    xfree(ctx);
+}
+
+void examples_free(Examples *ex) {
+    xfree(ex->X);
+    xfree(ex->Y);
+    memset(ex, 0, sizeof *ex);
+}
+
+int split_build(Split *s, Words *w, const Vocab *v, int T, uint64_t split_seed, Err *err) {
+    memset(s, 0, sizeof *s);
+    if (T < 1) return err_set(err, "context length %d: must be at least 1", T);
+    if (vocab_check(v, w, "words", err)) return -1;
+    int n1, n2;
+    split_bounds(w->n, &n1, &n2);
+    if (n1 == 0 || n2 == n1 || w->n == n2)
+        return err_set(err,
+                       "%d words split 80/10/10 as %d / %d / %d: every split needs at least one "
+                       "word (give at least 6 words)",
+                       w->n, n1, n2 - n1, w->n - n2);
+    words_shuffle(w, split_seed);
+    examples_build(&s->train, w, 0, n1, v, T);
+    examples_build(&s->val, w, n1, n2, v, T);
+    examples_build(&s->test, w, n2, w->n, v, T);
+    s->n_words[0] = n1;
+    s->n_words[1] = n2 - n1;
+    s->n_words[2] = w->n - n2;
+    return 0;
+}
+
+void split_free(Split *s) {
+    examples_free(&s->train);
+    examples_free(&s->val);
+    examples_free(&s->test);
+    memset(s, 0, sizeof *s);
+}
