@@ -7,14 +7,14 @@
 void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
           const float *B, float beta, float *C);
 
-// out[B,O] = in[B,I] . W[I,O] + b[O]   (b may be NULL)
-void linear_forward(float *out, const float *in, const float *W, const float *b, int B, int I,
-                    int O);
+// out[B,O] = in[B,n_in] . W[n_in,n_out] + b[n_out]   (b may be NULL)
+void linear_forward(float *out, const float *in, const float *W, const float *b, int B, int n_in,
+                    int n_out);
 
 // Adjoint of linear_forward, gradients overwritten (not accumulated):
-//   dW[I,O] = in^T . dout      db[O] = column sums of dout      din[B,I] = dout . W^T
+//   dW[n_in,n_out] = in^T . dout   db[n_out] = column sums of dout   din[B,n_in] = dout . W^T
 // din and db may be NULL (skipped).
 void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
-                     const float *W, int B, int I, int O);
+                     const float *W, int B, int n_in, int n_out);
 
 #endif

@@ -1,0 +1,41 @@
+// linear.c: every matmul of the model goes to cblas_sgemm (row-major).
+#include "linear.h"
+
+#include <string.h>
+
+#include <cblas.h>
+
+void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+          const float *B, float beta, float *C) {
+    // Leading dimensions of the arrays as stored (row-major).
+    int lda = transA ? M : K;
+    int ldb = transB ? K : N;
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
+}
+
+// out[B,n_out] = in[B,n_in] . W[n_in,n_out] + b[n_out]
+void linear_forward(float *out, const float *in, const float *W, const float *b, int B, int n_in,
+                    int n_out) {
+    float beta = 0.0f;
+    if (b) {  // preload the bias rows, then accumulate the product onto them
+        for (int r = 0; r < B; r++) memcpy(out + (size_t)r * n_out, b, (size_t)n_out * sizeof(float));
+        beta = 1.0f;
+    }
+    gemm(0, 0, B, n_out, n_in, 1.0f, in, W, beta, out);
+}
+
+// dW[n_in,n_out] = in^T . dout    db[n_out] = sum_b dout[b,:]    din[B,n_in] = dout . W^T
+void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
+                     const float *W, int B, int n_in, int n_out) {
+    gemm(1, 0, n_in, n_out, B, 1.0f, in, dout, 0.0f, dW);
+    if (din) gemm(0, 1, B, n_in, n_out, 1.0f, dout, W, 0.0f, din);
+    if (db) {
+        memset(db, 0, (size_t)n_out * sizeof(float));
+        for (int r = 0; r < B; r++) {
+            const float *row = dout + (size_t)r * n_out;
+            #pragma omp simd
+            for (int o = 0; o < n_out; o++) db[o] += row[o];
+        }
+    }
+}
