@@ -1,0 +1,416 @@
+#!/usr/bin/python3
+"""PyTorch beside the engine: the same operations at the same sizes and thread counts.
+
+Times, with the method of build/bench (warm-up, repetitions calibrated to a sample length,
+median and min per call), the lecture's PyTorch code for each bench entry:
+
+  ce_backward_atomic     exercise 1's cross-entropy chain (dlogprobs ... dlogits)
+  ce_backward_fused      exercise 2: softmax, subtract one-hot, divide by n
+  bn_backward_atomic     exercise 1's batchnorm chain (dbngain ... dhprebn)
+  bn_backward_fused      exercise 3's closed form
+  bn_tanh_backward_fused exercise 3 with dhpreact = (1 - h^2) * dh in front
+  embedding_backward_loop      the lecture's Python loop over (k, j)
+  embedding_backward_index_add dC.index_add_ (the vectorised scatter-add)
+  linear_backward        dh = dlogits @ W2.T, dW2 = h.T @ dlogits, db2 = dlogits.sum(0)
+  train_step_autograd    the lecture's step: batch, forward, loss.backward(), update
+  train_step_manual      exercise 4's step: batch, forward, manual backward, update
+
+Every size/thread pair runs in a child process whose OMP/OpenBLAS thread variables are
+set before torch loads, plus torch.set_num_threads(n). Before timing, the manual step's
+gradients are checked against autograd's (a fast wrong expression fails loudly).
+
+Run with Debian's python3 (python3-torch is a Debian package): /usr/bin/python3.
+Output: CSV (op,B,H,V,T,E,threads,median_us,min_us,samples,reps) to --csv or stdout.
+Exit status: 0 ok, 1 a check failed, 2 usage, 3 torch not importable.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import time
+
+V, T, E = 27, 3, 10          # vocabulary, context, embedding width (the lecture's)
+N_TRAIN = 182625             # examples in the lecture's training split
+INSTALL_HINT = ("PyTorch not importable by %s: install Debian's build with "
+                "`sudo apt-get install python3-torch` and run this script with /usr/bin/python3"
+                % sys.executable)
+
+ALL_OPS = ["ce_backward_atomic", "ce_backward_fused", "bn_backward_atomic",
+           "bn_backward_fused", "bn_tanh_backward_fused", "embedding_backward_loop",
+           "embedding_backward_index_add", "linear_backward", "train_step_autograd",
+           "train_step_manual"]
+
+
+# ---- timing (the same method as bench/bench_timing.c) -------------------------------
+
+class Plan:
+    def __init__(self, quick):
+        self.warmup_s = 0.01 if quick else 0.05
+        self.sample_s = 0.002 if quick else 0.01
+        self.samples = 5 if quick else 21
+        self.min_samples = 3
+        self.budget_s = 0.15 if quick else 2.0
+
+
+def time_fn(fn, plan):
+    """Median and min seconds per call of fn()."""
+    t0 = time.perf_counter()
+    calls = 0
+    while True:
+        fn()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= plan.warmup_s and calls >= 2:
+            break
+    per_call = elapsed / calls
+    reps = max(1, int(plan.sample_s / per_call)) if per_call > 0 else 1
+    samples = []
+    start = time.perf_counter()
+    while len(samples) < plan.samples:
+        s0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        samples.append((time.perf_counter() - s0) / reps)
+        if time.perf_counter() - start > plan.budget_s and len(samples) >= plan.min_samples:
+            break
+    samples.sort()
+    n = len(samples)
+    median = samples[n // 2] if n % 2 else 0.5 * (samples[n // 2 - 1] + samples[n // 2])
+    return median, samples[0], n, reps
+
+
+# ---- the lecture's model, forward expanded as in exercise 1 ------------------------
+
+def make_params(torch, B, H, g):
+    C = torch.randn((V, E), generator=g)
+    W1 = torch.randn((T * E, H), generator=g) * (5 / 3) / (T * E) ** 0.5
+    b1 = torch.randn(H, generator=g) * 0.1
+    W2 = torch.randn((H, V), generator=g) * 0.1
+    b2 = torch.randn(V, generator=g) * 0.1
+    bngain = torch.randn((1, H), generator=g) * 0.1 + 1.0
+    bnbias = torch.randn((1, H), generator=g) * 0.1
+    return [C, W1, b1, W2, b2, bngain, bnbias]
+
+
+def forward_expanded(torch, params, Xb, Yb):
+    """Exercise 1's forward: every intermediate named, as the notebook has it."""
+    C, W1, b1, W2, b2, bngain, bnbias = params
+    n = Xb.shape[0]
+    f = {}
+    f["emb"] = C[Xb]
+    f["embcat"] = f["emb"].view(n, -1)
+    f["hprebn"] = f["embcat"] @ W1 + b1
+    f["bnmeani"] = 1 / n * f["hprebn"].sum(0, keepdim=True)
+    f["bndiff"] = f["hprebn"] - f["bnmeani"]
+    f["bndiff2"] = f["bndiff"] ** 2
+    f["bnvar"] = 1 / (n - 1) * f["bndiff2"].sum(0, keepdim=True)
+    f["bnvar_inv"] = (f["bnvar"] + 1e-5) ** -0.5
+    f["bnraw"] = f["bndiff"] * f["bnvar_inv"]
+    f["hpreact"] = bngain * f["bnraw"] + bnbias
+    f["h"] = torch.tanh(f["hpreact"])
+    f["logits"] = f["h"] @ W2 + b2
+    f["logit_maxes"] = f["logits"].max(1, keepdim=True).values
+    f["norm_logits"] = f["logits"] - f["logit_maxes"]
+    f["counts"] = f["norm_logits"].exp()
+    f["counts_sum"] = f["counts"].sum(1, keepdims=True)
+    f["counts_sum_inv"] = f["counts_sum"] ** -1
+    f["probs"] = f["counts"] * f["counts_sum_inv"]
+    f["logprobs"] = f["probs"].log()
+    f["loss"] = -f["logprobs"][range(n), Yb].mean()
+    return f
+
+
+def forward_compact(torch, F, params, Xb, Yb):
+    """Exercise 4's forward (the one the lecture trains with)."""
+    C, W1, b1, W2, b2, bngain, bnbias = params
+    emb = C[Xb]
+    embcat = emb.view(emb.shape[0], -1)
+    hprebn = embcat @ W1 + b1
+    bnmean = hprebn.mean(0, keepdim=True)
+    bnvar = hprebn.var(0, keepdim=True, unbiased=True)
+    bnvar_inv = (bnvar + 1e-5) ** -0.5
+    bnraw = (hprebn - bnmean) * bnvar_inv
+    hpreact = bngain * bnraw + bnbias
+    h = torch.tanh(hpreact)
+    logits = h @ W2 + b2
+    loss = F.cross_entropy(logits, Yb)
+    return dict(emb=emb, embcat=embcat, bnvar_inv=bnvar_inv, bnraw=bnraw, h=h,
+                logits=logits, loss=loss)
+
+
+# ---- the operations ------------------------------------------------------------------
+
+def ce_backward_atomic(torch, F, f, Yb):
+    n = Yb.shape[0]
+    dlogprobs = torch.zeros_like(f["logprobs"])
+    dlogprobs[range(n), Yb] = -1.0 / n
+    dprobs = (1.0 / f["probs"]) * dlogprobs
+    dcounts_sum_inv = (f["counts"] * dprobs).sum(1, keepdim=True)
+    dcounts = f["counts_sum_inv"] * dprobs
+    dcounts_sum = (-f["counts_sum"] ** -2) * dcounts_sum_inv
+    dcounts += torch.ones_like(f["counts"]) * dcounts_sum
+    dnorm_logits = f["counts"] * dcounts
+    dlogits = dnorm_logits.clone()
+    dlogit_maxes = (-dnorm_logits).sum(1, keepdim=True)
+    dlogits += F.one_hot(f["logits"].max(1).indices, num_classes=V) * dlogit_maxes
+    return dlogits
+
+
+def ce_backward_fused(torch, F, logits, Yb):
+    n = Yb.shape[0]
+    dlogits = F.softmax(logits, 1)
+    dlogits[range(n), Yb] -= 1
+    dlogits /= n
+    return dlogits
+
+
+def bn_backward_atomic(torch, f, bngain, dhpreact):
+    n = dhpreact.shape[0]
+    dbngain = (f["bnraw"] * dhpreact).sum(0, keepdim=True)
+    dbnraw = bngain * dhpreact
+    dbnbias = dhpreact.sum(0, keepdim=True)
+    dbndiff = f["bnvar_inv"] * dbnraw
+    dbnvar_inv = (f["bndiff"] * dbnraw).sum(0, keepdim=True)
+    dbnvar = (-0.5 * (f["bnvar"] + 1e-5) ** -1.5) * dbnvar_inv
+    dbndiff2 = (1.0 / (n - 1)) * torch.ones_like(f["bndiff2"]) * dbnvar
+    dbndiff += (2 * f["bndiff"]) * dbndiff2
+    dhprebn = dbndiff.clone()
+    dbnmeani = (-dbndiff).sum(0)
+    dhprebn += 1.0 / n * (torch.ones_like(f["hprebn"]) * dbnmeani)
+    return dhprebn, dbngain, dbnbias
+
+
+def bn_backward_fused(bngain, bnvar_inv, bnraw, dhpreact):
+    n = dhpreact.shape[0]
+    dbngain = (bnraw * dhpreact).sum(0, keepdim=True)
+    dbnbias = dhpreact.sum(0, keepdim=True)
+    dhprebn = bngain * bnvar_inv / n * (n * dhpreact - dhpreact.sum(0)
+                                        - n / (n - 1) * bnraw * (dhpreact * bnraw).sum(0))
+    return dhprebn, dbngain, dbnbias
+
+
+def bn_tanh_backward_fused(bngain, bnvar_inv, bnraw, h, dh):
+    return bn_backward_fused(bngain, bnvar_inv, bnraw, (1.0 - h ** 2) * dh)
+
+
+def embedding_backward_loop(torch, C, Xb, demb):
+    dC = torch.zeros_like(C)
+    for k in range(Xb.shape[0]):
+        for j in range(Xb.shape[1]):
+            ix = Xb[k, j]
+            dC[ix] += demb[k, j]
+    return dC
+
+
+def embedding_backward_index_add(torch, C, Xb, demb):
+    dC = torch.zeros_like(C)
+    dC.index_add_(0, Xb.view(-1), demb.view(-1, E))
+    return dC
+
+
+def linear_backward(dlogits, h, W2):
+    return dlogits @ W2.T, h.T @ dlogits, dlogits.sum(0)
+
+
+def manual_backward(torch, F, params, fw, Xb, Yb):
+    """Exercise 4: the fused backward, dC vectorised with index_add_."""
+    C, W1, b1, W2, b2, bngain, bnbias = params
+    n = Xb.shape[0]
+    dlogits = ce_backward_fused(torch, F, fw["logits"], Yb)
+    dh, dW2, db2 = linear_backward(dlogits, fw["h"], W2)
+    dhprebn, dbngain, dbnbias = bn_tanh_backward_fused(bngain, fw["bnvar_inv"], fw["bnraw"],
+                                                       fw["h"], dh)
+    dembcat = dhprebn @ W1.T
+    dW1 = fw["embcat"].T @ dhprebn
+    db1 = dhprebn.sum(0)
+    dC = embedding_backward_index_add(torch, C, Xb, dembcat.view(n, T, E))
+    return [dC, dW1, db1, dW2, db2, dbngain, dbnbias]
+
+
+# ---- one size, one thread count ---------------------------------------------------
+
+class Case:
+    """Inputs of every operation at batch B, hidden H (synthetic data, seeded)."""
+
+    def __init__(self, torch, F, B, H):
+        g = torch.Generator().manual_seed(42 + B * 7919 + H)
+        self.torch, self.F, self.B, self.H = torch, F, B, H
+        self.Xtr = torch.randint(0, V, (N_TRAIN, T), generator=g)
+        self.Ytr = torch.randint(0, V, (N_TRAIN,), generator=g)
+        self.g = g
+        self.params = make_params(torch, B, H, g)
+        ix = torch.randint(0, N_TRAIN, (B,), generator=g)
+        self.Xb, self.Yb = self.Xtr[ix], self.Ytr[ix]
+        self.f = forward_expanded(torch, self.params, self.Xb, self.Yb)
+        self.dh = torch.randn((B, H), generator=g) * 0.01
+        self.dhpreact = (1.0 - self.f["h"] ** 2) * self.dh
+        self.demb = torch.randn((B, T, E), generator=g) * 0.01
+        self.dlogits = ce_backward_fused(torch, F, self.f["logits"], self.Yb)
+
+    def op(self, name):
+        """A no-argument callable running operation `name`."""
+        torch, F, f, p = self.torch, self.F, self.f, self.params
+        table = {
+            "ce_backward_atomic": lambda: ce_backward_atomic(torch, F, f, self.Yb),
+            "ce_backward_fused": lambda: ce_backward_fused(torch, F, f["logits"], self.Yb),
+            "bn_backward_atomic": lambda: bn_backward_atomic(torch, f, p[5], self.dhpreact),
+            "bn_backward_fused": lambda: bn_backward_fused(p[5], f["bnvar_inv"], f["bnraw"],
+                                                           self.dhpreact),
+            "bn_tanh_backward_fused": lambda: bn_tanh_backward_fused(
+                p[5], f["bnvar_inv"], f["bnraw"], f["h"], self.dh),
+            "embedding_backward_loop": lambda: embedding_backward_loop(torch, p[0], self.Xb,
+                                                                       self.demb),
+            "embedding_backward_index_add": lambda: embedding_backward_index_add(
+                torch, p[0], self.Xb, self.demb),
+            "linear_backward": lambda: linear_backward(self.dlogits, f["h"], p[3]),
+            "train_step_autograd": self.step_autograd,
+            "train_step_manual": self.step_manual,
+        }
+        return table[name]
+
+    def batch(self):
+        ix = self.torch.randint(0, N_TRAIN, (self.B,), generator=self.g)
+        return self.Xtr[ix], self.Ytr[ix]
+
+    def step_manual(self, lr=0.001):
+        Xb, Yb = self.batch()
+        with self.torch.no_grad():
+            fw = forward_compact(self.torch, self.F, self.params, Xb, Yb)
+            grads = manual_backward(self.torch, self.F, self.params, fw, Xb, Yb)
+            for p, grad in zip(self.params, grads):
+                p.data += -lr * grad
+        return fw["loss"]
+
+    def step_autograd(self, lr=0.001):
+        Xb, Yb = self.batch()
+        for p in self.params:
+            p.requires_grad_(True)
+        fw = forward_compact(self.torch, self.F, self.params, Xb, Yb)
+        for p in self.params:
+            p.grad = None
+        fw["loss"].backward()
+        with self.torch.no_grad():
+            for p in self.params:
+                p.data += -lr * p.grad
+        for p in self.params:
+            p.requires_grad_(False)
+        return fw["loss"]
+
+    def check(self):
+        """Manual gradients (exercise 4) against autograd's, at this size. Returns a message
+        naming the worst tensor, or None when all agree within float rounding."""
+        torch = self.torch
+        params = [p.clone().requires_grad_(True) for p in self.params]
+        fw = forward_compact(torch, self.F, params, self.Xb, self.Yb)
+        fw["loss"].backward()
+        with torch.no_grad():
+            grads = manual_backward(torch, self.F, params, fw, self.Xb, self.Yb)
+        names = ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias"]
+        for name, p, grad in zip(names, params, grads):
+            # db1 is ~0 (batchnorm cancels b1): an absolute floor keeps it from failing
+            scale = p.grad.abs().max().item()
+            diff = (grad.reshape(p.grad.shape) - p.grad).abs().max().item()
+            if not diff <= 1e-3 * scale + 1e-6:
+                return "d%s: max |manual - autograd| = %.3g, max |autograd| = %.3g" % (
+                    name, diff, scale)
+        return None
+
+
+def run_child(args):
+    """Times every requested op at one thread count (the environment already set)."""
+    try:
+        import torch
+        import torch.nn.functional as F
+    except ImportError:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 3
+    torch.set_num_threads(args.child_threads)
+    plan = Plan(args.quick)
+    ops = args.ops.split(",")
+    status = 0
+    out = sys.stdout
+    for B, H in parse_sizes(args.sizes):
+        case = Case(torch, F, B, H)
+        problem = case.check()
+        if problem:
+            print("torch_bench: FAIL at B=%d H=%d: %s" % (B, H, problem), file=sys.stderr)
+            status = 1
+            continue
+        for op in ops:
+            median, best, n, reps = time_fn(case.op(op), plan)
+            out.write("%s,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%d,%d\n" % (
+                op, B, H, V, T, E, args.child_threads, median * 1e6, best * 1e6, n, reps))
+            out.flush()
+            print("torch_bench: %-30s B=%-5d H=%-5d threads=%d  %10.1f us" % (
+                op, B, H, args.child_threads, median * 1e6), file=sys.stderr)
+    return status
+
+
+def parse_sizes(text):
+    sizes = []
+    for item in text.split(","):
+        b, _, h = item.lower().partition("x")
+        sizes.append((int(b), int(h)))
+    return sizes
+
+
+def run_parent(args):
+    """One child per thread count, its thread variables set before torch loads."""
+    threads = [int(t) for t in args.threads.split(",")]
+    header = "# torch %s, python %s\nop,B,H,V,T,E,threads,median_us,min_us,samples,reps\n"
+    version = probe_torch_version()
+    if version is None:
+        print(INSTALL_HINT, file=sys.stderr)
+        return 3
+    sink = open(args.csv, "w") if args.csv else sys.stdout
+    sink.write(header % (version, sys.version.split()[0]))
+    sink.flush()
+    status = 0
+    for n in threads:
+        env = dict(os.environ, OMP_NUM_THREADS=str(n), OPENBLAS_NUM_THREADS=str(n),
+                   MKL_NUM_THREADS=str(n))
+        cmd = [sys.executable, os.path.abspath(__file__), "--child-threads", str(n),
+               "--sizes", args.sizes, "--ops", args.ops] + (["--quick"] if args.quick else [])
+        child = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, text=True)
+        sink.write(child.stdout)
+        sink.flush()
+        if child.returncode != 0:
+            status = child.returncode
+    if sink is not sys.stdout:
+        sink.close()
+    return status
+
+
+def probe_torch_version():
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch.__version__
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sizes", default="32x64,32x200,512x512,4096x1024",
+                    help="comma-separated BxH list (V=27, T=3, E=10 fixed)")
+    ap.add_argument("--threads", default="1,%d" % os.cpu_count(),
+                    help="comma-separated thread counts")
+    ap.add_argument("--ops", default=",".join(ALL_OPS), help="comma-separated operations")
+    ap.add_argument("--csv", help="write the CSV here instead of stdout")
+    ap.add_argument("--quick", action="store_true", help="fewer, shorter samples")
+    ap.add_argument("--child-threads", type=int, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    unknown = [op for op in args.ops.split(",") if op not in ALL_OPS]
+    if unknown:
+        ap.error("unknown op(s) %s; known: %s" % (",".join(unknown), ",".join(ALL_OPS)))
+    try:
+        parse_sizes(args.sizes)
+    except ValueError:
+        ap.error("--sizes wants BxH[,BxH...], e.g. 32x200,4096x1024")
+    if args.child_threads:
+        return run_child(args)
+    return run_parent(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
