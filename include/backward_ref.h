@@ -1,0 +1,35 @@
+// backward_ref.h: the float64 twin of backward_atomic.h, the gradient check's reference.
+// The same graph (src/backward_graph.inc, instantiated over double), same names, same
+// lines; matmuls are naive loops (no BLAS) so nothing but the precision differs.
+#ifndef MAKEMORE_BACKWARD_REF_H
+#define MAKEMORE_BACKWARD_REF_H
+
+#include "backward_atomic.h"
+
+// The parameters in float64. Shapes as Params (model.h).
+typedef struct {
+    double *C, *W1, *b1, *W2, *b2, *bngain, *bnbias;
+    double *mem;
+} RefParams;
+
+// Allocates rp and fills it with p's float32 values, widened exactly.
+void ref_params_from(RefParams *rp, const Params *p, const Config *cfg);
+void ref_params_free(RefParams *rp);
+
+typedef struct {
+    Config cfg;
+    int B;
+    GRAPH_TENSORS(double)
+} RefActs;
+
+void ref_alloc(RefActs *r, const Config *cfg, int B);
+void ref_free(RefActs *r);
+double ref_forward(RefActs *r, const RefParams *p, const int *Xb, const int *Yb);
+void ref_backward(RefActs *r);
+void ref_ce_backward_chain(RefActs *r);
+void ref_tanh_backward(RefActs *r);
+void ref_bn_backward_chain(RefActs *r);
+// Pointers to the 26 gradients of r, in grad_info's order.
+void ref_grads(double *grads[NUM_GRADS], const RefActs *r);
+
+#endif
