@@ -38,14 +38,21 @@ size_t st_numel(const StTensor *t) {
 }
 
 // numel * dtype size in *bytes, or -1 when a dim is negative or the product
-// overflows `limit`.
+// exceeds `limit` (checked at each step, so it cannot overflow). A zero dim
+// anywhere makes the tensor empty, whatever the order of the dims.
 static int tensor_bytes(const int64_t *shape, int ndim, StDtype dtype, uint64_t limit,
                         uint64_t *bytes) {
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] < 0) return -1;
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] == 0) {
+            *bytes = 0;
+            return 0;
+        }
     uint64_t b = st_dtype_size(dtype);
     for (int i = 0; i < ndim; i++) {
-        if (shape[i] < 0) return -1;
         uint64_t d = (uint64_t)shape[i];
-        if (d != 0 && b > limit / d) return -1;
+        if (b > limit / d) return -1;
         b *= d;
     }
     if (b > limit) return -1;
@@ -250,8 +257,8 @@ static int parse_tensor(StTensor *t, const char *key, json_t *info, uint64_t dat
     uint64_t bytes;
     if (tensor_bytes(t->shape, t->ndim, t->dtype, data_len, &bytes) ||
         bytes != offsets[1] - offsets[0])
-        return err_set(err, "%s: tensor \"%.64s\": shape x dtype size does not match the %llu "
-                            "bytes of data_offsets", name, key,
+        return err_set(err, "%s: tensor \"%.64s\": shape x dtype size overflows or does not "
+                            "match the %llu bytes of data_offsets", name, key,
                        (unsigned long long)(offsets[1] - offsets[0]));
     return 0;
 }
