@@ -17,4 +17,14 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
 void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
                      const float *W, int B, int n_in, int n_out);
 
+// The same with the SGD update folded into the weight-gradient GEMM (used by the
+// training step, where dW is never needed on its own):
+//   din = dout . W^T (with the old W)   db = column sums of dout   W -= lr * in^T . dout
+// (one sgemm with alpha = -lr, beta = 1). din may be NULL.
+void linear_backward_sgd(float *din, float *W, float *db, const float *dout, const float *in,
+                         float lr, int B, int n_in, int n_out);
+
+// db[n_out] = column sums of dout[B,n_out] (overwritten).
+void bias_backward(float *db, const float *dout, int B, int n_out);
+
 #endif

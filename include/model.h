@@ -85,9 +85,12 @@ void model_init_weights(Model *m, Rng *rng);
 float model_forward(Model *m, const int *Xb, const int *Yb);
 void model_backward(Model *m);           // fills m->grads (overwrites)
 void model_sgd(Model *m, float lr);      // params -= lr * grads
+// model_backward then model_sgd, fused: W1/W2 are updated inside their weight-gradient
+// GEMMs, so grads.W1/grads.W2 are left untouched (the other grads are filled).
+void model_backward_sgd(Model *m, float lr);
 // Draws a batch of m->acts.B examples uniformly with replacement from ex.
 void model_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng);
-// One whole step: batch, forward, backward, update. Returns the loss.
+// One whole step: batch, forward, model_backward_sgd. Returns the loss.
 float model_train_step(Model *m, const Examples *ex, float lr, Rng *rng);
 
 // Sets bnmean / bnvar to the batch statistics of hprebn over all of ex

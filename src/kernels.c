@@ -25,11 +25,13 @@
 // ---- embedding --------------------------------------------------------------------
 
 void embedding_forward(float *embcat, const float *C, const int *Xb, int B, int T, int E) {
-    #pragma omp parallel for if (par_worth((long)B * T * E)) schedule(static)
-    for (int b = 0; b < B; b++)
-        for (int t = 0; t < T; t++)
-            memcpy(embcat + ((size_t)b * T + t) * E, C + (size_t)Xb[b * T + t] * E,
-                   (size_t)E * sizeof(float));
+    int fork = par_worth((long)B * T * E) && omp_get_max_threads() > 1;
+    #pragma omp parallel for if (fork) schedule(static)
+    for (int p = 0; p < B * T; p++) {  // p = b*T + t; rows are short, so no memcpy call
+        const float *src = C + (size_t)Xb[p] * E;
+        float *dst = embcat + (size_t)p * E;
+        for (int e = 0; e < E; e++) dst[e] = src[e];
+    }
 }
 
 void embedding_backward_serial(float *dC, const float *dembcat, const int *Xb, int B, int T,
@@ -68,43 +70,62 @@ void embedding_backward(float *dC, const float *dembcat, const int *Xb, int B, i
 
 // ---- batchnorm + tanh forward ----------------------------------------------------
 
+// Columns [j0, j1) of the training-mode forward. Statistics go straight into the [H]
+// outputs; rows are walked whole, so the inner loops run over contiguous columns.
+static void bn_forward_cols(float *h, float *bnraw, float *bnmeani, float *bnvar,
+                            float *bnvar_inv, const float *hprebn, const float *bngain,
+                            const float *bnbias, int B, int H, int j0, int j1, int bessel) {
+    float *mean = bnmeani + j0, *var = bnvar + j0, *inv = bnvar_inv + j0;
+    const float *gain = bngain + j0, *bias = bnbias + j0;
+    int w = j1 - j0;
+    for (int j = 0; j < w; j++) mean[j] = var[j] = 0.0f;
+    for (int b = 0; b < B; b++) {
+        const float *x = hprebn + (size_t)b * H + j0;
+        #pragma omp simd
+        for (int j = 0; j < w; j++) mean[j] += x[j];
+    }
+    for (int j = 0; j < w; j++) mean[j] /= (float)B;
+    for (int b = 0; b < B; b++) {
+        const float *x = hprebn + (size_t)b * H + j0;
+        #pragma omp simd
+        for (int j = 0; j < w; j++) var[j] += (x[j] - mean[j]) * (x[j] - mean[j]);
+    }
+    for (int j = 0; j < w; j++) {
+        var[j] /= (float)(bessel ? B - 1 : B);
+        inv[j] = 1.0f / sqrtf(var[j] + BN_EPS);
+    }
+    for (int b = 0; b < B; b++) {
+        size_t o = (size_t)b * H + j0;
+        #pragma omp simd
+        for (int j = 0; j < w; j++) {
+            float raw = (hprebn[o + j] - mean[j]) * inv[j];
+            bnraw[o + j] = raw;
+            h[o + j] = gain[j] * raw + bias[j];  // hpreact; tanh applied below
+        }
+    }
+}
+
+// tanh in place over n contiguous values (libmvec's vector tanhf).
+static void tanh_inplace(float *x, size_t n) {
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
 void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar,
                             float *bnvar_inv, const float *hprebn, const float *bngain,
                             const float *bnbias, int B, int H, int bessel) {
-    const float inv_n = 1.0f / (float)B;
-    const float inv_var_n = 1.0f / (float)(bessel ? B - 1 : B);
-    #pragma omp parallel for if (par_worth((long)B * H)) schedule(static)
+    if (!par_worth((long)B * H) || omp_get_max_threads() == 1) {
+        bn_forward_cols(h, bnraw, bnmeani, bnvar, bnvar_inv, hprebn, bngain, bnbias, B, H, 0, H,
+                        bessel);
+        tanh_inplace(h, (size_t)B * H);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
     for (int j0 = 0; j0 < H; j0 += BN_COLS) {
-        int w = H - j0 < BN_COLS ? H - j0 : BN_COLS;
-        float mean[BN_COLS] = {0}, var[BN_COLS] = {0}, inv[BN_COLS];
-        for (int b = 0; b < B; b++) {
-            const float *x = hprebn + (size_t)b * H + j0;
-            for (int j = 0; j < w; j++) mean[j] += x[j];
-        }
-        for (int j = 0; j < w; j++) mean[j] *= inv_n;
-        for (int b = 0; b < B; b++) {
-            const float *x = hprebn + (size_t)b * H + j0;
-            for (int j = 0; j < w; j++) {
-                float d = x[j] - mean[j];
-                var[j] += d * d;
-            }
-        }
-        for (int j = 0; j < w; j++) {
-            var[j] *= inv_var_n;
-            inv[j] = 1.0f / sqrtf(var[j] + BN_EPS);
-            bnmeani[j0 + j] = mean[j];
-            bnvar[j0 + j] = var[j];
-            bnvar_inv[j0 + j] = inv[j];
-        }
-        for (int b = 0; b < B; b++) {
-            size_t o = (size_t)b * H + j0;
-            #pragma omp simd
-            for (int j = 0; j < w; j++) {
-                float raw = (hprebn[o + j] - mean[j]) * inv[j];
-                bnraw[o + j] = raw;
-                h[o + j] = tanhf(bngain[j0 + j] * raw + bnbias[j0 + j]);
-            }
-        }
+        int j1 = j0 + BN_COLS < H ? j0 + BN_COLS : H;
+        bn_forward_cols(h, bnraw, bnmeani, bnvar, bnvar_inv, hprebn, bngain, bnbias, B, H, j0,
+                        j1, bessel);
+        for (int b = 0; b < B; b++) tanh_inplace(h + (size_t)b * H + j0, (size_t)(j1 - j0));
     }
 }
 
@@ -123,57 +144,70 @@ void batchnorm_tanh_forward_eval(float *h, const float *hprebn, const float *bnm
 
 // ---- cross-entropy ---------------------------------------------------------------
 
-// One row: probs = softmax(x) written into d, returns log(sum exp(x - max)) and max.
-static inline float softmax_row(float *d, const float *x, int V, float *row_max) {
-    float mx = x[0];
-    for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
-    float sum = 0.0f;
-    #pragma omp simd reduction(+ : sum)
-    for (int v = 0; v < V; v++) {
-        d[v] = expf(x[v] - mx);
-        sum += d[v];
+// Rows [r0, r1) of exercise 2: dlogits = (softmax(logits) - onehot(Yb)) / B.
+// Returns the rows' summed loss -log softmax(logits)[b, Yb[b]].
+// Rows are short (V = 27), so the exponentials run as one vector loop over a block of
+// up to CE_ROWS rows laid end to end, not row by row with a scalar tail each time.
+#define CE_ROWS 64
+static double ce_rows(float *dlogits, const float *logits, const int *Yb, int r0, int r1, int V,
+                      float inv_B) {
+    double loss = 0.0;
+    for (int c0 = r0; c0 < r1; c0 += CE_ROWS) {
+        int c1 = c0 + CE_ROWS < r1 ? c0 + CE_ROWS : r1;
+        float row_max[CE_ROWS];
+        for (int b = c0; b < c1; b++) {
+            const float *x = logits + (size_t)b * V;
+            float mx = x[0];
+            for (int v = 1; v < V; v++) mx = x[v] > mx ? x[v] : mx;
+            row_max[b - c0] = mx;
+            float *d = dlogits + (size_t)b * V;
+            for (int v = 0; v < V; v++) d[v] = x[v] - mx;  // norm_logits
+        }
+        float *block = dlogits + (size_t)c0 * V;
+        size_t n = (size_t)(c1 - c0) * V;
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) block[i] = expf(block[i]);  // counts
+        for (int b = c0; b < c1; b++) {
+            float *d = dlogits + (size_t)b * V;
+            const float *x = logits + (size_t)b * V;
+            float sum = 0.0f;
+            for (int v = 0; v < V; v++) sum += d[v];  // counts_sum
+            float scale = inv_B / sum;
+            #pragma omp simd
+            for (int v = 0; v < V; v++) d[v] *= scale;
+            d[Yb[b]] -= inv_B;
+            loss += logf(sum) - (x[Yb[b]] - row_max[b - c0]);
+        }
     }
-    *row_max = mx;
-    return sum;
+    return loss;
 }
 
-// Exercise 2: dlogits = (softmax(logits) - onehot(Yb)) / B, one row at a time.
-static inline float ce_row(float *d, const float *x, int y, int V, float inv_B) {
-    float mx;
-    float sum = softmax_row(d, x, V, &mx);
-    float scale = inv_B / sum;
-    #pragma omp simd
-    for (int v = 0; v < V; v++) d[v] *= scale;
-    d[y] -= inv_B;
-    return logf(sum) - (x[y] - mx);  // -log softmax(x)[y]
+// Rows split in contiguous per-thread ranges; partial losses combined in thread order.
+static double ce_all_rows(float *dlogits, const float *logits, const int *Yb, int B, int V) {
+    const float inv_B = 1.0f / (float)B;
+    if (!par_worth((long)B * V * 8) || omp_get_max_threads() == 1)
+        return ce_rows(dlogits, logits, Yb, 0, B, V, inv_B);
+    double partial[MAX_THREADS];
+    int used = 1;
+    #pragma omp parallel num_threads(omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS)
+    {
+        int nt = omp_get_num_threads(), k = omp_get_thread_num();
+        int r0 = (int)((long)B * k / nt), r1 = (int)((long)B * (k + 1) / nt);
+        partial[k] = ce_rows(dlogits, logits, Yb, r0, r1, V, inv_B);
+        if (k == 0) used = nt;
+    }
+    double total = 0.0;
+    for (int k = 0; k < used; k++) total += partial[k];
+    return total;
 }
 
 void ce_backward_fused(float *dlogits, const float *logits, const int *Yb, int B, int V) {
-    const float inv_B = 1.0f / (float)B;
-    #pragma omp parallel for if (par_worth((long)B * V * 8)) schedule(static)
-    for (int b = 0; b < B; b++)
-        ce_row(dlogits + (size_t)b * V, logits + (size_t)b * V, Yb[b], V, inv_B);
+    ce_all_rows(dlogits, logits, Yb, B, V);
 }
 
 float ce_forward_backward_fused(float *dlogits, const float *logits, const int *Yb, int B,
                                 int V) {
-    const float inv_B = 1.0f / (float)B;
-    double partial[MAX_THREADS] = {0};
-    int used = 1;
-    #pragma omp parallel if (par_worth((long)B * V * 8)) num_threads(omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS)
-    {
-        int k = omp_get_thread_num();
-        double s = 0.0;
-        #pragma omp for schedule(static)
-        for (int b = 0; b < B; b++)
-            s += ce_row(dlogits + (size_t)b * V, logits + (size_t)b * V, Yb[b], V, inv_B);
-        partial[k] = s;
-        #pragma omp single
-        used = omp_get_num_threads();
-    }
-    double total = 0.0;
-    for (int k = 0; k < used; k++) total += partial[k];
-    return (float)(total / B);
+    return (float)(ce_all_rows(dlogits, logits, Yb, B, V) / B);
 }
 
 double ce_loss_sum(const float *logits, const int *Yb, int B, int V) {
@@ -191,13 +225,15 @@ double ce_loss_sum(const float *logits, const int *Yb, int B, int V) {
 
 // ---- batchnorm backward (exercise 3) -------------------------------------------
 
-// The closed form on one block of w <= BN_COLS columns. When h is non-NULL the input
-// is dh and dhpreact = (1 - h^2) * dh is formed on the fly (tanh fused in); else the
-// input is dhpreact itself.
-static void bn_backward_block(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
-                              const float *h, const float *bnraw, const float *bnvar_inv,
-                              const float *bngain, int B, int H, int j0, int w, int bessel) {
-    float sum_d[BN_COLS] = {0}, sum_draw[BN_COLS] = {0};
+// The closed form on columns [j0, j1). When h is non-NULL the input is dh and
+// dhpreact = (1 - h^2) * dh is formed on the fly (tanh fused in); else the input is
+// dhpreact itself. The two column sums go straight into dbnbias / dbngain.
+static void bn_backward_cols(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
+                             const float *h, const float *bnraw, const float *bnvar_inv,
+                             const float *bngain, int B, int H, int j0, int j1, int bessel) {
+    float *sum_d = dbnbias + j0, *sum_draw = dbngain + j0;
+    int w = j1 - j0;
+    for (int j = 0; j < w; j++) sum_d[j] = sum_draw[j] = 0.0f;
     for (int b = 0; b < B; b++) {
         size_t o = (size_t)b * H + j0;
         #pragma omp simd
@@ -208,37 +244,40 @@ static void bn_backward_block(float *dhprebn, float *dbngain, float *dbnbias, co
         }
     }
     const float k = bessel ? (float)B / (float)(B - 1) : 1.0f;
-    float scale[BN_COLS], corr[BN_COLS];
-    for (int j = 0; j < w; j++) {
-        dbnbias[j0 + j] = sum_d[j];
-        dbngain[j0 + j] = sum_draw[j];
-        scale[j] = bngain[j0 + j] * bnvar_inv[j0 + j] / (float)B;
-        corr[j] = k * sum_draw[j];
-    }
+    const float *gain = bngain + j0, *inv = bnvar_inv + j0;
     for (int b = 0; b < B; b++) {
         size_t o = (size_t)b * H + j0;
         #pragma omp simd
         for (int j = 0; j < w; j++) {
             float d = h ? (1.0f - h[o + j] * h[o + j]) * din[o + j] : din[o + j];
-            dhprebn[o + j] = scale[j] * ((float)B * d - sum_d[j] - bnraw[o + j] * corr[j]);
+            float scale = gain[j] * inv[j] / (float)B;
+            dhprebn[o + j] = scale * ((float)B * d - sum_d[j] - bnraw[o + j] * (k * sum_draw[j]));
         }
     }
+}
+
+static void bn_backward(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
+                        const float *h, const float *bnraw, const float *bnvar_inv,
+                        const float *bngain, int B, int H, int bessel) {
+    if (!par_worth((long)B * H) || omp_get_max_threads() == 1) {
+        bn_backward_cols(dhprebn, dbngain, dbnbias, din, h, bnraw, bnvar_inv, bngain, B, H, 0, H,
+                         bessel);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
+    for (int j0 = 0; j0 < H; j0 += BN_COLS)
+        bn_backward_cols(dhprebn, dbngain, dbnbias, din, h, bnraw, bnvar_inv, bngain, B, H, j0,
+                         j0 + BN_COLS < H ? j0 + BN_COLS : H, bessel);
 }
 
 void bn_backward_fused(float *dhprebn, float *dbngain, float *dbnbias, const float *dhpreact,
                        const float *bnraw, const float *bnvar_inv, const float *bngain, int B,
                        int H, int bessel) {
-    #pragma omp parallel for if (par_worth((long)B * H)) schedule(static)
-    for (int j0 = 0; j0 < H; j0 += BN_COLS)
-        bn_backward_block(dhprebn, dbngain, dbnbias, dhpreact, NULL, bnraw, bnvar_inv, bngain,
-                          B, H, j0, H - j0 < BN_COLS ? H - j0 : BN_COLS, bessel);
+    bn_backward(dhprebn, dbngain, dbnbias, dhpreact, NULL, bnraw, bnvar_inv, bngain, B, H, bessel);
 }
 
 void bn_tanh_backward_fused(float *dhprebn, float *dbngain, float *dbnbias, const float *dh,
                             const float *h, const float *bnraw, const float *bnvar_inv,
                             const float *bngain, int B, int H, int bessel) {
-    #pragma omp parallel for if (par_worth((long)B * H)) schedule(static)
-    for (int j0 = 0; j0 < H; j0 += BN_COLS)
-        bn_backward_block(dhprebn, dbngain, dbnbias, dh, h, bnraw, bnvar_inv, bngain, B, H, j0,
-                          H - j0 < BN_COLS ? H - j0 : BN_COLS, bessel);
+    bn_backward(dhprebn, dbngain, dbnbias, dh, h, bnraw, bnvar_inv, bngain, B, H, bessel);
 }

@@ -19,7 +19,10 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
                     int n_out) {
     float beta = 0.0f;
     if (b) {  // preload the bias rows, then accumulate the product onto them
-        for (int r = 0; r < B; r++) memcpy(out + (size_t)r * n_out, b, (size_t)n_out * sizeof(float));
+        for (int r = 0; r < B; r++) {
+            float *row = out + (size_t)r * n_out;
+            for (int o = 0; o < n_out; o++) row[o] = b[o];
+        }
         beta = 1.0f;
     }
     gemm(0, 0, B, n_out, n_in, 1.0f, in, W, beta, out);
@@ -30,12 +33,21 @@ void linear_backward(float *din, float *dW, float *db, const float *dout, const 
                      const float *W, int B, int n_in, int n_out) {
     gemm(1, 0, n_in, n_out, B, 1.0f, in, dout, 0.0f, dW);
     if (din) gemm(0, 1, B, n_in, n_out, 1.0f, dout, W, 0.0f, din);
-    if (db) {
-        memset(db, 0, (size_t)n_out * sizeof(float));
-        for (int r = 0; r < B; r++) {
-            const float *row = dout + (size_t)r * n_out;
-            #pragma omp simd
-            for (int o = 0; o < n_out; o++) db[o] += row[o];
-        }
+    if (db) bias_backward(db, dout, B, n_out);
+}
+
+void linear_backward_sgd(float *din, float *W, float *db, const float *dout, const float *in,
+                         float lr, int B, int n_in, int n_out) {
+    if (din) gemm(0, 1, B, n_in, n_out, 1.0f, dout, W, 0.0f, din);  // before W moves
+    if (db) bias_backward(db, dout, B, n_out);
+    gemm(1, 0, n_in, n_out, B, -lr, in, dout, 1.0f, W);
+}
+
+void bias_backward(float *db, const float *dout, int B, int n_out) {
+    memset(db, 0, (size_t)n_out * sizeof(float));
+    for (int r = 0; r < B; r++) {
+        const float *row = dout + (size_t)r * n_out;
+        #pragma omp simd
+        for (int o = 0; o < n_out; o++) db[o] += row[o];
     }
 }

@@ -158,17 +158,41 @@ void model_sgd(Model *m, float lr) {
 void model_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng) {
     for (int b = 0; b < B; b++) {
         uint32_t i = rng_below(rng, (uint32_t)ex->n);
-        memcpy(Xb + (size_t)b * ex->T, ex->X + (size_t)i * ex->T, (size_t)ex->T * sizeof(int));
+        for (int t = 0; t < ex->T; t++) Xb[b * ex->T + t] = ex->X[(size_t)i * ex->T + t];
         Yb[b] = ex->Y[i];
     }
+}
+
+static void sgd_update(float *w, const float *g, size_t n, float lr) {
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) w[i] -= lr * g[i];
+}
+
+// model_backward + model_sgd in one pass: the two big weight gradients never hit memory,
+// each is added onto its weights by the GEMM that computes it (alpha = -lr, beta = 1),
+// right after the input-gradient GEMM that still needs the old weights. The small
+// tensors (C, biases, bngain, bnbias) take their gradient through m->grads.
+void model_backward_sgd(Model *m, float lr) {
+    const Config *c = &m->cfg;
+    Acts *a = &m->acts;
+    Params *p = &m->params, *g = &m->grads;
+    int B = a->B, TE = c->T * c->E;
+    linear_backward_sgd(a->dh, p->W2, g->b2, a->dlogits, a->h, lr, B, c->H, c->V);
+    bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
+                           a->bnvar_inv, p->bngain, B, c->H, c->bessel);
+    linear_backward_sgd(a->dembcat, p->W1, g->b1, a->dhprebn, a->embcat, lr, B, TE, c->H);
+    embedding_backward(g->C, a->dembcat, a->Xb, B, c->T, c->E, c->V);
+    const int small[] = {P_C, P_B1, P_B2, P_BNGAIN, P_BNBIAS};
+    float *pw[NUM_PARAMS] = {p->C, p->W1, p->b1, p->W2, p->b2, p->bngain, p->bnbias};
+    float *pg[NUM_PARAMS] = {g->C, g->W1, g->b1, g->W2, g->b2, g->bngain, g->bnbias};
+    for (int k = 0; k < 5; k++) sgd_update(pw[small[k]], pg[small[k]], param_numel(c, small[k]), lr);
 }
 
 float model_train_step(Model *m, const Examples *ex, float lr, Rng *rng) {
     Acts *a = &m->acts;
     model_sample_batch(a->Xb, a->Yb, ex, a->B, rng);
     float loss = model_forward(m, a->Xb, a->Yb);
-    model_backward(m);
-    model_sgd(m, lr);
+    model_backward_sgd(m, lr);
     return loss;
 }
 

@@ -1,0 +1,32 @@
+// sample.h: drawing words from a trained model, as the lecture's sampling loop.
+#ifndef MAKEMORE_SAMPLE_H
+#define MAKEMORE_SAMPLE_H
+
+#include <stdio.h>
+
+#include "data.h"
+#include "model.h"
+#include "rng.h"
+
+// A sorted set of words, for marking samples as seen in training / held out / new.
+typedef struct {
+    char **w;  // sorted pointers (not owned)
+    int n;
+} WordSet;
+
+void wordset_build(WordSet *s, char **words, int n);  // copies the pointer array, sorts it
+int wordset_has(const WordSet *s, const char *word);
+void wordset_free(WordSet *s);
+
+// One word: start from '.'*T, draw from softmax(logits / temperature) restricted to the
+// top_k largest (top_k <= 0: all), stop at '.' or after MAX_WORD_LEN symbols.
+// out holds MAX_WORD_LEN + 1 bytes. m must be calibrated (inference mode).
+void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
+                 int top_k);
+
+// n words, one a line, each marked "(in training words)", "(held-out word)" or "(new)"
+// when the sets are given (either may be NULL).
+void sample_print(FILE *f, const Model *m, const Vocab *v, Rng *rng, int n, float temperature,
+                  int top_k, const WordSet *train, const WordSet *heldout);
+
+#endif

@@ -1,0 +1,133 @@
+// cmd_sample.c: `makemore sample` and `makemore eval`, both from a saved model.
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+#include "common.h"
+#include "data.h"
+#include "model.h"
+#include "sample.h"
+#include "train.h"
+
+static void load_model_or_die(Model *m, Vocab *v, TrainState *ts, int *has_ts, const char *path) {
+    Err err;
+    if (checkpoint_load(m, v, ts, has_ts, path, 1, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+}
+
+// Words of path split as in training (split_seed), encoded with the model's vocabulary.
+static void load_split_or_die(Words *w, Split *s, const char *path, const Vocab *v, int T,
+                              uint64_t split_seed) {
+    Err err;
+    if (words_load(w, path, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+    if (vocab_check(v, w, path, &err) != 0)
+        die(EXIT_RUNTIME, "%s (the model's vocabulary does not cover this words file)", err.msg);
+    if (split_build(s, w, v, T, split_seed, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+}
+
+static void sample_usage(void) {
+    printf("usage: makemore sample --model FILE [flags]\n"
+           "Samples words from a trained model, one a line, marked as in the training words,\n"
+           "a held-out word, or new (when the words file is readable).\n\n"
+           "  --model FILE       a model saved by 'makemore train --out'\n"
+           "  -n, --num N        how many words (default 20)\n"
+           "  --seed S           sampling seed (default 2147483657)\n"
+           "  --temperature X    divide the logits by X (default 1; 0.01..100)\n"
+           "  --top-k K          draw only among the K most likely symbols (default: all)\n"
+           "  --data FILE        words file for the marks (default data/names.txt; '-' for none)\n"
+           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n");
+}
+
+int sample_main(int argc, char **argv) {
+    const char *model_path = NULL, *data = "data/names.txt";
+    long n = 20, top_k = 0;
+    uint64_t seed = 2147483647u + 10u, split_seed = 42;
+    int split_seed_given = 0;
+    double temperature = 1.0;
+    Cli c;
+    cli_init(&c, "sample", argc, argv);
+    while (cli_next(&c)) {
+        if (cli_is(&c, "--help", 0) || cli_is(&c, "-h", 0)) { sample_usage(); return 0; }
+        else if (cli_is(&c, "--model", 1)) model_path = c.value;
+        else if (cli_is(&c, "-n", 1) || cli_is(&c, "--num", 1)) n = cli_long(&c, 0, 1000000);
+        else if (cli_is(&c, "--seed", 1)) seed = cli_u64(&c);
+        else if (cli_is(&c, "--temperature", 1)) temperature = cli_double(&c, 0.01, 100.0);
+        else if (cli_is(&c, "--top-k", 1)) top_k = cli_long(&c, 1, 256);
+        else if (cli_is(&c, "--data", 1)) data = c.value;
+        else if (cli_is(&c, "--split-seed", 1)) { split_seed = cli_u64(&c); split_seed_given = 1; }
+        else cli_unknown(&c);
+    }
+    if (!model_path) cli_fail(&c, "--model FILE is required");
+    Model m;
+    Vocab v;
+    TrainState ts;
+    int has_ts = 0;
+    load_model_or_die(&m, &v, &ts, &has_ts, model_path);
+    if (has_ts && !split_seed_given) split_seed = ts.split_seed;
+    if (has_ts && !ts.calibrated)
+        fprintf(stderr, "makemore: note: %s is an unfinished training checkpoint; batchnorm is "
+                "not calibrated, so samples use its initial statistics\n", model_path);
+
+    Words w = {0};
+    Split s = {0};
+    WordSet train_set = {0}, heldout_set = {0};
+    int marks = strcmp(data, "-") != 0;
+    if (marks) {
+        load_split_or_die(&w, &s, data, &v, m.cfg.T, split_seed);
+        wordset_build(&train_set, w.w, s.n_words[0]);
+        wordset_build(&heldout_set, w.w + s.n_words[0], w.n - s.n_words[0]);
+    }
+    Rng rng;
+    rng_seed(&rng, seed);
+    sample_print(stdout, &m, &v, &rng, (int)n, (float)temperature, (int)top_k,
+                 marks ? &train_set : NULL, marks ? &heldout_set : NULL);
+    if (marks) {
+        wordset_free(&train_set);
+        wordset_free(&heldout_set);
+        split_free(&s);
+        words_free(&w);
+    }
+    model_free(&m);
+    return 0;
+}
+
+static void eval_usage(void) {
+    printf("usage: makemore eval --model FILE [--data FILE] [--split-seed S]\n"
+           "Prints the model's mean cross-entropy (inference mode: calibrated batchnorm) on the\n"
+           "train / val / test split of the words file.\n\n"
+           "  --model FILE       a model saved by 'makemore train --out'\n"
+           "  --data FILE        words file (default data/names.txt)\n"
+           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n");
+}
+
+int eval_main(int argc, char **argv) {
+    const char *model_path = NULL, *data = "data/names.txt";
+    uint64_t split_seed = 42;
+    int split_seed_given = 0;
+    Cli c;
+    cli_init(&c, "eval", argc, argv);
+    while (cli_next(&c)) {
+        if (cli_is(&c, "--help", 0) || cli_is(&c, "-h", 0)) { eval_usage(); return 0; }
+        else if (cli_is(&c, "--model", 1)) model_path = c.value;
+        else if (cli_is(&c, "--data", 1)) data = c.value;
+        else if (cli_is(&c, "--split-seed", 1)) { split_seed = cli_u64(&c); split_seed_given = 1; }
+        else cli_unknown(&c);
+    }
+    if (!model_path) cli_fail(&c, "--model FILE is required");
+    Model m;
+    Vocab v;
+    TrainState ts;
+    int has_ts = 0;
+    load_model_or_die(&m, &v, &ts, &has_ts, model_path);
+    if (has_ts && !split_seed_given) split_seed = ts.split_seed;
+    Words w;
+    Split s;
+    load_split_or_die(&w, &s, data, &v, m.cfg.T, split_seed);
+    printf("train %.4f\nval %.4f\ntest %.4f\n", model_eval_loss(&m, &s.train),
+           model_eval_loss(&m, &s.val), model_eval_loss(&m, &s.test));
+    split_free(&s);
+    words_free(&w);
+    model_free(&m);
+    return 0;
+}

@@ -1,0 +1,38 @@
+// main.c: `makemore <command> [flags]`.
+#include <stdio.h>
+#include <string.h>
+
+#include "blas_core.h"
+#include "common.h"
+int gradcheck_main(int argc, char **argv);
+#include "train.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: makemore <command> [flags]     (makemore <command> --help for its flags)\n\n"
+            "  train       train the lecture's MLP on a words file, report losses, sample\n"
+            "  sample      sample words from a saved model\n"
+            "  eval        a saved model's train/val/test loss on a words file\n"
+            "  gradcheck   exercise 1-3: every gradient against float64, finite differences,\n"
+            "              the fused kernels and (with --ref) a PyTorch reference file\n");
+}
+
+int main(int argc, char **argv) {
+    blas_core_fix(argv);  // may re-execute with OPENBLAS_CORETYPE set
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "train")) return train_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sample")) return sample_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "eval")) return eval_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "gradcheck")) return gradcheck_main(argc - 1, argv + 1);
+    fprintf(stderr, "makemore: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}
