@@ -8,6 +8,10 @@
 
 #define MAX_WORD_LEN 256   // longer lines are an error (names are short; this guards memory)
 
+// 1 if byte c may appear in a word: printable ASCII 0x20..0x7e except '.', and 0x80..0xff
+// (UTF-8 names train byte-wise). The checkpoint loader applies the same rule to itos.
+int word_byte_allowed(unsigned char c);
+
 // Words in file order, blank lines skipped, CR of CRLF stripped.
 typedef struct {
     char *buf;      // all words, NUL-separated (one allocation)

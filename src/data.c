@@ -27,7 +27,7 @@
 
 #define ALLOWED_BYTES "allowed: printable ASCII 0x20-0x7e except '.', and bytes 0x80-0xff"
 
-static int byte_allowed(unsigned char c) { return (c >= 0x20 && c <= 0x7e && c != '.') || c >= 0x80; }
+int word_byte_allowed(unsigned char c) { return (c >= 0x20 && c <= 0x7e && c != '.') || c >= 0x80; }
 
 // Checks one line (CR already stripped); 0 if it is a valid word (or blank).
 static int check_line(const char *line, size_t len, const char *name, int line_no, Err *err) {
@@ -36,7 +36,7 @@ static int check_line(const char *line, size_t len, const char *name, int line_n
                        len, MAX_WORD_LEN);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)line[i];
-        if (byte_allowed(c)) continue;
+        if (word_byte_allowed(c)) continue;
         if (c == '.')
             return err_set(err, "%s:%d: word contains '.', the terminator (" ALLOWED_BYTES ")",
                            name, line_no);

@@ -1,0 +1,396 @@
+// checkpoint.c: a model (and optionally its training state) as one safetensors file.
+//
+// Tensors (F32): C, W1, b1, W2, b2, bngain, bnbias with the shapes of param_shape(),
+// and bnmean, bnvar as [1,H]. On load, bngain, bnbias, bnmean and bnvar may also be
+// [H]; any other tensor is refused.
+// Metadata (all strings): format = "makemore-mlp-1"; vocab_size, block, embd, hidden
+// (decimal); bn_var = "unbiased" | "biased"; itos = the vocabulary, itos[0..V-1],
+// where each byte is written as the Unicode code point of the same value (so bytes
+// >= 0x80 make valid UTF-8 JSON: Python reads it back with s.encode("latin-1");
+// for an ASCII vocabulary it is the plain string). With a TrainState: step, steps,
+// decay_step, batch, calibrated (decimal), seed, split_seed (unsigned decimal),
+// lr, lr2 ("%.9g", which round-trips a float), rng (4 x 16 hex digits joined by ',').
+#include "checkpoint.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "safetensors.h"
+
+#define FORMAT "makemore-mlp-1"
+enum { BUF_BNMEAN = NUM_PARAMS, BUF_BNVAR, NUM_TENSORS };
+static const char *const BUFFER_NAMES[2] = {"bnmean", "bnvar"};
+
+static const char *tensor_name(int i) { return i < NUM_PARAMS ? PARAM_NAMES[i] : BUFFER_NAMES[i - NUM_PARAMS]; }
+
+// Shape of tensor i as written: parameters as param_shape, the buffers [1,H].
+static void tensor_shape(const Config *c, int i, int *ndim, int64_t shape[2]) {
+    int s[2] = {1, c->H}, n = 2;
+    if (i < NUM_PARAMS) param_shape(c, i, &n, s);
+    *ndim = n;
+    shape[0] = s[0];
+    shape[1] = n == 2 ? s[1] : 0;
+}
+
+static float *tensor_data(const Model *m, int i) {
+    float *p[NUM_TENSORS] = {m->params.C,  m->params.W1,     m->params.b1,
+                             m->params.W2, m->params.b2,     m->params.bngain,
+                             m->params.bnbias, m->bnmean,    m->bnvar};
+    return p[i];
+}
+
+// ---- the vocabulary string ----------------------------------------------------
+
+// itos bytes -> UTF-8 with one code point per byte (Latin-1); out holds 2*V+1.
+static void itos_encode(char *out, const Vocab *v) {
+    for (int i = 0; i < v->V; i++) {
+        unsigned char b = (unsigned char)v->itos[i];
+        if (b < 0x80) {
+            *out++ = (char)b;
+        } else {
+            *out++ = (char)(0xc0 | (b >> 6));
+            *out++ = (char)(0x80 | (b & 0x3f));
+        }
+    }
+    *out = '\0';
+}
+
+// The inverse: code points U+0001..U+00FF back to bytes. Returns the byte count,
+// or -1 for a code point above U+00FF (or malformed UTF-8). out holds 256 bytes.
+static int itos_decode(unsigned char *out, const char *s) {
+    int n = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        unsigned b = *p;
+        if (b >= 0x80) {  // only 0xc2/0xc3 + continuation encode U+0080..U+00FF
+            if ((b != 0xc2 && b != 0xc3) || (p[1] & 0xc0) != 0x80) return -1;
+            b = ((b & 0x1f) << 6) | (p[1] & 0x3f);
+            p++;
+        }
+        if (n == 256) return -1;
+        out[n++] = (unsigned char)b;
+    }
+    return n;
+}
+
+// '.' first, then distinct bytes in ascending order, each one a word may hold.
+static int vocab_well_formed(const unsigned char *itos, int V) {
+    if (V < 2 || V > 256 || itos[0] != '.') return 0;
+    for (int i = 1; i < V; i++)
+        if (!word_byte_allowed(itos[i]) || (i > 1 && itos[i] <= itos[i - 1])) return 0;
+    return 1;
+}
+
+// ---- saving --------------------------------------------------------------------
+
+enum { MAX_META = 16 };
+
+typedef struct {
+    StMeta meta[MAX_META];
+    char text[MAX_META][80];  // numbers as text
+    int n;
+} MetaList;
+
+static void meta_add(MetaList *l, const char *key, const char *value) {
+    l->meta[l->n++] = (StMeta){key, value};
+}
+
+static void meta_addf(MetaList *l, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void meta_addf(MetaList *l, const char *key, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l->text[l->n], sizeof l->text[l->n], fmt, ap);
+    va_end(ap);
+    meta_add(l, key, l->text[l->n]);
+}
+
+static void meta_train_state(MetaList *l, const TrainState *ts) {
+    meta_addf(l, "step", "%ld", ts->step);
+    meta_addf(l, "steps", "%ld", ts->steps);
+    meta_addf(l, "decay_step", "%ld", ts->decay_step);
+    meta_addf(l, "lr", "%.9g", (double)ts->lr);
+    meta_addf(l, "lr2", "%.9g", (double)ts->lr2);
+    meta_addf(l, "batch", "%d", ts->batch);
+    meta_addf(l, "seed", "%llu", (unsigned long long)ts->seed);
+    meta_addf(l, "split_seed", "%llu", (unsigned long long)ts->split_seed);
+    meta_addf(l, "rng", "%016llx,%016llx,%016llx,%016llx", (unsigned long long)ts->rng[0],
+              (unsigned long long)ts->rng[1], (unsigned long long)ts->rng[2],
+              (unsigned long long)ts->rng[3]);
+    meta_addf(l, "calibrated", "%d", ts->calibrated ? 1 : 0);
+}
+
+int checkpoint_save(const char *path, const Model *m, const Vocab *v, const TrainState *ts,
+                    Err *err) {
+    const Config *c = &m->cfg;
+    if (v->V != c->V || !vocab_well_formed((const unsigned char *)v->itos, v->V))
+        return err_set(err, "%s: not saved: the vocabulary (V = %d) is malformed or does not "
+                            "match the model's V = %d", path, v->V, c->V);
+    StTensor t[NUM_TENSORS];
+    for (int i = 0; i < NUM_TENSORS; i++) {
+        t[i] = (StTensor){.name = tensor_name(i), .dtype = ST_F32, .data = tensor_data(m, i)};
+        tensor_shape(c, i, &t[i].ndim, t[i].shape);
+    }
+    MetaList l = {.n = 0};
+    char itos[2 * 256 + 1];
+    itos_encode(itos, v);
+    meta_add(&l, "format", FORMAT);
+    meta_addf(&l, "vocab_size", "%d", c->V);
+    meta_addf(&l, "block", "%d", c->T);
+    meta_addf(&l, "embd", "%d", c->E);
+    meta_addf(&l, "hidden", "%d", c->H);
+    meta_add(&l, "bn_var", c->bessel ? "unbiased" : "biased");
+    meta_add(&l, "itos", itos);
+    if (ts) meta_train_state(&l, ts);
+    return st_save(path, t, NUM_TENSORS, l.meta, l.n, err);
+}
+
+// ---- loading: metadata -----------------------------------------------------------
+
+typedef struct {
+    const StFile *f;
+    const char *path;
+    Err *err;
+} Reader;
+
+// The value of a required key, or NULL with the error set.
+static const char *meta_need(Reader *r, const char *key) {
+    const char *s = st_meta_get(r->f, key);
+    if (!s) err_set(r->err, "%s: metadata \"%s\" is missing", r->path, key);
+    return s;
+}
+
+// Strict decimal: an optional '-' then 1..18 digits (so no overflow), nothing else;
+// the value must lie in [lo, hi].
+static int meta_long(Reader *r, const char *key, long lo, long hi, long *out) {
+    const char *s = meta_need(r, key);
+    if (!s) return -1;
+    const char *p = s + (*s == '-');
+    int digits = 0;
+    long long mag = 0;
+    for (; *p >= '0' && *p <= '9' && digits < 18; p++, digits++) mag = mag * 10 + (*p - '0');
+    long long value = *s == '-' ? -mag : mag;
+    if (*p || digits == 0 || value < lo || value > hi)
+        return err_set(r->err, "%s: metadata \"%s\" = \"%.40s\": expected an integer in %ld..%ld",
+                       r->path, key, s, lo, hi);
+    *out = (long)value;
+    return 0;
+}
+
+static int meta_int(Reader *r, const char *key, int lo, int hi, int *out) {
+    long v;
+    if (meta_long(r, key, lo, hi, &v)) return -1;
+    *out = (int)v;
+    return 0;
+}
+
+// Strict unsigned decimal that fits 64 bits.
+static int meta_u64(Reader *r, const char *key, uint64_t *out) {
+    const char *s = meta_need(r, key);
+    if (!s) return -1;
+    uint64_t v = 0;
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10) break;
+        v = v * 10 + d;
+    }
+    if (*p || p == s)
+        return err_set(r->err, "%s: metadata \"%s\" = \"%.40s\": expected an unsigned 64-bit "
+                               "integer", r->path, key, s);
+    *out = v;
+    return 0;
+}
+
+// A finite float, the whole string ("%.9g" as written).
+static int meta_float(Reader *r, const char *key, float *out) {
+    const char *s = meta_need(r, key);
+    if (!s) return -1;
+    char *end;
+    float v = strtof(s, &end);
+    int starts_ok = *s == '-' || *s == '.' || (*s >= '0' && *s <= '9');  // no blanks, '+'
+    if (!starts_ok || end == s || *end || !isfinite(v))
+        return err_set(r->err, "%s: metadata \"%s\" = \"%.40s\": expected a finite number",
+                       r->path, key, s);
+    *out = v;
+    return 0;
+}
+
+static int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// "xxxxxxxxxxxxxxxx,xxxxxxxxxxxxxxxx,xxxxxxxxxxxxxxxx,xxxxxxxxxxxxxxxx", not all zero.
+static int meta_rng(Reader *r, uint64_t out[4]) {
+    const char *s = meta_need(r, "rng");
+    if (!s) return -1;
+    int ok = strlen(s) == 4 * 16 + 3;
+    for (int w = 0; ok && w < 4; w++) {
+        uint64_t v = 0;
+        for (int i = 0; ok && i < 16; i++) {
+            int d = hex_digit(s[w * 17 + i]);
+            ok = d >= 0;
+            v = v << 4 | (uint64_t)(d & 0xf);
+        }
+        if (w < 3) ok = ok && s[w * 17 + 16] == ',';
+        out[w] = v;
+    }
+    if (!ok || (out[0] | out[1] | out[2] | out[3]) == 0)
+        return err_set(r->err, "%s: metadata \"rng\" = \"%.80s\": expected four 16-hex-digit words "
+                               "joined by ',', not all zero", r->path, s);
+    return 0;
+}
+
+static int read_config(Reader *r, Config *c, Vocab *v) {
+    const char *format = meta_need(r, "format");
+    if (!format) return -1;
+    if (strcmp(format, FORMAT) != 0)
+        return err_set(r->err, "%s: metadata \"format\" = \"%.40s\": expected \"" FORMAT "\"",
+                       r->path, format);
+    if (meta_int(r, "vocab_size", 2, 256, &c->V) || meta_int(r, "block", 1, 64, &c->T) ||
+        meta_int(r, "embd", 1, 4096, &c->E) || meta_int(r, "hidden", 1, 16384, &c->H))
+        return -1;
+    const char *bn = meta_need(r, "bn_var");
+    if (!bn) return -1;
+    if (strcmp(bn, "unbiased") != 0 && strcmp(bn, "biased") != 0)
+        return err_set(r->err, "%s: metadata \"bn_var\" = \"%.40s\": expected \"unbiased\" or "
+                               "\"biased\"", r->path, bn);
+    c->bessel = strcmp(bn, "unbiased") == 0;
+
+    const char *itos = meta_need(r, "itos");
+    if (!itos) return -1;
+    unsigned char bytes[256];
+    int n = itos_decode(bytes, itos);
+    if (n != c->V || !vocab_well_formed(bytes, n))
+        return err_set(r->err, "%s: metadata \"itos\": expected %d characters, '.' then distinct "
+                               "ascending bytes a word may hold (0x20-0x7e except '.', "
+                               "0x80-0xff), got %d", r->path, c->V, n);
+    v->V = n;
+    memset(v->itos, 0, sizeof v->itos);
+    for (int i = 0; i < 256; i++) v->stoi[i] = -1;
+    for (int i = 0; i < n; i++) {
+        v->itos[i] = (char)bytes[i];
+        v->stoi[bytes[i]] = i;
+    }
+    return 0;
+}
+
+static const char *const TRAIN_KEYS[] = {"step", "steps", "decay_step", "lr", "lr2", "batch",
+                                         "seed", "split_seed", "rng", "calibrated"};
+enum { N_TRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
+
+// 1 if the file holds a training state, 0 if none; -1 if it holds part of one.
+static int has_train_keys(Reader *r) {
+    int present = 0;
+    for (int i = 0; i < N_TRAIN_KEYS; i++) present += st_meta_get(r->f, TRAIN_KEYS[i]) != NULL;
+    if (present == 0) return 0;
+    if (present == N_TRAIN_KEYS) return 1;
+    for (int i = 0; i < N_TRAIN_KEYS; i++)
+        if (!st_meta_get(r->f, TRAIN_KEYS[i]))
+            return err_set(r->err, "%s: partial training state: metadata \"%s\" is missing",
+                           r->path, TRAIN_KEYS[i]);
+    return -1;
+}
+
+static int read_train_state(Reader *r, TrainState *ts) {
+    const long big = 1L << 50;
+    int calibrated;
+    if (meta_long(r, "steps", 0, big, &ts->steps) || meta_long(r, "step", 0, ts->steps, &ts->step) ||
+        meta_long(r, "decay_step", 0, big, &ts->decay_step) || meta_float(r, "lr", &ts->lr) ||
+        meta_float(r, "lr2", &ts->lr2) || meta_int(r, "batch", 1, 1 << 24, &ts->batch) ||
+        meta_u64(r, "seed", &ts->seed) || meta_u64(r, "split_seed", &ts->split_seed) ||
+        meta_rng(r, ts->rng) || meta_int(r, "calibrated", 0, 1, &calibrated))
+        return -1;
+    ts->calibrated = calibrated;
+    return 0;
+}
+
+// ---- loading: tensors --------------------------------------------------------------
+
+// Tensor i must be present, F32, of the expected shape (or [H] for a [1,H] one),
+// with finite values (and non-negative ones for bnvar).
+static int check_tensor(Reader *r, const Config *c, int i, const StTensor **out) {
+    const char *name = tensor_name(i);
+    const StTensor *t = st_find(r->f, name);
+    if (!t) return err_set(r->err, "%s: tensor \"%s\" is missing", r->path, name);
+    if (t->dtype != ST_F32) return err_set(r->err, "%s: tensor \"%s\": dtype is not F32", r->path, name);
+    int ndim;
+    int64_t want[2];
+    tensor_shape(c, i, &ndim, want);
+    int same = t->ndim == ndim && t->shape[0] == want[0] && (ndim == 1 || t->shape[1] == want[1]);
+    int flat_ok = ndim == 2 && want[0] == 1 && t->ndim == 1 && t->shape[0] == want[1];
+    if (!same && !flat_ok) {
+        char got[96] = "[";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                     (long long)t->shape[d]);
+        strcat(got, "]");
+        if (ndim == 1)
+            return err_set(r->err, "%s: tensor \"%s\": shape %s, expected [%lld]", r->path, name,
+                           got, (long long)want[0]);
+        return err_set(r->err, "%s: tensor \"%s\": shape %s, expected [%lld, %lld]", r->path,
+                       name, got, (long long)want[0], (long long)want[1]);
+    }
+    size_t n = st_numel(t);
+    const unsigned char *bytes = t->data;
+    for (size_t k = 0; k < n; k++) {
+        float x;
+        memcpy(&x, bytes + 4 * k, sizeof x);  // file data is not necessarily aligned
+        if (!isfinite(x) || (i == BUF_BNVAR && x < 0))
+            return err_set(r->err, "%s: tensor \"%s\": element %zu is %g, expected a finite%s "
+                                   "value", r->path, name, k, (double)x,
+                           i == BUF_BNVAR ? " non-negative" : "");
+    }
+    *out = t;
+    return 0;
+}
+
+static int check_no_extra_tensors(Reader *r) {
+    for (int k = 0; k < r->f->n_tensors; k++) {
+        int known = 0;
+        for (int i = 0; i < NUM_TENSORS; i++) known |= strcmp(r->f->tensors[k].name, tensor_name(i)) == 0;
+        if (!known)
+            return err_set(r->err, "%s: unexpected tensor \"%.64s\" (a makemore model has C, W1, "
+                                   "b1, W2, b2, bngain, bnbias, bnmean, bnvar)", r->path,
+                           r->f->tensors[k].name);
+    }
+    return 0;
+}
+
+static int load_validated(Model *m, Vocab *v, TrainState *ts, int *has_ts, Reader *r, int B) {
+    Config c;
+    if (read_config(r, &c, v)) return -1;
+    int has = has_train_keys(r);
+    if (has < 0) return -1;
+    TrainState state;
+    if (has && read_train_state(r, &state)) return -1;
+    const StTensor *t[NUM_TENSORS];
+    for (int i = 0; i < NUM_TENSORS; i++)
+        if (check_tensor(r, &c, i, &t[i])) return -1;
+    if (check_no_extra_tensors(r)) return -1;
+    // Every tensor is in the file with its full size, so the allocation is bounded by it.
+    model_alloc(m, &c, B);
+    for (int i = 0; i < NUM_TENSORS; i++)
+        memcpy(tensor_data(m, i), t[i]->data, st_numel(t[i]) * sizeof(float));
+    if (has_ts) *has_ts = has;
+    if (ts && has) *ts = state;
+    return 0;
+}
+
+int checkpoint_load(Model *m, Vocab *v, TrainState *ts, int *has_train_state, const char *path,
+                    int B, Err *err) {
+    memset(m, 0, sizeof *m);
+    if (has_train_state) *has_train_state = 0;
+    if (B < 1) return err_set(err, "%s: batch size %d: must be at least 1", path, B);
+    StFile f;
+    if (st_load(&f, path, err)) return -1;
+    Reader r = {&f, path, err};
+    int rc = load_validated(m, v, ts, has_train_state, &r, B);
+    st_free(&f);
+    return rc;
+}
