@@ -85,7 +85,7 @@ static int vocab_well_formed(const unsigned char *itos, int V) {
 
 // ---- saving --------------------------------------------------------------------
 
-enum { MAX_META = 16 };
+enum { MAX_META = 24 };  // 7 model keys + 10 training-state keys, with room
 
 typedef struct {
     StMeta meta[MAX_META];
