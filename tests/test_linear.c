@@ -1,0 +1,120 @@
+// test_linear.c: the cblas_sgemm wrappers against naive double loops, in all four
+// transpose forms, and the linear layer's forward / backward / backward+SGD.
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "common.h"
+#include "linear.h"
+#include "rng.h"
+
+static Rng rng;
+
+static float *randv(size_t n) {
+    float *x = xcalloc(n, sizeof(float));
+    for (size_t i = 0; i < n; i++) x[i] = rng_normal(&rng);
+    return x;
+}
+
+// C[M,N] = alpha op(A) op(B) + beta C, in double, straight from the definition.
+static void gemm_ref(double *out, int ta, int tb, int M, int N, int K, double alpha,
+                     const float *A, const float *B, double beta, const float *C) {
+    for (int i = 0; i < M; i++)
+        for (int j = 0; j < N; j++) {
+            double s = 0;
+            for (int k = 0; k < K; k++) {
+                double a = ta ? A[(size_t)k * M + i] : A[(size_t)i * K + k];
+                double b = tb ? B[(size_t)j * K + k] : B[(size_t)k * N + j];
+                s += a * b;
+            }
+            out[(size_t)i * N + j] = alpha * s + beta * C[(size_t)i * N + j];
+        }
+}
+
+// float32 accumulation over K terms of unit-variance products: error ~ K * 2^-24 * sqrt(K)
+static double gemm_tol(int K) { return 1e-6 * (K + 1) * 4; }
+
+static void test_gemm_all_transposes(void) {
+    const int sizes[][3] = {{1, 1, 1}, {2, 3, 5}, {33, 37, 27}, {32, 200, 30}, {7, 1, 64}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                float *A = randv((size_t)M * K), *B = randv((size_t)K * N), *C = randv((size_t)M * N);
+                double *ref = xcalloc((size_t)M * N, sizeof(double));
+                gemm_ref(ref, ta, tb, M, N, K, 0.5, A, B, -2.0, C);
+                gemm(ta, tb, M, N, K, 0.5f, A, B, -2.0f, C);
+                double d = max_abs_diff(C, ref, (long)M * N);
+                CHECK(d < gemm_tol(K), "M=%d N=%d K=%d transA=%d transB=%d maxdiff %g", M, N, K,
+                      ta, tb, d);
+                xfree(A); xfree(B); xfree(C); xfree(ref);
+            }
+    }
+}
+
+static void test_linear_forward_backward(void) {
+    const int sizes[][3] = {{32, 30, 200}, {2, 5, 27}, {33, 37, 1}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int B = sizes[s][0], I = sizes[s][1], O = sizes[s][2];
+        float *in = randv((size_t)B * I), *W = randv((size_t)I * O), *b = randv((size_t)O);
+        float *dout = randv((size_t)B * O), *out = randv((size_t)B * O);
+        float *din = randv((size_t)B * I), *dW = randv((size_t)I * O), *db = randv((size_t)O);
+        double *ref = xcalloc((size_t)(B * I + I * O + B * O), sizeof(double));
+
+        linear_forward(out, in, W, b, B, I, O);
+        for (int r = 0; r < B; r++)
+            for (int o = 0; o < O; o++) {
+                double acc = b[o];
+                for (int i = 0; i < I; i++) acc += (double)in[r * I + i] * W[i * O + o];
+                ref[r * O + o] = acc;
+            }
+        CHECK(max_abs_diff(out, ref, (long)B * O) < gemm_tol(I), "forward B=%d I=%d O=%d", B, I, O);
+
+        linear_backward(din, dW, db, dout, in, W, B, I, O);
+        for (int i = 0; i < I; i++)  // dW = in^T dout
+            for (int o = 0; o < O; o++) {
+                double acc = 0;
+                for (int r = 0; r < B; r++) acc += (double)in[r * I + i] * dout[r * O + o];
+                ref[i * O + o] = acc;
+            }
+        CHECK(max_abs_diff(dW, ref, (long)I * O) < gemm_tol(B), "dW B=%d I=%d O=%d", B, I, O);
+        for (int r = 0; r < B; r++)  // din = dout W^T
+            for (int i = 0; i < I; i++) {
+                double acc = 0;
+                for (int o = 0; o < O; o++) acc += (double)dout[r * O + o] * W[i * O + o];
+                ref[r * I + i] = acc;
+            }
+        CHECK(max_abs_diff(din, ref, (long)B * I) < gemm_tol(O), "din B=%d I=%d O=%d", B, I, O);
+        for (int o = 0; o < O; o++) {  // db = column sums
+            double acc = 0;
+            for (int r = 0; r < B; r++) acc += dout[r * O + o];
+            ref[o] = acc;
+        }
+        CHECK(max_abs_diff(db, ref, O) < gemm_tol(B), "db B=%d I=%d O=%d", B, I, O);
+
+        // backward+SGD: same din/db, and W moved by -lr * dW (dW from the plain backward)
+        const float lr = 0.1f;
+        float *W2 = xcalloc((size_t)I * O, sizeof(float));
+        float *din2 = xcalloc((size_t)B * I, sizeof(float)), *db2 = xcalloc((size_t)O, sizeof(float));
+        memcpy(W2, W, (size_t)I * O * sizeof(float));
+        linear_backward_sgd(din2, W2, db2, dout, in, lr, B, I, O);
+        int same_din = memcmp(din, din2, (size_t)B * I * sizeof(float)) == 0;
+        int same_db = memcmp(db, db2, (size_t)O * sizeof(float)) == 0;
+        CHECK(same_din && same_db, "backward_sgd's din/db differ from backward's (B=%d)", B);
+        for (int k = 0; k < I * O; k++) ref[k] = (double)W[k] - lr * (double)dW[k];
+        CHECK(max_abs_diff(W2, ref, (long)I * O) < 1e-5, "W after SGD, B=%d I=%d O=%d", B, I, O);
+        xfree(W2); xfree(din2); xfree(db2);
+        xfree(in); xfree(W); xfree(b); xfree(dout); xfree(out); xfree(din); xfree(dW); xfree(db);
+        xfree(ref);
+    }
+}
+
+int main(void) {
+    rng_seed(&rng, 1234);
+    threads_set(1);
+    RUN_TEST(test_gemm_all_transposes);
+    RUN_TEST(test_linear_forward_backward);
+    threads_set(2);
+    RUN_TEST(test_gemm_all_transposes);
+    return check_summary();
+}
