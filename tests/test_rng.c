@@ -129,6 +129,40 @@ static void test_xoshiro_reference(void) {
     }
 }
 
+// Lemire's method, pinned: the same Python transcription plus
+//   below(s, n): while True: m = (next(s) >> 32) * n
+//                             if m % 2**32 >= 2**32 % n: return m >> 32
+//   s = seed(2024); [below(s, n) for n in (27,27,27,182625,182625,3<<30,3<<30,1,2,2**32-1)]
+static void test_rng_below_reference(void) {
+    const uint32_t ns[10] = {27, 27, 27, 182625, 182625, 3u << 30, 3u << 30, 1, 2, UINT32_MAX};
+    const uint32_t want[10] = {1, 21, 1, 29168, 141287, 788788324, 1270244487, 0, 1, 217615430};
+    Rng r;
+    rng_seed(&r, 2024);
+    for (int i = 0; i < 10; i++) {
+        uint32_t got = rng_below(&r, ns[i]);
+        CHECK(got == want[i], "below(%u) = %u, python %u", ns[i], got, want[i]);
+    }
+}
+
+// uniform = (next >> 40) / 2**24 (exact in float); normal = Box-Muller on
+// u1 = ((next >> 11) + 1) / 2**53, u2 = (next >> 11) / 2**53 (two draws per value):
+//   s = seed(5); us = [(next(s)>>40)/2**24 for _ in range(3)]
+//   zs = [math.sqrt(-2*math.log(u1))*math.cos(2*math.pi*u2) ...] for 3 (u1, u2) pairs
+static void test_rng_uniform_normal_reference(void) {
+    const float us[3] = {0.2884112000465393f, 0.6020823121070862f, 0.6495466828346252f};
+    const double zs[3] = {-0.6235420417603267, -0.6964671498312638, -0.42337943854574017};
+    Rng r;
+    rng_seed(&r, 5);
+    for (int i = 0; i < 3; i++) {
+        float u = rng_uniform(&r);
+        CHECK(u == us[i], "uniform %d = %.9g", i, u);
+    }
+    for (int i = 0; i < 3; i++) {
+        float z = rng_normal(&r);
+        CHECK(fabs(z - zs[i]) < 1e-6, "normal %d = %.9g, python %.9g", i, z, zs[i]);
+    }
+}
+
 // The whole state is s[4]: a copy taken mid-stream continues identically, normals included.
 static void test_rng_state_resumes(void) {
     Rng a, b;
@@ -208,6 +242,8 @@ int main(void) {
     RUN_TEST(test_pyrandom_randbelow);
     RUN_TEST(test_pyrandom_shuffle);
     RUN_TEST(test_xoshiro_reference);
+    RUN_TEST(test_rng_below_reference);
+    RUN_TEST(test_rng_uniform_normal_reference);
     RUN_TEST(test_rng_state_resumes);
     RUN_TEST(test_rng_below_uniform);
     RUN_TEST(test_rng_uniform_normal_moments);
