@@ -66,6 +66,13 @@ data: data/names.txt
 test: $(OUT)/makemore $(TEST_BIN) data/names.txt
 	sh tests/run_tests.sh $(OUT)
 
+# `make plot` draws the curve of the last `make run` (or LOG=FILE from train --log FILE).
+LOG ?= $(OUT)/loss.csv
+plot:
+	@test -f $(LOG) || { echo "no $(LOG): run 'make run' or 'make plot LOG=FILE' with a train --log FILE"; exit 1; }
+	gnuplot -e "in='$(LOG)'; out='$(LOG:.csv=.png)'" bench/loss.gp
+	@echo "wrote $(LOG:.csv=.png)"
+
 run: $(OUT)/makemore data/names.txt
 	$(OUT)/makemore train --data data/names.txt --out $(OUT)/model.safetensors --log $(OUT)/loss.csv
 
