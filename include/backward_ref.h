@@ -32,4 +32,18 @@ void ref_bn_backward_chain(RefActs *r);
 // Pointers to the 26 gradients of r, in grad_info's order.
 void ref_grads(double *grads[NUM_GRADS], const RefActs *r);
 
+// ---- for the gradient check ------------------------------------------------------
+// r := a's tensors (every intermediate and gradient, and the loss) widened to float64;
+// r's parameters point at p (ref_params_from the same Params). r from ref_alloc.
+void ref_widen(RefActs *r, const AtomicActs *a, const RefParams *p);
+// Exercise 1's lines in float64, each computed from the inputs in `in` (for instance the
+// float32 values, widened) and written to `out`: every gradient of `out` is then its
+// notebook line evaluated on exactly the float32 inputs that line was given.
+void ref_backward_lines(RefActs *out, const RefActs *in);
+// Finite differences on any of the 26: X of gradient k (grad_info's order) -- an
+// intermediate of r or a parameter in p -- and the loss recomputed by every forward line
+// after the one that computes X (r must hold a forward pass).
+double *ref_value(RefActs *r, RefParams *p, int k);
+double ref_forward_after(RefActs *r, int k);
+
 #endif

@@ -39,6 +39,40 @@ static void matmul_bias(double *out, const double *in, const double *W, const do
 
 #include "backward_graph.inc"
 
+void ref_backward_lines(RefActs *out, const RefActs *in) { backward_lines(out, in); }
+
+void ref_widen(RefActs *r, const AtomicActs *a, const RefParams *p) {
+    RefActs layout = *r;
+    size_t total = graph_place(&layout, NULL);  // the same layout as a's: same code, same sizes
+    for (size_t i = 0; i < total; i++) r->mem[i] = (double)a->mem[i];
+    r->loss = a->loss;
+    r->C = p->C; r->W1 = p->W1; r->b1 = p->b1; r->W2 = p->W2; r->b2 = p->b2;
+    r->bngain = p->bngain; r->bnbias = p->bnbias;
+    r->Xb = a->Xb; r->Yb = a->Yb;
+}
+
+// Gradient k's X (grad_info's order) and the forward line that computes it (S_NONE for
+// the parameters: the whole forward depends on them).
+static const int stage_of[NUM_GRADS] = {
+    S_LOGPROBS, S_PROBS,   S_COUNTS_SUM_INV, S_COUNTS_SUM, S_COUNTS, S_NORM_LOGITS,
+    S_LOGIT_MAXES, S_LOGITS, S_H,            S_NONE /* W2 */, S_NONE /* b2 */, S_HPREACT,
+    S_NONE /* bngain */, S_NONE /* bnbias */, S_BNRAW, S_BNVAR_INV, S_BNVAR, S_BNDIFF2,
+    S_BNDIFF, S_BNMEANI, S_HPREBN, S_EMBCAT, S_NONE /* W1 */, S_NONE /* b1 */, S_EMB,
+    S_NONE /* C */,
+};
+
+double *ref_value(RefActs *r, RefParams *p, int k) {
+    double *x[NUM_GRADS] = {
+        r->logprobs, r->probs, r->counts_sum_inv, r->counts_sum, r->counts, r->norm_logits,
+        r->logit_maxes, r->logits, r->h, p->W2, p->b2, r->hpreact, p->bngain, p->bnbias,
+        r->bnraw, r->bnvar_inv, r->bnvar, r->bndiff2, r->bndiff, r->bnmeani, r->hprebn,
+        r->embcat, p->W1, p->b1, r->emb, p->C,
+    };
+    return x[k];
+}
+
+double ref_forward_after(RefActs *r, int k) { return forward_after(r, stage_of[k]); }
+
 void ref_params_from(RefParams *rp, const Params *p, const Config *cfg) {
     const size_t V = cfg->V, T = cfg->T, E = cfg->E, H = cfg->H;
     const size_t numel[7] = {V * E, T * E * H, H, H * V, V, H, H};

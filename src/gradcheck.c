@@ -1,0 +1,779 @@
+// gradcheck.c: `makemore gradcheck` -- exercises 1-3 checked as the lecture's table.
+//
+// Three references, each holding the one before it:
+//   1. central finite differences (float64) on a sample of parameter entries hold
+//   2. the same graph in float64 (backward_ref.h), which holds
+//   3. the atomic float32 backward (backward_atomic.h), which holds
+//   4. the fused kernels (kernels.h): exercises 2 and 3 and the scatter-add.
+// With --ref FILE the reference is a file of gradients (PyTorch's autograd, for instance).
+// "approximate" is torch.allclose's rule, |a - b| <= 1e-8 + 1e-5 |b| with b the reference,
+// applied unchanged to every row. See docs/gradcheck.md.
+#include "gradcheck.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backward_atomic.h"
+#include "backward_ref.h"
+#include "cli.h"
+#include "common.h"
+#include "kernels.h"
+#include "model.h"
+#include "rng.h"
+#include "safetensors.h"
+
+#define ATOL 1e-8  // torch.allclose's defaults
+#define RTOL 1e-5
+
+// Sizes accepted (flags and --ref files): each tensor at most 2^22 elements keeps the
+// float32 + float64 graphs within a few hundred MB.
+enum { MAX_BATCH = 4096, MAX_HIDDEN = 4096, MAX_EMBD = 1024, MAX_BLOCK = 64, MAX_VOCAB = 1024 };
+#define MAX_NUMEL (1L << 22)
+
+#define FD_RANDOM 5      // random entries of each X for finite differences (+ the largest)
+#define FD_STEP 1e-3     // finite-difference step, relative to the entry (see below)
+
+// ---- comparison: the lecture's cmp() --------------------------------------------------
+
+typedef struct {
+    int exact, approx, nan;
+    double maxdiff;
+} Cmp;
+
+static Cmp cmp_start(void) { return (Cmp){1, 1, 0, 0.0}; }
+
+// a is checked against the reference b.
+static void cmp_elem(Cmp *c, double a, double b) {
+    double d = fabs(a - b);
+    if (!(a == b)) c->exact = 0;
+    if (!(d <= ATOL + RTOL * fabs(b))) c->approx = 0;
+    if (isnan(d)) c->nan = 1;
+    else if (d > c->maxdiff) c->maxdiff = d;
+}
+
+static Cmp cmp_f_d(const float *a, const double *b, long n) {
+    Cmp c = cmp_start();
+    for (long i = 0; i < n; i++) cmp_elem(&c, a[i], b[i]);
+    return c;
+}
+
+static Cmp cmp_f_f(const float *a, const float *b, long n) {
+    Cmp c = cmp_start();
+    for (long i = 0; i < n; i++) cmp_elem(&c, a[i], b[i]);
+    return c;
+}
+
+// Python's str(float): shortest round-trip digits, "0.0" style for integral values.
+static void py_float(char *buf, size_t len, double x) {
+    if (isnan(x)) {
+        snprintf(buf, len, "nan");
+        return;
+    }
+    for (int p = 1; p <= 17; p++) {
+        snprintf(buf, len, "%.*g", p, x);
+        if (strtod(buf, NULL) == x) break;
+    }
+    if (!strpbrk(buf, ".eni")) strncat(buf, ".0", len - strlen(buf) - 1);
+}
+
+// The rows printed so far and the names of those that failed.
+typedef struct {
+    int rows, failed;
+    const char *section;  // the current table, named in the list of failures
+    char failed_names[1024];
+} Tally;
+
+static void tally_fail(Tally *t, const char *name) {
+    t->failed++;
+    size_t used = strlen(t->failed_names);
+    snprintf(t->failed_names + used, sizeof t->failed_names - used, "%s%s%s%s%s",
+             used ? ", " : "", name, t->section ? " [" : "", t->section ? t->section : "",
+             t->section ? "]" : "");
+}
+
+// Prints a table's title and names the failures in it by `section`.
+static void section(Tally *t, const char *tag, const char *title) {
+    t->section = tag;
+    printf("\n%s\n", title);
+}
+
+// cmp('name', dt, t): `name | exact: True | approximate: True | maxdiff: 0.0`
+static void row(Tally *t, const char *name, Cmp c) {
+    char md[40];
+    py_float(md, sizeof md, c.nan ? NAN : c.maxdiff);
+    printf("%-17s | exact: %-5s | approximate: %-5s | maxdiff: %s\n", name,
+           c.exact ? "True" : "False", c.approx ? "True" : "False", md);
+    t->rows++;
+    if (!c.approx) tally_fail(t, name);
+}
+
+// ---- the problem: sizes, parameters, batch ---------------------------------------------
+
+typedef struct {
+    Config cfg;
+    int B;
+    float *pmem;  // params_total floats
+    Params p;
+    int *Xb, *Yb;
+} Problem;
+
+static void problem_alloc(Problem *pr, const Config *cfg, int B) {
+    memset(pr, 0, sizeof *pr);
+    pr->cfg = *cfg;
+    pr->B = B;
+    pr->pmem = xcalloc(params_total(cfg), sizeof(float));
+    params_point(&pr->p, pr->pmem, cfg);
+    pr->Xb = xcalloc((size_t)B * cfg->T, sizeof(int));
+    pr->Yb = xcalloc((size_t)B, sizeof(int));
+}
+
+static void problem_free(Problem *pr) {
+    xfree(pr->pmem);
+    xfree(pr->Xb);
+    xfree(pr->Yb);
+    memset(pr, 0, sizeof *pr);
+}
+
+// The lecture's gradient-check cell: C ~ N(0,1); W1 ~ N(0,1)*(5/3)/sqrt(T*E);
+// b1, W2, b2 ~ 0.1 N(0,1); bngain ~ 1 + 0.1 N(0,1); bnbias ~ 0.1 N(0,1) (non-zero on
+// purpose: zeros would hide backward bugs). Xb, Yb uniform over the vocabulary.
+static void problem_random(Problem *pr, Rng *rng) {
+    const Config *c = &pr->cfg;
+    const int V = c->V, T = c->T, E = c->E, H = c->H;
+    const float w1_scale = (5.0f / 3.0f) / sqrtf((float)(T * E));
+    for (long i = 0; i < (long)V * E; i++) pr->p.C[i] = rng_normal(rng);
+    for (long i = 0; i < (long)T * E * H; i++) pr->p.W1[i] = rng_normal(rng) * w1_scale;
+    for (int i = 0; i < H; i++) pr->p.b1[i] = rng_normal(rng) * 0.1f;
+    for (long i = 0; i < (long)H * V; i++) pr->p.W2[i] = rng_normal(rng) * 0.1f;
+    for (int i = 0; i < V; i++) pr->p.b2[i] = rng_normal(rng) * 0.1f;
+    for (int i = 0; i < H; i++) pr->p.bngain[i] = 1.0f + rng_normal(rng) * 0.1f;
+    for (int i = 0; i < H; i++) pr->p.bnbias[i] = rng_normal(rng) * 0.1f;
+    for (long i = 0; i < (long)pr->B * T; i++) pr->Xb[i] = (int)rng_below(rng, (uint32_t)V);
+    for (int i = 0; i < pr->B; i++) pr->Yb[i] = (int)rng_below(rng, (uint32_t)V);
+}
+
+// --ties: two columns c1 < c2 of logits made equal, bit for bit, in every row and the
+// row's maximum: their W2 columns are zeroed (so logits[:, c] = b2[c] exactly, in any
+// precision and summation order) and their b2 set just above every other logit of the
+// batch. The max must then route its gradient to c1 only (the first maximum).
+static void problem_force_ties(Problem *pr, int *c1, int *c2) {
+    const int V = pr->cfg.V, H = pr->cfg.H;
+    *c1 = V / 3;
+    *c2 = V - 1;
+    for (int k = 0; k < H; k++) pr->p.W2[(size_t)k * V + *c1] = pr->p.W2[(size_t)k * V + *c2] = 0;
+    pr->p.b2[*c1] = pr->p.b2[*c2] = 0;
+    AtomicActs a;  // one forward to find the largest other logit
+    atomic_alloc(&a, &pr->cfg, pr->B);
+    atomic_forward(&a, &pr->p, pr->Xb, pr->Yb);
+    float top = -INFINITY;
+    for (int i = 0; i < pr->B; i++)
+        for (int v = 0; v < V; v++)
+            if (v != *c1 && v != *c2 && a.logits[(size_t)i * V + v] > top)
+                top = a.logits[(size_t)i * V + v];
+    atomic_free(&a);
+    pr->p.b2[*c1] = pr->p.b2[*c2] = (V > 2 ? top : 0.0f) + 0.25f;
+}
+
+// Rows of logits whose maximum occurs more than once.
+static int count_tied_rows(const float *logits, int B, int V) {
+    int tied = 0;
+    for (int i = 0; i < B; i++) {
+        const float *r = logits + (size_t)i * V;
+        float m = r[0];
+        for (int v = 1; v < V; v++) m = r[v] > m ? r[v] : m;
+        int k = 0;
+        for (int v = 0; v < V; v++) k += r[v] == m;
+        tied += k > 1;
+    }
+    return tied;
+}
+
+// ---- the fused kernels -----------------------------------------------------------------
+
+typedef struct {
+    float loss;                                   // ce_forward_backward_fused
+    float *dlogits;                               // ce_backward_fused        [B,V]
+    float *dhprebn, *dbngain, *dbnbias;           // bn_backward_fused        [B,H] [H] [H]
+    float *t_dhprebn, *t_dbngain, *t_dbnbias;     // bn_tanh_backward_fused   [B,H] [H] [H]
+    float *dC;                                    // embedding_backward       [V,E]
+    float *scratch;                               // [B,V]
+} Fused;
+
+// Each fused kernel fed the atomic path's float32 inputs.
+static void fused_run(Fused *f, const AtomicActs *a) {
+    const int B = a->B, V = a->cfg.V, H = a->cfg.H, T = a->cfg.T, E = a->cfg.E;
+    const int bessel = a->cfg.bessel;
+    f->dlogits = xcalloc((size_t)B * V, sizeof(float));
+    f->scratch = xcalloc((size_t)B * V, sizeof(float));
+    f->dhprebn = xcalloc((size_t)B * H, sizeof(float));
+    f->t_dhprebn = xcalloc((size_t)B * H, sizeof(float));
+    f->dbngain = xcalloc((size_t)H, sizeof(float));
+    f->dbnbias = xcalloc((size_t)H, sizeof(float));
+    f->t_dbngain = xcalloc((size_t)H, sizeof(float));
+    f->t_dbnbias = xcalloc((size_t)H, sizeof(float));
+    f->dC = xcalloc((size_t)V * E, sizeof(float));
+    ce_backward_fused(f->dlogits, a->logits, a->Yb, B, V);
+    f->loss = ce_forward_backward_fused(f->scratch, a->logits, a->Yb, B, V);
+    bn_backward_fused(f->dhprebn, f->dbngain, f->dbnbias, a->dhpreact, a->bnraw, a->bnvar_inv,
+                      a->bngain, B, H, bessel);
+    bn_tanh_backward_fused(f->t_dhprebn, f->t_dbngain, f->t_dbnbias, a->dh, a->h, a->bnraw,
+                           a->bnvar_inv, a->bngain, B, H, bessel);
+    embedding_backward(f->dC, a->dembcat, a->Xb, B, T, E, V);
+}
+
+static void fused_free(Fused *f) {
+    float *all[] = {f->dlogits, f->scratch, f->dhprebn, f->t_dhprebn, f->dbngain,
+                    f->dbnbias, f->t_dbngain, f->t_dbnbias, f->dC};
+    for (size_t k = 0; k < sizeof all / sizeof *all; k++) xfree(all[k]);
+    memset(f, 0, sizeof *f);
+}
+
+// The fused rows: each fused output against its reference (a float32 or float64 array,
+// picked by the callback), in the order of the chain they replace.
+typedef struct {
+    const char *row;     // printed name
+    const char *grad;    // the lecture's name of the gradient it computes
+    const float *value;
+} FusedRow;
+
+static int fused_rows(FusedRow out[8], const Fused *f) {
+    const FusedRow rows[] = {
+        {"logits (fused)", "logits", f->dlogits},  {"hprebn (fused)", "hprebn", f->dhprebn},
+        {"bngain (fused)", "bngain", f->dbngain},  {"bnbias (fused)", "bnbias", f->dbnbias},
+        {"hprebn (bn+tanh)", "hprebn", f->t_dhprebn}, {"bngain (bn+tanh)", "bngain", f->t_dbngain},
+        {"bnbias (bn+tanh)", "bnbias", f->t_dbnbias}, {"C (scatter-add)", "C", f->dC},
+    };
+    memcpy(out, rows, sizeof rows);
+    return (int)(sizeof rows / sizeof *rows);
+}
+
+static int grad_index(const char *name) {
+    static const char *const names[NUM_GRADS] = {
+        "logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits",
+        "logit_maxes", "logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias", "bnraw",
+        "bnvar_inv", "bnvar", "bndiff2", "bndiff", "bnmeani", "hprebn", "embcat", "W1", "b1",
+        "emb", "C"};
+    for (int k = 0; k < NUM_GRADS; k++)
+        if (strcmp(names[k], name) == 0) return k;
+    return -1;
+}
+
+// ---- finite differences ----------------------------------------------------------------
+
+// The loss with x[i] set to v, recomputing only the forward lines after X's.
+static double loss_at(RefActs *fd, int k, double *x, long i, double v) {
+    double x0 = x[i];
+    x[i] = v;
+    double l = ref_forward_after(fd, k);
+    x[i] = x0;
+    return l;
+}
+
+// Finite differences for every one of the 26 gradients: at X's entry of largest |dX| and
+// FD_RANDOM random entries, the five-point central difference of the float64 loss
+//   dL/dx ~ (8 (L(x+h) - L(x-h)) - (L(x+2h) - L(x-2h))) / 12h      (error O(h^4))
+// with h = FD_STEP (|x| + rms(X) / 100), only the forward lines after X's recomputed.
+// The float64 graph's gradient is held to it by allclose's rule.
+static void finite_differences(Tally *t, const Problem *pr, const RefActs *r, Rng *rng) {
+    RefParams rp;
+    ref_params_from(&rp, &pr->p, &pr->cfg);
+    RefActs fd;
+    ref_alloc(&fd, &pr->cfg, pr->B);
+    ref_forward(&fd, &rp, pr->Xb, pr->Yb);
+    GradInfo info[NUM_GRADS];
+    double *grad[NUM_GRADS];
+    grad_info(info, &pr->cfg, pr->B);
+    ref_grads(grad, r);
+    char title[256];
+    snprintf(title, sizeof title, "the float64 graph vs finite differences of its loss "
+             "(five-point, h = %g (|x| + rms(X)/100)),\nat X's largest-gradient entry and %d "
+             "random entries:", FD_STEP, FD_RANDOM);
+    section(t, "finite differences", title);
+    for (int k = 0; k < NUM_GRADS; k++) {
+        long n = info[k].numel;
+        double *x = ref_value(&fd, &rp, k);
+        double ss = 0;
+        for (long i = 0; i < n; i++) ss += x[i] * x[i];
+        double rms = sqrt(ss / (double)n);
+        long idx[FD_RANDOM + 1];
+        long big = 0;
+        for (long i = 1; i < n; i++)
+            if (fabs(grad[k][i]) > fabs(grad[k][big])) big = i;
+        int m = 0;
+        idx[m++] = big;
+        for (int s = 0; s < FD_RANDOM && s < n - 1; s++)
+            idx[m++] = (long)rng_below(rng, (uint32_t)n);
+        Cmp c = cmp_start();
+        for (int s = 0; s < m; s++) {
+            long i = idx[s];
+            double x0 = x[i];
+            double h = (x0 + FD_STEP * (fabs(x0) + rms / 100)) - x0;  // representable step
+            double d1 = loss_at(&fd, k, x, i, x0 + h) - loss_at(&fd, k, x, i, x0 - h);
+            double d2 = loss_at(&fd, k, x, i, x0 + 2 * h) - loss_at(&fd, k, x, i, x0 - 2 * h);
+            ref_forward_after(&fd, k);  // downstream back to the unperturbed values
+            cmp_elem(&c, grad[k][i], (8 * d1 - d2) / (12 * h));
+        }
+        row(t, info[k].name, c);
+    }
+    ref_free(&fd);
+    ref_params_free(&rp);
+}
+
+// ---- --dump ----------------------------------------------------------------------------
+
+static int dump_file(const char *path, const Problem *pr, const AtomicActs *a, Err *err) {
+    const Config *c = &pr->cfg;
+    const int B = pr->B;
+    StTensor t[NUM_PARAMS + 3 + NUM_GRADS];
+    int n = 0;
+    const float *pdata[NUM_PARAMS] = {pr->p.C, pr->p.W1, pr->p.b1, pr->p.W2, pr->p.b2,
+                                      pr->p.bngain, pr->p.bnbias};
+    for (int k = 0; k < NUM_PARAMS; k++) {
+        int nd, shape[2];
+        param_shape(c, k, &nd, shape);
+        t[n] = (StTensor){PARAM_NAMES[k], ST_F32, nd, {shape[0], nd > 1 ? shape[1] : 0, 0, 0},
+                          pdata[k]};
+        n++;
+    }
+    int64_t *X64 = xcalloc((size_t)B * c->T + B, sizeof(int64_t)), *Y64 = X64 + (size_t)B * c->T;
+    for (long i = 0; i < (long)B * c->T; i++) X64[i] = pr->Xb[i];
+    for (int i = 0; i < B; i++) Y64[i] = pr->Yb[i];
+    t[n++] = (StTensor){"Xb", ST_I64, 2, {B, c->T, 0, 0}, X64};
+    t[n++] = (StTensor){"Yb", ST_I64, 1, {B, 0, 0, 0}, Y64};
+    t[n++] = (StTensor){"loss", ST_F32, 0, {0, 0, 0, 0}, &a->loss};
+    GradInfo info[NUM_GRADS];
+    float *g[NUM_GRADS];
+    grad_info(info, c, B);
+    atomic_grads(g, a);
+    char names[NUM_GRADS][24];
+    for (int k = 0; k < NUM_GRADS; k++) {
+        snprintf(names[k], sizeof names[k], "d%s", info[k].name);
+        t[n] = (StTensor){names[k], ST_F32, info[k].ndim, {0}, g[k]};
+        for (int d = 0; d < info[k].ndim; d++) t[n].shape[d] = info[k].shape[d];
+        n++;
+    }
+    const StMeta meta[] = {
+        {"format", "makemore-gradcheck-1"},
+        {"source", "makemore gradcheck: the atomic float32 backward (exercise 1)"},
+        {"bn_var", c->bessel ? "unbiased" : "biased"},
+        {"eps", "1e-05"},
+    };
+    int rc = st_save(path, t, n, meta, (int)(sizeof meta / sizeof *meta), err);
+    xfree(X64);
+    return rc;
+}
+
+// ---- --ref: reading a file -------------------------------------------------------------
+
+// Shapes equal once every size-1 dim is dropped ([H] ~ [1,H], [B] ~ [B,1]).
+static int same_squeezed(const int64_t *a, int na, const int64_t *b, int nb) {
+    int i = 0, j = 0;
+    for (;;) {
+        while (i < na && a[i] == 1) i++;
+        while (j < nb && b[j] == 1) j++;
+        if (i == na || j == nb) return i == na && j == nb;
+        if (a[i++] != b[j++]) return 0;
+    }
+}
+
+static void shape_str(char *buf, size_t len, const int64_t *s, int nd) {
+    size_t u = (size_t)snprintf(buf, len, "[");
+    for (int d = 0; d < nd && u < len; d++)
+        u += (size_t)snprintf(buf + u, len - u, "%s%lld", d ? "," : "", (long long)s[d]);
+    if (u < len) snprintf(buf + u, len - u, "]");
+}
+
+// The tensor `name`, float32 or float64, of the expected shape (up to size-1 dims).
+static const StTensor *find_float(const StFile *f, const char *path, const char *name,
+                                  const int64_t *shape, int nd, Err *err) {
+    const StTensor *t = st_find(f, name);
+    char want[64], got[64];
+    shape_str(want, sizeof want, shape, nd);
+    if (!t) return err_set(err, "%s: no tensor \"%s\" (expected %s)", path, name, want), NULL;
+    if (t->dtype != ST_F32 && t->dtype != ST_F64)
+        return err_set(err, "%s: tensor \"%s\" must be F32 or F64", path, name), NULL;
+    if (!same_squeezed(t->shape, t->ndim, shape, nd)) {
+        shape_str(got, sizeof got, t->shape, t->ndim);
+        return err_set(err, "%s: tensor \"%s\" has shape %s, expected %s", path, name, got, want),
+               NULL;
+    }
+    return t;
+}
+
+static double elem_f(const StTensor *t, size_t i) {
+    if (t->dtype == ST_F32) {
+        float v;
+        memcpy(&v, (const char *)t->data + 4 * i, 4);
+        return v;
+    }
+    double v;
+    memcpy(&v, (const char *)t->data + 8 * i, 8);
+    return v;
+}
+
+static int64_t elem_i(const StTensor *t, size_t i) {
+    if (t->dtype == ST_I32) {
+        int32_t v;
+        memcpy(&v, (const char *)t->data + 4 * i, 4);
+        return v;
+    }
+    int64_t v;
+    memcpy(&v, (const char *)t->data + 8 * i, 8);
+    return v;
+}
+
+static int size_ok(const char *what, int64_t v, int64_t lo, int64_t hi, const char *path,
+                   Err *err) {
+    if (v < lo || v > hi)
+        return err_set(err, "%s: %s = %lld is out of range (allowed: %lld..%lld)", path, what,
+                       (long long)v, (long long)lo, (long long)hi);
+    return 0;
+}
+
+static int numel_ok(Config *c, int B, const char *path, Err *err) {
+    long te = (long)c->T * c->E;
+    if ((long)B * c->H > MAX_NUMEL || (long)B * c->V > MAX_NUMEL || (long)B * te > MAX_NUMEL ||
+        te * c->H > MAX_NUMEL || (long)c->H * c->V > MAX_NUMEL || (long)c->V * c->E > MAX_NUMEL)
+        return err_set(err, "%s: B=%d T=%d E=%d H=%d V=%d makes a tensor larger than %ld elements",
+                       path, B, c->T, c->E, c->H, c->V, MAX_NUMEL);
+    return 0;
+}
+
+// Parameters and batch of a --ref file into pr; sizes from the shapes, bn_var and eps from
+// the metadata.
+static int problem_from_file(Problem *pr, const StFile *f, const char *path, Err *err) {
+    memset(pr, 0, sizeof *pr);
+    const StTensor *C = st_find(f, "C"), *W1 = st_find(f, "W1"), *Xb = st_find(f, "Xb"),
+                   *Yb = st_find(f, "Yb");
+    if (!C || !W1 || !Xb || !Yb)
+        return err_set(err, "%s: needs the tensors C, W1, b1, W2, b2, bngain, bnbias, Xb, Yb "
+                       "(missing %s)", path, !C ? "C" : !W1 ? "W1" : !Xb ? "Xb" : "Yb");
+    if (C->ndim != 2 || W1->ndim != 2 || Xb->ndim != 2 || Yb->ndim != 1)
+        return err_set(err, "%s: C, W1, Xb must be 2-D and Yb 1-D", path);
+    if ((Xb->dtype != ST_I32 && Xb->dtype != ST_I64) || (Yb->dtype != ST_I32 && Yb->dtype != ST_I64))
+        return err_set(err, "%s: Xb and Yb must be I32 or I64", path);
+    int64_t V = C->shape[0], E = C->shape[1], B = Xb->shape[0], T = Xb->shape[1];
+    if (size_ok("batch (Xb.shape[0])", B, 2, MAX_BATCH, path, err) ||
+        size_ok("block (Xb.shape[1])", T, 1, MAX_BLOCK, path, err) ||
+        size_ok("vocab (C.shape[0])", V, 2, MAX_VOCAB, path, err) ||
+        size_ok("embd (C.shape[1])", E, 1, MAX_EMBD, path, err) ||
+        size_ok("hidden (W1.shape[1])", W1->shape[1], 1, MAX_HIDDEN, path, err))
+        return -1;
+    if (W1->shape[0] != T * E)
+        return err_set(err, "%s: W1.shape[0] = %lld, expected block*embd = %lld", path,
+                       (long long)W1->shape[0], (long long)(T * E));
+    if (Yb->shape[0] != B)
+        return err_set(err, "%s: Yb has %lld entries, Xb %lld rows", path, (long long)Yb->shape[0],
+                       (long long)B);
+    Config cfg = {.V = (int)V, .T = (int)T, .E = (int)E, .H = (int)W1->shape[1], .bessel = 1};
+    const char *bn = st_meta_get(f, "bn_var");
+    if (bn && strcmp(bn, "biased") == 0) cfg.bessel = 0;
+    else if (bn && strcmp(bn, "unbiased") != 0)
+        return err_set(err, "%s: metadata bn_var = \"%s\" (allowed: unbiased, biased)", path, bn);
+    const char *eps = st_meta_get(f, "eps");
+    if (eps) {
+        char *end;
+        double e = strtod(eps, &end);
+        if (end == eps || *end || fabs(e - 1e-5) > 1e-12)
+            return err_set(err, "%s: metadata eps = \"%s\": the engine's batchnorm uses 1e-05",
+                           path, eps);
+    }
+    if (numel_ok(&cfg, (int)B, path, err)) return -1;
+    problem_alloc(pr, &cfg, (int)B);
+    float *pdata[NUM_PARAMS] = {pr->p.C, pr->p.W1, pr->p.b1, pr->p.W2, pr->p.b2, pr->p.bngain,
+                                pr->p.bnbias};
+    for (int k = 0; k < NUM_PARAMS; k++) {
+        int nd, shape[2];
+        param_shape(&cfg, k, &nd, shape);
+        int64_t s64[2] = {shape[0], nd > 1 ? shape[1] : 0};
+        const StTensor *t = find_float(f, path, PARAM_NAMES[k], s64, nd, err);
+        if (!t) return -1;
+        for (size_t i = 0; i < st_numel(t); i++) {
+            double v = elem_f(t, i);
+            if (!isfinite(v))
+                return err_set(err, "%s: %s[%zu] is not finite", path, PARAM_NAMES[k], i);
+            pdata[k][i] = (float)v;
+        }
+    }
+    for (size_t i = 0; i < (size_t)(B * T + B); i++) {
+        int64_t v = i < (size_t)(B * T) ? elem_i(Xb, i) : elem_i(Yb, i - (size_t)(B * T));
+        if (v < 0 || v >= V)
+            return err_set(err, "%s: %s[%zu] = %lld is not a vocabulary index (0..%lld)", path,
+                           i < (size_t)(B * T) ? "Xb" : "Yb",
+                           i < (size_t)(B * T) ? i : i - (size_t)(B * T), (long long)v,
+                           (long long)(V - 1));
+        if (i < (size_t)(B * T)) pr->Xb[i] = (int)v;
+        else pr->Yb[i - (size_t)(B * T)] = (int)v;
+    }
+    return 0;
+}
+
+// ---- the two modes ---------------------------------------------------------------------
+
+static void print_header(const Problem *pr, const char *what) {
+    const Config *c = &pr->cfg;
+    printf("gradcheck %s: B=%d T=%d E=%d H=%d V=%d, batchnorm variance %s, eps 1e-05\n", what,
+           pr->B, c->T, c->E, c->H, c->V,
+           c->bessel ? "unbiased (1/(n-1), the lecture's)" : "biased (1/n, nn.BatchNorm1d's)");
+}
+
+static int finish(const Tally *t) {
+    if (t->failed) {
+        printf("\n%d of %d rows NOT approximately equal: %s\n", t->failed, t->rows,
+               t->failed_names);
+        fprintf(stderr, "makemore gradcheck: mismatch in %s\n", t->failed_names);
+        return EXIT_RUNTIME;
+    }
+    printf("\nall %d rows approximately equal (|a - b| <= 1e-8 + 1e-5 |b|)\n", t->rows);
+    return 0;
+}
+
+static int run_random(const Config *cfg, int B, uint64_t seed, int ties, const char *dump) {
+    Problem pr;
+    problem_alloc(&pr, cfg, B);
+    Rng rng;
+    rng_seed(&rng, seed);
+    problem_random(&pr, &rng);
+    int c1 = -1, c2 = -1;
+    if (ties) problem_force_ties(&pr, &c1, &c2);
+
+    AtomicActs a;
+    atomic_alloc(&a, cfg, B);
+    float loss = atomic_forward(&a, &pr.p, pr.Xb, pr.Yb);
+    atomic_backward(&a);
+    RefParams rp;
+    ref_params_from(&rp, &pr.p, cfg);
+    RefActs r;
+    ref_alloc(&r, cfg, B);
+    double loss64 = ref_forward(&r, &rp, pr.Xb, pr.Yb);
+    ref_backward(&r);
+    Fused f;
+    fused_run(&f, &a);
+
+    char seedbuf[64];
+    snprintf(seedbuf, sizeof seedbuf, "(seed %llu)", (unsigned long long)seed);
+    print_header(&pr, seedbuf);
+    char l32[40], l64[40];
+    py_float(l32, sizeof l32, loss);
+    py_float(l64, sizeof l64, loss64);
+    printf("loss: float32 %s, float64 %s\n", l32, l64);
+    if (ties)
+        printf("ties: %d of %d rows have a tied maximum (logits columns %d and %d, equal bit for "
+               "bit); the max routes to column %d\n", count_tied_rows(a.logits, B, cfg->V), B,
+               c1, c2, c1);
+
+    Tally t = {0};
+    GradInfo info[NUM_GRADS];
+    float *g32[NUM_GRADS];
+    double *g64[NUM_GRADS];
+    grad_info(info, cfg, B);
+    atomic_grads(g32, &a);
+    ref_grads(g64, &r);
+    // The float64 reference of every line computed from the float32 inputs of that line.
+    RefActs wide, local;
+    ref_alloc(&wide, cfg, B);
+    ref_alloc(&local, cfg, B);
+    ref_widen(&wide, &a, &rp);
+    ref_backward_lines(&local, &wide);
+    double *gl[NUM_GRADS];
+    ref_grads(gl, &local);
+    section(&t, "line by line", "atomic float32 backward (exercise 1) vs float64, line by line "
+            "(each line in float64 on the\nfloat32 inputs it was given):");
+    for (int k = 0; k < NUM_GRADS; k++) row(&t, info[k].name, cmp_f_d(g32[k], gl[k], info[k].numel));
+    section(&t, "end to end", "atomic float32 backward vs the float64 graph, end to end "
+            "(float32 rounding accumulated\nover the whole pass):");
+    for (int k = 0; k < NUM_GRADS; k++) row(&t, info[k].name, cmp_f_d(g32[k], g64[k], info[k].numel));
+
+    FusedRow fr[8];
+    int nf = fused_rows(fr, &f);
+    section(&t, "fused vs atomic", "fused float32 kernels (exercises 2, 3, scatter-add) vs the "
+            "atomic float32 chain:");
+    for (int k = 0; k < nf; k++) {
+        int gi = grad_index(fr[k].grad);
+        row(&t, fr[k].row, cmp_f_f(fr[k].value, g32[gi], info[gi].numel));
+    }
+    row(&t, "loss (fused)", cmp_f_f(&f.loss, &a.loss, 1));
+    section(&t, "fused vs float64", "fused float32 kernels vs the float64 graph, end to end:");
+    for (int k = 0; k < nf; k++) {
+        int gi = grad_index(fr[k].grad);
+        row(&t, fr[k].row, cmp_f_d(fr[k].value, g64[gi], info[gi].numel));
+    }
+    row(&t, "loss (fused)", cmp_f_d(&f.loss, &r.loss, 1));
+    ref_free(&wide);
+    ref_free(&local);
+
+    finite_differences(&t, &pr, &r, &rng);
+
+    int rc = finish(&t);
+    if (dump) {
+        Err err;
+        if (dump_file(dump, &pr, &a, &err)) {
+            fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+            rc = EXIT_RUNTIME;
+        } else {
+            printf("wrote %s (parameters, Xb, Yb, loss and the 26 gradients of the atomic "
+                   "float32 backward)\n", dump);
+        }
+    }
+    fused_free(&f);
+    ref_free(&r);
+    ref_params_free(&rp);
+    atomic_free(&a);
+    problem_free(&pr);
+    return rc;
+}
+
+static int run_ref(const char *path) {
+    Err err;
+    StFile f;
+    if (st_load(&f, path, &err)) {
+        fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+        return EXIT_RUNTIME;
+    }
+    Problem pr;
+    if (problem_from_file(&pr, &f, path, &err)) {
+        fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+        problem_free(&pr);
+        st_free(&f);
+        return EXIT_RUNTIME;
+    }
+    const Config *cfg = &pr.cfg;
+    const int B = pr.B;
+    AtomicActs a;
+    atomic_alloc(&a, cfg, B);
+    atomic_forward(&a, &pr.p, pr.Xb, pr.Yb);
+    atomic_backward(&a);
+    Fused fu;
+    fused_run(&fu, &a);
+
+    char what[600];
+    snprintf(what, sizeof what, "--ref %s", path);
+    print_header(&pr, what);
+    if (!st_meta_get(&f, "bn_var")) printf("(no bn_var in the file's metadata: unbiased assumed)\n");
+    const char *src = st_meta_get(&f, "source");
+    if (src) printf("reference: %s\n", src);
+
+    Tally t = {0};
+    GradInfo info[NUM_GRADS];
+    float *g32[NUM_GRADS];
+    double *ref[NUM_GRADS] = {0};
+    grad_info(info, cfg, B);
+    atomic_grads(g32, &a);
+    const StTensor *loss_t = st_find(&f, "loss");
+    if (loss_t && (loss_t->dtype == ST_F32 || loss_t->dtype == ST_F64) && st_numel(loss_t) == 1) {
+        double l = elem_f(loss_t, 0);
+        section(&t, "forward", "forward (same parameters and batch?):");
+        row(&t, "loss", cmp_f_d(&a.loss, &l, 1));
+    }
+    section(&t, "atomic vs file", "atomic float32 backward (exercise 1) vs the file's gradients:");
+    for (int k = 0; k < NUM_GRADS; k++) {
+        char name[40];
+        snprintf(name, sizeof name, "d%s", info[k].name);
+        const StTensor *rt = find_float(&f, path, name, info[k].shape, info[k].ndim, &err);
+        if (!rt) {
+            printf("%-17s | %s\n", info[k].name, err.msg);
+            t.rows++;
+            tally_fail(&t, info[k].name);
+            continue;
+        }
+        ref[k] = xcalloc((size_t)info[k].numel, sizeof(double));
+        for (long i = 0; i < info[k].numel; i++) ref[k][i] = elem_f(rt, (size_t)i);
+        row(&t, info[k].name, cmp_f_d(g32[k], ref[k], info[k].numel));
+    }
+    FusedRow fr[8];
+    int nf = fused_rows(fr, &fu);
+    section(&t, "fused vs file", "fused float32 kernels vs the file's gradients:");
+    for (int k = 0; k < nf; k++) {
+        int gi = grad_index(fr[k].grad);
+        if (ref[gi]) row(&t, fr[k].row, cmp_f_d(fr[k].value, ref[gi], info[gi].numel));
+    }
+    int rc = finish(&t);
+    for (int k = 0; k < NUM_GRADS; k++) xfree(ref[k]);
+    fused_free(&fu);
+    atomic_free(&a);
+    problem_free(&pr);
+    st_free(&f);
+    return rc;
+}
+
+// ---- flags -----------------------------------------------------------------------------
+
+static void usage(void) {
+    printf(
+        "usage: makemore gradcheck [--batch N] [--hidden N] [--embd N] [--block N] [--vocab N]\n"
+        "                          [--seed N] [--bn-var unbiased|biased] [--ties] [--dump FILE]\n"
+        "       makemore gradcheck --ref FILE\n"
+        "\n"
+        "Exercises 1-3 of 'becoming a backprop ninja' as the lecture's table: every one of the\n"
+        "26 gradients of the atomic float32 backward (one loop per notebook line) against the\n"
+        "same graph in float64, the float64 graph against central finite differences, and the\n"
+        "fused kernels (cross-entropy, batchnorm, batchnorm+tanh, embedding scatter-add)\n"
+        "against the atomic chain and float64. 'approximate' is torch.allclose's rule:\n"
+        "|a - b| <= 1e-8 + 1e-5 |b|, b the reference. Exit status 0 only when every row is\n"
+        "approximately equal (1: a mismatch, named on stderr; 2: a bad flag).\n"
+        "\n"
+        "  --batch N        batch size n (default 32; 2..%d)\n"
+        "  --hidden N       hidden width H (default 64; 1..%d)\n"
+        "  --embd N         embedding width E (default 10; 1..%d)\n"
+        "  --block N        context length T (default 3; 1..%d)\n"
+        "  --vocab N        vocabulary size V (default 27; 2..%d)\n"
+        "  --seed N         seed of the random parameters and batch (default 42)\n"
+        "  --bn-var MODE    unbiased: batch variance / (n-1), the lecture's (default);\n"
+        "                   biased: / n, as nn.BatchNorm1d normalises in training\n"
+        "  --ties           make two logits columns tie, bit for bit, at every row's maximum\n"
+        "  --dump FILE      also write parameters, batch, loss and the 26 gradients (float32,\n"
+        "                   PyTorch's shapes, names dlogprobs ... dC) as safetensors\n"
+        "  --ref FILE       hold the engine against the gradients in FILE instead (such a file,\n"
+        "                   e.g. from tests/torch_reference.py); sizes and bn_var come from it\n"
+        "  --help           this text\n",
+        MAX_BATCH, MAX_HIDDEN, MAX_EMBD, MAX_BLOCK, MAX_VOCAB);
+}
+
+int gradcheck_main(int argc, char **argv) {
+    Cli cl;
+    cli_init(&cl, "gradcheck", argc, argv);
+    Config cfg = {.V = 27, .T = 3, .E = 10, .H = 64, .bessel = 1};
+    int B = 32, ties = 0, sized = 0;
+    uint64_t seed = 42;
+    const char *dump = NULL, *ref = NULL;
+    static const char *const bn_modes[] = {"unbiased", "biased", NULL};
+    while (cli_next(&cl)) {
+        if (cli_is(&cl, "--help", 0) || cli_is(&cl, "-h", 0)) {
+            usage();
+            return 0;
+        } else if (cli_is(&cl, "--batch", 1)) {
+            B = (int)cli_long(&cl, 2, MAX_BATCH), sized = 1;
+        } else if (cli_is(&cl, "--hidden", 1)) {
+            cfg.H = (int)cli_long(&cl, 1, MAX_HIDDEN), sized = 1;
+        } else if (cli_is(&cl, "--embd", 1)) {
+            cfg.E = (int)cli_long(&cl, 1, MAX_EMBD), sized = 1;
+        } else if (cli_is(&cl, "--block", 1)) {
+            cfg.T = (int)cli_long(&cl, 1, MAX_BLOCK), sized = 1;
+        } else if (cli_is(&cl, "--vocab", 1)) {
+            cfg.V = (int)cli_long(&cl, 2, MAX_VOCAB), sized = 1;
+        } else if (cli_is(&cl, "--seed", 1)) {
+            seed = cli_u64(&cl), sized = 1;
+        } else if (cli_is(&cl, "--bn-var", 1)) {
+            cfg.bessel = cli_choice(&cl, bn_modes) == 0, sized = 1;
+        } else if (cli_is(&cl, "--ties", 0)) {
+            ties = 1, sized = 1;
+        } else if (cli_is(&cl, "--dump", 1)) {
+            if (!*cl.value) cli_fail(&cl, "--dump: empty file name");
+            dump = cl.value;
+        } else if (cli_is(&cl, "--ref", 1)) {
+            if (!*cl.value) cli_fail(&cl, "--ref: empty file name");
+            ref = cl.value;
+        } else {
+            cli_unknown(&cl);
+        }
+    }
+    if (ref && (sized || dump))
+        cli_fail(&cl, "--ref takes sizes, seed, bn-var and batch from its file: it combines with "
+                      "no other flag");
+    if (ref) return run_ref(ref);
+    Err err;
+    if (numel_ok(&cfg, B, "flags", &err)) cli_fail(&cl, "%s", err.msg);
+    return run_random(&cfg, B, seed, ties, dump);
+}
