@@ -22,10 +22,15 @@ int cli_next(Cli *c);
 int cli_is(Cli *c, const char *name, int takes_value);
 long cli_long(const Cli *c, long lo, long hi);
 uint64_t cli_u64(const Cli *c);
-double cli_double(const Cli *c, double lo, double hi);
+double cli_double(const Cli *c, double lo, double hi);  // decimal notation, finite, lo..hi
+double cli_positive(const Cli *c, double hi);             // decimal, 0 < value <= hi
 // value must be one of the NULL-terminated choices; returns its index.
 int cli_choice(const Cli *c, const char *const *choices);
 void cli_unknown(const Cli *c) __attribute__((noreturn));
 void cli_fail(const Cli *c, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+// A runtime failure (or a usage error found after parsing) of subcommand cmd:
+// "makemore <cmd>: <message>" on stderr, exit(status).
+void cli_die(const char *cmd, int status, const char *fmt, ...)
+    __attribute__((noreturn, format(printf, 3, 4)));
 
 #endif

@@ -36,7 +36,21 @@ void cli_fail(const Cli *c, const char *fmt, ...) {
     exit(EXIT_USAGE);
 }
 
-void cli_unknown(const Cli *c) { cli_fail(c, "unknown argument '%s'", c->flag); }
+void cli_unknown(const Cli *c) {
+    if (c->flag[0] == '-')
+        cli_fail(c, "unknown flag '%s'", c->flag);
+    cli_fail(c, "unexpected argument '%s' (all arguments are --flag VALUE pairs)", c->flag);
+}
+
+void cli_die(const char *cmd, int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "makemore %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    exit(status);
+}
 
 int cli_is(Cli *c, const char *name, int takes_value) {
     size_t n = strlen(name);
@@ -48,12 +62,23 @@ int cli_is(Cli *c, const char *name, int takes_value) {
         if (takes_value) {
             if (c->i + 1 >= c->argc) cli_fail(c, "%s needs a value", name);
             c->value = c->argv[++c->i];
+            // "--out --steps 5": the value was forgotten, not a file named "--steps".
+            if (strncmp(c->value, "--", 2) == 0 && c->value[2] != '\0')
+                cli_fail(c, "%s needs a value, got the flag '%s' (write %s=%s if you mean it)",
+                         name, c->value, name, c->value);
         }
     } else {
         return 0;
     }
     c->flag = name;
+    if (takes_value && c->value[0] == '\0') cli_fail(c, "%s needs a non-empty value", name);
     return 1;
+}
+
+// Decimal integers only: an optional '-', then digits (no blanks, no '+', no hex).
+static int decimal_start(const char *s, int allow_minus) {
+    if (allow_minus && *s == '-') s++;
+    return *s >= '0' && *s <= '9';
 }
 
 long cli_long(const Cli *c, long lo, long hi) {
@@ -61,7 +86,7 @@ long cli_long(const Cli *c, long lo, long hi) {
     char *end;
     errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end != '\0')
+    if (!decimal_start(s, 1) || end == s || *end != '\0')
         cli_fail(c, "%s: '%s' is not an integer (allowed: %ld..%ld)", c->flag, s, lo, hi);
     if (errno == ERANGE || v < lo || v > hi)
         cli_fail(c, "%s: %s is out of range (allowed: %ld..%ld)", c->flag, s, lo, hi);
@@ -72,7 +97,7 @@ uint64_t cli_u64(const Cli *c) {
     const char *s = c->value;
     char *end;
     errno = 0;
-    if (*s == '-' || *s == '+' || *s == ' ')
+    if (!decimal_start(s, 0))
         cli_fail(c, "%s: '%s' is not a non-negative integer (allowed: 0..18446744073709551615)", c->flag, s);
     unsigned long long v = strtoull(s, &end, 10);
     if (end == s || *end != '\0')
@@ -82,15 +107,38 @@ uint64_t cli_u64(const Cli *c) {
     return (uint64_t)v;
 }
 
-double cli_double(const Cli *c, double lo, double hi) {
+// The value as a finite decimal number, or a usage error saying what is allowed.
+static double read_decimal(const Cli *c, const char *allowed) {
     const char *s = c->value;
     char *end;
     errno = 0;
     double v = strtod(s, &end);
-    if (end == s || *end != '\0' || !isfinite(v))
-        cli_fail(c, "%s: '%s' is not a finite number (allowed: %g..%g)", c->flag, s, lo, hi);
-    if (errno == ERANGE || v < lo || v > hi)
-        cli_fail(c, "%s: %s is out of range (allowed: %g..%g)", c->flag, s, lo, hi);
+    // Decimal notation only ("0.1", "-2", "1e-3", ".5"): no blanks, leading '+', hex,
+    // inf or nan.
+    const char *m = s + (*s == '-');
+    int plain = strspn(s, "0123456789.eE+-") == strlen(s) &&
+                (decimal_start(m, 0) || (m[0] == '.' && decimal_start(m + 1, 0)));
+    if (end == s || *end != '\0' || !isfinite(v) || !plain)
+        cli_fail(c, "%s: '%s' is not a finite decimal number (allowed: %s)", c->flag, s, allowed);
+    if (errno == ERANGE)
+        cli_fail(c, "%s: %s is out of range (allowed: %s)", c->flag, s, allowed);
+    return v;
+}
+
+double cli_double(const Cli *c, double lo, double hi) {
+    char allowed[64];
+    snprintf(allowed, sizeof allowed, "%g..%g", lo, hi);
+    double v = read_decimal(c, allowed);
+    if (v < lo || v > hi) cli_fail(c, "%s: %s is out of range (allowed: %s)", c->flag, c->value, allowed);
+    return v;
+}
+
+double cli_positive(const Cli *c, double hi) {
+    char allowed[64];
+    snprintf(allowed, sizeof allowed, "greater than 0, at most %g", hi);
+    double v = read_decimal(c, allowed);
+    if (!(v > 0) || v > hi)
+        cli_fail(c, "%s: %s is out of range (allowed: %s)", c->flag, c->value, allowed);
     return v;
 }
 

@@ -11,25 +11,48 @@
 #include "sample.h"
 #include "train.h"
 
-static void load_model_or_die(Model *m, Vocab *v, TrainState *ts, int *has_ts, const char *path) {
+// Failures are one line, "makemore <cmd>: <file>: <what> ...", exit 1 (file or data) or
+// 2 (command line).
+static void load_model_or_die(const char *cmd, Model *m, Vocab *v, TrainState *ts, int *has_ts,
+                              const char *path) {
     Err err;
-    if (checkpoint_load(m, v, ts, has_ts, path, 1, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+    if (checkpoint_load(m, v, ts, has_ts, path, 1, &err) != 0)
+        cli_die(cmd, EXIT_RUNTIME, "%s", err.msg);
 }
 
 // Words of path split as in training (split_seed), encoded with the model's vocabulary.
-static void load_split_or_die(Words *w, Split *s, const char *path, const Vocab *v, int T,
-                              uint64_t split_seed) {
+static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *path,
+                              const Vocab *v, int T, uint64_t split_seed, const char *model) {
     Err err;
-    if (words_load(w, path, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+    if (words_load(w, path, &err) != 0)
+        cli_die(cmd, EXIT_RUNTIME, "%s%s", err.msg,
+                strcmp(cmd, "sample") == 0 ? " (give --data FILE, or --data - for no marks)" : "");
     if (vocab_check(v, w, path, &err) != 0)
-        die(EXIT_RUNTIME, "%s (the model's vocabulary does not cover this words file)", err.msg);
-    if (split_build(s, w, v, T, split_seed, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+        cli_die(cmd, EXIT_RUNTIME, "%s: the vocabulary of --model %s does not cover this words "
+                "file (give the words file the model was trained on)", err.msg, model);
+    if (split_build(s, w, v, T, split_seed, &err) != 0)
+        cli_die(cmd, EXIT_RUNTIME, "%s: %s", path, err.msg);
+}
+
+// A checkpoint written during training (interrupted or periodic) holds batchnorm's
+// initial statistics: calibrate them on the training split, as train does at the end.
+static void calibrate_if_needed(const char *cmd, Model *m, int needed, const Split *s,
+                                const char *model) {
+    if (!needed) return;
+    if (s) {
+        model_calibrate(m, &s->train);
+        fprintf(stderr, "makemore %s: note: %s is an unfinished training checkpoint; batchnorm "
+                "calibrated on the training split first\n", cmd, model);
+    } else {
+        fprintf(stderr, "makemore %s: note: %s is an unfinished training checkpoint and no "
+                "words file was given (--data -): batchnorm is not calibrated\n", cmd, model);
+    }
 }
 
 static void sample_usage(void) {
     printf("usage: makemore sample --model FILE [flags]\n"
            "Samples words from a trained model, one a line, marked as in the training words,\n"
-           "a held-out word, or new (when the words file is readable).\n\n"
+           "a held-out word, or new (from the words file; --data - for no marks).\n\n"
            "  --model FILE       a model saved by 'makemore train --out'\n"
            "  -n, --num N        how many words (default 20)\n"
            "  --seed S           sampling seed (default 2147483657)\n"
@@ -63,21 +86,19 @@ int sample_main(int argc, char **argv) {
     Vocab v;
     TrainState ts;
     int has_ts = 0;
-    load_model_or_die(&m, &v, &ts, &has_ts, model_path);
+    load_model_or_die("sample", &m, &v, &ts, &has_ts, model_path);
     if (has_ts && !split_seed_given) split_seed = ts.split_seed;
-    if (has_ts && !ts.calibrated)
-        fprintf(stderr, "makemore: note: %s is an unfinished training checkpoint; batchnorm is "
-                "not calibrated, so samples use its initial statistics\n", model_path);
 
     Words w = {0};
     Split s = {0};
     WordSet train_set = {0}, heldout_set = {0};
     int marks = strcmp(data, "-") != 0;
     if (marks) {
-        load_split_or_die(&w, &s, data, &v, m.cfg.T, split_seed);
+        load_split_or_die("sample", &w, &s, data, &v, m.cfg.T, split_seed, model_path);
         wordset_build(&train_set, w.w, s.n_words[0]);
         wordset_build(&heldout_set, w.w + s.n_words[0], w.n - s.n_words[0]);
     }
+    calibrate_if_needed("sample", &m, has_ts && !ts.calibrated, marks ? &s : NULL, model_path);
     Rng rng;
     rng_seed(&rng, seed);
     sample_print(stdout, &m, &v, &rng, (int)n, (float)temperature, (int)top_k,
@@ -119,11 +140,12 @@ int eval_main(int argc, char **argv) {
     Vocab v;
     TrainState ts;
     int has_ts = 0;
-    load_model_or_die(&m, &v, &ts, &has_ts, model_path);
+    load_model_or_die("eval", &m, &v, &ts, &has_ts, model_path);
     if (has_ts && !split_seed_given) split_seed = ts.split_seed;
     Words w;
     Split s;
-    load_split_or_die(&w, &s, data, &v, m.cfg.T, split_seed);
+    load_split_or_die("eval", &w, &s, data, &v, m.cfg.T, split_seed, model_path);
+    calibrate_if_needed("eval", &m, has_ts && !ts.calibrated, &s, model_path);
     printf("train %.4f\nval %.4f\ntest %.4f\n", model_eval_loss(&m, &s.train),
            model_eval_loss(&m, &s.val), model_eval_loss(&m, &s.test));
     split_free(&s);

@@ -4,7 +4,7 @@
 
 #include "blas_core.h"
 #include "common.h"
-int gradcheck_main(int argc, char **argv);
+#include "gradcheck.h"
 #include "train.h"
 
 static void usage(FILE *f) {
@@ -19,8 +19,9 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     blas_core_fix(argv);  // may re-execute with OPENBLAS_CORETYPE set
+    static const char allowed[] = "allowed: train, sample, eval, gradcheck; see 'makemore --help'";
     if (argc < 2) {
-        usage(stderr);
+        fprintf(stderr, "makemore: no command given (%s)\n", allowed);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
@@ -32,7 +33,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return sample_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return eval_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gradcheck")) return gradcheck_main(argc - 1, argv + 1);
-    fprintf(stderr, "makemore: unknown command '%s'\n", cmd);
-    usage(stderr);
+    fprintf(stderr, "makemore: unknown command '%s' (%s)\n", cmd, allowed);
     return EXIT_USAGE;
 }

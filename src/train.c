@@ -1,14 +1,35 @@
 // train.c: `makemore train`: the lecture's exercise-4 loop (SGD, lr step decay), its
 // progress report, checkpoints (periodic, on SIGINT/SIGTERM, final) and resume;
 // then batchnorm calibration, split losses and samples.
+//
+// Reliability rules (docs/reliability.md has the user's version):
+//  - everything that can be checked before training is: flags (cli.c), sizes against
+//    int ranges and the machine's memory, the words file, the checkpoint, and that the
+//    output files can be created (a temporary file is made and removed in --out's and
+//    --log's directories) -- so a bad path fails in a second, not after hours;
+//  - exit status 2: the command line must change (bad flag or value, flags that
+//    contradict each other or the resumed checkpoint, a model too large for this
+//    machine); 1: a file or the run failed (missing/corrupt input, unwritable output,
+//    diverged training); 130/143 (128 + signal): stopped by SIGINT/SIGTERM after a
+//    checkpoint was written, resumable;
+//  - checkpoints are written atomically (checkpoint_save: temp file, fsync, rename), and
+//    never with non-finite parameters;
+//  - the --log CSV is append-only progress: flushed and fsynced before each checkpoint,
+//    and on --resume cut back to the lines before the checkpoint's step, so an
+//    interrupted and resumed run leaves the same log as an uninterrupted one.
 #include "train.h"
 
-#include <math.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <limits.h>
 #include <omp.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blas_core.h"
@@ -19,13 +40,34 @@
 #include "model.h"
 #include "sample.h"
 
+#define CMD "train"
+#define DEFAULT_INTERRUPT_PATH "makemore-interrupted.safetensors"
+// A finite-check of all parameters every this many steps (the loss and the small
+// gradients are checked every step; see guard_step).
+#define GUARD_FULL_EVERY 100
+
+__attribute__((noreturn, format(printf, 2, 3))) static void fail(int status, const char *fmt, ...);
+static void fail(int status, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    char msg[1024];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cli_die(CMD, status, "%s", msg);
+}
+
+// Flags that define the model and the schedule: with --resume they must agree with the
+// checkpoint (only --steps may differ: it extends or shortens the run).
+enum { F_BLOCK, F_EMBD, F_HIDDEN, F_BATCH, F_BNVAR, F_STEPS, F_LR, F_LR2, F_DECAY, F_SEED,
+       F_SPLIT_SEED, F_THREADS, NUM_F };
+
 typedef struct {
     const char *data, *out, *log, *resume;
     int embd, hidden, block, batch, bessel, threads, samples, print_every;
     long steps, decay_step, save_every;
     float lr, lr2;
     uint64_t seed, split_seed;
-    int schedule_flags;  // how many model/schedule flags were given (conflict with --resume)
+    int given[NUM_F];  // which of those flags were on the command line
 } TrainOpts;
 
 static const char *const BN_VAR_CHOICES[] = {"unbiased", "biased", NULL};
@@ -38,8 +80,8 @@ static void train_usage(void) {
         "prints train/val/test loss and samples.\n\n"
         "  --data FILE        words, one per line (default data/names.txt)\n"
         "  --block T          context length (default 3; 1..64)\n"
-        "  --embd E           embedding width (default 10)\n"
-        "  --hidden H         hidden width (default 200)\n"
+        "  --embd E           embedding width (default 10; 1..4096)\n"
+        "  --hidden H         hidden width (default 200; 1..16384)\n"
         "  --batch B          batch size (default 32; >= 2 with --bn-var unbiased)\n"
         "  --bn-var MODE      unbiased (B-1, the lecture) or biased (B, nn.BatchNorm1d)\n"
         "  --steps N          training steps (default 200000)\n"
@@ -50,13 +92,16 @@ static void train_usage(void) {
         "  --split-seed S     Python random.seed of the 80/10/10 split (default 42)\n"
         "  --threads N        threads for BLAS and kernels (default: all cores)\n"
         "  --print-every N    loss line every N steps (default 10000)\n"
-        "  --log FILE         write step,loss CSV (every step)\n"
+        "  --log FILE         write a step,loss CSV line for every step\n"
         "  --out FILE         save the trained model (safetensors) there\n"
         "  --save-every N     also checkpoint to --out every N steps\n"
-        "  --resume FILE      continue a checkpointed run (same batches, same schedule)\n"
+        "  --resume FILE      continue a checkpointed run: same batches, same schedule; only\n"
+        "                     --steps may change; --out defaults to FILE\n"
         "  --samples N        names to sample at the end (default 20)\n"
         "On SIGINT/SIGTERM the current step finishes, a checkpoint is written (to --out, or\n"
-        "makemore-interrupted.safetensors) and the run can be resumed with --resume.\n");
+        DEFAULT_INTERRUPT_PATH ") and the run exits with 130/143; continue it with\n"
+        "--resume (and the same --threads, for bit-identical results). A second signal\n"
+        "stops at once. Exit status: 0 done, 1 failed (file, data, divergence), 2 usage.\n");
 }
 
 static void train_parse(TrainOpts *o, int argc, char **argv) {
@@ -65,23 +110,23 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
                      .print_every = 10000, .steps = 200000, .decay_step = 100000,
                      .lr = 0.1f, .lr2 = 0.01f, .seed = 2147483647u, .split_seed = 42};
     Cli c;
-    cli_init(&c, "train", argc, argv);
-    int sched = 0;
+    cli_init(&c, CMD, argc, argv);
+    int *g = o->given;
     while (cli_next(&c)) {
         if (cli_is(&c, "--help", 0) || cli_is(&c, "-h", 0)) { train_usage(); exit(0); }
         else if (cli_is(&c, "--data", 1)) o->data = c.value;
-        else if (cli_is(&c, "--block", 1)) { o->block = (int)cli_long(&c, 1, 64); sched++; }
-        else if (cli_is(&c, "--embd", 1)) { o->embd = (int)cli_long(&c, 1, 4096); sched++; }
-        else if (cli_is(&c, "--hidden", 1)) { o->hidden = (int)cli_long(&c, 1, 16384); sched++; }
-        else if (cli_is(&c, "--batch", 1)) { o->batch = (int)cli_long(&c, 1, 1 << 20); sched++; }
-        else if (cli_is(&c, "--bn-var", 1)) { o->bessel = cli_choice(&c, BN_VAR_CHOICES) == 0; sched++; }
-        else if (cli_is(&c, "--steps", 1)) { o->steps = cli_long(&c, 0, 1000000000L); sched++; }
-        else if (cli_is(&c, "--lr", 1)) { o->lr = (float)cli_double(&c, 0.0, 1e6); sched++; }
-        else if (cli_is(&c, "--lr2", 1)) { o->lr2 = (float)cli_double(&c, 0.0, 1e6); sched++; }
-        else if (cli_is(&c, "--decay-step", 1)) { o->decay_step = cli_long(&c, 0, 1000000000L); sched++; }
-        else if (cli_is(&c, "--seed", 1)) { o->seed = cli_u64(&c); sched++; }
-        else if (cli_is(&c, "--split-seed", 1)) { o->split_seed = cli_u64(&c); sched++; }
-        else if (cli_is(&c, "--threads", 1)) o->threads = (int)cli_long(&c, 1, 1024);
+        else if (cli_is(&c, "--block", 1)) { o->block = (int)cli_long(&c, 1, 64); g[F_BLOCK] = 1; }
+        else if (cli_is(&c, "--embd", 1)) { o->embd = (int)cli_long(&c, 1, 4096); g[F_EMBD] = 1; }
+        else if (cli_is(&c, "--hidden", 1)) { o->hidden = (int)cli_long(&c, 1, 16384); g[F_HIDDEN] = 1; }
+        else if (cli_is(&c, "--batch", 1)) { o->batch = (int)cli_long(&c, 1, 1 << 20); g[F_BATCH] = 1; }
+        else if (cli_is(&c, "--bn-var", 1)) { o->bessel = cli_choice(&c, BN_VAR_CHOICES) == 0; g[F_BNVAR] = 1; }
+        else if (cli_is(&c, "--steps", 1)) { o->steps = cli_long(&c, 1, 1000000000L); g[F_STEPS] = 1; }
+        else if (cli_is(&c, "--lr", 1)) { o->lr = (float)cli_positive(&c, 1000.0); g[F_LR] = 1; }
+        else if (cli_is(&c, "--lr2", 1)) { o->lr2 = (float)cli_positive(&c, 1000.0); g[F_LR2] = 1; }
+        else if (cli_is(&c, "--decay-step", 1)) { o->decay_step = cli_long(&c, 0, 1000000000L); g[F_DECAY] = 1; }
+        else if (cli_is(&c, "--seed", 1)) { o->seed = cli_u64(&c); g[F_SEED] = 1; }
+        else if (cli_is(&c, "--split-seed", 1)) { o->split_seed = cli_u64(&c); g[F_SPLIT_SEED] = 1; }
+        else if (cli_is(&c, "--threads", 1)) { o->threads = (int)cli_long(&c, 1, 1024); g[F_THREADS] = 1; }
         else if (cli_is(&c, "--print-every", 1)) o->print_every = (int)cli_long(&c, 1, 1000000000L);
         else if (cli_is(&c, "--log", 1)) o->log = c.value;
         else if (cli_is(&c, "--out", 1)) o->out = c.value;
@@ -90,49 +135,289 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
         else if (cli_is(&c, "--samples", 1)) o->samples = (int)cli_long(&c, 0, 100000);
         else cli_unknown(&c);
     }
-    o->schedule_flags = sched;
-    if (o->resume && sched)
-        cli_fail(&c, "--resume takes the model and schedule from the checkpoint; drop the "
-                     "model/schedule flags (--block --embd --hidden --batch --bn-var --steps "
-                     "--lr --lr2 --decay-step --seed --split-seed)");
-    if (o->bessel && o->batch < 2)
-        cli_fail(&c, "--batch: %d is too small for --bn-var unbiased (divides by B-1; allowed: "
-                     ">= 2, or use --bn-var biased)", o->batch);
-    if (o->save_every && !o->out) cli_fail(&c, "--save-every needs --out FILE");
+    if (!o->resume && o->bessel && o->batch < 2)
+        cli_fail(&c, "--batch: %d is too small for --bn-var unbiased (the variance divides by "
+                     "B-1 = 0; allowed: >= 2, or use --bn-var biased)", o->batch);
+    if (o->save_every && !o->out && !o->resume) cli_fail(&c, "--save-every needs --out FILE");
     if ((long)o->block * o->embd > 1 << 20)
-        cli_fail(&c, "--block x --embd = %ld is too large (allowed: <= 1048576)", (long)o->block * o->embd);
+        cli_fail(&c, "--block x --embd = %ld is too large (allowed: at most 1048576)",
+                 (long)o->block * o->embd);
+    if (o->resume && !o->out) o->out = o->resume;  // a resumed run keeps writing its file
+}
+
+// ---- sizes ---------------------------------------------------------------------------
+
+// Every tensor of the model, its training step and its evaluation must fit the int
+// indices of the kernels, and the whole must fit the machine's memory. 0 or -1 with msg.
+static int check_sizes(const Config *c, int B, char *msg, size_t len) {
+    const long long V = c->V, T = c->T, E = c->E, H = c->H, TE = T * E;
+    const long long EVAL = 4096;  // model.c's evaluation chunk
+    struct { const char *what; long long n; } t[] = {
+        {"C (vocabulary x embd)", V * E},  {"W1 (block x embd x hidden)", TE * H},
+        {"W2 (hidden x vocabulary)", H * V}, {"the batch's embeddings (batch x block x embd)", B * TE},
+        {"the batch's hidden layer (batch x hidden)", B * H}, {"the batch's logits (batch x vocabulary)", B * V},
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
+        if (t[i].n > INT_MAX / 2) {
+            snprintf(msg, len, "%s would have %lld elements (allowed: at most %d); lower --batch, "
+                     "--block, --embd or --hidden", t[i].what, t[i].n, INT_MAX / 2);
+            return -1;
+        }
+    long long params = V * E + TE * H + H + H * V + V + 2 * H;
+    long long floats = 2 * params + 2 * H                       // params, grads, bnmean/bnvar
+                       + B * (2 * TE + 5 * H + 2 * V + 4)        // activations of the step
+                       + B * (T + 1)                             // the batch (ints)
+                       + EVAL * (TE + 2 * H + V);                // evaluation scratch
+    double need = 4.0 * (double)floats;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    if (have > 0 && need > have) {
+        snprintf(msg, len, "the model and its batch need %.1f GiB, more than this machine's "
+                 "%.1f GiB of memory; lower --batch, --block, --embd or --hidden",
+                 need / (1 << 30), have / (1 << 30));
+        return -1;
+    }
+    return 0;
+}
+
+// ---- paths ---------------------------------------------------------------------------
+
+// "dir/name" with dir resolved (symlinks, ..) when it exists, so that two spellings of
+// one path compare equal. Caller frees.
+static char *canonical(const char *path) {
+    char *a = strdup(path), *b = strdup(path);
+    if (!a || !b) fail(EXIT_RUNTIME, "out of memory");
+    char *dir = realpath(dirname(a), NULL);
+    const char *base = basename(b);
+    char *out = NULL;
+    if (dir && asprintf(&out, "%s/%s", dir, base) < 0) out = NULL;
+    if (!out) out = strdup(path);
+    free(dir);
+    free(a);
+    free(b);
+    return out;
+}
+
+static int same_file(const char *x, const char *y) {
+    struct stat sx, sy;
+    if (stat(x, &sx) == 0 && stat(y, &sy) == 0) return sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
+    char *cx = canonical(x), *cy = canonical(y);
+    int same = strcmp(cx, cy) == 0;
+    free(cx);
+    free(cy);
+    return same;
+}
+
+// Checks, before any work, that `path` (given with `flag`) can be written the way it
+// will be: the directory exists and accepts a new file (a temporary one is created
+// beside it and removed, as the atomic save will do); an existing path is a regular
+// file (a checkpoint replaces it by rename) or, for the log, anything writable.
+static void probe_output(const char *flag, const char *path, int is_log) {
+    struct stat st;
+    if (stat(path, &st) == 0) {
+        if (S_ISDIR(st.st_mode))
+            fail(EXIT_RUNTIME, "%s %s: is a directory (allowed: a file path)", flag, path);
+        if (!S_ISREG(st.st_mode) && !is_log)
+            fail(EXIT_RUNTIME, "%s %s: exists and is not a regular file (allowed: a new or "
+                 "regular file, which is replaced atomically)", flag, path);
+        if (!S_ISREG(st.st_mode)) {  // a log to a FIFO, /dev/stdout...: just try to open it
+            int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK);
+            if (fd < 0) fail(EXIT_RUNTIME, "%s %s: cannot write: %s", flag, path, strerror(errno));
+            close(fd);
+            return;
+        }
+    }
+    char *copy = strdup(path);
+    if (!copy) fail(EXIT_RUNTIME, "out of memory");
+    const char *dir = dirname(copy);
+    struct stat ds;
+    if (stat(dir, &ds) != 0)
+        fail(EXIT_RUNTIME, "%s %s: directory %s: %s (create it first)", flag, path, dir, strerror(errno));
+    if (!S_ISDIR(ds.st_mode))
+        fail(EXIT_RUNTIME, "%s %s: %s is not a directory", flag, path, dir);
+    char *tmp;
+    if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) fail(EXIT_RUNTIME, "out of memory");
+    int fd = mkstemp(tmp);
+    if (fd < 0)
+        fail(EXIT_RUNTIME, "%s %s: cannot create files in directory %s: %s", flag, path, dir,
+             strerror(errno));
+    close(fd);
+    unlink(tmp);
+    free(tmp);
+    free(copy);
+}
+
+// 1 if a file can be created in the working directory (where an interrupted run
+// without --out writes its checkpoint).
+static int cwd_writable(void) {
+    char tmp[] = DEFAULT_INTERRUPT_PATH ".tmpXXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0) return 0;
+    close(fd);
+    unlink(tmp);
+    return 1;
+}
+
+// ---- the log -------------------------------------------------------------------------
+
+typedef struct {
+    FILE *f;
+    const char *path;
+    int failed;  // a write failed: reported once, logging stops, training goes on
+} Log;
+
+static void log_error(Log *l, const char *what) {
+    if (l->failed) return;
+    l->failed = 1;
+    fprintf(stderr, "makemore " CMD ": warning: %s the log %s failed (%s); training goes on "
+            "without it\n", what, l->path, strerror(errno));
+}
+
+// Makes the log's lines durable (before a checkpoint, so that the log on disk covers at
+// least every step the checkpoint holds).
+static void log_sync(Log *l) {
+    if (!l->f || l->failed) return;
+    if (fflush(l->f) != 0 || ferror(l->f)) return log_error(l, "writing");
+    if (fsync(fileno(l->f)) != 0 && errno != EINVAL && errno != EROFS) log_error(l, "syncing");
+}
+
+// A fresh log: header line, truncating an existing file.
+static void log_create(Log *l, const char *path) {
+    l->path = path;
+    l->f = fopen(path, "w");
+    if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
+    fputs("step,loss\n", l->f);
+}
+
+// The log of a resumed run: keeps the header and the lines of steps before `step` (lines
+// written after the checkpoint by the run that stopped are dropped, so the resumed run's
+// lines follow on), and appends from there. A file that is not a makemore loss log is
+// left alone (failure); a missing one is created; a log that cannot be cut (a FIFO,
+// /dev/stdout) is appended to.
+static void log_resume(Log *l, const char *path, long step) {
+    l->path = path;
+    struct stat st;
+    if (stat(path, &st) != 0 && errno == ENOENT) {
+        log_create(l, path);
+        if (step > 0)
+            fprintf(stderr, "makemore " CMD ": note: --log %s is new; it starts at step %ld\n",
+                    path, step);
+        return;
+    }
+    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
+        l->f = fopen(path, "a");
+        if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
+        return;
+    }
+    int fd = open(path, O_RDWR | O_APPEND);
+    if (fd < 0) fail(EXIT_RUNTIME, "--log %s: cannot open for update: %s", path, strerror(errno));
+    FILE *r = fdopen(dup(fd), "r");
+    if (!r) fail(EXIT_RUNTIME, "--log %s: cannot read: %s", path, strerror(errno));
+    char line[256];
+    long keep = 0, last = -1;
+    int header = fgets(line, sizeof line, r) && strcmp(line, "step,loss\n") == 0;
+    if (!header) {
+        fclose(r);
+        close(fd);
+        fail(EXIT_RUNTIME, "--log %s: not a makemore loss log (its first line is not "
+             "\"step,loss\"); not touching it (give another --log path)", path);
+    }
+    keep = (long)strlen(line);
+    while (fgets(line, sizeof line, r)) {
+        size_t n = strlen(line);
+        char *end;
+        errno = 0;
+        long s = strtol(line, &end, 10);
+        if (n == 0 || line[n - 1] != '\n' || end == line || *end != ',' || errno || s < 0 ||
+            s >= step)
+            break;  // the first line of a later step (or a torn last line) ends what is kept
+        last = s;
+        keep += (long)n;
+    }
+    fclose(r);
+    if (ftruncate(fd, keep) != 0)
+        fail(EXIT_RUNTIME, "--log %s: cannot cut it back to step %ld: %s", path, step, strerror(errno));
+    l->f = fdopen(fd, "a");
+    if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
+    if (last != step - 1)
+        fprintf(stderr, "makemore " CMD ": note: --log %s ends at step %ld; the resumed run "
+                "appends from step %ld\n", path, last, step);
+}
+
+static void log_close(Log *l) {
+    if (!l->f) return;
+    if (fflush(l->f) != 0 || ferror(l->f)) log_error(l, "writing");
+    fclose(l->f);
+    l->f = NULL;
 }
 
 // ---- signals -------------------------------------------------------------------------
 
 static volatile sig_atomic_t stop_signal = 0;
-static void on_signal(int sig) { stop_signal = sig; }
 
-static void install_signals(void) {
+// The first SIGINT/SIGTERM asks the loop to stop after its step; a second one, while
+// that is underway (a slow step, the checkpoint's write), takes the default action at
+// once (the atomic save leaves the previous checkpoint intact).
+static void on_signal(int sig) {
+    if (stop_signal) {
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    stop_signal = sig;
+}
+
+static void set_signals(int catch_them) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
+    sa.sa_handler = catch_them ? on_signal : SIG_DFL;
+    sa.sa_flags = SA_RESTART;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 }
 
-// ---- progress ------------------------------------------------------------------------
+// ---- the numerical guard -------------------------------------------------------------
 
-static void live_line(long step, long steps, float loss, double t0, long step0) {
-    double el = now_seconds() - t0;
-    double rate = el > 0 ? (double)(step - step0) / el : 0;
-    double eta = rate > 0 ? (double)(steps - step) / rate : 0;
-    fprintf(stderr, "\r  step %ld/%ld  loss %.4f  %.0f steps/s  ETA %.0f s   ", step, steps,
-            loss, rate, eta);
+// Finite-checks on the bits, not with isfinite(): immune to -ffinite-math-only (which
+// lets the compiler assume isfinite() is always true). A float is non-finite iff its
+// exponent bits are all ones, i.e. |bits| >= 0x7f800000. A max-reduction: vectorises.
+static size_t first_nonfinite(const float *x, size_t n) {
+    uint32_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        u &= 0x7fffffffu;
+        worst = u > worst ? u : worst;
+    }
+    if (worst < 0x7f800000u) return n;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        if ((u & 0x7f800000u) == 0x7f800000u) return i;
+    }
+    return n;
 }
 
-static void save_or_die(const char *path, const Model *m, const Vocab *v, const TrainState *ts) {
-    Err err;
-    for (size_t i = 0; i < m->num_params; i++)
-        if (!isfinite(m->params_memory[i]))
-            die(EXIT_RUNTIME, "not saving %s: parameter %zu is not finite", path, i);
-    if (checkpoint_save(path, m, v, ts, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+static int float_finite(float x) { return first_nonfinite(&x, 1) == 1; }
+
+// Names the first non-finite tensor of the set (params or grads) into msg; the small
+// set is what every step checks (C, b1, b2, bngain, bnbias: ~1k floats); W1 and W2 are
+// updated inside their GEMMs, so their gradients are never materialised: a non-finite
+// one shows in the next step's loss, in the small gradients behind it (dh, dhprebn feed
+// b1, bnbias, C), or in the full check every GUARD_FULL_EVERY steps and before each save.
+static int tensors_finite(const Model *m, const Params *p, int small_only, const char *kind,
+                          char *msg, size_t len) {
+    const float *t[NUM_PARAMS] = {p->C, p->W1, p->b1, p->W2, p->b2, p->bngain, p->bnbias};
+    for (int i = 0; i < NUM_PARAMS; i++) {
+        if (small_only && (i == P_W1 || i == P_W2)) continue;
+        size_t n = param_numel(&m->cfg, i), k = first_nonfinite(t[i], n);
+        if (k < n) {
+            snprintf(msg, len, "%s %s[%zu] is %g", kind, PARAM_NAMES[i], k, (double)t[i][k]);
+            return 0;
+        }
+    }
+    return 1;
 }
 
 // ---- the run -------------------------------------------------------------------------
@@ -144,17 +429,19 @@ typedef struct {
 } Dataset;
 
 static void dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
-                         const Vocab *fixed_vocab) {
+                         const Vocab *fixed_vocab, const char *ckpt) {
     Err err;
-    if (words_load(&d->words, path, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+    if (words_load(&d->words, path, &err) != 0) fail(EXIT_RUNTIME, "%s", err.msg);
     if (fixed_vocab) {
         d->vocab = *fixed_vocab;
-        if (vocab_check(&d->vocab, &d->words, path, &err) != 0) die(EXIT_RUNTIME, "%s", err.msg);
+        if (vocab_check(&d->vocab, &d->words, path, &err) != 0)
+            fail(EXIT_RUNTIME, "%s (the vocabulary of %s; resume with the words file it was "
+                 "trained on)", err.msg, ckpt);
     } else {
         vocab_build(&d->vocab, &d->words);
     }
     if (split_build(&d->split, &d->words, &d->vocab, T, split_seed, &err) != 0)
-        die(EXIT_RUNTIME, "%s", err.msg);
+        fail(EXIT_RUNTIME, "%s: %s", path, err.msg);
 }
 
 static void dataset_free(Dataset *d) {
@@ -179,67 +466,191 @@ static void print_header(const char *path, const Dataset *d, const Model *m, con
     fflush(stdout);
 }
 
+// With --resume, every model/schedule flag given must agree with the checkpoint.
+static void check_resume_flags(const TrainOpts *o, const Config *c, const TrainState *ts) {
+    struct { int f; const char *flag; int same; char given[32], saved[32]; } k[] = {
+        {F_BLOCK, "--block", o->block == c->T, "", ""},
+        {F_EMBD, "--embd", o->embd == c->E, "", ""},
+        {F_HIDDEN, "--hidden", o->hidden == c->H, "", ""},
+        {F_BATCH, "--batch", o->batch == ts->batch, "", ""},
+        {F_BNVAR, "--bn-var", o->bessel == c->bessel, "", ""},
+        {F_LR, "--lr", o->lr == ts->lr, "", ""},
+        {F_LR2, "--lr2", o->lr2 == ts->lr2, "", ""},
+        {F_DECAY, "--decay-step", o->decay_step == ts->decay_step, "", ""},
+        {F_SEED, "--seed", o->seed == ts->seed, "", ""},
+        {F_SPLIT_SEED, "--split-seed", o->split_seed == ts->split_seed, "", ""},
+    };
+    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
+        if (!o->given[k[i].f] || k[i].same) continue;
+        char given[48], saved[48];
+        switch (k[i].f) {
+        case F_BLOCK: snprintf(given, sizeof given, "%d", o->block); snprintf(saved, sizeof saved, "%d", c->T); break;
+        case F_EMBD: snprintf(given, sizeof given, "%d", o->embd); snprintf(saved, sizeof saved, "%d", c->E); break;
+        case F_HIDDEN: snprintf(given, sizeof given, "%d", o->hidden); snprintf(saved, sizeof saved, "%d", c->H); break;
+        case F_BATCH: snprintf(given, sizeof given, "%d", o->batch); snprintf(saved, sizeof saved, "%d", ts->batch); break;
+        case F_BNVAR: snprintf(given, sizeof given, "%s", BN_VAR_CHOICES[!o->bessel]); snprintf(saved, sizeof saved, "%s", BN_VAR_CHOICES[!c->bessel]); break;
+        case F_LR: snprintf(given, sizeof given, "%.9g", o->lr); snprintf(saved, sizeof saved, "%.9g", ts->lr); break;
+        case F_LR2: snprintf(given, sizeof given, "%.9g", o->lr2); snprintf(saved, sizeof saved, "%.9g", ts->lr2); break;
+        case F_DECAY: snprintf(given, sizeof given, "%ld", o->decay_step); snprintf(saved, sizeof saved, "%ld", ts->decay_step); break;
+        case F_SEED: snprintf(given, sizeof given, "%llu", (unsigned long long)o->seed); snprintf(saved, sizeof saved, "%llu", (unsigned long long)ts->seed); break;
+        default: snprintf(given, sizeof given, "%llu", (unsigned long long)o->split_seed); snprintf(saved, sizeof saved, "%llu", (unsigned long long)ts->split_seed); break;
+        }
+        fail(EXIT_USAGE, "%s %s conflicts with --resume %s, which was trained with %s %s (a "
+             "resumed run keeps the checkpoint's model and schedule; only --steps may change)",
+             k[i].flag, given, o->resume, k[i].flag, saved);
+    }
+    if (o->given[F_STEPS] && o->steps < ts->step)
+        fail(EXIT_USAGE, "--steps %ld: --resume %s is already at step %ld (allowed: --steps >= "
+             "%ld)", o->steps, o->resume, ts->step, ts->step);
+    if (!o->given[F_STEPS] && ts->step == ts->steps && ts->calibrated)
+        fail(EXIT_USAGE, "--resume %s: the run is complete (%ld of %ld steps); give --steps N "
+             "with N > %ld to train on", o->resume, ts->step, ts->steps, ts->step);
+}
+
+// Loads the checkpoint to resume: the model (activations for the run's batch), its
+// vocabulary and training state; checks the state is one this program could have written.
+static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, Rng *rng) {
+    Err err;
+    int has_ts = 0;
+    Model loaded;
+    if (checkpoint_load(&loaded, v, ts, &has_ts, o->resume, 1, &err) != 0)
+        fail(EXIT_RUNTIME, "%s", err.msg);
+    if (!has_ts)
+        fail(EXIT_RUNTIME, "--resume %s: a model file without a training state (step, rng, "
+             "schedule) cannot be resumed", o->resume);
+    const Config *c = &loaded.cfg;
+    if (c->bessel && ts->batch < 2)
+        fail(EXIT_RUNTIME, "--resume %s: batch %d with bn_var unbiased (allowed: >= 2)", o->resume, ts->batch);
+    if (!(ts->lr > 0) || ts->lr > 1000 || !(ts->lr2 > 0) || ts->lr2 > 1000)
+        fail(EXIT_RUNTIME, "--resume %s: learning rates %g, %g (allowed: greater than 0, at "
+             "most 1000)", o->resume, ts->lr, ts->lr2);
+    if (ts->steps > 1000000000L || ts->decay_step > 1000000000L || ts->batch > 1 << 20)
+        fail(EXIT_RUNTIME, "--resume %s: steps %ld, decay_step %ld, batch %d out of range "
+             "(allowed: at most 1000000000, 1000000000, 1048576)", o->resume, ts->steps,
+             ts->decay_step, ts->batch);
+    check_resume_flags(o, c, ts);
+    char msg[512];
+    if (check_sizes(c, ts->batch, msg, sizeof msg) != 0)
+        fail(EXIT_USAGE, "--resume %s: %s", o->resume, msg);
+    model_alloc(m, c, ts->batch);  // activations for the run's batch size
+    memcpy(m->params_memory, loaded.params_memory, m->num_params * sizeof(float));
+    memcpy(m->bnmean, loaded.bnmean, (size_t)c->H * sizeof(float));
+    memcpy(m->bnvar, loaded.bnvar, (size_t)c->H * sizeof(float));
+    model_free(&loaded);
+    memcpy(rng->s, ts->rng, sizeof rng->s);
+    if (o->given[F_STEPS]) ts->steps = o->steps;
+}
+
+typedef struct {
+    const char *path;  // where checkpoints go
+    long step;         // step of the last one written (-1: none yet)
+} Saved;
+
+// Writes a checkpoint of the state after `step` steps; never one with non-finite
+// parameters (then the previous checkpoint stays, and the run fails).
+static void save_checkpoint(Saved *s, const Model *m, const Vocab *v, const TrainState *ts,
+                            Log *log) {
+    char msg[256];
+    if (!tensors_finite(m, &m->params, 0, "parameter", msg, sizeof msg)) {
+        if (s->step >= 0)
+            fail(EXIT_RUNTIME, "not saving %s at step %ld: %s; the checkpoint of step %ld "
+                 "stays as it was", s->path, ts->step, msg, s->step);
+        fail(EXIT_RUNTIME, "not saving %s at step %ld: %s; no checkpoint was written", s->path,
+             ts->step, msg);
+    }
+    log_sync(log);  // the log on disk covers every step the checkpoint holds
+    Err err;
+    if (checkpoint_save(s->path, m, v, ts, &err) != 0) fail(EXIT_RUNTIME, "%s", err.msg);
+    s->step = ts->step;
+}
+
+// The training failed numerically at step i: says where and what, and which checkpoint stays.
+__attribute__((noreturn)) static void diverged(long i, float lr, const char *what,
+                                               const Saved *s, Log *log, int live) {
+    if (live) fputs("\r\033[K", stderr);
+    log_close(log);
+    if (s->step >= 0)
+        fail(EXIT_RUNTIME, "training diverged at step %ld (lr %g): %s; stopped; the last "
+             "checkpoint, %s (step %ld), is kept", i, lr, what, s->path, s->step);
+    fail(EXIT_RUNTIME, "training diverged at step %ld (lr %g): %s; stopped; no checkpoint "
+         "was written (--save-every N keeps one)", i, lr, what);
+}
+
+static void live_line(long step, long steps, float loss, double t0, long step0) {
+    double el = now_seconds() - t0;
+    double rate = el > 0 ? (double)(step - step0) / el : 0;
+    double eta = rate > 0 ? (double)(steps - step) / rate : 0;
+    fprintf(stderr, "\r  step %ld/%ld  loss %.4f  %.0f steps/s  ETA %.0f s   ", step, steps,
+            loss, rate, eta);
+}
+
 int train_main(int argc, char **argv) {
     TrainOpts o;
     train_parse(&o, argc, argv);
+
+    // Paths: no output may overwrite an input, and every output must be writable, now.
+    if (o.out && same_file(o.data, o.out))
+        fail(EXIT_USAGE, "--out %s is the words file --data %s", o.out, o.data);
+    if (o.log && (same_file(o.log, o.data) || (o.out && same_file(o.log, o.out)) ||
+                  (o.resume && same_file(o.log, o.resume))))
+        fail(EXIT_USAGE, "--log %s is also the words file, --out or --resume (allowed: a file "
+             "of its own)", o.log);
+    if (o.out) probe_output("--out", o.out, 0);
+    if (o.log) probe_output("--log", o.log, 1);
     threads_set(o.threads);
 
     Model m;
-    Vocab ckpt_vocab;
     TrainState ts;
     Rng rng;
     Dataset d;
     if (o.resume) {
-        Err err;
-        int has_ts = 0;
-        Model loaded;
-        if (checkpoint_load(&loaded, &ckpt_vocab, &ts, &has_ts, o.resume, 1, &err) != 0)
-            die(EXIT_RUNTIME, "%s", err.msg);
-        if (!has_ts)
-            die(EXIT_USAGE, "%s is a model file without a training state; it cannot be resumed",
-                o.resume);
-        model_alloc(&m, &loaded.cfg, ts.batch);  // activations for the run's batch size
-        memcpy(m.params_memory, loaded.params_memory, m.num_params * sizeof(float));
-        memcpy(m.bnmean, loaded.bnmean, (size_t)m.cfg.H * sizeof(float));
-        memcpy(m.bnvar, loaded.bnvar, (size_t)m.cfg.H * sizeof(float));
-        model_free(&loaded);
-        memcpy(rng.s, ts.rng, sizeof rng.s);
-        dataset_load(&d, o.data, m.cfg.T, ts.split_seed, &ckpt_vocab);
+        Vocab ckpt_vocab;
+        resume_load(&o, &m, &ckpt_vocab, &ts, &rng);
+        dataset_load(&d, o.data, m.cfg.T, ts.split_seed, &ckpt_vocab, o.resume);
         printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
     } else {
         ts = (TrainState){.step = 0, .steps = o.steps, .decay_step = o.decay_step, .lr = o.lr,
                           .lr2 = o.lr2, .batch = o.batch, .seed = o.seed,
                           .split_seed = o.split_seed};
-        dataset_load(&d, o.data, o.block, o.split_seed, NULL);
+        dataset_load(&d, o.data, o.block, o.split_seed, NULL, NULL);
         Config cfg = {.V = d.vocab.V, .T = o.block, .E = o.embd, .H = o.hidden, .bessel = o.bessel};
+        char msg[512];
+        if (check_sizes(&cfg, o.batch, msg, sizeof msg) != 0) fail(EXIT_USAGE, "%s", msg);
         model_alloc(&m, &cfg, o.batch);
         rng_seed(&rng, o.seed);
         model_init_weights(&m, &rng);
     }
+    Saved saved = {o.out ? o.out : DEFAULT_INTERRUPT_PATH, -1};
+    if (!o.out && !cwd_writable())
+        fprintf(stderr, "makemore " CMD ": note: the working directory is not writable, so an "
+                "interrupted run could not be checkpointed; give --out FILE to keep one\n");
     print_header(o.data, &d, &m, &ts, o.threads);
 
-    FILE *log = NULL;
+    Log log = {NULL, o.log, 0};
     if (o.log) {
-        log = fopen(o.log, o.resume ? "a" : "w");
-        if (!log) die(EXIT_RUNTIME, "cannot write the log %s: %m", o.log);
-        if (!o.resume) fprintf(log, "step,loss\n");
+        if (o.resume) log_resume(&log, o.log, ts.step);
+        else log_create(&log, o.log);
     }
-    install_signals();
+    set_signals(1);
     const int live = isatty(STDERR_FILENO);
-    const char *ckpt_path = o.out ? o.out : "makemore-interrupted.safetensors";
 
     long step0 = ts.step;
     double t0 = now_seconds(), last_live = t0;
+    char what[256];
     for (; ts.step < ts.steps; ts.step++) {
         long i = ts.step;
         float lr = i < ts.decay_step ? ts.lr : ts.lr2;
         float loss = model_train_step(&m, &d.split.train, lr, &rng);
-        if (!isfinite(loss)) {
-            if (live) fputc('\n', stderr);
-            die(EXIT_RUNTIME, "training diverged at step %ld: the loss is %f (lr %g); %s", i,
-                loss, lr, o.save_every ? "the last periodic checkpoint stays as it was" : "nothing saved");
+        if (!float_finite(loss)) {
+            snprintf(what, sizeof what, "the loss is %g", (double)loss);
+            diverged(i, lr, what, &saved, &log, live);
         }
-        if (log) fprintf(log, "%ld,%.6f\n", i, loss);
+        if (!tensors_finite(&m, &m.grads, 1, "the gradient", what, sizeof what) ||
+            ((i + 1) % GUARD_FULL_EVERY == 0 &&
+             !tensors_finite(&m, &m.params, 0, "parameter", what, sizeof what)))
+            diverged(i, lr, what, &saved, &log, live);
+        if (log.f && !log.failed && fprintf(log.f, "%ld,%.9g\n", i, (double)loss) < 0)
+            log_error(&log, "writing");
         if (i % o.print_every == 0) {
             if (live) fputs("\r\033[K", stderr);
             printf("%7ld/%7ld: %.4f\n", i, ts.steps, loss);
@@ -250,39 +661,50 @@ int train_main(int argc, char **argv) {
             live_line(i + 1, ts.steps, loss, t0, step0);
         }
         int last = i + 1 == ts.steps;
-        if (stop_signal || (o.save_every && (i + 1) % o.save_every == 0 && !last)) {
+        if (!last && (stop_signal || (o.save_every && (i + 1) % o.save_every == 0))) {
             TrainState now = ts;
             now.step = i + 1;
             memcpy(now.rng, rng.s, sizeof now.rng);
-            save_or_die(ckpt_path, &m, &d.vocab, &now);
+            save_checkpoint(&saved, &m, &d.vocab, &now, &log);
             if (stop_signal) {
                 if (live) fputs("\r\033[K", stderr);
-                fprintf(stderr, "makemore: %s after step %ld; checkpoint written to %s; continue "
-                        "with: makemore train --data %s --resume %s\n",
-                        stop_signal == SIGINT ? "interrupted" : "terminated", i + 1, ckpt_path,
-                        o.data, ckpt_path);
-                if (log) fclose(log);
+                log_close(&log);
+                fprintf(stderr, "makemore " CMD ": %s after step %ld of %ld; checkpoint written "
+                        "to %s; continue with: makemore train --data %s --resume %s%s%s "
+                        "--threads %d\n", stop_signal == SIGINT ? "interrupted" : "terminated",
+                        i + 1, ts.steps, saved.path, o.data, saved.path, o.log ? " --log " : "",
+                        o.log ? o.log : "", o.threads);
                 return 128 + stop_signal;
             }
         }
     }
     double elapsed = now_seconds() - t0;
     if (live) fputs("\r\033[K", stderr);
-    if (log && fclose(log) != 0) die(EXIT_RUNTIME, "writing the log %s failed", o.log);
+    log_close(&log);
     long done = ts.step - step0;
     if (done > 0)
         printf("time: %.2f s, %.2f us/step (%.0f steps/s)\n", elapsed, 1e6 * elapsed / done,
                done / elapsed);
 
+    // A signal from here on lets calibration and the final save finish (seconds), then stops.
     model_calibrate(&m, &d.split.train);
     printf("train %.4f\nval %.4f\ntest %.4f\n", model_eval_loss(&m, &d.split.train),
            model_eval_loss(&m, &d.split.val), model_eval_loss(&m, &d.split.test));
+    fflush(stdout);
+    memcpy(ts.rng, rng.s, sizeof ts.rng);
     if (o.out) {
-        memcpy(ts.rng, rng.s, sizeof ts.rng);
         ts.calibrated = 1;
-        save_or_die(o.out, &m, &d.vocab, &ts);
+        save_checkpoint(&saved, &m, &d.vocab, &ts, &log);
         printf("saved %s\n", o.out);
+        fflush(stdout);
     }
+    if (stop_signal) {
+        fprintf(stderr, "makemore " CMD ": %s after training finished; %s\n",
+                stop_signal == SIGINT ? "interrupted" : "terminated",
+                o.out ? "the model is saved" : "nothing saved (no --out)");
+        return 128 + stop_signal;
+    }
+    set_signals(0);
     if (o.samples > 0) {
         WordSet train_set, heldout_set;
         int ntr = d.split.n_words[0];
