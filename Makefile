@@ -108,6 +108,17 @@ fuzz: fuzz-build
 fuzz-quick:
 	$(MAKE) fuzz FUZZ_TIME=30
 
+# Benchmarks: bench/README.md. The table goes to stdout and $(OUT)/bench.txt, every row to
+# $(OUT)/bench.csv; extra flags through BENCH_ARGS (e.g. BENCH_ARGS="--sizes 32x200").
+bench: $(OUT)/bench
+	$(OUT)/bench --cflags "$(CC) $(CFLAGS)" --csv $(OUT)/bench.csv --tee $(OUT)/bench.txt $(BENCH_ARGS)
+bench-quick: $(OUT)/bench
+	$(OUT)/bench --quick --cflags "$(CC) $(CFLAGS)" --csv $(OUT)/bench-quick.csv $(BENCH_ARGS)
+bench-plot:
+	@test -f $(OUT)/bench.csv || { echo "no $(OUT)/bench.csv: run make bench first"; exit 1; }
+	gnuplot -e "csv='$(OUT)/bench.csv'; outdir='$(or $(PLOT_DIR),$(OUT))'" bench/plot.gp
+	@ls $(or $(PLOT_DIR),$(OUT))/bench-*.png
+
 clean:
 	rm -rf build build-san
 

@@ -8,6 +8,7 @@ median and min per call), the lecture's PyTorch code for each bench entry:
   ce_backward_fused      exercise 2: softmax, subtract one-hot, divide by n
   bn_backward_atomic     exercise 1's batchnorm chain (dbngain ... dhprebn)
   bn_backward_fused      exercise 3's closed form
+  bn_tanh_backward_atomic      dhpreact = (1 - h**2) * dh, then exercise 1's batchnorm chain
   bn_tanh_backward_fused exercise 3 with dhpreact = (1 - h^2) * dh in front
   embedding_backward_loop      the lecture's Python loop over (k, j)
   embedding_backward_index_add dC.index_add_ (the vectorised scatter-add)
@@ -36,9 +37,9 @@ INSTALL_HINT = ("PyTorch not importable by %s: install Debian's build with "
                 % sys.executable)
 
 ALL_OPS = ["ce_backward_atomic", "ce_backward_fused", "bn_backward_atomic",
-           "bn_backward_fused", "bn_tanh_backward_fused", "embedding_backward_loop",
-           "embedding_backward_index_add", "linear_backward", "train_step_autograd",
-           "train_step_manual"]
+           "bn_backward_fused", "bn_tanh_backward_atomic", "bn_tanh_backward_fused",
+           "embedding_backward_loop", "embedding_backward_index_add", "linear_backward",
+           "train_step_autograd", "train_step_manual"]
 
 
 # ---- timing (the same method as bench/bench_timing.c) -------------------------------
@@ -256,6 +257,8 @@ class Case:
             "bn_backward_atomic": lambda: bn_backward_atomic(torch, f, p[5], self.dhpreact),
             "bn_backward_fused": lambda: bn_backward_fused(p[5], f["bnvar_inv"], f["bnraw"],
                                                            self.dhpreact),
+            "bn_tanh_backward_atomic": lambda: bn_backward_atomic(
+                torch, f, p[5], (1.0 - f["h"] ** 2) * self.dh),
             "bn_tanh_backward_fused": lambda: bn_tanh_backward_fused(
                 p[5], f["bnvar_inv"], f["bnraw"], f["h"], self.dh),
             "embedding_backward_loop": lambda: embedding_backward_loop(torch, p[0], self.Xb,

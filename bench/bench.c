@@ -1,0 +1,438 @@
+// bench.c: the benchmark harness's main: flags, the same-run references (triad
+// bandwidth, sgemm rate, fork cost), PyTorch beside it, and the loop over entries,
+// sizes and thread counts that checks and times every variant.
+//
+//   build/bench [--quick] [--sizes 32x64,32x200,...] [--threads 1,2] [--filter ce,bn]
+//               [--csv FILE] [--tee FILE] [--torch | --no-torch] [--profile | --no-profile]
+//
+// Exit status: 0 all variants verified; 1 a variant disagreed with its reference
+// (a fast wrong kernel fails loudly); 2 usage error.
+#include <math.h>
+#include <omp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bench.h"
+#include "blas_core.h"
+#include "common.h"
+
+enum { MAX_SIZES = 16, MAX_THREADS_LIST = 64, MAX_FILTERS = 16, MAX_TRIADS = 256 };
+
+static const char DEFAULT_SIZES[] = "32x64,32x200,512x512,4096x1024";
+// --quick: the lecture's sizes and one large enough that every kernel forks
+// (B*H, B*T*E and 8*B*V all >= PAR_MIN_WORK), so the parallel paths are checked too.
+static const char QUICK_SIZES[] = "32x64,32x200,2048x128";
+
+static FILE *out;  // the report: stdout, or stdout teed into --tee FILE
+
+typedef struct {
+    int quick;
+    BenchSize sizes[MAX_SIZES];
+    int n_sizes;
+    int threads[MAX_THREADS_LIST];
+    int n_threads;
+    const char *filters[MAX_FILTERS];
+    int n_filters;
+    const char *csv_path;
+    const char *tee_path;
+    int sizes_given;
+    int torch;    // 1 run torch_bench.py, 0 not; default: on, off under --quick
+    int profile;  // 1 print the step's phase profile; default: on, off under --quick
+    const char *python, *torch_script, *cflags;
+    char sizes_text[512], threads_text[512];
+} Options;
+
+static void usage(FILE *f) {
+    fprintf(f,
+            "usage: bench [options]\n"
+            "  --quick             short run (CI smoke: every entry runs and verifies, < 1 min)\n"
+            "  --sizes LIST        BxH pairs, default %s (V=27, T=3, E=10);\n"
+            "                      with --quick %s\n"
+            "  --threads LIST      thread counts, default 1..cores\n"
+            "  --filter LIST       only entries whose name contains one of these words\n"
+            "  --csv FILE          also write every row as CSV\n"
+            "  --tee FILE          also write what goes to stdout into FILE\n"
+            "  --torch, --no-torch PyTorch beside the engine (default: on; off with --quick)\n"
+            "  --python PATH       Debian's python3 with python3-torch (/usr/bin/python3)\n"
+            "  --torch-script PATH default bench/torch_bench.py\n"
+            "  --profile, --no-profile  the fused step by phase (default: on; off with --quick)\n"
+            "  --cflags STRING     compiler flags to record in the header (make passes them)\n"
+            "  --list              list entries and variants, then exit\n"
+            "exit status: 0 all verified, 1 a variant disagreed with its reference, 2 usage\n",
+            DEFAULT_SIZES, QUICK_SIZES);
+}
+
+static void bad_usage(const char *fmt, const char *what) {
+    fprintf(stderr, "bench: ");
+    fprintf(stderr, fmt, what);
+    fprintf(stderr, "\n");
+    usage(stderr);
+    exit(EXIT_USAGE);
+}
+
+// ---- flags ---------------------------------------------------------------------------
+
+static int parse_sizes(Options *o, const char *text) {
+    snprintf(o->sizes_text, sizeof o->sizes_text, "%s", text);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", text);
+    o->n_sizes = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        int B, H;
+        char tail;
+        if (o->n_sizes == MAX_SIZES || sscanf(tok, "%dx%d%c", &B, &H, &tail) != 2 || B < 2 ||
+            H < 1 || B > (1 << 20) || H > (1 << 16))
+            return -1;
+        o->sizes[o->n_sizes++] = (BenchSize){B, H};
+    }
+    return o->n_sizes ? 0 : -1;
+}
+
+static int parse_threads(Options *o, const char *text) {
+    snprintf(o->threads_text, sizeof o->threads_text, "%s", text);
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", text);
+    o->n_threads = 0;
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        char *end;
+        long t = strtol(tok, &end, 10);
+        if (o->n_threads == MAX_THREADS_LIST || *end || t < 1 || t > 1024) return -1;
+        o->threads[o->n_threads++] = (int)t;
+    }
+    return o->n_threads ? 0 : -1;
+}
+
+static int parse_filters(Options *o, char *text) {
+    for (char *save = NULL, *tok = strtok_r(text, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        if (o->n_filters == MAX_FILTERS) return -1;
+        o->filters[o->n_filters++] = tok;
+    }
+    return 0;
+}
+
+static void default_threads(Options *o) {
+    int cores = omp_get_num_procs();
+    if (cores > MAX_THREADS_LIST) cores = MAX_THREADS_LIST;
+    char text[512] = "";
+    for (int t = 1; t <= cores; t++) {
+        size_t used = strlen(text);
+        snprintf(text + used, sizeof text - used, t > 1 ? ",%d" : "%d", t);
+    }
+    parse_threads(o, text);
+}
+
+static void list_entries(void) {
+    for (int i = 0; i < BENCH_N_ENTRIES; i++) {
+        const Entry *e = BENCH_ENTRIES[i];
+        printf("%-20s %s\n", e->name, e->about);
+        for (int v = 0; v < e->n_variants; v++)
+            printf("  %-14s %s%s%s\n", e->variants[v].name, v == 0 ? "(reference) " : "",
+                   e->variants[v].engine ? "engine" : "bench-only strategy",
+                   e->variants[v].torch_op ? "" : "; no PyTorch twin");
+    }
+}
+
+// A flag's value: "--name=value" or "--name value".
+static const char *flag_value(int argc, char **argv, int *i, const char *name) {
+    size_t len = strlen(name);
+    if (strncmp(argv[*i], name, len) != 0) return NULL;
+    if (argv[*i][len] == '=') return argv[*i] + len + 1;
+    if (argv[*i][len] != 0) return NULL;
+    if (*i + 1 >= argc) bad_usage("%s wants a value", name);
+    return argv[++*i];
+}
+
+static int parse_flag(Options *o, int argc, char **argv, int *i) {
+    const char *a = argv[*i], *v;
+    if (!strcmp(a, "--quick")) o->quick = 1;
+    else if (!strcmp(a, "--torch")) o->torch = 1;
+    else if (!strcmp(a, "--no-torch")) o->torch = 0;
+    else if (!strcmp(a, "--profile")) o->profile = 1;
+    else if (!strcmp(a, "--no-profile")) o->profile = 0;
+    else if (!strcmp(a, "--list")) { list_entries(); exit(0); }
+    else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
+    else if ((v = flag_value(argc, argv, i, "--sizes"))) {
+        if (parse_sizes(o, v)) bad_usage("bad --sizes '%s' (want BxH[,BxH...], B >= 2)", v);
+        o->sizes_given = 1;
+    } else if ((v = flag_value(argc, argv, i, "--threads"))) {
+        if (parse_threads(o, v)) bad_usage("bad --threads '%s' (want N[,N...], 1..1024)", v);
+    } else if ((v = flag_value(argc, argv, i, "--filter"))) {
+        if (parse_filters(o, (char *)v)) bad_usage("too many --filter words in '%s'", v);
+    } else if ((v = flag_value(argc, argv, i, "--csv"))) o->csv_path = v;
+    else if ((v = flag_value(argc, argv, i, "--tee"))) o->tee_path = v;
+    else if ((v = flag_value(argc, argv, i, "--python"))) o->python = v;
+    else if ((v = flag_value(argc, argv, i, "--torch-script"))) o->torch_script = v;
+    else if ((v = flag_value(argc, argv, i, "--cflags"))) o->cflags = v;
+    else return -1;
+    return 0;
+}
+
+static void parse_options(Options *o, int argc, char **argv) {
+    memset(o, 0, sizeof *o);
+    o->torch = o->profile = -1;
+    o->python = "/usr/bin/python3";
+    o->torch_script = "bench/torch_bench.py";
+    parse_sizes(o, DEFAULT_SIZES);
+    default_threads(o);
+    for (int i = 1; i < argc; i++)
+        if (parse_flag(o, argc, argv, &i)) bad_usage("unknown argument '%s'", argv[i]);
+    if (o->quick && !o->sizes_given) parse_sizes(o, QUICK_SIZES);
+    if (o->torch < 0) o->torch = !o->quick;
+    if (o->profile < 0) o->profile = !o->quick;
+}
+
+static int entry_selected(const Options *o, const Entry *e) {
+    if (!o->n_filters) return 1;
+    for (int i = 0; i < o->n_filters; i++)
+        if (strstr(e->name, o->filters[i])) return 1;
+    return 0;
+}
+
+static TimingPlan plan_for(const Options *o) {
+    if (o->quick)
+        return (TimingPlan){.warmup_s = 0.002, .sample_s = 0.001, .samples = 5, .min_samples = 2,
+                            .budget_s = 0.03};
+    return (TimingPlan){.warmup_s = 0.05, .sample_s = 0.01, .samples = 21, .min_samples = 3,
+                        .budget_s = 1.0};
+}
+
+// ---- references ----------------------------------------------------------------------
+
+typedef struct {
+    double bytes;
+    int threads;
+    double gbps;
+} TriadMemo;
+
+typedef struct {
+    TriadMemo triads[MAX_TRIADS];
+    int n_triads;
+    double sgemm[MAX_THREADS_LIST + 1];  // by thread count index
+} References;
+
+// Triad bandwidth at a footprint, measured once per (footprint, threads).
+static double triad_at(References *refs, double bytes, int threads, const TimingPlan *plan) {
+    for (int i = 0; i < refs->n_triads; i++)
+        if (refs->triads[i].bytes == bytes && refs->triads[i].threads == threads)
+            return refs->triads[i].gbps;
+    double gbps = triad_gbps(bytes, plan);
+    if (refs->n_triads < MAX_TRIADS) refs->triads[refs->n_triads++] = (TriadMemo){bytes, threads, gbps};
+    return gbps;
+}
+
+static void print_references(FILE *csv, const Options *o, References *refs,
+                             const TimingPlan *plan) {
+    int sgemm_n = 1024;
+    double dram_bytes = o->quick ? 48e6 : 384e6;
+    for (int k = 0; k < o->n_threads; k++) {
+        threads_set(o->threads[k]);
+        double dram = triad_gbps(dram_bytes, plan);
+        refs->sgemm[k] = sgemm_gflops(sgemm_n, plan);
+        ForkCost fc = fork_cost_measure(plan);
+        char line[512];
+        snprintf(line, sizeof line, "%d thread(s): triad %.1f GB/s (%.0f MB, DRAM) | sgemm "
+                 "%dx%dx%d %.1f GFLOP/s | fork+join %.2f us", o->threads[k], dram,
+                 dram_bytes / 1e6, sgemm_n, sgemm_n, sgemm_n, refs->sgemm[k], fc.fork_us);
+        size_t used = strlen(line);
+        if (fc.breakeven_stream > 0 || fc.breakeven_tanh > 0)
+            snprintf(line + used, sizeof line - used, " | forking wins from %ld elements "
+                     "(y += x), %ld (tanhf)", fc.breakeven_stream, fc.breakeven_tanh);
+        fprintf(out, "reference %s\n", line);
+        if (csv) fprintf(csv, "# reference %s\n", line);
+    }
+    fprintf(out, "          PAR_MIN_WORK (include/common.h) = %d\n", PAR_MIN_WORK);
+    fflush(out);
+}
+
+// ---- the table -----------------------------------------------------------------------
+
+typedef struct {
+    Row *rows;
+    int n, cap;
+    int failures;
+} Results;
+
+static Row *results_add(Results *res) {
+    if (res->n == res->cap) {
+        res->cap = res->cap ? 2 * res->cap : 128;
+        Row *grown = realloc(res->rows, (size_t)res->cap * sizeof *grown);
+        if (!grown) die(EXIT_RUNTIME, "out of memory for result rows");
+        res->rows = grown;
+    }
+    memset(&res->rows[res->n], 0, sizeof res->rows[0]);
+    return &res->rows[res->n++];
+}
+
+static const Row *row_at_1thread(const Results *res, const Entry *e, int v, BenchSize s) {
+    for (int i = 0; i < res->n; i++) {
+        const Row *r = &res->rows[i];
+        if (r->entry == e && r->variant == &e->variants[v] && r->threads == 1 &&
+            r->size.B == s.B && r->size.H == s.H)
+            return r;
+    }
+    return NULL;
+}
+
+// Checks then times every variant of entry e at size s with the current thread count.
+static void run_case_threads(Results *res, const Entry *e, Case *c, BenchSize s, int threads,
+                             int thread_idx, References *refs, const TorchResults *tr,
+                             const TimingPlan *plan, FILE *csv) {
+    double err;
+    char msg[512] = "";
+    int ok = case_verify(e, c, &err, msg, sizeof msg) == 0;
+    if (!ok) {
+        fprintf(stderr, "bench: VERIFY FAILED at B=%d H=%d, %d thread(s): %s\n", s.B, s.H,
+                threads, msg);
+        res->failures++;
+    }
+    double roof = c->basis == ROOF_BANDWIDTH ? triad_at(refs, c->bytes, threads, plan)
+                : c->basis == ROOF_FLOPS    ? refs->sgemm[thread_idx] : 0;
+    double reference_median = 0;
+    for (int v = 0; v < e->n_variants; v++) {
+        Row *r = results_add(res);
+        r->entry = e;
+        r->variant = &e->variants[v];
+        r->size = s;
+        r->threads = threads;
+        r->t = time_fn(e->variants[v].run, c->state, plan);
+        if (v == 0) reference_median = r->t.median;
+        r->speedup = reference_median / r->t.median;
+        const Row *one = row_at_1thread(res, e, v, s);
+        r->vs_1thread = one ? one->t.median / r->t.median : 0;
+        r->basis = c->basis;
+        r->rate = (c->basis == ROOF_BANDWIDTH ? c->bytes : c->flops) / r->t.median * 1e-9;
+        r->roof = roof;
+        r->verify_err = v == 0 ? 0 : err;
+        r->verified = ok;
+        const TorchRow *t = torch_find(tr, e->variants[v].torch_op, s, threads);
+        if (t) {
+            r->torch_median = t->median;
+            r->torch_min = t->min;
+        }
+        report_table_row(out, r);
+        if (csv) report_csv_row(csv, r);
+    }
+}
+
+static void run_entries(Results *res, const Options *o, References *refs, const TorchResults *tr,
+                        const TimingPlan *plan, FILE *csv) {
+    report_table_head(out);
+    for (int i = 0; i < BENCH_N_ENTRIES; i++) {
+        const Entry *e = BENCH_ENTRIES[i];
+        if (!entry_selected(o, e)) continue;
+        for (int si = 0; si < o->n_sizes; si++) {
+            Case c = {0};
+            e->setup(&c, o->sizes[si]);
+            for (int k = 0; k < o->n_threads; k++) {
+                threads_set(o->threads[k]);
+                run_case_threads(res, e, &c, o->sizes[si], o->threads[k], k, refs, tr, plan, csv);
+            }
+            c.destroy(c.state);
+        }
+    }
+}
+
+// ---- stdout, optionally teed into a file ----
+
+static ssize_t tee_write(void *cookie, const char *buf, size_t len) {
+    fwrite(buf, 1, len, stdout);
+    fflush(stdout);
+    return (ssize_t)fwrite(buf, 1, len, (FILE *)cookie);
+}
+
+static int tee_close(void *cookie) {
+    fflush(stdout);
+    return fclose((FILE *)cookie);
+}
+
+// stdout itself, or a stream writing to both stdout and path.
+static FILE *open_out(const char *path) {
+    if (!path) return stdout;
+    FILE *file = fopen(path, "w");
+    if (!file) die(EXIT_RUNTIME, "cannot write --tee %s", path);
+    FILE *both = fopencookie(file, "w", (cookie_io_functions_t){.write = tee_write,
+                                                                 .close = tee_close});
+    if (!both) die(EXIT_RUNTIME, "cannot tee into %s", path);
+    setvbuf(both, NULL, _IOLBF, 0);
+    return both;
+}
+
+// ---- main ----------------------------------------------------------------------------
+
+static void print_method(FILE *f, const char *prefix, const Options *o, const TimingPlan *p) {
+    fprintf(f, "%smethod    warm-up >= %.0f ms; up to %d samples of >= %.0f ms (calls per "
+               "sample calibrated, >= %d samples, ~%.1f s cap); median and min per call\n",
+            prefix, p->warmup_s * 1e3, p->samples, p->sample_s * 1e3, p->min_samples,
+            p->budget_s);
+    fprintf(f, "%scheck     before timing, every variant runs on NaN-poisoned outputs and is "
+               "compared with variant 0: max|x - ref| / max|ref| <= the entry's tolerance\n",
+            prefix);
+    fprintf(f, "%sroofline  rate = minimal bytes (or GEMM flops) per call / median; roof%% = "
+               "rate / same-run triad GB/s at the entry's footprint (or sgemm GFLOP/s), same "
+               "threads\n", prefix);
+    fprintf(f, "%smodel     V=%d T=%d E=%d, batchnorm with Bessel's correction; sizes %s; "
+               "threads %s%s\n", prefix, BENCH_V, BENCH_T, BENCH_E, o->sizes_text,
+            o->threads_text, o->quick ? "; --quick" : "");
+}
+
+static void run_torch(TorchResults *tr, const Options *o, FILE *csv) {
+    memset(tr, 0, sizeof *tr);
+    if (!o->torch) {
+        snprintf(tr->note, sizeof tr->note, "PyTorch column off (--no-torch%s)",
+                 o->quick ? " is the default under --quick; --torch turns it on" : "");
+    } else {
+        fprintf(stderr, "bench: timing PyTorch first (%s %s) ...\n", o->python, o->torch_script);
+        torch_run(tr, o->python, o->torch_script, o->sizes_text, o->threads_text, o->quick);
+    }
+    if (tr->n) fprintf(out, "torch     PyTorch %s via %s (same OpenBLAS core variable), "
+                       "torch.set_num_threads per thread count\n", tr->version, o->python);
+    if (tr->note[0]) fprintf(out, "torch     %s\n", tr->note);
+    if (csv && tr->n) fprintf(csv, "# torch %s\n", tr->version);
+}
+
+int main(int argc, char **argv) {
+    blas_core_fix(argv);
+    Options o;
+    parse_options(&o, argc, argv);
+    TimingPlan plan = plan_for(&o);
+    FILE *csv = NULL;
+    if (o.csv_path && !(csv = fopen(o.csv_path, "w")))
+        die(EXIT_RUNTIME, "cannot write --csv %s", o.csv_path);
+    SysInfo si;
+    sysinfo_collect(&si, o.cflags);
+    out = open_out(o.tee_path);
+    fprintf(out, "makemore bench: atomic vs fused kernels, engine vs PyTorch\n");
+    CpuSnap start;
+    cpu_snapshot(&start);
+    report_header(out, "", &si);
+    report_load(out, "");
+    print_method(out, "", &o, &plan);
+    if (csv) {
+        report_header(csv, "# ", &si);
+        report_load(csv, "# ");
+        print_method(csv, "# ", &o, &plan);
+    }
+    TorchResults tr;
+    run_torch(&tr, &o, csv);
+    References refs = {0};
+    print_references(csv, &o, &refs, &plan);
+    fprintf(out, "\n");
+    if (csv) report_csv_head(csv);
+    Results res = {0};
+    run_entries(&res, &o, &refs, &tr, &plan, csv);
+    if (o.profile)
+        for (int i = 0; i < o.n_sizes && entry_selected(&o, BENCH_ENTRIES[BENCH_N_ENTRIES - 1]); i++)
+            step_profile(out, o.sizes[i], o.threads, o.n_threads, &plan);
+    report_goals(out, res.rows, res.n, o.threads[o.n_threads - 1]);
+    report_cpu_share(out, &start);
+    if (res.failures)
+        fprintf(out, "\nVERIFY FAILED: %d case(s) disagreed with their reference (see stderr)\n",
+                res.failures);
+    else fprintf(out, "\nall %d rows verified against their reference before timing\n", res.n);
+    if (csv) fclose(csv);
+    if (out != stdout) fclose(out);
+    torch_free(&tr);
+    free(res.rows);
+    return res.failures ? EXIT_RUNTIME : 0;
+}

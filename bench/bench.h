@@ -1,0 +1,195 @@
+// bench.h: the benchmark harness's internal contract.
+//
+// An Entry is one kernel pair (or family): its variants compute the same outputs, the
+// first variant is the reference (the atomic / naive form). For each size and thread
+// count the harness builds a Case (inputs + one set of output buffers per variant),
+// checks every variant's outputs against the reference's, then times each variant.
+#ifndef MAKEMORE_BENCH_H
+#define MAKEMORE_BENCH_H
+
+#include <stdio.h>
+
+// The lecture's fixed model dimensions; the bench varies batch B and hidden width H.
+enum { BENCH_V = 27, BENCH_T = 3, BENCH_E = 10 };
+
+typedef struct {
+    int B, H;
+} BenchSize;
+
+// ---- timing --------------------------------------------------------------------
+
+typedef struct {
+    double warmup_s;  // warm-up: call until this much time has passed (at least 2 calls)
+    double sample_s;  // one sample repeats the call until about this long
+    int samples;      // samples wanted
+    int min_samples;  // samples kept even when the budget runs out
+    double budget_s;  // stop sampling after this long (once min_samples are in)
+} TimingPlan;
+
+typedef struct {
+    double median, min;  // seconds per call
+    int samples, reps;   // samples taken, calls per sample
+} Timing;
+
+typedef void (*BenchFn)(void *state);
+
+Timing time_fn(BenchFn fn, void *state, const TimingPlan *plan);
+
+// ---- roofline references (measured at the current thread count) -----------------
+
+// STREAM triad a = b + s*c over three arrays whose sum is about footprint_bytes,
+// counted as 12 bytes per element (no write-allocate), best of serial and forked.
+double triad_gbps(double footprint_bytes, const TimingPlan *plan);
+// sgemm rate (GFLOP/s) of an n x n x n product through cblas_sgemm.
+double sgemm_gflops(int n, const TimingPlan *plan);
+
+// Fork cost and the work at which forking pays, at the current thread count.
+typedef struct {
+    double fork_us;          // an empty parallel region (fork + join)
+    long breakeven_stream;   // elements of a streaming add from which 2+ threads win
+    long breakeven_tanh;     // elements of a tanhf loop from which 2+ threads win
+} ForkCost;
+ForkCost fork_cost_measure(const TimingPlan *plan);
+
+// ---- entries -------------------------------------------------------------------
+
+enum { MAX_VARIANTS = 8, MAX_OUTS = 8 };
+
+typedef struct {
+    const char *name;  // "dlogits", "dW", ...
+    float *data;
+    long n;
+} OutBuf;
+
+typedef enum { ROOF_NONE, ROOF_BANDWIDTH, ROOF_FLOPS } RoofBasis;
+
+// One entry instantiated at one size.
+typedef struct {
+    void *state;                          // the entry's inputs and outputs
+    int n_outs;                           // outputs per variant
+    OutBuf out[MAX_VARIANTS][MAX_OUTS];   // out[v][k]: variant v's k-th output
+    double bytes;                         // minimum memory traffic of one call
+    double flops;                         // arithmetic of one call
+    RoofBasis basis;                      // which of the two is the roof
+    void (*reset)(void *state);           // restore inputs before a check (may be NULL)
+    void (*after_check)(void *state, int variant);  // turn a checked run's effect into
+                                                    // its outputs (may be NULL)
+    void (*destroy)(void *state);
+} Case;
+
+typedef struct {
+    const char *name;      // "atomic", "fused", ...
+    BenchFn run;
+    const char *torch_op;  // the op of bench/torch_bench.py doing the same, or NULL
+    int engine;            // 1: the engine's code; 0: a strategy kept in bench/ only
+} Variant;
+
+typedef struct {
+    const char *name;        // named like the kernels: "ce_backward", ...
+    const char *about;       // one line for --list
+    double tolerance;        // allowed max |x - ref| / max |ref|
+    double floor_frac;       // outputs are scaled by at least this fraction of the largest
+                             // output's scale (0: 1e-3); for outputs that cancel to ~0
+    int n_variants;
+    Variant variants[MAX_VARIANTS];
+    void (*setup)(Case *c, BenchSize s);
+} Entry;
+
+extern const Entry *const BENCH_ENTRIES[];
+extern const int BENCH_N_ENTRIES;
+
+// Compares each variant's outputs with variant 0's after running every variant once on
+// NaN-poisoned outputs (so an output a kernel forgets to write fails). Writes the worst
+// scale-relative error into *worst; returns 0 when all are within tol, else -1 and a
+// message naming the variant, output and index.
+int case_verify(const Entry *e, Case *c, double *worst, char *msg, size_t msg_len);
+
+// Deterministic fill helpers for inputs.
+void fill_normal_seeded(float *x, long n, float scale, unsigned long long seed);
+void fill_index_seeded(int *x, long n, int below, unsigned long long seed);
+
+// ---- embedding scatter-add strategies kept in bench/ (bench_scatter.c) ------------
+// Each: dC [V,E] overwritten with the sum of dembcat rows by index Xb, as
+// embedding_backward_serial. They always fork (they show the strategy's cost).
+void scatter_thread_buffers(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
+void scatter_sorted(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
+void scatter_atomic_adds(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
+
+// ---- naive matmul loops (the linear entry's reference) ----------------------------
+// dW[n_in,n_out] = in^T . dout, din[B,n_in] = dout . W^T, db[n_out] = column sums of dout.
+void linear_backward_loops(float *din, float *dW, float *db, const float *dout,
+                           const float *in, const float *W, int B, int n_in, int n_out);
+
+// ---- the fused step by phase (bench_profile.c) -------------------------------------
+void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
+                  const TimingPlan *plan);
+
+// ---- results ---------------------------------------------------------------------
+
+typedef struct {
+    const Entry *entry;
+    const Variant *variant;
+    BenchSize size;
+    int threads;
+    Timing t;
+    double speedup;      // reference median / this median
+    double vs_1thread;   // this variant's median at 1 thread / this median (0: unknown)
+    double rate;         // GB/s or GFLOP/s on the case's minimal bytes / flops
+    double roof;         // the same-run reference: triad GB/s or sgemm GFLOP/s
+    RoofBasis basis;
+    double verify_err;   // worst scale-relative difference to the reference
+    int verified;
+    double torch_median, torch_min;  // seconds; 0 when not measured
+} Row;
+
+// Torch results loaded from torch_bench.py's CSV.
+typedef struct {
+    char op[48];
+    int B, H, threads;
+    double median, min;  // seconds
+} TorchRow;
+
+typedef struct {
+    TorchRow *rows;
+    int n;
+    char version[64];
+    char note[256];      // why the column is empty, when it is
+} TorchResults;
+
+int torch_run(TorchResults *tr, const char *python, const char *script, const char *sizes,
+              const char *threads, int quick);
+const TorchRow *torch_find(const TorchResults *tr, const char *op, BenchSize s, int threads);
+void torch_free(TorchResults *tr);
+
+// ---- report ----------------------------------------------------------------------
+
+typedef struct {
+    char cpu[128];
+    int cores;
+    char blas_config[256], blas_core[64], blas_threading[32];
+    char compiler[128];
+    const char *cflags;
+    char date[64];
+    char libc[32];
+} SysInfo;
+
+void sysinfo_collect(SysInfo *si, const char *cflags);
+
+void report_header(FILE *f, const char *prefix, const SysInfo *si);
+void report_table_head(FILE *f);
+void report_table_row(FILE *f, const Row *r);
+void report_csv_head(FILE *f);
+void report_csv_row(FILE *f, const Row *r);
+// The load average now.
+void report_load(FILE *f, const char *prefix);
+// CPU time used by other processes (and stolen by the hypervisor) since a snapshot:
+// on a shared machine this says how far the multi-thread figures can be trusted.
+typedef struct {
+    double wall_s, busy_s, self_s, steal_s;
+} CpuSnap;
+void cpu_snapshot(CpuSnap *snap);
+void report_cpu_share(FILE *f, const CpuSnap *start);
+// The acceptance goals of the bench's issue, evaluated on the rows of this run.
+void report_goals(FILE *f, const Row *rows, int n, int n_threads_max);
+
+#endif
