@@ -59,6 +59,8 @@ static void usage(FILE *f) {
             "  --profile, --no-profile  the fused step by phase (default: on; off with --quick)\n"
             "  --cflags STRING     compiler flags to record in the header (make passes them)\n"
             "  --list              list entries and variants, then exit\n"
+            "  --inject-fault      self-test: perturb one output element by 0.1%% of its\n"
+            "                      scale after each check's run; every case must then fail\n"
             "exit status: 0 all verified, 1 a variant disagreed with its reference, 2 usage\n",
             DEFAULT_SIZES, QUICK_SIZES);
 }
@@ -151,6 +153,7 @@ static int parse_flag(Options *o, int argc, char **argv, int *i) {
     else if (!strcmp(a, "--profile")) o->profile = 1;
     else if (!strcmp(a, "--no-profile")) o->profile = 0;
     else if (!strcmp(a, "--list")) { list_entries(); exit(0); }
+    else if (!strcmp(a, "--inject-fault")) bench_inject_fault = 1;
     else if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); exit(0); }
     else if ((v = flag_value(argc, argv, i, "--sizes"))) {
         if (parse_sizes(o, v)) bad_usage("bad --sizes '%s' (want BxH[,BxH...], B >= 2)", v);

@@ -103,6 +103,10 @@ extern const int BENCH_N_ENTRIES;
 // scale-relative error into *worst; returns 0 when all are within tol, else -1 and a
 // message naming the variant, output and index.
 int case_verify(const Entry *e, Case *c, double *worst, char *msg, size_t msg_len);
+// Self-test of the check (--inject-fault): when set, case_verify perturbs one element of
+// the last variant's first output by 0.1% of that output's scale, as a subtly wrong
+// kernel would, so every case must fail.
+extern int bench_inject_fault;
 
 // Deterministic fill helpers for inputs.
 void fill_normal_seeded(float *x, long n, float scale, unsigned long long seed);

@@ -63,8 +63,17 @@ static void run_variant_fresh(const Entry *e, Case *c, int v) {
     if (c->after_check) c->after_check(c->state, v);
 }
 
+int bench_inject_fault;
+
+static void inject_fault(Case *c, int v) {
+    OutBuf *o = &c->out[v][0];
+    long at = o->n / 2;
+    o->data[at] += (float)(1e-3 * max_abs(o->data, o->n));
+}
+
 int case_verify(const Entry *e, Case *c, double *worst, char *msg, size_t msg_len) {
     for (int v = 0; v < e->n_variants; v++) run_variant_fresh(e, c, v);
+    if (bench_inject_fault) inject_fault(c, e->n_variants - 1);
     double floor = output_floor(e, c);
     *worst = 0;
     if (!(floor > 0)) {
@@ -189,19 +198,22 @@ static const Entry ENTRY_CE = {
 
 // ---- bn_backward: exercise 1's batchnorm chain vs exercise 3's closed form ----------
 
+// Every variant has its own outputs (a check compares them after all have run);
+// variant 0 writes the atomic struct's, variant v >= 1 the state's slot v.
+enum { BN_SLOTS = 3 };
 typedef struct {
     Fixture fx;
-    float *dhprebn, *dbngain, *dbnbias;
+    float *dhprebn[BN_SLOTS], *dbngain[BN_SLOTS], *dbnbias[BN_SLOTS];
 } BnState;
 
-static void bn_atomic(void *p) { atomic_bn_backward_chain(&((BnState *)p)->fx.a); }
-
-static void bn_fused(void *p) {
-    BnState *s = p;
+static void bn_closed_into(BnState *s, int slot) {
     const AtomicActs *a = &s->fx.a;
-    bn_backward_fused(s->dhprebn, s->dbngain, s->dbnbias, a->dhpreact, a->bnraw, a->bnvar_inv,
-                      s->fx.m.params.bngain, s->fx.B, s->fx.cfg.H, 1);
+    bn_backward_fused(s->dhprebn[slot], s->dbngain[slot], s->dbnbias[slot], a->dhpreact, a->bnraw,
+                      a->bnvar_inv, s->fx.m.params.bngain, s->fx.B, s->fx.cfg.H, 1);
 }
+
+static void bn_atomic(void *p) { atomic_bn_backward_chain(&((BnState *)p)->fx.a); }
+static void bn_fused(void *p) { bn_closed_into(p, 1); }
 
 // From dh: tanh's backward line, then the chain (the atomic path of the real backward).
 static void bn_tanh_atomic(void *p) {
@@ -214,40 +226,43 @@ static void bn_tanh_atomic(void *p) {
 static void bn_tanh_closed(void *p) {
     BnState *s = p;
     atomic_tanh_backward(&s->fx.a);
-    bn_fused(p);
+    bn_closed_into(s, 1);
 }
 
 static void bn_tanh_fused(void *p) {
     BnState *s = p;
     const AtomicActs *a = &s->fx.a;
-    bn_tanh_backward_fused(s->dhprebn, s->dbngain, s->dbnbias, a->dh, a->h, a->bnraw,
+    bn_tanh_backward_fused(s->dhprebn[2], s->dbngain[2], s->dbnbias[2], a->dh, a->h, a->bnraw,
                            a->bnvar_inv, s->fx.m.params.bngain, s->fx.B, s->fx.cfg.H, 1);
 }
 
 static void bn_destroy(void *p) {
     BnState *s = p;
     fixture_free(&s->fx);
-    xfree(s->dhprebn);
-    xfree(s->dbngain);
-    xfree(s->dbnbias);
+    for (int v = 1; v < BN_SLOTS; v++) {
+        xfree(s->dhprebn[v]);
+        xfree(s->dbngain[v]);
+        xfree(s->dbnbias[v]);
+    }
     xfree(s);
 }
 
-// Variant 0 writes the atomic struct's outputs; every other variant the state's own.
 static void bn_setup_arrays(Case *c, BenchSize sz, int n_variants, double arrays_in) {
     BnState *s = xcalloc(1, sizeof *s);
     fixture_init(&s->fx, sz);
     long bh = (long)sz.B * sz.H;
-    s->dhprebn = xcalloc((size_t)bh, sizeof(float));
-    s->dbngain = xcalloc((size_t)sz.H, sizeof(float));
-    s->dbnbias = xcalloc((size_t)sz.H, sizeof(float));
-    set_out(c, 0, 0, "dhprebn", s->fx.a.dhprebn, bh);
-    set_out(c, 0, 1, "dbngain", s->fx.a.dbngain, sz.H);
-    set_out(c, 0, 2, "dbnbias", s->fx.a.dbnbias, sz.H);
-    for (int v = 1; v < n_variants; v++) {
-        set_out(c, v, 0, "dhprebn", s->dhprebn, bh);
-        set_out(c, v, 1, "dbngain", s->dbngain, sz.H);
-        set_out(c, v, 2, "dbnbias", s->dbnbias, sz.H);
+    s->dhprebn[0] = s->fx.a.dhprebn;
+    s->dbngain[0] = s->fx.a.dbngain;
+    s->dbnbias[0] = s->fx.a.dbnbias;
+    for (int v = 1; v < BN_SLOTS; v++) {
+        s->dhprebn[v] = xcalloc((size_t)bh, sizeof(float));
+        s->dbngain[v] = xcalloc((size_t)sz.H, sizeof(float));
+        s->dbnbias[v] = xcalloc((size_t)sz.H, sizeof(float));
+    }
+    for (int v = 0; v < n_variants; v++) {
+        set_out(c, v, 0, "dhprebn", s->dhprebn[v], bh);
+        set_out(c, v, 1, "dbngain", s->dbngain[v], sz.H);
+        set_out(c, v, 2, "dbnbias", s->dbnbias[v], sz.H);
     }
     c->state = s;
     c->destroy = bn_destroy;
