@@ -224,27 +224,47 @@ static double triad_at(References *refs, double bytes, int threads, const Timing
     return gbps;
 }
 
+// "N", or "none up to M" when forking never won in the sweep.
+static const char *breakeven_text(long n, int slot) {
+    static char text[2][48];
+    if (n > 0) snprintf(text[slot], sizeof text[slot], "%ld", n);
+    else snprintf(text[slot], sizeof text[slot], "none up to %ld", BREAKEVEN_MAX);
+    return text[slot];
+}
+
 static void print_references(FILE *csv, const Options *o, References *refs,
                              const TimingPlan *plan) {
     int sgemm_n = 1024;
+    long recommended = -1, recommended_tanh = -1;
     double dram_bytes = o->quick ? 48e6 : 384e6;
     for (int k = 0; k < o->n_threads; k++) {
         threads_set(o->threads[k]);
         double dram = triad_gbps(dram_bytes, plan);
         refs->sgemm[k] = sgemm_gflops(sgemm_n, plan);
         ForkCost fc = fork_cost_measure(plan);
+        if (k == o->n_threads - 1 && o->threads[k] > 1) {
+            recommended = fc.breakeven_stream;
+            recommended_tanh = fc.breakeven_tanh;
+        }
         char line[512];
         snprintf(line, sizeof line, "%d thread(s): triad %.1f GB/s (%.0f MB, DRAM) | sgemm "
                  "%dx%dx%d %.1f GFLOP/s | fork+join %.2f us", o->threads[k], dram,
                  dram_bytes / 1e6, sgemm_n, sgemm_n, sgemm_n, refs->sgemm[k], fc.fork_us);
-        size_t used = strlen(line);
-        if (fc.breakeven_stream > 0 || fc.breakeven_tanh > 0)
-            snprintf(line + used, sizeof line - used, " | forking wins from %ld elements "
-                     "(y += x), %ld (tanhf)", fc.breakeven_stream, fc.breakeven_tanh);
+        if (o->threads[k] > 1) {
+            size_t used = strlen(line);
+            snprintf(line + used, sizeof line - used, " | forking wins from %s (y += x), %s "
+                     "(tanhf) elements", breakeven_text(fc.breakeven_stream, 0),
+                     breakeven_text(fc.breakeven_tanh, 1));
+        }
         fprintf(out, "reference %s\n", line);
         if (csv) fprintf(csv, "# reference %s\n", line);
     }
-    fprintf(out, "          PAR_MIN_WORK (include/common.h) = %d\n", PAR_MIN_WORK);
+    fprintf(out, "threshold PAR_MIN_WORK (include/common.h) = %d; recommended: ", PAR_MIN_WORK);
+    if (recommended > 0)
+        fprintf(out, "%ld (the streaming break-even at %d threads, to a power of two; kernels "
+                "with a transcendental per element break even ~%ldx sooner)\n", recommended,
+                o->threads[o->n_threads - 1], recommended_tanh > 0 ? recommended / recommended_tanh : 0);
+    else fprintf(out, "n/a (no multi-thread break-even found in this run)\n");
     fflush(out);
 }
 
@@ -304,7 +324,7 @@ static void run_case_threads(Results *res, const Entry *e, Case *c, BenchSize s,
         const Row *one = row_at_1thread(res, e, v, s);
         r->vs_1thread = one ? one->t.median / r->t.median : 0;
         r->basis = c->basis;
-        r->rate = (c->basis == ROOF_BANDWIDTH ? c->bytes : c->flops) / r->t.median * 1e-9;
+        r->rate = (c->basis == ROOF_BANDWIDTH ? c->bytes : c->flops) / r->t.min * 1e-9;
         r->roof = roof;
         r->verify_err = v == 0 ? 0 : err;
         r->verified = ok;
@@ -371,9 +391,9 @@ static void print_method(FILE *f, const char *prefix, const Options *o, const Ti
     fprintf(f, "%scheck     before timing, every variant runs on NaN-poisoned outputs and is "
                "compared with variant 0: max|x - ref| / max|ref| <= the entry's tolerance\n",
             prefix);
-    fprintf(f, "%sroofline  rate = minimal bytes (or GEMM flops) per call / median; roof%% = "
-               "rate / same-run triad GB/s at the entry's footprint (or sgemm GFLOP/s), same "
-               "threads\n", prefix);
+    fprintf(f, "%sroofline  rate = minimal bytes (or GEMM flops) per call / min time; roof%% = "
+               "rate / the same run's best triad GB/s at the entry's footprint (or best sgemm "
+               "GFLOP/s), same threads: best against best, as STREAM\n", prefix);
     fprintf(f, "%smodel     V=%d T=%d E=%d, batchnorm with Bessel's correction; sizes %s; "
                "threads %s%s\n", prefix, BENCH_V, BENCH_T, BENCH_E, o->sizes_text,
             o->threads_text, o->quick ? "; --quick" : "");

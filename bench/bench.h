@@ -39,11 +39,14 @@ Timing time_fn(BenchFn fn, void *state, const TimingPlan *plan);
 
 // STREAM triad a = b + s*c over three arrays whose sum is about footprint_bytes,
 // counted as 12 bytes per element (no write-allocate), best of serial and forked.
+// Both references are best rates (the fastest sample), as STREAM reports them.
 double triad_gbps(double footprint_bytes, const TimingPlan *plan);
 // sgemm rate (GFLOP/s) of an n x n x n product through cblas_sgemm.
 double sgemm_gflops(int n, const TimingPlan *plan);
 
-// Fork cost and the work at which forking pays, at the current thread count.
+// Fork cost and the work at which forking pays, at the current thread count
+// (the sweep doubles n from 256 to BREAKEVEN_MAX; -1 when forking never won).
+#define BREAKEVEN_MAX (1L << 22)
 typedef struct {
     double fork_us;          // an empty parallel region (fork + join)
     long breakeven_stream;   // elements of a streaming add from which 2+ threads win
@@ -138,7 +141,7 @@ typedef struct {
     Timing t;
     double speedup;      // reference median / this median
     double vs_1thread;   // this variant's median at 1 thread / this median (0: unknown)
-    double rate;         // GB/s or GFLOP/s on the case's minimal bytes / flops
+    double rate;         // GB/s or GFLOP/s: the case's minimal bytes / flops over the min time
     double roof;         // the same-run reference: triad GB/s or sgemm GFLOP/s
     RoofBasis basis;
     double verify_err;   // worst scale-relative difference to the reference

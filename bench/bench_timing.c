@@ -87,9 +87,9 @@ double triad_gbps(double footprint_bytes, const TimingPlan *plan) {
         t.b[i] = 1.0f;
         t.c[i] = 0.5f;
     }
-    double best = time_fn(triad_serial, &t, plan).median;
+    double best = time_fn(triad_serial, &t, plan).min;
     if (omp_get_max_threads() > 1) {
-        double forked = time_fn(triad_forked, &t, plan).median;
+        double forked = time_fn(triad_forked, &t, plan).min;
         if (forked < best) best = forked;
     }
     xfree(t.a);
@@ -116,7 +116,7 @@ double sgemm_gflops(int n, const TimingPlan *plan) {
     Sgemm s = {xcalloc(nn, 4), xcalloc(nn, 4), xcalloc(nn, 4), n};
     fill_normal_seeded(s.A, (long)nn, 1.0f, 1);
     fill_normal_seeded(s.B, (long)nn, 1.0f, 2);
-    double t = time_fn(sgemm_square, &s, plan).median;
+    double t = time_fn(sgemm_square, &s, plan).min;
     xfree(s.A);
     xfree(s.B);
     xfree(s.C);
@@ -160,7 +160,7 @@ static void tanh_map(void *p) {
 
 // Smallest n (doubling from 256) where the forked loop beats the serial one by 5%.
 static long breakeven(BenchFn fn, const TimingPlan *plan) {
-    const long max_n = 1L << 22;
+    const long max_n = BREAKEVEN_MAX;
     Sweep s = {xcalloc((size_t)max_n, 4), xcalloc((size_t)max_n, 4), 0, 0};
     fill_normal_seeded(s.x, max_n, 0.5f, 3);
     long found = -1;
