@@ -311,16 +311,18 @@ static void run_case_threads(Results *res, const Entry *e, Case *c, BenchSize s,
     }
     double roof = c->basis == ROOF_BANDWIDTH ? triad_at(refs, c->bytes, threads, plan)
                 : c->basis == ROOF_FLOPS    ? refs->sgemm[thread_idx] : 0;
-    double reference_median = 0;
+    BenchFn fns[MAX_VARIANTS];
+    Timing times[MAX_VARIANTS];
+    for (int v = 0; v < e->n_variants; v++) fns[v] = e->variants[v].run;
+    time_interleaved(fns, c->state, e->n_variants, plan, times);
     for (int v = 0; v < e->n_variants; v++) {
         Row *r = results_add(res);
         r->entry = e;
         r->variant = &e->variants[v];
         r->size = s;
         r->threads = threads;
-        r->t = time_fn(e->variants[v].run, c->state, plan);
-        if (v == 0) reference_median = r->t.median;
-        r->speedup = reference_median / r->t.median;
+        r->t = times[v];
+        r->speedup = times[0].median / r->t.median;
         const Row *one = row_at_1thread(res, e, v, s);
         r->vs_1thread = one ? one->t.median / r->t.median : 0;
         r->basis = c->basis;
@@ -385,7 +387,8 @@ static FILE *open_out(const char *path) {
 
 static void print_method(FILE *f, const char *prefix, const Options *o, const TimingPlan *p) {
     fprintf(f, "%smethod    warm-up >= %.0f ms; up to %d samples of >= %.0f ms (calls per "
-               "sample calibrated, >= %d samples, ~%.1f s cap); median and min per call\n",
+               "sample calibrated, >= %d samples, ~%.1f s per variant), an entry's variants "
+               "sampled round-robin; median and min per call\n",
             prefix, p->warmup_s * 1e3, p->samples, p->sample_s * 1e3, p->min_samples,
             p->budget_s);
     fprintf(f, "%scheck     before timing, every variant runs on NaN-poisoned outputs and is "

@@ -34,6 +34,10 @@ typedef struct {
 typedef void (*BenchFn)(void *state);
 
 Timing time_fn(BenchFn fn, void *state, const TimingPlan *plan);
+// Several functions on one state, sampled round-robin (one sample of each per round) so
+// that on a shared machine all meet the same noise: out[i] for fns[i].
+void time_interleaved(const BenchFn *fns, void *state, int n_fns, const TimingPlan *plan,
+                      Timing *out);
 
 // ---- roofline references (measured at the current thread count) -----------------
 

@@ -35,24 +35,49 @@ static double warm_up(BenchFn fn, void *state, double warmup_s) {
     return elapsed / (double)calls;
 }
 
-Timing time_fn(BenchFn fn, void *state, const TimingPlan *plan) {
-    double per_call = warm_up(fn, state, plan->warmup_s);
+static long reps_for(double per_call, const TimingPlan *plan) {
     long reps = per_call > 0 ? (long)(plan->sample_s / per_call) : 1;
     if (reps < 1) reps = 1;
     if (reps > 1000000) reps = 1000000;
-    int wanted = plan->samples < MAX_SAMPLES ? plan->samples : MAX_SAMPLES;
-    double samples[MAX_SAMPLES];
-    int n = 0;
-    double start = now_seconds();
-    while (n < wanted) {
-        double t0 = now_seconds();
-        for (long r = 0; r < reps; r++) fn(state);
-        samples[n++] = (now_seconds() - t0) / (double)reps;
-        if (n >= plan->min_samples && now_seconds() - start > plan->budget_s) break;
-    }
+    return reps;
+}
+
+static double one_sample(BenchFn fn, void *state, long reps) {
+    double t0 = now_seconds();
+    for (long r = 0; r < reps; r++) fn(state);
+    return (now_seconds() - t0) / (double)reps;
+}
+
+static Timing summarise(double *samples, int n, long reps) {
     qsort(samples, (size_t)n, sizeof samples[0], cmp_double);
     return (Timing){.median = median_sorted(samples, n), .min = samples[0], .samples = n,
                     .reps = (int)reps};
+}
+
+Timing time_fn(BenchFn fn, void *state, const TimingPlan *plan) {
+    Timing t;
+    time_interleaved(&fn, state, 1, plan, &t);
+    return t;
+}
+
+// Round-robin: one sample of each function per round, so on a shared machine every
+// function meets the same noise and their ratios stay meaningful.
+void time_interleaved(const BenchFn *fns, void *state, int n_fns, const TimingPlan *plan,
+                      Timing *out) {
+    enum { MAX_FNS = 16 };
+    if (n_fns > MAX_FNS) n_fns = MAX_FNS;
+    long reps[MAX_FNS];
+    for (int f = 0; f < n_fns; f++) reps[f] = reps_for(warm_up(fns[f], state, plan->warmup_s), plan);
+    int wanted = plan->samples < MAX_SAMPLES ? plan->samples : MAX_SAMPLES;
+    static double samples[MAX_FNS][MAX_SAMPLES];
+    int n = 0;
+    double start = now_seconds();
+    while (n < wanted) {
+        for (int f = 0; f < n_fns; f++) samples[f][n] = one_sample(fns[f], state, reps[f]);
+        n++;
+        if (n >= plan->min_samples && now_seconds() - start > plan->budget_s * n_fns) break;
+    }
+    for (int f = 0; f < n_fns; f++) out[f] = summarise(samples[f], n, reps[f]);
 }
 
 // ---- triad -------------------------------------------------------------------------
