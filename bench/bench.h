@@ -9,6 +9,8 @@
 
 #include <stdio.h>
 
+#include "backward_atomic.h"
+
 // The lecture's fixed model dimensions; the bench varies batch B and hidden width H.
 enum { BENCH_V = 27, BENCH_T = 3, BENCH_E = 10 };
 
@@ -125,6 +127,10 @@ void fill_index_seeded(int *x, long n, int below, unsigned long long seed);
 void scatter_thread_buffers(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
 void scatter_sorted(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
 void scatter_atomic_adds(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
+
+// ---- the notebook's cross-entropy forward lines, logit_maxes ... loss (bench_graph.c) --
+// Runs them from a->logits, as atomic_forward would; returns the loss.
+float bench_ce_forward_chain(AtomicActs *a);
 
 // ---- naive matmul loops (the linear entry's reference) ----------------------------
 // dW[n_in,n_out] = in^T . dout, din[B,n_in] = dout . W^T, db[n_out] = column sums of dout.

@@ -196,6 +196,62 @@ static const Entry ENTRY_CE = {
     .setup = ce_setup,
 };
 
+// ---- ce_forward_backward: every cross-entropy line of the notebook vs the fused kernel --
+//
+// What exercise 2's fusion replaces in a training step: the forward's cross-entropy lines
+// (logit_maxes, norm_logits, counts, counts_sum, counts_sum_inv, probs, logprobs, loss)
+// and the backward chain, against one pass that returns the loss and leaves dlogits.
+
+typedef struct {
+    Fixture fx;
+    float *dlogits;
+    float loss;
+} CeFbState;
+
+static void cefb_atomic(void *p) {
+    CeFbState *s = p;
+    bench_ce_forward_chain(&s->fx.a);
+    atomic_ce_backward_chain(&s->fx.a);
+}
+
+static void cefb_fused(void *p) {
+    CeFbState *s = p;
+    s->loss = ce_forward_backward_fused(s->dlogits, s->fx.a.logits, s->fx.Yb, s->fx.B, BENCH_V);
+}
+
+static void cefb_destroy(void *p) {
+    CeFbState *s = p;
+    fixture_free(&s->fx);
+    xfree(s->dlogits);
+    xfree(s);
+}
+
+static void cefb_setup(Case *c, BenchSize sz) {
+    CeFbState *s = xcalloc(1, sizeof *s);
+    fixture_init(&s->fx, sz);
+    long n = (long)sz.B * BENCH_V;
+    s->dlogits = xcalloc((size_t)n, sizeof(float));
+    set_out(c, 0, 0, "dlogits", s->fx.a.dlogits, n);
+    set_out(c, 0, 1, "loss", &s->fx.a.loss, 1);
+    set_out(c, 1, 0, "dlogits", s->dlogits, n);
+    set_out(c, 1, 1, "loss", &s->loss, 1);
+    c->state = s;
+    c->destroy = cefb_destroy;
+    c->bytes = 4.0 * (2.0 * (double)n + sz.B);  // logits in, Yb in, dlogits out
+    c->basis = ROOF_BANDWIDTH;
+}
+
+static const Entry ENTRY_CE_FB = {
+    .name = "ce_forward_backward",
+    .about = "loss and dlogits from logits: the notebook's cross-entropy forward lines + "
+             "exercise 1's chain vs ce_forward_backward_fused (the model's path)",
+    .tolerance = 1e-5,
+    .n_variants = 2,
+    .variants = {{"atomic", cefb_atomic, "ce_forward_backward_atomic", 1},
+                 {"fused", cefb_fused, "ce_forward_backward_fused", 1}},
+    .setup = cefb_setup,
+};
+
 // ---- bn_backward: exercise 1's batchnorm chain vs exercise 3's closed form ----------
 
 // Every variant has its own outputs (a check compares them after all have run);
@@ -568,6 +624,6 @@ static const Entry ENTRY_STEP = {
     .setup = step_setup,
 };
 
-const Entry *const BENCH_ENTRIES[] = {&ENTRY_CE,     &ENTRY_BN,     &ENTRY_BN_TANH,
-                                      &ENTRY_EMB,    &ENTRY_LINEAR, &ENTRY_STEP};
+const Entry *const BENCH_ENTRIES[] = {&ENTRY_CE,  &ENTRY_CE_FB,  &ENTRY_BN, &ENTRY_BN_TANH,
+                                      &ENTRY_EMB, &ENTRY_LINEAR, &ENTRY_STEP};
 const int BENCH_N_ENTRIES = (int)(sizeof BENCH_ENTRIES / sizeof BENCH_ENTRIES[0]);

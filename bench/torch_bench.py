@@ -6,6 +6,8 @@ median and min per call), the lecture's PyTorch code for each bench entry:
 
   ce_backward_atomic     exercise 1's cross-entropy chain (dlogprobs ... dlogits)
   ce_backward_fused      exercise 2: softmax, subtract one-hot, divide by n
+  ce_forward_backward_atomic   the notebook's cross-entropy forward lines, then the chain
+  ce_forward_backward_fused    F.cross_entropy, then exercise 2
   bn_backward_atomic     exercise 1's batchnorm chain (dbngain ... dhprebn)
   bn_backward_fused      exercise 3's closed form
   bn_tanh_backward_atomic      dhpreact = (1 - h**2) * dh, then exercise 1's batchnorm chain
@@ -36,7 +38,8 @@ INSTALL_HINT = ("PyTorch not importable by %s: install Debian's build with "
                 "`sudo apt-get install python3-torch` and run this script with /usr/bin/python3"
                 % sys.executable)
 
-ALL_OPS = ["ce_backward_atomic", "ce_backward_fused", "bn_backward_atomic",
+ALL_OPS = ["ce_backward_atomic", "ce_backward_fused", "ce_forward_backward_atomic",
+           "ce_forward_backward_fused", "bn_backward_atomic",
            "bn_backward_fused", "bn_tanh_backward_atomic", "bn_tanh_backward_fused",
            "embedding_backward_loop", "embedding_backward_index_add", "linear_backward",
            "train_step_autograd", "train_step_manual"]
@@ -165,6 +168,30 @@ def ce_backward_fused(torch, F, logits, Yb):
     return dlogits
 
 
+def ce_forward_lines(torch, logits, Yb):
+    """The notebook's cross-entropy forward, logit_maxes ... loss."""
+    n = Yb.shape[0]
+    f = {"logits": logits}
+    f["logit_maxes"] = logits.max(1, keepdim=True).values
+    f["norm_logits"] = logits - f["logit_maxes"]
+    f["counts"] = f["norm_logits"].exp()
+    f["counts_sum"] = f["counts"].sum(1, keepdims=True)
+    f["counts_sum_inv"] = f["counts_sum"] ** -1
+    f["probs"] = f["counts"] * f["counts_sum_inv"]
+    f["logprobs"] = f["probs"].log()
+    f["loss"] = -f["logprobs"][range(n), Yb].mean()
+    return f
+
+
+def ce_forward_backward_atomic(torch, F, logits, Yb):
+    f = ce_forward_lines(torch, logits, Yb)
+    return f["loss"], ce_backward_atomic(torch, F, f, Yb)
+
+
+def ce_forward_backward_fused(torch, F, logits, Yb):
+    return F.cross_entropy(logits, Yb), ce_backward_fused(torch, F, logits, Yb)
+
+
 def bn_backward_atomic(torch, f, bngain, dhpreact):
     n = dhpreact.shape[0]
     dbngain = (f["bnraw"] * dhpreact).sum(0, keepdim=True)
@@ -254,6 +281,10 @@ class Case:
         table = {
             "ce_backward_atomic": lambda: ce_backward_atomic(torch, F, f, self.Yb),
             "ce_backward_fused": lambda: ce_backward_fused(torch, F, f["logits"], self.Yb),
+            "ce_forward_backward_atomic": lambda: ce_forward_backward_atomic(
+                torch, F, f["logits"], self.Yb),
+            "ce_forward_backward_fused": lambda: ce_forward_backward_fused(
+                torch, F, f["logits"], self.Yb),
             "bn_backward_atomic": lambda: bn_backward_atomic(torch, f, p[5], self.dhpreact),
             "bn_backward_fused": lambda: bn_backward_fused(p[5], f["bnvar_inv"], f["bnraw"],
                                                            self.dhpreact),
