@@ -57,10 +57,10 @@ set multiplot layout lines, cols title "training step: time per step against thr
 set logscale y 10
 set yrange [*:*]
 set xrange [0.5:max_threads + 0.5]
-set xtics 1
-set xlabel "threads"
+set xtics 1 format "%g thr"
+unset xlabel
 set ylabel "us per step"
-set key inside top right box opaque
+set key bmargin center horizontal noopaque nobox font ",9"
 do for [k = 1:n] {
     s = word(sizes, k)
     set title "B x H = " . s
@@ -78,7 +78,7 @@ set title sprintf("share of the same-run roof (triad GB/s or sgemm GFLOP/s): 1 t
 unset logscale y
 set yrange [0:*]
 set xrange [*:*]
-set xtics autofreq
+set xtics autofreq format "%g"
 set xlabel "size B x H"
 set ylabel "% of roof"
 set key outside right top box opaque
