@@ -232,39 +232,42 @@ static const char *breakeven_text(long n, int slot) {
     return text[slot];
 }
 
+// One thread count's references: DRAM triad, sgemm rate, fork cost; returns the fork cost.
+static ForkCost print_reference_line(FILE *csv, const Options *o, int k, References *refs,
+                                     const TimingPlan *plan) {
+    const int sgemm_n = 1024;
+    const double dram_bytes = o->quick ? 48e6 : 384e6;
+    threads_set(o->threads[k]);
+    double dram = triad_gbps(dram_bytes, plan);
+    refs->sgemm[k] = sgemm_gflops(sgemm_n, plan);
+    ForkCost fc = fork_cost_measure(plan);
+    char line[512];
+    int used = snprintf(line, sizeof line, "%d thread(s): triad %.1f GB/s (%.0f MB, DRAM) | "
+                        "sgemm %dx%dx%d %.1f GFLOP/s | fork+join %.2f us", o->threads[k], dram,
+                        dram_bytes / 1e6, sgemm_n, sgemm_n, sgemm_n, refs->sgemm[k], fc.fork_us);
+    if (o->threads[k] > 1 && used > 0 && (size_t)used < sizeof line)
+        snprintf(line + used, sizeof line - (size_t)used, " | forking wins from %s (y += x), %s "
+                 "(tanhf) elements", breakeven_text(fc.breakeven_stream, 0),
+                 breakeven_text(fc.breakeven_tanh, 1));
+    fprintf(out, "reference %s\n", line);
+    if (csv) fprintf(csv, "# reference %s\n", line);
+    return fc;
+}
+
+static void print_recommendation(const ForkCost *fc, int threads) {
+    fprintf(out, "threshold PAR_MIN_WORK (include/common.h) = %d; recommended: ", PAR_MIN_WORK);
+    if (threads > 1 && fc->breakeven_stream > 0)
+        fprintf(out, "%ld (the streaming break-even at %d threads; a kernel with a "
+                "transcendental per element breaks even at %s)\n", fc->breakeven_stream, threads,
+                breakeven_text(fc->breakeven_tanh, 0));
+    else fprintf(out, "n/a (no multi-thread break-even found in this run)\n");
+}
+
 static void print_references(FILE *csv, const Options *o, References *refs,
                              const TimingPlan *plan) {
-    int sgemm_n = 1024;
-    long recommended = -1, recommended_tanh = -1;
-    double dram_bytes = o->quick ? 48e6 : 384e6;
-    for (int k = 0; k < o->n_threads; k++) {
-        threads_set(o->threads[k]);
-        double dram = triad_gbps(dram_bytes, plan);
-        refs->sgemm[k] = sgemm_gflops(sgemm_n, plan);
-        ForkCost fc = fork_cost_measure(plan);
-        if (k == o->n_threads - 1 && o->threads[k] > 1) {
-            recommended = fc.breakeven_stream;
-            recommended_tanh = fc.breakeven_tanh;
-        }
-        char line[512];
-        snprintf(line, sizeof line, "%d thread(s): triad %.1f GB/s (%.0f MB, DRAM) | sgemm "
-                 "%dx%dx%d %.1f GFLOP/s | fork+join %.2f us", o->threads[k], dram,
-                 dram_bytes / 1e6, sgemm_n, sgemm_n, sgemm_n, refs->sgemm[k], fc.fork_us);
-        if (o->threads[k] > 1) {
-            size_t used = strlen(line);
-            snprintf(line + used, sizeof line - used, " | forking wins from %s (y += x), %s "
-                     "(tanhf) elements", breakeven_text(fc.breakeven_stream, 0),
-                     breakeven_text(fc.breakeven_tanh, 1));
-        }
-        fprintf(out, "reference %s\n", line);
-        if (csv) fprintf(csv, "# reference %s\n", line);
-    }
-    fprintf(out, "threshold PAR_MIN_WORK (include/common.h) = %d; recommended: ", PAR_MIN_WORK);
-    if (recommended > 0)
-        fprintf(out, "%ld (the streaming break-even at %d threads, to a power of two; kernels "
-                "with a transcendental per element break even ~%ldx sooner)\n", recommended,
-                o->threads[o->n_threads - 1], recommended_tanh > 0 ? recommended / recommended_tanh : 0);
-    else fprintf(out, "n/a (no multi-thread break-even found in this run)\n");
+    ForkCost last = {0, -1, -1};
+    for (int k = 0; k < o->n_threads; k++) last = print_reference_line(csv, o, k, refs, plan);
+    print_recommendation(&last, o->threads[o->n_threads - 1]);
     fflush(out);
 }
 
@@ -317,19 +320,12 @@ static void run_case_threads(Results *res, const Entry *e, Case *c, BenchSize s,
     time_interleaved(fns, c->state, e->n_variants, plan, times);
     for (int v = 0; v < e->n_variants; v++) {
         Row *r = results_add(res);
-        r->entry = e;
-        r->variant = &e->variants[v];
-        r->size = s;
-        r->threads = threads;
-        r->t = times[v];
-        r->speedup = times[0].median / r->t.median;
+        *r = (Row){.entry = e, .variant = &e->variants[v], .size = s, .threads = threads,
+                   .t = times[v], .speedup = times[0].median / times[v].median, .basis = c->basis,
+                   .roof = roof, .verify_err = v == 0 ? 0 : err, .verified = ok};
         const Row *one = row_at_1thread(res, e, v, s);
         r->vs_1thread = one ? one->t.median / r->t.median : 0;
-        r->basis = c->basis;
         r->rate = (c->basis == ROOF_BANDWIDTH ? c->bytes : c->flops) / r->t.min * 1e-9;
-        r->roof = roof;
-        r->verify_err = v == 0 ? 0 : err;
-        r->verified = ok;
         const TorchRow *t = torch_find(tr, e->variants[v].torch_op, s, threads);
         if (t) {
             r->torch_median = t->median;
