@@ -139,9 +139,6 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
         cli_fail(&c, "--batch: %d is too small for --bn-var unbiased (the variance divides by "
                      "B-1 = 0; allowed: >= 2, or use --bn-var biased)", o->batch);
     if (o->save_every && !o->out && !o->resume) cli_fail(&c, "--save-every needs --out FILE");
-    if ((long)o->block * o->embd > 1 << 20)
-        cli_fail(&c, "--block x --embd = %ld is too large (allowed: at most 1048576)",
-                 (long)o->block * o->embd);
     if (o->resume && !o->out) o->out = o->resume;  // a resumed run keeps writing its file
 }
 
@@ -177,6 +174,10 @@ static int check_sizes(const Config *c, int B, char *msg, size_t len) {
                  need / (1 << 30), have / (1 << 30));
         return -1;
     }
+    long avail = sysconf(_SC_AVPHYS_PAGES);
+    if (avail > 0 && page > 0 && need > 0.8 * (double)avail * (double)page)
+        fprintf(stderr, "makemore " CMD ": note: the model and its batch need %.1f GiB; %.1f GiB "
+                "of memory is free now\n", need / (1 << 30), (double)avail * page / (1 << 30));
     return 0;
 }
 
@@ -542,8 +543,9 @@ static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, 
 }
 
 typedef struct {
-    const char *path;  // where checkpoints go
-    long step;         // step of the last one written (-1: none yet)
+    const char *path;       // where checkpoints go
+    const char *last_path;  // the last good checkpoint: the last one written, or the
+    long last_step;         // one resumed from (-1: none)
 } Saved;
 
 // Writes a checkpoint of the state after `step` steps; never one with non-finite
@@ -552,16 +554,18 @@ static void save_checkpoint(Saved *s, const Model *m, const Vocab *v, const Trai
                             Log *log) {
     char msg[256];
     if (!tensors_finite(m, &m->params, 0, "parameter", msg, sizeof msg)) {
-        if (s->step >= 0)
-            fail(EXIT_RUNTIME, "not saving %s at step %ld: %s; the checkpoint of step %ld "
-                 "stays as it was", s->path, ts->step, msg, s->step);
-        fail(EXIT_RUNTIME, "not saving %s at step %ld: %s; no checkpoint was written", s->path,
-             ts->step, msg);
+        log_close(log);
+        if (s->last_step >= 0)
+            fail(EXIT_RUNTIME, "not saving %s after step %ld: %s; the last good checkpoint, %s "
+                 "(step %ld), is kept", s->path, ts->step, msg, s->last_path, s->last_step);
+        fail(EXIT_RUNTIME, "not saving %s after step %ld: %s; no checkpoint was written",
+             s->path, ts->step, msg);
     }
     log_sync(log);  // the log on disk covers every step the checkpoint holds
     Err err;
     if (checkpoint_save(s->path, m, v, ts, &err) != 0) fail(EXIT_RUNTIME, "%s", err.msg);
-    s->step = ts->step;
+    s->last_path = s->path;
+    s->last_step = ts->step;
 }
 
 // The training failed numerically at step i: says where and what, and which checkpoint stays.
@@ -569,9 +573,9 @@ __attribute__((noreturn)) static void diverged(long i, float lr, const char *wha
                                                const Saved *s, Log *log, int live) {
     if (live) fputs("\r\033[K", stderr);
     log_close(log);
-    if (s->step >= 0)
+    if (s->last_step >= 0)
         fail(EXIT_RUNTIME, "training diverged at step %ld (lr %g): %s; stopped; the last "
-             "checkpoint, %s (step %ld), is kept", i, lr, what, s->path, s->step);
+             "good checkpoint, %s (step %ld), is kept", i, lr, what, s->last_path, s->last_step);
     fail(EXIT_RUNTIME, "training diverged at step %ld (lr %g): %s; stopped; no checkpoint "
          "was written (--save-every N keeps one)", i, lr, what);
 }
@@ -607,7 +611,6 @@ int train_main(int argc, char **argv) {
         Vocab ckpt_vocab;
         resume_load(&o, &m, &ckpt_vocab, &ts, &rng);
         dataset_load(&d, o.data, m.cfg.T, ts.split_seed, &ckpt_vocab, o.resume);
-        printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
     } else {
         ts = (TrainState){.step = 0, .steps = o.steps, .decay_step = o.decay_step, .lr = o.lr,
                           .lr2 = o.lr2, .batch = o.batch, .seed = o.seed,
@@ -620,11 +623,12 @@ int train_main(int argc, char **argv) {
         rng_seed(&rng, o.seed);
         model_init_weights(&m, &rng);
     }
-    Saved saved = {o.out ? o.out : DEFAULT_INTERRUPT_PATH, -1};
+    Saved saved = {o.out ? o.out : DEFAULT_INTERRUPT_PATH, o.resume, o.resume ? ts.step : -1};
     if (!o.out && !cwd_writable())
         fprintf(stderr, "makemore " CMD ": note: the working directory is not writable, so an "
                 "interrupted run could not be checkpointed; give --out FILE to keep one\n");
     print_header(o.data, &d, &m, &ts, o.threads);
+    if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
 
     Log log = {NULL, o.log, 0};
     if (o.log) {
