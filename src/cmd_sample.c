@@ -27,6 +27,12 @@ static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *p
     if (words_load(w, path, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s%s", err.msg,
                 strcmp(cmd, "sample") == 0 ? " (give --data FILE, or --data - for no marks)" : "");
+    double examples = 0, have = cli_machine_memory();
+    for (int i = 0; i < w->n; i++) examples += (double)strlen(w->w[i]) + 1;
+    if (have > 0 && 4.0 * examples * (T + 1) > 0.5 * have)
+        cli_die(cmd, EXIT_RUNTIME, "%s: %.0f examples with the model's block of %d need %.1f "
+                "GiB, more than half this machine's %.1f GiB of memory", path, examples, T,
+                4.0 * examples * (T + 1) / (1 << 30), have / (1 << 30));
     if (vocab_check(v, w, path, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s: the vocabulary of --model %s does not cover this words "
                 "file (give the words file the model was trained on)", err.msg, model);

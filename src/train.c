@@ -166,8 +166,8 @@ static int check_sizes(const Config *c, int B, char *msg, size_t len) {
                        + B * (T + 1)                             // the batch (ints)
                        + EVAL * (TE + 2 * H + V);                // evaluation scratch
     double need = 4.0 * (double)floats;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    double have = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    double have = cli_machine_memory();
+    long page = sysconf(_SC_PAGESIZE);
     if (have > 0 && need > have) {
         snprintf(msg, len, "the model and its batch need %.1f GiB, more than this machine's "
                  "%.1f GiB of memory; lower --batch, --block, --embd or --hidden",
@@ -441,6 +441,14 @@ static void dataset_load(Dataset *d, const char *path, int T, uint64_t split_see
     } else {
         vocab_build(&d->vocab, &d->words);
     }
+    // The examples take (block + 1) ints per letter and word end: a huge words file with
+    // a long block must fail here, not in the kernel's OOM killer.
+    double examples = 0, have = cli_machine_memory();
+    for (int i = 0; i < d->words.n; i++) examples += (double)strlen(d->words.w[i]) + 1;
+    if (have > 0 && 4.0 * examples * (T + 1) > 0.5 * have)
+        fail(EXIT_USAGE, "%s: %.0f examples with a block of %d need %.1f GiB, more than half "
+             "this machine's %.1f GiB of memory; lower --block or use fewer words", path,
+             examples, T, 4.0 * examples * (T + 1) / (1 << 30), have / (1 << 30));
     if (split_build(&d->split, &d->words, &d->vocab, T, split_seed, &err) != 0)
         fail(EXIT_RUNTIME, "%s: %s", path, err.msg);
 }
@@ -678,6 +686,8 @@ int train_main(int argc, char **argv) {
                         "--threads %d\n", stop_signal == SIGINT ? "interrupted" : "terminated",
                         i + 1, ts.steps, saved.path, o.data, saved.path, o.log ? " --log " : "",
                         o.log ? o.log : "", o.threads);
+                dataset_free(&d);
+                model_free(&m);
                 return 128 + stop_signal;
             }
         }
@@ -706,6 +716,8 @@ int train_main(int argc, char **argv) {
         fprintf(stderr, "makemore " CMD ": %s after training finished; %s\n",
                 stop_signal == SIGINT ? "interrupted" : "terminated",
                 o.out ? "the model is saved" : "nothing saved (no --out)");
+        dataset_free(&d);
+        model_free(&m);
         return 128 + stop_signal;
     }
     set_signals(0);

@@ -1,0 +1,130 @@
+// test_fuzz_regressions.c: the fuzz targets as plain tests, so that `make test` (and
+// `make test SANITIZE=1`, under ASan + UBSan) replays, without clang or libFuzzer:
+//  - the seed corpora fuzz/corpus_words/ and fuzz/corpus_checkpoint/,
+//  - every input in fuzz/regressions/words/ and fuzz/regressions/checkpoint/ (a crash
+//    the fuzzers find goes there once fixed),
+//  - every truncation, and every byte of a checkpoint seed overwritten (0x00, 0xff and
+//    the byte + 1), through the checkpoint target.
+// The targets abort() on a broken invariant (a rejection without a one-line message, an
+// accepted model that is not usable); a sanitizer report or an abort fails this binary.
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+
+#define LLVMFuzzerTestOneInput fuzz_words_one
+#include "../fuzz/fuzz_words.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_checkpoint_one
+#include "../fuzz/fuzz_checkpoint.c"
+#undef LLVMFuzzerTestOneInput
+
+typedef int (*Target)(const uint8_t *, size_t);
+
+static uint8_t *read_all(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    size_t cap = 4096, n = 0;
+    uint8_t *b = malloc(cap);
+    for (size_t got; b && (got = fread(b + n, 1, cap - n, f)) > 0;) {
+        n += got;
+        if (n == cap) {
+            uint8_t *bigger = realloc(b, cap *= 2);
+            if (!bigger) free(b);
+            b = bigger;
+        }
+    }
+    fclose(f);
+    *len = n;
+    return b;
+}
+
+// Runs target on every regular file of dir; returns how many (-1 if dir is missing).
+static int replay_dir(const char *dir, Target target) {
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (e->d_name[0] == '.') continue;
+        char path[1024];
+        snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+        size_t len;
+        uint8_t *data = read_all(path, &len);
+        CHECK(data != NULL, "cannot read %s", path);
+        if (!data) continue;
+        target(data, len);
+        free(data);
+        n++;
+    }
+    closedir(d);
+    return n;
+}
+
+static void test_words_corpus(void) {
+    int n = replay_dir("fuzz/corpus_words", fuzz_words_one);
+    CHECK(n >= 5, "fuzz/corpus_words: %d inputs (run from the repository root)", n);
+    int r = replay_dir("fuzz/regressions/words", fuzz_words_one);
+    printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
+}
+
+static void test_checkpoint_corpus(void) {
+    int n = replay_dir("fuzz/corpus_checkpoint", fuzz_checkpoint_one);
+    CHECK(n >= 5, "fuzz/corpus_checkpoint: %d inputs (run from the repository root)", n);
+    int r = replay_dir("fuzz/regressions/checkpoint", fuzz_checkpoint_one);
+    printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
+}
+
+// A seed checkpoint loads; each of its truncations and one-byte corruptions is either
+// rejected with a message or (a byte inside a float's mantissa, a padding space) loads
+// as a usable model: the target checks both.
+static void test_checkpoint_mutations(void) {
+    size_t len;
+    uint8_t *seed = read_all("fuzz/corpus_checkpoint/unbiased_b1", &len);
+    CHECK(seed != NULL && len > 100, "fuzz/corpus_checkpoint/unbiased_b1 missing");
+    if (!seed) return;
+    Model m;
+    Vocab v;
+    Err err;
+    int memfd = memfd_create("seed", 0);
+    CHECK(memfd >= 0 && write_all_fd(memfd, seed, len) == 0, "memfd");
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
+    int rc = checkpoint_load(&m, &v, NULL, NULL, path, 1, &err);
+    CHECK(rc == 0, "the seed does not load: %s", err.msg);
+    if (rc == 0) model_free(&m);
+    close(memfd);
+
+    uint8_t *copy = malloc(len);
+    for (size_t cut = 0; cut < len; cut++) fuzz_checkpoint_one(seed, cut);
+    size_t accepted = 0;
+    for (size_t i = 0; i < len; i++) {
+        const uint8_t values[3] = {0x00, 0xff, (uint8_t)(seed[i] + 1)};
+        for (int k = 0; k < 3; k++) {
+            memcpy(copy, seed, len);
+            copy[i] = values[k];
+            int fd = memfd_create("mut", 0);
+            if (fd < 0 || write_all_fd(fd, copy, len) != 0) abort();
+            snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+            if (checkpoint_load(&m, &v, NULL, NULL, path, 1, &err) == 0) {
+                accepted++;
+                model_free(&m);
+            }
+            close(fd);
+            fuzz_checkpoint_one(copy, len);
+        }
+    }
+    printf("  %zu truncations, %zu one-byte corruptions (%zu still load)\n", len, 3 * len,
+           accepted);
+    free(copy);
+    free(seed);
+}
+
+int main(void) {
+    RUN_TEST(test_words_corpus);
+    RUN_TEST(test_checkpoint_corpus);
+    RUN_TEST(test_checkpoint_mutations);
+    return check_summary();
+}
