@@ -157,6 +157,8 @@ typedef struct {
     double verify_err;   // worst scale-relative difference to the reference
     int verified;
     double torch_median, torch_min;  // seconds; 0 when not measured
+    double noise;        // share of the machine other processes used while this was timed
+                         // (-1: too short a window to tell)
 } Row;
 
 // Torch results loaded from torch_bench.py's CSV.
@@ -205,6 +207,7 @@ typedef struct {
     double wall_s, busy_s, self_s, steal_s;
 } CpuSnap;
 void cpu_snapshot(CpuSnap *snap);
+double cpu_others_share(const CpuSnap *start, double *steal_share);  // steal_share may be NULL
 void report_cpu_share(FILE *f, const CpuSnap *start);
 // The acceptance goals of the bench's issue, evaluated on the rows of this run.
 void report_goals(FILE *f, const Row *rows, int n, int n_threads_max);

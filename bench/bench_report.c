@@ -84,19 +84,28 @@ void cpu_snapshot(CpuSnap *snap) {
     fclose(f);
 }
 
-void report_cpu_share(FILE *f, const CpuSnap *start) {
+// Share of the machine (all cores, wall time since start) that other processes used,
+// and the share the hypervisor stole; -1 when the window is too short to tell (the
+// kernel counts CPU time in 10 ms ticks).
+double cpu_others_share(const CpuSnap *start, double *steal_share) {
     CpuSnap end;
     cpu_snapshot(&end);
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     double capacity = (end.wall_s - start->wall_s) * cores;
-    if (capacity <= 0) return;
+    if (steal_share) *steal_share = capacity > 0 ? (end.steal_s - start->steal_s) / capacity : 0;
+    if (capacity < 1.0) return -1;
     double others = (end.busy_s - start->busy_s) - (end.self_s - start->self_s);
-    double share = others > 0 ? others / capacity : 0;
-    double steal = (end.steal_s - start->steal_s) / capacity;
+    return others > 0 ? others / capacity : 0;
+}
+
+void report_cpu_share(FILE *f, const CpuSnap *start) {
+    double steal, share = cpu_others_share(start, &steal);
+    if (share < 0) return;
     fprintf(f, "noise     other processes used %.0f%% of the %d cores during this run, the "
-               "hypervisor stole %.0f%%%s\n", 100.0 * share, cores, 100.0 * steal,
-            share + steal > 0.1 ? ": multi-thread figures are unreliable, rerun on a quiet "
-                                  "machine" : "");
+               "hypervisor stole %.0f%%%s\n", 100.0 * share, (int)sysconf(_SC_NPROCESSORS_ONLN),
+            100.0 * steal, share + steal > 0.1 ? ": multi-thread figures are unreliable (see "
+                                                 "the noise column), rerun on a quiet machine"
+                                               : "");
 }
 
 void report_load(FILE *f, const char *prefix) {
@@ -127,9 +136,9 @@ static const char *basis_unit(RoofBasis b) {
 static void fmt_size(char *buf, size_t len, BenchSize s) { snprintf(buf, len, "%dx%d", s.B, s.H); }
 
 void report_table_head(FILE *f) {
-    fprintf(f, "%-19s %-13s %-9s %3s %11s %11s %8s %6s %13s %6s %8s %11s %9s\n", "entry",
+    fprintf(f, "%-19s %-13s %-9s %3s %11s %11s %8s %6s %13s %6s %8s %11s %9s %5s\n", "entry",
             "variant", "BxH", "thr", "median_us", "min_us", "speedup", "vs1thr", "rate", "roof%",
-            "verify", "torch_us", "torch/eng");
+            "verify", "torch_us", "torch/eng", "noise");
 }
 
 void report_table_row(FILE *f, const Row *r) {
@@ -148,16 +157,18 @@ void report_table_row(FILE *f, const Row *r) {
         snprintf(torch, sizeof torch, "%.2f", r->torch_median * 1e6);
         snprintf(ratio, sizeof ratio, "%.2f", r->torch_median / r->t.median);
     }
-    fprintf(f, "%-19s %-13s %-9s %3d %11.2f %11.2f %7.2fx %6s %13s %6s %8s %11s %9s\n",
+    char noise[16] = "-";
+    if (r->noise >= 0) snprintf(noise, sizeof noise, "%.0f%%", 100.0 * r->noise);
+    fprintf(f, "%-19s %-13s %-9s %3d %11.2f %11.2f %7.2fx %6s %13s %6s %8s %11s %9s %5s\n",
             r->entry->name, r->variant->name, size, r->threads, r->t.median * 1e6, r->t.min * 1e6,
-            r->speedup, vs1, rate, roof, check, torch, ratio);
+            r->speedup, vs1, rate, roof, check, torch, ratio, noise);
     fflush(f);
 }
 
 void report_csv_head(FILE *f) {
     fprintf(f, "entry,variant,B,H,V,T,E,threads,median_us,min_us,samples,reps,speedup,"
                "vs_1thread,rate,rate_unit,roof,roof_pct,verify_err,verified,engine,"
-               "torch_op,torch_median_us,torch_min_us,torch_ratio\n");
+               "torch_op,torch_median_us,torch_min_us,torch_ratio,noise_pct\n");
 }
 
 void report_csv_row(FILE *f, const Row *r) {
@@ -165,11 +176,12 @@ void report_csv_row(FILE *f, const Row *r) {
     double roof_pct = r->basis != ROOF_NONE && r->roof > 0 ? 100.0 * r->rate / r->roof : 0;
     double ratio = r->torch_median > 0 ? r->torch_median / r->t.median : 0;
     fprintf(f, "%s,%s,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%d,%d,%.4f,%.4f,%.3f,%s,%.3f,%.2f,%.3g,%d,%d,"
-               "%s,%.3f,%.3f,%.4f\n",
+               "%s,%.3f,%.3f,%.4f,%.1f\n",
             r->entry->name, r->variant->name, r->size.B, r->size.H, BENCH_V, BENCH_T, BENCH_E,
             r->threads, r->t.median * 1e6, r->t.min * 1e6, r->t.samples, r->t.reps, r->speedup,
             r->vs_1thread, r->rate, basis_unit(r->basis), r->roof, roof_pct, r->verify_err,
-            r->verified, r->variant->engine, op, r->torch_median * 1e6, r->torch_min * 1e6, ratio);
+            r->verified, r->variant->engine, op, r->torch_median * 1e6, r->torch_min * 1e6, ratio,
+            100.0 * r->noise);
     fflush(f);
 }
 
@@ -193,6 +205,17 @@ static void goal_line(FILE *f, int met, const char *fmt, ...) {
     vfprintf(f, fmt, ap);
     fputc('\n', f);
     va_end(ap);
+}
+
+// " (noise 1 thr 3%, 2 thr 40%)" for a thread comparison; "" when both were quiet.
+static const char *noise_note(const Row *one, const Row *two) {
+    static char note[96];
+    note[0] = 0;
+    if ((one && one->noise > 0.05) || (two && two->noise > 0.05))
+        snprintf(note, sizeof note, " (other processes took %.0f%% / %.0f%% of the machine "
+                 "meanwhile: unreliable)", one ? 100.0 * one->noise : 0.0,
+                 two ? 100.0 * two->noise : 0.0);
+    return note;
 }
 
 static void goal_speedup_b32(FILE *f, const Row *rows, int n, const char *entry) {
@@ -219,7 +242,8 @@ static void goal_step_large(FILE *f, const Row *rows, int n, int n_threads_max) 
     const Row *two = find_row(rows, n, "train_step", "fused", 4096, 1024, 2);
     if (one && two)
         goal_line(f, one->t.median / two->t.median >= 1.7, "train_step fused at B=4096 H=1024: "
-                  "2 threads %.2fx faster than 1 (goal >= 1.7x)", one->t.median / two->t.median);
+                  "2 threads %.2fx faster than 1 (goal >= 1.7x)%s", one->t.median / two->t.median,
+                  noise_note(one, two));
     else goal_line(f, -1, "train_step 2 vs 1 threads at B=4096 H=1024: not measured");
     for (int t = 1; t <= n_threads_max; t++) {
         const Row *fused = find_row(rows, n, "train_step", "fused", 4096, 1024, t);
@@ -244,8 +268,9 @@ static void goal_no_slowdown_b32(FILE *f, const Row *rows, int n) {
         checked++;
         if (r->vs_1thread < 1.0 / 1.05) {
             slow++;
-            goal_line(f, 0, "%s %s at B=32 H=%d: 2 threads %.1f%% slower than 1", r->entry->name,
-                      r->variant->name, r->size.H, 100.0 * (1.0 / r->vs_1thread - 1.0));
+            goal_line(f, 0, "%s %s at B=32 H=%d: 2 threads %.1f%% slower than 1%s",
+                      r->entry->name, r->variant->name, r->size.H,
+                      100.0 * (1.0 / r->vs_1thread - 1.0), noise_note(NULL, r));
         }
     }
     if (!checked) goal_line(f, -1, "B=32, 2 vs 1 threads: not measured");
