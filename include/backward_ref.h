@@ -40,6 +40,10 @@ void ref_widen(RefActs *r, const AtomicActs *a, const RefParams *p);
 // float32 values, widened) and written to `out`: every gradient of `out` is then its
 // notebook line evaluated on exactly the float32 inputs that line was given.
 void ref_backward_lines(RefActs *out, const RefActs *in);
+// r and p := their absolute values, every tensor but logits (the max's line reads it only
+// for its argmax). ref_backward_lines on the result evaluates each line on |inputs|: the
+// sum of |terms| that bounds the line's rounding error.
+void ref_abs(RefActs *r, RefParams *p, const Config *cfg);
 // Finite differences on any of the 26: X of gradient k (grad_info's order) -- an
 // intermediate of r or a parameter in p -- and the loss recomputed by every forward line
 // after the one that computes X (r must hold a forward pass).

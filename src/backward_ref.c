@@ -51,6 +51,16 @@ void ref_widen(RefActs *r, const AtomicActs *a, const RefParams *p) {
     r->Xb = a->Xb; r->Yb = a->Yb;
 }
 
+void ref_abs(RefActs *r, RefParams *p, const Config *cfg) {
+    RefActs layout = *r;
+    size_t total = graph_place(&layout, NULL);
+    const size_t nlogits = (size_t)r->B * cfg->V, off_logits = (size_t)(r->logits - r->mem);
+    for (size_t i = 0; i < total; i++)
+        if (i - off_logits >= nlogits) r->mem[i] = fabs(r->mem[i]);  // (unsigned wrap: below)
+    r->loss = fabs(r->loss);
+    for (size_t i = 0; i < params_total(cfg); i++) p->mem[i] = fabs(p->mem[i]);
+}
+
 // Gradient k's X (grad_info's order) and the forward line that computes it (S_NONE for
 // the parameters: the whole forward depends on them).
 static const int stage_of[NUM_GRADS] = {

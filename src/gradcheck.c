@@ -1,13 +1,18 @@
 // gradcheck.c: `makemore gradcheck` -- exercises 1-3 checked as the lecture's table.
 //
-// Three references, each holding the one before it:
-//   1. central finite differences (float64) on a sample of parameter entries hold
-//   2. the same graph in float64 (backward_ref.h), which holds
-//   3. the atomic float32 backward (backward_atomic.h), which holds
-//   4. the fused kernels (kernels.h): exercises 2 and 3 and the scatter-add.
+// A chain of references, each holding the next:
+//   1. finite differences of the float64 loss hold the float64 graph's 26 gradients;
+//   2. the float64 graph (backward_ref.h, the same lines as the float32 one), each line
+//      evaluated on the float32 inputs that line was given, holds every float32 line of
+//      the atomic backward (backward_atomic.h), and the float64 loss holds the float32 one;
+//   3. the atomic float32 chain holds the fused kernels (kernels.h: exercises 2 and 3 and
+//      the embedding's scatter-add).
+// How far float32 drifts from the float64 graph over the whole pass is reported, not
+// judged (allclose's absolute 1e-8 is the size of that drift at the lecture's sizes).
 // With --ref FILE the reference is a file of gradients (PyTorch's autograd, for instance).
 // "approximate" is torch.allclose's rule, |a - b| <= 1e-8 + 1e-5 |b| with b the reference,
-// applied unchanged to every row. See docs/gradcheck.md.
+// except for the two gradients that are exactly 0 in exact arithmetic (see zero_atol).
+// docs/gradcheck.md explains the choices.
 #include "gradcheck.h"
 
 #include <math.h>
@@ -33,35 +38,42 @@ enum { MAX_BATCH = 4096, MAX_HIDDEN = 4096, MAX_EMBD = 1024, MAX_BLOCK = 64, MAX
 #define MAX_NUMEL (1L << 22)
 
 #define FD_RANDOM 5      // random entries of each X for finite differences (+ the largest)
-#define FD_STEP 1e-3     // finite-difference step, relative to the entry (see below)
+#define FD_STEP 1e-2     // largest finite-difference step, relative to the entry's scale
+#define FD_SWEEP 7       // steps tried: FD_STEP / 4^j, j < FD_SWEEP
 
 // ---- comparison: the lecture's cmp() --------------------------------------------------
 
 typedef struct {
     int exact, approx, nan;
     double maxdiff;
+    double extra;  // the largest addition to atol an entry needed (0: plain allclose)
 } Cmp;
 
-static Cmp cmp_start(void) { return (Cmp){1, 1, 0, 0.0}; }
+static Cmp cmp_start(void) { return (Cmp){1, 1, 0, 0.0, 0.0}; }
 
-// a is checked against the reference b.
-static void cmp_elem(Cmp *c, double a, double b) {
-    double d = fabs(a - b);
+// a is checked against the reference b by allclose's rule; an entry outside it passes
+// when within `extra` more (0 for most rows: see rounding_bounds), which is then recorded.
+static void cmp_elem(Cmp *c, double a, double b, double extra) {
+    double d = fabs(a - b), tol = ATOL + RTOL * fabs(b);
     if (!(a == b)) c->exact = 0;
-    if (!(d <= ATOL + RTOL * fabs(b))) c->approx = 0;
+    if (!(d <= tol)) {
+        if (d <= tol + extra) c->extra = fmax(c->extra, extra);
+        else c->approx = 0;
+    }
     if (isnan(d)) c->nan = 1;
     else if (d > c->maxdiff) c->maxdiff = d;
 }
 
-static Cmp cmp_f_d(const float *a, const double *b, long n) {
+// extra may be NULL (plain allclose) or hold one addition to atol per entry.
+static Cmp cmp_f_d(const float *a, const double *b, long n, const double *extra) {
     Cmp c = cmp_start();
-    for (long i = 0; i < n; i++) cmp_elem(&c, a[i], b[i]);
+    for (long i = 0; i < n; i++) cmp_elem(&c, a[i], b[i], extra ? extra[i] : 0.0);
     return c;
 }
 
-static Cmp cmp_f_f(const float *a, const float *b, long n) {
+static Cmp cmp_f_f(const float *a, const float *b, long n, const double *extra) {
     Cmp c = cmp_start();
-    for (long i = 0; i < n; i++) cmp_elem(&c, a[i], b[i]);
+    for (long i = 0; i < n; i++) cmp_elem(&c, a[i], b[i], extra ? extra[i] : 0.0);
     return c;
 }
 
@@ -99,14 +111,29 @@ static void section(Tally *t, const char *tag, const char *title) {
     printf("\n%s\n", title);
 }
 
-// cmp('name', dt, t): `name | exact: True | approximate: True | maxdiff: 0.0`
+// cmp('name', dt, t): `name | exact: True | approximate: True | maxdiff: 0.0`, and the
+// raised atol where one was used.
 static void row(Tally *t, const char *name, Cmp c) {
     char md[40];
     py_float(md, sizeof md, c.nan ? NAN : c.maxdiff);
-    printf("%-17s | exact: %-5s | approximate: %-5s | maxdiff: %s\n", name,
+    printf("%-17s | exact: %-5s | approximate: %-5s | maxdiff: %s", name,
            c.exact ? "True" : "False", c.approx ? "True" : "False", md);
+    if (c.extra > 0) printf(" | atol: %.2g (*)", ATOL + c.extra);
+    printf("\n");
     t->rows++;
     if (!c.approx) tally_fail(t, name);
+}
+
+// k of the gradient named `name` ("logprobs" ... "C"): grad_info's order.
+static int grad_index(const char *name) {
+    static const char *const names[NUM_GRADS] = {
+        "logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits",
+        "logit_maxes", "logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias", "bnraw",
+        "bnvar_inv", "bnvar", "bndiff2", "bndiff", "bnmeani", "hprebn", "embcat", "W1", "b1",
+        "emb", "C"};
+    for (int k = 0; k < NUM_GRADS; k++)
+        if (strcmp(names[k], name) == 0) return k;
+    return -1;
 }
 
 // ---- the problem: sizes, parameters, batch ---------------------------------------------
@@ -190,6 +217,77 @@ static int count_tied_rows(const float *logits, int B, int V) {
     return tied;
 }
 
+// ---- float32's rounding bound for each line ---------------------------------------------
+
+// The longest sum in gradient k's notebook line(s): the K of the bound below.
+static int sum_length(int k, const Config *c, int B) {
+    static const char *const by_V[] = {"counts_sum_inv", "logit_maxes", "h", NULL};
+    static const char *const by_B[] = {"W2", "b2", "bngain", "bnbias", "bnvar_inv", "bnmeani",
+                                       "W1", "b1", NULL};
+    const char *name = NULL;
+    GradInfo info[NUM_GRADS];
+    grad_info(info, c, B);
+    name = info[k].name;
+    for (int i = 0; by_V[i]; i++)
+        if (!strcmp(name, by_V[i])) return c->V;
+    for (int i = 0; by_B[i]; i++)
+        if (!strcmp(name, by_B[i])) return B;
+    if (!strcmp(name, "embcat")) return c->H;  // dembcat = dhprebn @ W1.T
+    if (!strcmp(name, "C")) return B * c->T;   // a row of dC can gather every position
+    return 2;                                  // elementwise, or two lines adding up
+}
+
+// (*) A float32 line evaluated on exact inputs is off from its exact value by at most
+// about K u S per entry (u = 2^-24): K the longest sum in the line, S the line evaluated on
+// the absolute values of its inputs (the sum of |terms|). allclose's fixed atol, 1e-8, is
+// below that wherever a sum cancels: always for dlogit_maxes and db1, which are exactly 0
+// in exact arithmetic (the softmax is shift-invariant; batchnorm subtracts the batch mean,
+// so logit_maxes and b1 cannot change the loss) and are nothing but that rounding; and for
+// a few entries of other sums at unusual sizes (two-letter vocabularies, tiny batches).
+// Rows marked (*) let such entries pass within
+//   (K + 4) 2^-23 S   (twice the bound, plus a few roundings of the elementwise parts)
+// and print the largest atol so used. A wrong line (wrong axis, sign, factor, missing
+// term) is off by the size of its terms, orders of magnitude outside it.
+// bound[k] gets one value per entry of gradient k; free with free_bounds.
+static void rounding_bounds(double *bound[NUM_GRADS], const AtomicActs *a, const Problem *pr) {
+    RefParams p;
+    ref_params_from(&p, &pr->p, &pr->cfg);
+    RefActs abs_in, s;
+    ref_alloc(&abs_in, &pr->cfg, pr->B);
+    ref_alloc(&s, &pr->cfg, pr->B);
+    ref_widen(&abs_in, a, &p);
+    ref_abs(&abs_in, &p, &pr->cfg);
+    ref_backward_lines(&s, &abs_in);
+    GradInfo info[NUM_GRADS];
+    double *sum_abs[NUM_GRADS];
+    grad_info(info, &pr->cfg, pr->B);
+    ref_grads(sum_abs, &s);
+    for (int k = 0; k < NUM_GRADS; k++) {
+        double gamma = (sum_length(k, &pr->cfg, pr->B) + 4) * 0x1p-23;
+        bound[k] = xcalloc((size_t)info[k].numel, sizeof(double));
+        for (long i = 0; i < info[k].numel; i++) bound[k][i] = gamma * fabs(sum_abs[k][i]);
+    }
+    ref_free(&s);
+    ref_free(&abs_in);
+    ref_params_free(&p);
+}
+
+static void free_bounds(double *bound[NUM_GRADS]) {
+    for (int k = 0; k < NUM_GRADS; k++) xfree(bound[k]);
+}
+
+static const char FUSED_NOTE[] =
+    "(*) entries outside allclose but within float32's rounding bound of the notebook line "
+    "the kernel\n    replaces (see the note above; docs/gradcheck.md)";
+
+static const char REF_NOTE[] =
+    "(*) exactly 0 in exact arithmetic, so nothing but rounding: held within float32's "
+    "rounding bound\n    for the line, (K + 4) 2^-23 sum|terms| (docs/gradcheck.md)";
+
+static const char BOUND_NOTE[] =
+    "(*) entries outside allclose but within float32's rounding bound for the line, "
+    "(K + 4) 2^-23 sum|terms|:\n    atol shown is the largest so used (docs/gradcheck.md)";
+
 // ---- the fused kernels -----------------------------------------------------------------
 
 typedef struct {
@@ -249,16 +347,6 @@ static int fused_rows(FusedRow out[8], const Fused *f) {
     return (int)(sizeof rows / sizeof *rows);
 }
 
-static int grad_index(const char *name) {
-    static const char *const names[NUM_GRADS] = {
-        "logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits",
-        "logit_maxes", "logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias", "bnraw",
-        "bnvar_inv", "bnvar", "bndiff2", "bndiff", "bnmeani", "hprebn", "embcat", "W1", "b1",
-        "emb", "C"};
-    for (int k = 0; k < NUM_GRADS; k++)
-        if (strcmp(names[k], name) == 0) return k;
-    return -1;
-}
 
 // ---- finite differences ----------------------------------------------------------------
 
@@ -271,11 +359,39 @@ static double loss_at(RefActs *fd, int k, double *x, long i, double v) {
     return l;
 }
 
-// Finite differences for every one of the 26 gradients: at X's entry of largest |dX| and
-// FD_RANDOM random entries, the five-point central difference of the float64 loss
-//   dL/dx ~ (8 (L(x+h) - L(x-h)) - (L(x+2h) - L(x-2h))) / 12h      (error O(h^4))
-// with h = FD_STEP (|x| + rms(X) / 100), only the forward lines after X's recomputed.
-// The float64 graph's gradient is held to it by allclose's rule.
+// The five-point central difference of the loss in x[i] with step h (error O(h^4)):
+//   dL/dx ~ (8 (L(x+h) - L(x-h)) - (L(x+2h) - L(x-2h))) / 12h
+static double five_point(RefActs *fd, int k, double *x, long i, double h) {
+    double x0 = x[i];
+    h = (x0 + h) - x0;  // a step x0 +- h represents exactly
+    double d1 = loss_at(fd, k, x, i, x0 + h) - loss_at(fd, k, x, i, x0 - h);
+    double d2 = loss_at(fd, k, x, i, x0 + 2 * h) - loss_at(fd, k, x, i, x0 - 2 * h);
+    return (8 * d1 - d2) / (12 * h);
+}
+
+// dL/dx[i] by five-point differences over a sweep of steps h0, h0/4, h0/16, ...: the
+// estimate where two successive steps agree best, counting the loss's rounding (about
+// |L| 2^-52 / h in the estimate) against the small steps. The sweep matters where the loss
+// bends sharply, as at B = 2, where a column's batchnorm is a near-degenerate function of
+// two values.
+static double numerical_grad(RefActs *fd, int k, double *x, long i, double scale) {
+    const double noise = 8 * fabs(fd->loss) * 0x1p-52;
+    double h = FD_STEP * scale, prev = five_point(fd, k, x, i, h), best = prev,
+           best_gap = INFINITY;
+    for (int j = 1; j < FD_SWEEP; j++) {
+        h /= 4;
+        double cur = five_point(fd, k, x, i, h);
+        double gap = fabs(cur - prev) + noise / h;
+        if (gap < best_gap) best_gap = gap, best = cur;
+        prev = cur;
+    }
+    ref_forward_after(fd, k);  // downstream back to the unperturbed values
+    return best;
+}
+
+// Finite differences for every one of the 26 gradients, at X's entry of largest |dX| and
+// FD_RANDOM random entries, each perturbed with only the forward lines after X's
+// recomputed. The float64 graph's gradient is held to the numerical one by allclose's rule.
 static void finite_differences(Tally *t, const Problem *pr, const RefActs *r, Rng *rng) {
     RefParams rp;
     ref_params_from(&rp, &pr->p, &pr->cfg);
@@ -287,9 +403,9 @@ static void finite_differences(Tally *t, const Problem *pr, const RefActs *r, Rn
     grad_info(info, &pr->cfg, pr->B);
     ref_grads(grad, r);
     char title[256];
-    snprintf(title, sizeof title, "the float64 graph vs finite differences of its loss "
-             "(five-point, h = %g (|x| + rms(X)/100)),\nat X's largest-gradient entry and %d "
-             "random entries:", FD_STEP, FD_RANDOM);
+    snprintf(title, sizeof title, "the float64 graph vs finite differences of its loss, at X's "
+             "largest-gradient entry and %d random\nentries (five-point, steps %g (|x| + "
+             "rms(X)/1000) / 4^j, j < %d):", FD_RANDOM, FD_STEP, FD_SWEEP);
     section(t, "finite differences", title);
     for (int k = 0; k < NUM_GRADS; k++) {
         long n = info[k].numel;
@@ -308,12 +424,9 @@ static void finite_differences(Tally *t, const Problem *pr, const RefActs *r, Rn
         Cmp c = cmp_start();
         for (int s = 0; s < m; s++) {
             long i = idx[s];
-            double x0 = x[i];
-            double h = (x0 + FD_STEP * (fabs(x0) + rms / 100)) - x0;  // representable step
-            double d1 = loss_at(&fd, k, x, i, x0 + h) - loss_at(&fd, k, x, i, x0 - h);
-            double d2 = loss_at(&fd, k, x, i, x0 + 2 * h) - loss_at(&fd, k, x, i, x0 - 2 * h);
-            ref_forward_after(&fd, k);  // downstream back to the unperturbed values
-            cmp_elem(&c, grad[k][i], (8 * d1 - d2) / (12 * h));
+            double scale = fabs(x[i]) + rms / 1000;  // a tensor all 0 (B = 2, equal rows):
+            if (scale == 0) scale = 1e-3;            // a step below eps's 1e-5 still
+            cmp_elem(&c, grad[k][i], numerical_grad(&fd, k, x, i, scale), 0.0);
         }
         row(t, info[k].name, c);
     }
@@ -519,15 +632,43 @@ static void print_header(const Problem *pr, const char *what) {
            c->bessel ? "unbiased (1/(n-1), the lecture's)" : "biased (1/n, nn.BatchNorm1d's)");
 }
 
-static int finish(const Tally *t) {
+static int finish(const Tally *t, int B) {
     if (t->failed) {
         printf("\n%d of %d rows NOT approximately equal: %s\n", t->failed, t->rows,
                t->failed_names);
+        if (B < 4)
+            printf("note: at B = %d batchnorm's input gradient is ill-conditioned (the batch "
+                   "statistics all but fix\nthe normalised values: at B = 2 they are "
+                   "+-1/sqrt(2) whatever the inputs, only eps leaves a gradient),\nso float32 "
+                   "computations of it by different formulas disagree beyond allclose: "
+                   "docs/gradcheck.md\n", B);
         fprintf(stderr, "makemore gradcheck: mismatch in %s\n", t->failed_names);
         return EXIT_RUNTIME;
     }
-    printf("\nall %d rows approximately equal (|a - b| <= 1e-8 + 1e-5 |b|)\n", t->rows);
+    printf("\nall %d rows approximately equal (|a - b| <= 1e-8 + 1e-5 |b|; atol raised where "
+           "marked (*))\n", t->rows);
     return 0;
+}
+
+// The end-to-end report: float32 against the float64 graph run from the same parameters,
+// rounding accumulated over the whole pass -- atomic chain and fused kernels side by side.
+static void drift_report(float *const g32[NUM_GRADS], double *const g64[NUM_GRADS],
+                         const GradInfo info[NUM_GRADS], const FusedRow *fr, int nf) {
+    printf("\nfloat32 vs the float64 graph end to end: rounding accumulated over the whole pass\n"
+           "(a report, not a check: docs/gradcheck.md says why allclose cannot judge it)\n");
+    printf("%-17s | %-14s | %-14s | %s\n", "gradient", "atomic maxdiff", "fused maxdiff",
+           "largest |dX|");
+    for (int k = 0; k < NUM_GRADS; k++) {
+        Cmp c = cmp_f_d(g32[k], g64[k], info[k].numel, NULL);
+        double big = 0;
+        for (long i = 0; i < info[k].numel; i++) big = fmax(big, fabs(g64[k][i]));
+        char fused[32] = "";
+        for (int j = 0; j < nf; j++)  // the first fused kernel computing this gradient
+            if (grad_index(fr[j].grad) == k && !fused[0])
+                snprintf(fused, sizeof fused, "%.3g",
+                         cmp_f_d(fr[j].value, g64[k], info[k].numel, NULL).maxdiff);
+        printf("%-17s | %-14.3g | %-14s | %.3g\n", info[k].name, c.maxdiff, fused, big);
+    }
 }
 
 static int run_random(const Config *cfg, int B, uint64_t seed, int ties, const char *dump) {
@@ -539,25 +680,30 @@ static int run_random(const Config *cfg, int B, uint64_t seed, int ties, const c
     int c1 = -1, c2 = -1;
     if (ties) problem_force_ties(&pr, &c1, &c2);
 
-    AtomicActs a;
+    AtomicActs a;  // exercise 1 in float32
     atomic_alloc(&a, cfg, B);
-    float loss = atomic_forward(&a, &pr.p, pr.Xb, pr.Yb);
+    atomic_forward(&a, &pr.p, pr.Xb, pr.Yb);
     atomic_backward(&a);
-    RefParams rp;
+    RefParams rp;  // the same graph in float64, from the same (widened) parameters
     ref_params_from(&rp, &pr.p, cfg);
     RefActs r;
     ref_alloc(&r, cfg, B);
-    double loss64 = ref_forward(&r, &rp, pr.Xb, pr.Yb);
+    ref_forward(&r, &rp, pr.Xb, pr.Yb);
     ref_backward(&r);
-    Fused f;
+    RefActs wide, local;  // every float64 line on the float32 inputs that line was given
+    ref_alloc(&wide, cfg, B);
+    ref_alloc(&local, cfg, B);
+    ref_widen(&wide, &a, &rp);
+    ref_backward_lines(&local, &wide);
+    Fused f;  // exercises 2, 3 and the scatter-add, fed the atomic pass's float32 inputs
     fused_run(&f, &a);
 
     char seedbuf[64];
     snprintf(seedbuf, sizeof seedbuf, "(seed %llu)", (unsigned long long)seed);
     print_header(&pr, seedbuf);
     char l32[40], l64[40];
-    py_float(l32, sizeof l32, loss);
-    py_float(l64, sizeof l64, loss64);
+    py_float(l32, sizeof l32, a.loss);
+    py_float(l64, sizeof l64, r.loss);
     printf("loss: float32 %s, float64 %s\n", l32, l64);
     if (ties)
         printf("ties: %d of %d rows have a tied maximum (logits columns %d and %d, equal bit for "
@@ -567,46 +713,51 @@ static int run_random(const Config *cfg, int B, uint64_t seed, int ties, const c
     Tally t = {0};
     GradInfo info[NUM_GRADS];
     float *g32[NUM_GRADS];
-    double *g64[NUM_GRADS];
+    double *g64[NUM_GRADS], *gl[NUM_GRADS];
     grad_info(info, cfg, B);
     atomic_grads(g32, &a);
     ref_grads(g64, &r);
-    // The float64 reference of every line computed from the float32 inputs of that line.
-    RefActs wide, local;
-    ref_alloc(&wide, cfg, B);
-    ref_alloc(&local, cfg, B);
-    ref_widen(&wide, &a, &rp);
-    ref_backward_lines(&local, &wide);
-    double *gl[NUM_GRADS];
     ref_grads(gl, &local);
-    section(&t, "line by line", "atomic float32 backward (exercise 1) vs float64, line by line "
-            "(each line in float64 on the\nfloat32 inputs it was given):");
-    for (int k = 0; k < NUM_GRADS; k++) row(&t, info[k].name, cmp_f_d(g32[k], gl[k], info[k].numel));
-    section(&t, "end to end", "atomic float32 backward vs the float64 graph, end to end "
-            "(float32 rounding accumulated\nover the whole pass):");
-    for (int k = 0; k < NUM_GRADS; k++) row(&t, info[k].name, cmp_f_d(g32[k], g64[k], info[k].numel));
+
+    section(&t, "exercise 1", "exercise 1: the atomic float32 backward vs float64, line by line "
+            "(each notebook line\nevaluated in float64 on the float32 inputs it was given):");
+    double *bound[NUM_GRADS];
+    rounding_bounds(bound, &a, &pr);
+    int marked = 0;
+    for (int k = 0; k < NUM_GRADS; k++) {
+        Cmp c = cmp_f_d(g32[k], gl[k], info[k].numel, bound[k]);
+        marked |= c.extra > 0;
+        row(&t, info[k].name, c);
+    }
+    if (marked) printf("%s\n", BOUND_NOTE);
 
     FusedRow fr[8];
     int nf = fused_rows(fr, &f);
-    section(&t, "fused vs atomic", "fused float32 kernels (exercises 2, 3, scatter-add) vs the "
+    section(&t, "fused", "exercises 2, 3 and the scatter-add: the fused float32 kernels vs the "
             "atomic float32 chain:");
+    marked = 0;
     for (int k = 0; k < nf; k++) {
+        // dbngain, dbnbias and dC are the same sums as their notebook lines, in whatever
+        // order the kernel adds: they may use that line's rounding bound. dlogits and
+        // dhprebn are other formulas (closed forms), held to allclose alone.
         int gi = grad_index(fr[k].grad);
-        row(&t, fr[k].row, cmp_f_f(fr[k].value, g32[gi], info[gi].numel));
+        const double *extra =
+            gi == grad_index("logits") || gi == grad_index("hprebn") ? NULL : bound[gi];
+        Cmp c = cmp_f_f(fr[k].value, g32[gi], info[gi].numel, extra);
+        marked |= c.extra > 0;
+        row(&t, fr[k].row, c);
     }
-    row(&t, "loss (fused)", cmp_f_f(&f.loss, &a.loss, 1));
-    section(&t, "fused vs float64", "fused float32 kernels vs the float64 graph, end to end:");
-    for (int k = 0; k < nf; k++) {
-        int gi = grad_index(fr[k].grad);
-        row(&t, fr[k].row, cmp_f_d(fr[k].value, g64[gi], info[gi].numel));
-    }
-    row(&t, "loss (fused)", cmp_f_d(&f.loss, &r.loss, 1));
-    ref_free(&wide);
-    ref_free(&local);
+    if (marked) printf("%s\n", FUSED_NOTE);
+    free_bounds(bound);
+
+    section(&t, "forward", "the forward: the float32 loss vs the float64 graph's:");
+    row(&t, "loss", cmp_f_d(&a.loss, &r.loss, 1, NULL));
+    row(&t, "loss (fused)", cmp_f_d(&f.loss, &r.loss, 1, NULL));
 
     finite_differences(&t, &pr, &r, &rng);
+    drift_report(g32, g64, info, fr, nf);
 
-    int rc = finish(&t);
+    int rc = finish(&t, B);
     if (dump) {
         Err err;
         if (dump_file(dump, &pr, &a, &err)) {
@@ -618,6 +769,8 @@ static int run_random(const Config *cfg, int B, uint64_t seed, int ties, const c
         }
     }
     fused_free(&f);
+    ref_free(&local);
+    ref_free(&wide);
     ref_free(&r);
     ref_params_free(&rp);
     atomic_free(&a);
@@ -665,9 +818,12 @@ static int run_ref(const char *path) {
     if (loss_t && (loss_t->dtype == ST_F32 || loss_t->dtype == ST_F64) && st_numel(loss_t) == 1) {
         double l = elem_f(loss_t, 0);
         section(&t, "forward", "forward (same parameters and batch?):");
-        row(&t, "loss", cmp_f_d(&a.loss, &l, 1));
+        row(&t, "loss", cmp_f_d(&a.loss, &l, 1, NULL));
     }
     section(&t, "atomic vs file", "atomic float32 backward (exercise 1) vs the file's gradients:");
+    double *bound[NUM_GRADS];
+    rounding_bounds(bound, &a, &pr);
+    int marked = 0;
     for (int k = 0; k < NUM_GRADS; k++) {
         char name[40];
         snprintf(name, sizeof name, "d%s", info[k].name);
@@ -680,16 +836,23 @@ static int run_ref(const char *path) {
         }
         ref[k] = xcalloc((size_t)info[k].numel, sizeof(double));
         for (long i = 0; i < info[k].numel; i++) ref[k][i] = elem_f(rt, (size_t)i);
-        row(&t, info[k].name, cmp_f_d(g32[k], ref[k], info[k].numel));
+        // Two whole passes differ by more than one line's rounding; only the two gradients
+        // that are exactly 0 (nothing but that rounding) take the bound.
+        int zero = k == grad_index("logit_maxes") || k == grad_index("b1");
+        Cmp c = cmp_f_d(g32[k], ref[k], info[k].numel, zero ? bound[k] : NULL);
+        marked |= c.extra > 0;
+        row(&t, info[k].name, c);
     }
+    free_bounds(bound);
+    if (marked) printf("%s\n", REF_NOTE);
     FusedRow fr[8];
     int nf = fused_rows(fr, &fu);
     section(&t, "fused vs file", "fused float32 kernels vs the file's gradients:");
     for (int k = 0; k < nf; k++) {
         int gi = grad_index(fr[k].grad);
-        if (ref[gi]) row(&t, fr[k].row, cmp_f_d(fr[k].value, ref[gi], info[gi].numel));
+        if (ref[gi]) row(&t, fr[k].row, cmp_f_d(fr[k].value, ref[gi], info[gi].numel, NULL));
     }
-    int rc = finish(&t);
+    int rc = finish(&t, B);
     for (int k = 0; k < NUM_GRADS; k++) xfree(ref[k]);
     fused_free(&fu);
     atomic_free(&a);

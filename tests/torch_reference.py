@@ -1,0 +1,255 @@
+#!/usr/bin/python3
+"""PyTorch side of `makemore gradcheck`: the lecture's exercise-1 cell with autograd.
+
+Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
+
+  /usr/bin/python3 tests/torch_reference.py write OUT.safetensors [--batch 32] [--hidden 64]
+        [--embd 10] [--block 3] [--vocab 27] [--seed 2147483647] [--bn-var unbiased|biased]
+        [--ties] [--w1-scale 1.0] [--corrupt NAME]
+      Random parameters (the lecture's initialisation, torch.Generator) and a random batch,
+      the lecture's forward with every intermediate's retain_grad(), loss.backward(); writes
+      the parameters, Xb, Yb, loss and every gradient t.grad as d<name> (dlogprobs ... dC),
+      float32, shapes as PyTorch has them. Check the engine against it with
+        build/makemore gradcheck --ref OUT.safetensors
+      --corrupt NAME multiplies the largest-magnitude entry of dNAME by 1.001 (a deliberately
+      wrong reference that --ref must reject, naming NAME).
+
+  /usr/bin/python3 tests/torch_reference.py check FILE.safetensors
+      Loads a file written by `makemore gradcheck --dump FILE` (or by `write`), runs autograd
+      on its parameters and batch and prints the lecture's cmp() table of the file's
+      gradients against PyTorch's; exit status 1 on any mismatch (torch.allclose).
+
+safetensors is read and written by hand (8-byte little-endian header length, JSON header,
+raw little-endian data), so nothing beyond torch is needed.
+"""
+import argparse
+import json
+import struct
+import sys
+
+import torch
+
+# Exercise 1's gradients in the lecture's cmp() order.
+NAMES = ["logprobs", "probs", "counts_sum_inv", "counts_sum", "counts", "norm_logits",
+         "logit_maxes", "logits", "h", "W2", "b2", "hpreact", "bngain", "bnbias", "bnraw",
+         "bnvar_inv", "bnvar", "bndiff2", "bndiff", "bnmeani", "hprebn", "embcat", "W1", "b1",
+         "emb", "C"]
+PARAMS = ["C", "W1", "b1", "W2", "b2", "bngain", "bnbias"]
+EPS = 1e-5
+
+# ---- safetensors --------------------------------------------------------------------------
+
+DTYPES = {torch.float32: "F32", torch.float64: "F64", torch.int32: "I32", torch.int64: "I64"}
+TORCH_DTYPES = {v: k for k, v in DTYPES.items()}
+
+
+def st_save(path, tensors, metadata):
+    header, blobs, offset = {}, [], 0
+    for name, t in tensors.items():
+        t = t.detach().contiguous().cpu()
+        data = t.numpy().tobytes()  # little-endian on every machine this runs on
+        header[name] = {"dtype": DTYPES[t.dtype], "shape": list(t.shape),
+                        "data_offsets": [offset, offset + len(data)]}
+        blobs.append(data)
+        offset += len(data)
+    header["__metadata__"] = {k: str(v) for k, v in metadata.items()}
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+def st_load(path):
+    with open(path, "rb") as f:
+        raw = f.read()
+    (n,) = struct.unpack("<Q", raw[:8])
+    header = json.loads(raw[8:8 + n])
+    meta = header.pop("__metadata__", {})
+    data = raw[8 + n:]
+    tensors = {}
+    for name, info in header.items():
+        b, e = info["data_offsets"]
+        dtype = TORCH_DTYPES[info["dtype"]]
+        t = torch.frombuffer(bytearray(data[b:e]), dtype=dtype) if e > b else torch.zeros(0, dtype=dtype)
+        tensors[name] = t.reshape(info["shape"])
+    return tensors, meta
+
+# ---- the lecture's cell -------------------------------------------------------------------
+
+
+def lecture_params(V, E, T, H, seed, w1_scale):
+    g = torch.Generator().manual_seed(seed)
+    C = torch.randn((V, E), generator=g)
+    # Layer 1
+    W1 = torch.randn((E * T, H), generator=g) * (5 / 3) / ((E * T) ** 0.5) * w1_scale
+    b1 = torch.randn(H, generator=g) * 0.1  # using b1 just for fun, it's useless because of BN
+    # Layer 2
+    W2 = torch.randn((H, V), generator=g) * 0.1
+    b2 = torch.randn(V, generator=g) * 0.1
+    # BatchNorm parameters (non-zero bnbias on purpose: zeros hide backward bugs)
+    bngain = torch.randn((1, H), generator=g) * 0.1 + 1.0
+    bnbias = torch.randn((1, H), generator=g) * 0.1
+    return {"C": C, "W1": W1, "b1": b1, "W2": W2, "b2": b2, "bngain": bngain, "bnbias": bnbias}, g
+
+
+def forward_backward(p, Xb, Yb, bessel):
+    """The lecture's forward, "chunkated into smaller steps that are possible to backward one
+    at a time", then loss.backward(). Returns (loss, {name: t.grad})."""
+    P = {k: v.clone().requires_grad_() for k, v in p.items()}
+    C, W1, b1, W2, b2, bngain, bnbias = (P[k] for k in PARAMS)
+    n = Xb.shape[0]
+    emb = C[Xb]  # embed the characters into vectors
+    embcat = emb.view(emb.shape[0], -1)  # concatenate the vectors
+    # Linear layer 1
+    hprebn = embcat @ W1 + b1  # hidden layer pre-activation
+    # BatchNorm layer
+    bnmeani = 1 / n * hprebn.sum(0, keepdim=True)
+    bndiff = hprebn - bnmeani
+    bndiff2 = bndiff**2
+    if bessel:
+        bnvar = 1 / (n - 1) * (bndiff2).sum(0, keepdim=True)  # note: Bessel's correction
+    else:
+        bnvar = 1 / n * (bndiff2).sum(0, keepdim=True)  # nn.BatchNorm1d's training mode
+    bnvar_inv = (bnvar + EPS)**-0.5
+    bnraw = bndiff * bnvar_inv
+    hpreact = bngain * bnraw + bnbias
+    # Non-linearity
+    h = torch.tanh(hpreact)  # hidden layer
+    # Linear layer 2
+    logits = h @ W2 + b2  # output layer
+    # cross entropy loss (same as F.cross_entropy(logits, Yb))
+    logit_maxes = logits.max(1, keepdim=True).values
+    norm_logits = logits - logit_maxes  # subtract max for numerical stability
+    counts = norm_logits.exp()
+    counts_sum = counts.sum(1, keepdims=True)
+    counts_sum_inv = counts_sum**-1  # if I use (1.0 / counts_sum) instead then I can't get backprop to be bit exact...
+    probs = counts * counts_sum_inv
+    logprobs = probs.log()
+    loss = -logprobs[range(n), Yb].mean()
+    named = dict(logprobs=logprobs, probs=probs, counts_sum_inv=counts_sum_inv,
+                 counts_sum=counts_sum, counts=counts, norm_logits=norm_logits,
+                 logit_maxes=logit_maxes, logits=logits, h=h, W2=W2, b2=b2, hpreact=hpreact,
+                 bngain=bngain, bnbias=bnbias, bnraw=bnraw, bnvar_inv=bnvar_inv, bnvar=bnvar,
+                 bndiff2=bndiff2, bndiff=bndiff, bnmeani=bnmeani, hprebn=hprebn,
+                 embcat=embcat, W1=W1, b1=b1, emb=emb, C=C)
+    for t in named.values():
+        if not t.is_leaf:
+            t.retain_grad()
+    loss.backward()
+    return loss.detach(), {k: named[k].grad for k in NAMES}, logits.detach()
+
+
+def force_ties(p, Xb, Yb, bessel):
+    """Two logits columns equal bit for bit in every row and the row's maximum: their W2
+    columns zeroed (logits[:, c] = b2[c] exactly) and their b2 set just above every other
+    logit of the batch -- the same construction as `makemore gradcheck --ties`."""
+    V = p["C"].shape[0]
+    c1, c2 = V // 3, V - 1
+    p["W2"][:, [c1, c2]] = 0
+    p["b2"][[c1, c2]] = 0
+    _, _, logits = forward_backward(p, Xb, Yb, bessel)
+    others = [v for v in range(V) if v not in (c1, c2)]
+    top = logits[:, others].max() if others else torch.tensor(0.0)
+    p["b2"][[c1, c2]] = top + 0.25
+    return c1, c2
+
+# ---- commands -----------------------------------------------------------------------------
+
+
+def cmp(s, dt, t):
+    """The lecture's cmp(): dt is the checked gradient, t the reference."""
+    dt = dt.reshape(t.shape) if dt.numel() == t.numel() else dt
+    ex = torch.all(dt == t).item()
+    app = torch.allclose(dt, t)
+    maxdiff = (dt - t).abs().max().item()
+    print(f"{s:17s} | exact: {str(ex):5s} | approximate: {str(app):5s} | maxdiff: {maxdiff}")
+    return app
+
+
+def cmd_write(a):
+    bessel = a.bn_var == "unbiased"
+    p, g = lecture_params(a.vocab, a.embd, a.block, a.hidden, a.seed, a.w1_scale)
+    Xb = torch.randint(0, a.vocab, (a.batch, a.block), generator=g)
+    Yb = torch.randint(0, a.vocab, (a.batch,), generator=g)
+    ties = force_ties(p, Xb, Yb, bessel) if a.ties else None
+    loss, grads, logits = forward_backward(p, Xb, Yb, bessel)
+    if ties:
+        m = logits.max(1, keepdim=True).values
+        tied = int(((logits == m).sum(1) > 1).sum())
+        print(f"ties: {tied} of {a.batch} rows tied at the maximum (columns {ties[0]} and {ties[1]})")
+    if a.corrupt:
+        if a.corrupt not in grads:
+            sys.exit(f"torch_reference.py: --corrupt {a.corrupt}: not one of {', '.join(NAMES)}")
+        gflat = grads[a.corrupt].view(-1)
+        i = int(gflat.abs().argmax())
+        gflat[i] *= 1.001
+        print(f"corrupted d{a.corrupt}: entry {i} multiplied by 1.001")
+    tensors = dict(p)
+    tensors["Xb"], tensors["Yb"], tensors["loss"] = Xb, Yb, loss
+    for k in NAMES:
+        tensors["d" + k] = grads[k]
+    cmdline = " ".join(["tests/torch_reference.py"] + sys.argv[1:])
+    meta = {"format": "makemore-gradcheck-1", "bn_var": a.bn_var, "eps": "1e-05",
+            "source": f"PyTorch {torch.__version__} autograd (float32): {cmdline}"}
+    st_save(a.out, tensors, meta)
+    print(f"wrote {a.out}: B={a.batch} T={a.block} E={a.embd} H={a.hidden} V={a.vocab}, "
+          f"bn_var {a.bn_var}, loss {loss.item():.6f}")
+
+
+def cmd_check(a):
+    tensors, meta = st_load(a.file)
+    bessel = meta.get("bn_var", "unbiased") == "unbiased"
+    if meta.get("eps", "1e-05") not in ("1e-05", "1e-5"):
+        sys.exit(f"{a.file}: eps {meta['eps']} (this script's cell uses 1e-05)")
+    p = {k: tensors[k].float() for k in PARAMS}
+    Xb, Yb = tensors["Xb"].long(), tensors["Yb"].long()
+    loss, grads, _ = forward_backward(p, Xb, Yb, bessel)
+    print(f"{a.file}: B={Xb.shape[0]} T={Xb.shape[1]} E={p['C'].shape[1]} "
+          f"H={p['W1'].shape[1]} V={p['C'].shape[0]}, bn_var "
+          f"{'unbiased' if bessel else 'biased'}; its gradients vs PyTorch {torch.__version__} autograd:")
+    ok = True
+    if "loss" in tensors:
+        ok &= cmp("loss", tensors["loss"].float(), loss)
+    for k in NAMES:
+        if "d" + k not in tensors:
+            print(f"{k:17s} | missing from the file")
+            ok = False
+            continue
+        ok &= cmp(k, tensors["d" + k].float(), grads[k])
+    print("all approximately equal" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    w = sub.add_parser("write", help="write a PyTorch reference file")
+    w.add_argument("out")
+    w.add_argument("--batch", type=int, default=32)
+    w.add_argument("--hidden", type=int, default=64)
+    w.add_argument("--embd", type=int, default=10)
+    w.add_argument("--block", type=int, default=3)
+    w.add_argument("--vocab", type=int, default=27)
+    w.add_argument("--seed", type=int, default=2147483647)  # the lecture's generator seed
+    w.add_argument("--bn-var", choices=["unbiased", "biased"], default="unbiased")
+    w.add_argument("--ties", action="store_true")
+    w.add_argument("--w1-scale", type=float, default=1.0,
+                   help="scale W1 (and so the batch variance) down, e.g. for B=2")
+    w.add_argument("--corrupt", metavar="NAME")
+    c = sub.add_parser("check", help="hold a --dump file against autograd")
+    c.add_argument("file")
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    if a.cmd == "write":
+        if a.batch < 2 or a.vocab < 2 or min(a.hidden, a.embd, a.block) < 1:
+            sys.exit("torch_reference.py: sizes must be >= 1 (batch, vocab >= 2)")
+        cmd_write(a)
+        return 0
+    return cmd_check(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
