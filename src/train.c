@@ -259,6 +259,31 @@ static int cwd_writable(void) {
     return 1;
 }
 
+// path as one shell word (for the command a stopped run prints): as is when it holds
+// only safe characters, else in single quotes. Caller frees.
+static char *shell_quote(const char *path) {
+    if (path[0] && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                "0123456789._/+,:@%-") == strlen(path)) {
+        char *same = strdup(path);
+        if (!same) fail(EXIT_RUNTIME, "out of memory");
+        return same;
+    }
+    char *q = malloc(4 * strlen(path) + 3), *p = q;
+    if (!q) fail(EXIT_RUNTIME, "out of memory");
+    *p++ = '\'';
+    for (const char *s = path; *s; s++) {
+        if (*s == '\'') {
+            memcpy(p, "'\\''", 4);
+            p += 4;
+        } else {
+            *p++ = *s;
+        }
+    }
+    *p++ = '\'';
+    *p = '\0';
+    return q;
+}
+
 // ---- the log -------------------------------------------------------------------------
 
 typedef struct {
@@ -681,11 +706,16 @@ int train_main(int argc, char **argv) {
             if (stop_signal) {
                 if (live) fputs("\r\033[K", stderr);
                 log_close(&log);
+                char *qd = shell_quote(o.data), *qc = shell_quote(saved.path);
+                char *ql = o.log ? shell_quote(o.log) : NULL;
                 fprintf(stderr, "makemore " CMD ": %s after step %ld of %ld; checkpoint written "
                         "to %s; continue with: makemore train --data %s --resume %s%s%s "
                         "--threads %d\n", stop_signal == SIGINT ? "interrupted" : "terminated",
-                        i + 1, ts.steps, saved.path, o.data, saved.path, o.log ? " --log " : "",
-                        o.log ? o.log : "", o.threads);
+                        i + 1, ts.steps, saved.path, qd, qc, ql ? " --log " : "", ql ? ql : "",
+                        o.threads);
+                free(qd);
+                free(qc);
+                free(ql);
                 dataset_free(&d);
                 model_free(&m);
                 return 128 + stop_signal;
