@@ -128,19 +128,28 @@ static int read_file(const char *path, char **data, size_t *len, Err *err) {
     int fd = open(path, O_RDONLY);
     if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    int have_stat = fstat(fd, &st) == 0;
+    if (have_stat && S_ISDIR(st.st_mode)) {
         close(fd);
         return err_set(err, "%s: is a directory, expected a words file (one word per line)", path);
+    }
+    // A regular file too large is refused before reading it; a stream (pipe, device) is
+    // read into at most MAX_WORDS_FILE_BYTES + 1 bytes, enough to know it is too large.
+    if (have_stat && S_ISREG(st.st_mode) && (uint64_t)st.st_size > MAX_WORDS_FILE_BYTES) {
+        close(fd);
+        return err_set(err, "%s: %llu bytes, more than the %zu a words file may have", path,
+                       (unsigned long long)st.st_size, MAX_WORDS_FILE_BYTES);
     }
     size_t cap = 1 << 16, used = 0;
     char *buf = malloc(cap);
     while (buf) {
         if (used == cap) {
             if (cap > MAX_WORDS_FILE_BYTES) break;
-            char *bigger = realloc(buf, cap * 2);
+            size_t next = cap * 2 > MAX_WORDS_FILE_BYTES ? MAX_WORDS_FILE_BYTES + 1 : cap * 2;
+            char *bigger = realloc(buf, next);
             if (!bigger) break;
             buf = bigger;
-            cap *= 2;
+            cap = next;
         }
         ssize_t got = read(fd, buf + used, cap - used);
         if (got < 0 && errno == EINTR) continue;
