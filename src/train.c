@@ -736,16 +736,15 @@ int train_main(int argc, char **argv) {
            model_eval_loss(&m, &d.split.val), model_eval_loss(&m, &d.split.test));
     fflush(stdout);
     memcpy(ts.rng, rng.s, sizeof ts.rng);
-    if (o.out) {
+    if (o.out || stop_signal) {  // stopped without --out: the work goes to the default path
         ts.calibrated = 1;
         save_checkpoint(&saved, &m, &d.vocab, &ts, &log);
-        printf("saved %s\n", o.out);
+        printf("saved %s\n", saved.path);
         fflush(stdout);
     }
     if (stop_signal) {
-        fprintf(stderr, "makemore " CMD ": %s after training finished; %s\n",
-                stop_signal == SIGINT ? "interrupted" : "terminated",
-                o.out ? "the model is saved" : "nothing saved (no --out)");
+        fprintf(stderr, "makemore " CMD ": %s after training finished; the model is saved to "
+                "%s\n", stop_signal == SIGINT ? "interrupted" : "terminated", saved.path);
         dataset_free(&d);
         model_free(&m);
         return 128 + stop_signal;
