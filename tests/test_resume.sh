@@ -70,6 +70,14 @@ else
 fi
 [ "$(wc -l <int.csv)" -eq $((step1 + 1)) ] && pass "the log holds exactly the steps done" ||
     fail "the log holds exactly the steps done" "$(wc -l <int.csv) lines for step $step1"
+# An unfinished checkpoint can be evaluated: batchnorm is calibrated first, with a note.
+$M eval --model int.st --data "$NAMES" >mid.eval 2>mid.err
+rc=$?
+if [ "$rc" -eq 0 ] && grep -q "unfinished training checkpoint; batchnorm calibrated" mid.err && grep -q '^val [0-9]' mid.eval; then
+    pass "eval of the interrupted checkpoint (calibrated first)"
+else
+    fail "eval of the interrupted checkpoint" "rc $rc: $(cat mid.err)"
+fi
 # Resume with the very command the message printed (it names --data, --resume, --log, --threads).
 k2=$(random $((step1 + 500)) $((step1 + (STEPS - step1) / 2)))
 $M $cmd --print-every 5000 >int2.out 2>int2.err &
