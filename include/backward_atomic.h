@@ -104,6 +104,12 @@ void atomic_ce_backward_chain(AtomicActs *a);
 void atomic_tanh_backward(AtomicActs *a);
 void atomic_bn_backward_chain(AtomicActs *a);
 
+// Exercise 1's lines reading every input from `a` and writing each output into `g`
+// (atomic_backward is atomic_backward_lines(a, a)). With g != a, each gradient of g is its
+// notebook line evaluated on exactly the values in a -- as the lecture's cmp() holds each
+// manual line against autograd given the same forward tensors (gradcheck --ref).
+void atomic_backward_lines(AtomicActs *g, const AtomicActs *a);
+
 // The max's line on its own (exposed for the tie-routing test):
 //   dlogits += F.one_hot(logits.max(1).indices, V) * dlogit_maxes
 // routes each row's dlogit_maxes to exactly one index, the first maximum (torch's rule).
@@ -122,7 +128,9 @@ typedef struct {
 
 // info[k] for the k-th gradient in backward order (the order the lecture's cmp prints).
 void grad_info(GradInfo info[NUM_GRADS], const Config *cfg, int B);
-// Pointers to the 26 gradients of a, same order.
+// Pointers to the 26 gradients of a, and to their X (an intermediate, or a parameter
+// a borrows), same order.
 void atomic_grads(float *grads[NUM_GRADS], const AtomicActs *a);
+void atomic_values(float *x[NUM_GRADS], const AtomicActs *a);
 
 #endif

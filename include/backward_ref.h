@@ -29,8 +29,9 @@ void ref_backward(RefActs *r);
 void ref_ce_backward_chain(RefActs *r);
 void ref_tanh_backward(RefActs *r);
 void ref_bn_backward_chain(RefActs *r);
-// Pointers to the 26 gradients of r, in grad_info's order.
+// Pointers to the 26 gradients of r, and to their X, in grad_info's order.
 void ref_grads(double *grads[NUM_GRADS], const RefActs *r);
+void ref_values(double *x[NUM_GRADS], const RefActs *r);
 
 // ---- for the gradient check ------------------------------------------------------
 // r := a's tensors (every intermediate and gradient, and the loss) widened to float64;

@@ -39,8 +39,6 @@ static void matmul_bias(double *out, const double *in, const double *W, const do
 
 #include "backward_graph.inc"
 
-void ref_backward_lines(RefActs *out, const RefActs *in) { backward_lines(out, in); }
-
 void ref_widen(RefActs *r, const AtomicActs *a, const RefParams *p) {
     RefActs layout = *r;
     size_t total = graph_place(&layout, NULL);  // the same layout as a's: same code, same sizes
@@ -72,12 +70,9 @@ static const int stage_of[NUM_GRADS] = {
 };
 
 double *ref_value(RefActs *r, RefParams *p, int k) {
-    double *x[NUM_GRADS] = {
-        r->logprobs, r->probs, r->counts_sum_inv, r->counts_sum, r->counts, r->norm_logits,
-        r->logit_maxes, r->logits, r->h, p->W2, p->b2, r->hpreact, p->bngain, p->bnbias,
-        r->bnraw, r->bnvar_inv, r->bnvar, r->bndiff2, r->bndiff, r->bnmeani, r->hprebn,
-        r->embcat, p->W1, p->b1, r->emb, p->C,
-    };
+    (void)p;  // r's parameter pointers point into p
+    double *x[NUM_GRADS];
+    ref_values(x, r);
     return x[k];
 }
 
