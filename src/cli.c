@@ -46,10 +46,17 @@ void cli_unknown(const Cli *c) {
 void cli_die(const char *cmd, int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "makemore %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    // One line whatever the message quotes (a path or word with a control character):
+    // C0 controls and DEL are shown as \xNN.
+    fprintf(stderr, "makemore %s: ", cmd);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f) fprintf(stderr, "\\x%02x", *p);
+        else fputc(*p, stderr);
+    }
+    fputc('\n', stderr);
     exit(status);
 }
 

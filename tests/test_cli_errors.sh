@@ -232,6 +232,12 @@ printf '\000\000\000\000' >>"$T/data4.bin"
 cat "$T/data.bin" "$T/data4.bin" >"$T/data120.bin"
 forge extra.st 's/}$/,"extra":{"dtype":"F32","shape":[1],"data_offsets":[116,120]}}/' "$T/data120.bin"
 expect "checkpoint: unexpected tensor" 1 "unexpected tensor \"extra\"" $E "$IN/extra.st"
+# Names and values from the file are quoted in messages with their control characters
+# escaped (a JSON "\n" or ESC in a name used to split the line or drive the terminal).
+forge escape.st 's/}$/,"x\\u001b[2J\\n":{"dtype":"F32","shape":[0],"data_offsets":[116,116]}}/'
+expect "checkpoint: control characters in a name stay on one line" 1 'unexpected tensor "x\x1b[2J\n"' $E "$IN/escape.st"
+forge escape2.st 's/"bngain":{"dtype":"F32","shape":\[1,2\],"data_offsets"/"\\ngain":{"dtype":"F32","shape":[1,2],"data_W2fsets"/'
+expect "checkpoint: newline in a bad entry's name (fuzz_checkpoint's crash)" 1 'tensor "\ngain": needs exactly the fields dtype, shape, data_offsets' $E "$IN/escape2.st"
 forge format.st 's/makemore-mlp-1/makemore-mlp-9/'
 expect "checkpoint: wrong format" 1 "metadata \"format\" = \"makemore-mlp-9\": expected \"makemore-mlp-1\"" $E "$IN/format.st"
 forge no_embd.st 's/"embd":"2",//'
