@@ -855,6 +855,12 @@ static int run_ref(const char *path) {
     const int B = pr.B;
     GradInfo info[NUM_GRADS];
     grad_info(info, cfg, B);
+    char what[600];
+    snprintf(what, sizeof what, "--ref %s", path);
+    print_header(&pr, what);
+    if (!st_meta_get(&f, "bn_var")) printf("(no bn_var in the file's metadata: unbiased assumed)\n");
+    const char *src = st_meta_get(&f, "source");
+    if (src) printf("reference: %s\n", src);
 
     // The file's gradients, widened; every one must be there.
     double *ref[NUM_GRADS] = {0};
@@ -864,7 +870,7 @@ static int run_ref(const char *path) {
         snprintf(name, sizeof name, "d%s", info[k].name);
         const StTensor *rt = find_float(&f, path, name, info[k].shape, info[k].ndim, &err);
         if (!rt) {
-            fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+            printf("%s\n", err.msg);
             missing++;
             continue;
         }
@@ -888,12 +894,6 @@ static int run_ref(const char *path) {
             for (long i = 0; i < info[k].numel; i++) fg[k][i] = (float)ref[k][i];
     atomic_backward_lines(&lines, &file);
 
-    char what[600];
-    snprintf(what, sizeof what, "--ref %s", path);
-    print_header(&pr, what);
-    if (!st_meta_get(&f, "bn_var")) printf("(no bn_var in the file's metadata: unbiased assumed)\n");
-    const char *src = st_meta_get(&f, "source");
-    if (src) printf("reference: %s\n", src);
 
     Tally t = {0};
     for (int k = 0; k < NUM_GRADS; k++)
@@ -901,7 +901,7 @@ static int run_ref(const char *path) {
             t.rows++;
             tally_fail(&t, info[k].name);
         }
-    if (missing) printf("%d gradient(s) missing from the file (named on stderr)\n", missing);
+    if (missing) printf("%d gradient(s) missing or misshapen in the file (above)\n", missing);
 
     const StTensor *loss_t = st_find(&f, "loss");
     section(&t, "forward", "the forward: the engine's float32 loss from the file's parameters "

@@ -19,6 +19,25 @@ Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
       on its parameters and batch and prints the lecture's cmp() table of the file's
       gradients against PyTorch's; exit status 1 on any mismatch (torch.allclose).
 
+Files written: the parameters (C, W1, b1, W2, b2, bngain, bnbias), Xb, Yb (int64), loss,
+every intermediate of the forward by its lecture name (emb ... logprobs) and every gradient
+(dlogprobs ... dC), float32, shapes as PyTorch has them; metadata bn_var, eps, source.
+`makemore gradcheck --ref` evaluates each of its notebook lines on the file's forward values
+and upstream gradients (the lecture's cmp), and also reports its own whole pass.
+
+The committed references (tests/data, read by tests/test_gradcheck.sh) were made with:
+  P="/usr/bin/python3 tests/torch_reference.py write"
+  $P tests/data/ref_b32_h64.safetensors                       # the lecture's cell
+  $P tests/data/ref_b8_h16_ties.safetensors --batch 8 --hidden 16 --ties --seed 1
+  $P tests/data/ref_b16_h24_biased.safetensors --batch 16 --hidden 24 --bn-var biased --seed 2
+  $P tests/data/ref_b2_h37.safetensors --batch 2 --hidden 37 --w1-scale 1e-3 --seed 3
+  $P tests/data/ref_b8_h16_ties_corrupt_dW1.safetensors --batch 8 --hidden 16 --ties --seed 1 \
+      --corrupt W1                                 # = ref_b8_h16_ties, one dW1 entry x 1.001
+(B = 2 takes W1 x 1e-3 so that the batch variance is of the order of eps: with the lecture's
+scale, two normalised values are +-1/sqrt(2) whatever the inputs and batchnorm's input
+gradient is a 1e-5 remainder of its terms, which no two float32 formulas agree on to
+allclose -- see docs/gradcheck.md.)
+
 safetensors is read and written by hand (8-byte little-endian header length, JSON header,
 raw little-endian data), so nothing beyond torch is needed.
 """
