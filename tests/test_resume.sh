@@ -21,9 +21,9 @@ failed=0
 pass() { passed=$((passed + 1)); echo "ok   $1"; }
 fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 M=$MAKEMORE
-STEPS=40000
+STEPS=24000
 # The lr decay falls inside the run, so the resumed runs must also keep the schedule.
-RUN="--data $NAMES --hidden 64 --steps $STEPS --decay-step 15000 --threads 2 --print-every 5000"
+RUN="--data $NAMES --hidden 64 --steps $STEPS --decay-step 9000 --threads 2 --print-every 5000"
 
 # random LO HI: an integer in [LO, HI] from /dev/urandom (POSIX sh has no $RANDOM).
 random() { echo $(($1 + $(od -An -N4 -tu4 /dev/urandom | tr -d ' ') % ($2 - $1 + 1))); }
