@@ -55,8 +55,9 @@ double sgemm_gflops(int n, const TimingPlan *plan);
 #define BREAKEVEN_MAX (1L << 22)
 typedef struct {
     double fork_us;          // an empty parallel region (fork + join)
-    long breakeven_stream;   // elements of a streaming add from which 2+ threads win
-    long breakeven_tanh;     // elements of a tanhf loop from which 2+ threads win
+    long breakeven_stream;   // elements of a streaming add from which 2+ threads win (and
+                             // keep winning at every larger size of the sweep)
+    long breakeven_tanh;     // the same for a tanhf loop
 } ForkCost;
 ForkCost fork_cost_measure(const TimingPlan *plan);
 

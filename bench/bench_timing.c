@@ -183,19 +183,24 @@ static void tanh_map(void *p) {
     for (long i = 0; i < s->n; i++) y[i] = tanhf(x[i]);
 }
 
-// Smallest n (doubling from 256) where the forked loop beats the serial one by 5%.
+// Smallest n (doubling from 256) from which the forked loop beats the serial one by 5%
+// at every larger n of the sweep: one lucky (or noisy) size does not set it.
 static long breakeven(BenchFn fn, const TimingPlan *plan) {
     const long max_n = BREAKEVEN_MAX;
     Sweep s = {xcalloc((size_t)max_n, 4), xcalloc((size_t)max_n, 4), 0, 0};
     fill_normal_seeded(s.x, max_n, 0.5f, 3);
     long found = -1;
-    for (long n = 256; n <= max_n && found < 0; n *= 2) {
+    for (long n = 256; n <= max_n; n *= 2) {
         s.n = n;
         s.forked = 0;
         double serial = time_fn(fn, &s, plan).median;
         s.forked = 1;
         double forked = time_fn(fn, &s, plan).median;
-        if (forked < 0.95 * serial) found = n;
+        if (forked < 0.95 * serial) {
+            if (found < 0) found = n;
+        } else {
+            found = -1;
+        }
     }
     xfree(s.x);
     xfree(s.y);
