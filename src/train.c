@@ -573,6 +573,10 @@ static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, 
     model_free(&loaded);
     memcpy(rng->s, ts->rng, sizeof rng->s);
     if (o->given[F_STEPS]) ts->steps = o->steps;
+    // Training on (a finished run extended): the checkpoints written on the way hold the
+    // old batchnorm statistics, which no longer fit the parameters; the final one is
+    // calibrated again.
+    if (ts->step < ts->steps) ts->calibrated = 0;
 }
 
 typedef struct {
