@@ -13,6 +13,7 @@
 #define ACTS AtomicActs
 #define PARAMS Params
 #define GRAPH(name) atomic_##name
+#define GRAPH_THREADS 1
 
 // out[M,N] = op(A)[M,K] @ op(Bm)[K,N]: cblas_sgemm.
 static void matmul(float *out, int transA, const float *A, int transB, const float *Bm, int M,

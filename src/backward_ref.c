@@ -12,21 +12,32 @@
 #define ACTS RefActs
 #define PARAMS RefParams
 #define GRAPH(name) ref_##name
+#define GRAPH_THREADS 0  // the reference runs thousands of small passes (finite differences):
+                         // forking for each would cost more than it saves
 
-// out[M,N] = op(A)[M,K] @ op(Bm)[K,N], summed over k in order.
+// out[M,N] = op(A)[M,K] @ op(Bm)[K,N]. Every entry is summed over k in order (so the loop
+// order below, picked for contiguous access, does not change a bit of the result).
 static void matmul(double *out, int transA, const double *A, int transB, const double *Bm,
                    int M, int N, int K) {
-    #pragma omp parallel for if (par_worth((long)M * N * K / 8))
-    for (int m = 0; m < M; m++)
-        for (int j = 0; j < N; j++) {
-            double s = 0;
+    for (int m = 0; m < M; m++) {
+        double *o = out + (size_t)m * N;
+        if (!transB) {  // rows of Bm: o += a[m,k] * Bm[k,:], k ascending
+            for (int j = 0; j < N; j++) o[j] = 0;
             for (int k = 0; k < K; k++) {
                 double x = transA ? A[(size_t)k * M + m] : A[(size_t)m * K + k];
-                double y = transB ? Bm[(size_t)j * K + k] : Bm[(size_t)k * N + j];
-                s += x * y;
+                const double *row = Bm + (size_t)k * N;
+                for (int j = 0; j < N; j++) o[j] += x * row[j];
             }
-            out[(size_t)m * N + j] = s;
+        } else {  // Bm^T: o[j] = dot(op(A)[m,:], Bm[j,:])
+            for (int j = 0; j < N; j++) {
+                const double *row = Bm + (size_t)j * K;
+                double s = 0;
+                for (int k = 0; k < K; k++)
+                    s += (transA ? A[(size_t)k * M + m] : A[(size_t)m * K + k]) * row[k];
+                o[j] = s;
+            }
         }
+    }
 }
 
 // out[n,n_out] = in[n,n_in] @ W[n_in,n_out] + b[n_out]

@@ -40,6 +40,8 @@ enum { MAX_BATCH = 4096, MAX_HIDDEN = 4096, MAX_EMBD = 1024, MAX_BLOCK = 64, MAX
 #define FD_RANDOM 5      // random entries of each X for finite differences (+ the largest)
 #define FD_STEP 1e-2     // largest finite-difference step, relative to the entry's scale
 #define FD_SWEEP 7       // steps tried: FD_STEP / 4^j, j < FD_SWEEP
+#define FD_FULL_MACS 4e6 // a float64 pass's multiply-adds up to which all entries are tried,
+#define FD_MAX_MACS 4e7  // ... then only the largest and one random; beyond, none
 
 // ---- comparison: the lecture's cmp() --------------------------------------------------
 
@@ -439,6 +441,17 @@ static double numerical_grad(RefActs *fd, int k, double *x, long i, double scale
 // FD_RANDOM random entries, each perturbed with only the forward lines after X's
 // recomputed. The float64 graph's gradient is held to the numerical one by allclose's rule.
 static void finite_differences(Tally *t, const Problem *pr, const RefActs *r, Rng *rng) {
+    // About 28 forward passes per entry: fewer entries as a pass gets dearer, none past
+    // FD_MAX_MACS (the float64 graph is the same code at every size; check a smaller one).
+    const Config *c = &pr->cfg;
+    double macs = (double)pr->B * c->H * (c->T * c->E + c->V);
+    int n_random = macs <= FD_FULL_MACS ? FD_RANDOM : 1;
+    if (macs > FD_MAX_MACS) {
+        printf("\nfinite differences skipped: at B=%d H=%d a float64 pass costs %.2g multiply-adds "
+               "(limit %.2g);\nthe float64 graph is the same code at every size: check it at a "
+               "smaller one\n", pr->B, c->H, macs, FD_MAX_MACS);
+        return;
+    }
     RefParams rp;
     ref_params_from(&rp, &pr->p, &pr->cfg);
     RefActs fd;
@@ -451,7 +464,7 @@ static void finite_differences(Tally *t, const Problem *pr, const RefActs *r, Rn
     char title[256];
     snprintf(title, sizeof title, "the float64 graph vs finite differences of its loss, at X's "
              "largest-gradient entry and %d random\nentries (five-point, steps %g (|x| + "
-             "rms(X)/1000) / 4^j, j < %d):", FD_RANDOM, FD_STEP, FD_SWEEP);
+             "rms(X)/1000) / 4^j, j < %d):", n_random, FD_STEP, FD_SWEEP);
     section(t, "finite differences", title);
     for (int k = 0; k < NUM_GRADS; k++) {
         long n = info[k].numel;
@@ -465,7 +478,7 @@ static void finite_differences(Tally *t, const Problem *pr, const RefActs *r, Rn
             if (fabs(grad[k][i]) > fabs(grad[k][big])) big = i;
         int m = 0;
         idx[m++] = big;
-        for (int s = 0; s < FD_RANDOM && s < n - 1; s++)
+        for (int s = 0; s < n_random && s < n - 1; s++)
             idx[m++] = (long)rng_below(rng, (uint32_t)n);
         Cmp c = cmp_start();
         for (int s = 0; s < m; s++) {
