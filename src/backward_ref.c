@@ -63,9 +63,9 @@ void ref_widen(RefActs *r, const AtomicActs *a, const RefParams *p) {
 void ref_abs(RefActs *r, RefParams *p, const Config *cfg) {
     RefActs layout = *r;
     size_t total = graph_place(&layout, NULL);
-    const size_t nlogits = (size_t)r->B * cfg->V, off_logits = (size_t)(r->logits - r->mem);
+    const size_t lo = (size_t)(r->logits - r->mem), hi = lo + (size_t)r->B * cfg->V;
     for (size_t i = 0; i < total; i++)
-        if (i - off_logits >= nlogits) r->mem[i] = fabs(r->mem[i]);  // (unsigned wrap: below)
+        if (i < lo || i >= hi) r->mem[i] = fabs(r->mem[i]);  // logits keep their signs
     r->loss = fabs(r->loss);
     for (size_t i = 0; i < params_total(cfg); i++) p->mem[i] = fabs(p->mem[i]);
 }

@@ -10,9 +10,9 @@
 // How far float32 drifts from the float64 graph over the whole pass is reported, not
 // judged (allclose's absolute 1e-8 is the size of that drift at the lecture's sizes).
 // With --ref FILE the reference is a file of gradients (PyTorch's autograd, for instance).
-// "approximate" is torch.allclose's rule, |a - b| <= 1e-8 + 1e-5 |b| with b the reference,
-// except for the two gradients that are exactly 0 in exact arithmetic (see zero_atol).
-// docs/gradcheck.md explains the choices.
+// "approximate" is torch.allclose's rule, |a - b| <= 1e-8 + 1e-5 |b| with b the reference;
+// an entry outside it may pass within float32's rounding bound of its line, and its row
+// then says so, marked (*) (see rounding_bounds). docs/gradcheck.md explains the choices.
 #include "gradcheck.h"
 
 #include <math.h>
