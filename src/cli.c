@@ -50,11 +50,17 @@ void cli_die(const char *cmd, int status, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     // One line whatever the message quotes (a path or word with a control character):
-    // C0 controls and DEL are shown as \xNN.
+    // C0 controls and DEL are shown as \xNN, UTF-8 C1 controls as \u00NN.
     fprintf(stderr, "makemore %s: ", cmd);
     for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) fprintf(stderr, "\\x%02x", *p);
-        else fputc(*p, stderr);
+        if (*p < 0x20 || *p == 0x7f) {
+            fprintf(stderr, "\\x%02x", *p);
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            fprintf(stderr, "\\u00%02x", p[1]);
+            p++;
+        } else {
+            fputc(*p, stderr);
+        }
     }
     fputc('\n', stderr);
     exit(status);
