@@ -93,7 +93,7 @@ double cpu_others_share(const CpuSnap *start, double *steal_share) {
     int cores = (int)sysconf(_SC_NPROCESSORS_ONLN);
     double capacity = (end.wall_s - start->wall_s) * cores;
     if (steal_share) *steal_share = capacity > 0 ? (end.steal_s - start->steal_s) / capacity : 0;
-    if (capacity < 1.0) return -1;
+    if (capacity < 0.5) return -1;
     double others = (end.busy_s - start->busy_s) - (end.self_s - start->self_s);
     return others > 0 ? others / capacity : 0;
 }
