@@ -16,6 +16,7 @@
 #define ACTS AtomicActs
 #define PARAMS Params
 #define GRAPH(name) benchgraph_##name
+#define GRAPH_THREADS 1  // as backward_atomic.c: loops fork where the work pays
 
 static void matmul(float *out, int transA, const float *A, int transB, const float *Bm, int M,
                    int N, int K) {
