@@ -19,6 +19,7 @@
 
 enum { MAX_SIZES = 16, MAX_THREADS_LIST = 64, MAX_FILTERS = 16, MAX_TRIADS = 256 };
 static const double NOISE_OK = 0.05;
+static const double RETRY_BUDGET_S = 120;  // keeps a full run near 10 minutes under noise
 
 static const char DEFAULT_SIZES[] = "32x64,32x200,512x512,4096x1024";
 // --quick: the lecture's sizes and one large enough that every kernel forks
@@ -312,18 +313,20 @@ static const Row *row_at_1thread(const Results *res, const Entry *e, int v, Benc
 }
 
 // Times every variant of e (round-robin); when other processes took more than NOISE_OK
-// of the machine meanwhile, tries again up to `retries` times and keeps the quietest
-// attempt. Returns that attempt's noise share.
+// of the machine meanwhile, tries again up to `retries` times (while the run's retry
+// budget lasts) and keeps the quietest attempt. Returns that attempt's noise share.
 static double time_case(const Entry *e, Case *c, const TimingPlan *plan, int retries,
                         Timing *times) {
     BenchFn fns[MAX_VARIANTS];
     Timing attempt[MAX_VARIANTS];
     for (int v = 0; v < e->n_variants; v++) fns[v] = e->variants[v].run;
+    static double retry_spent_s;  // retries stop after RETRY_BUDGET_S in a run
     double best = 2.0;
-    for (int a = 0; a <= retries; a++) {
+    for (int a = 0; a <= retries && (a == 0 || retry_spent_s < RETRY_BUDGET_S); a++) {
         CpuSnap start;
         cpu_snapshot(&start);
         time_interleaved(fns, c->state, e->n_variants, plan, attempt);
+        if (a > 0) retry_spent_s += now_seconds() - start.wall_s;
         double share = cpu_others_share(&start, NULL);
         if (a == 0 || (share >= 0 && share < best)) {
             best = share;
