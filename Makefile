@@ -79,9 +79,9 @@ run: $(OUT)/makemore data/names.txt
 # Fuzzing (clang + libFuzzer; Debian: clang, libclang-rt-14-dev):
 #   make fuzz          each target for FUZZ_TIME seconds (default 300), one after the other
 #   make fuzz-quick    each for 30 s (CI)
-# Binaries in build/fuzz/; new inputs go to fuzz/corpus-run/<name>/ and crashes to
-# build/fuzz/<target>-crash-* (both ignored by git); the seed corpora fuzz/corpus_* are
-# read only. A crash, once fixed, is copied to fuzz/regressions/<name>/ and replayed by
+# Binaries in build/fuzz/; new inputs go to tests/fuzz/corpus-run/<name>/ and crashes to
+# build/fuzz/<target>-crash-* (both ignored by git); the seed corpora tests/fuzz/corpus_* are
+# read only. A crash, once fixed, is copied to tests/fuzz/regressions/<name>/ and replayed by
 # tests/test_fuzz_regressions.c.
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 300
@@ -94,16 +94,16 @@ FUZZ_LIB_SRC := src/data.c src/rng.c src/common.c src/safetensors.c src/checkpoi
                 src/model.c src/kernels.c src/linear.c
 .PHONY: fuzz fuzz-quick fuzz-build
 fuzz-build: $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
-$(FUZZ_OUT)/fuzz_%: fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard include/*.h) | $(FUZZ_OUT)
-	$(FUZZ_CC) $(FUZZ_CFLAGS) fuzz/fuzz_$*.c $(FUZZ_LIB_SRC) $(LDLIBS) -o $@
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard include/*.h) | $(FUZZ_OUT)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) tests/fuzz/fuzz_$*.c $(FUZZ_LIB_SRC) $(LDLIBS) -o $@
 $(FUZZ_OUT):
 	mkdir -p $@
 fuzz: fuzz-build
 	set -e; for t in $(FUZZ_TARGETS); do \
-	  c=$${t#fuzz_}; mkdir -p fuzz/corpus-run/$$c; \
+	  c=$${t#fuzz_}; mkdir -p tests/fuzz/corpus-run/$$c; \
 	  $(FUZZ_OUT)/$$t -max_total_time=$(FUZZ_TIME) -print_final_stats=1 \
-	    -dict=fuzz/$$c.dict -artifact_prefix=$(FUZZ_OUT)/$$t- \
-	    fuzz/corpus-run/$$c fuzz/corpus_$$c $$(ls -d fuzz/regressions/$$c 2>/dev/null); \
+	    -dict=tests/fuzz/$$c.dict -artifact_prefix=$(FUZZ_OUT)/$$t- \
+	    tests/fuzz/corpus-run/$$c tests/fuzz/corpus_$$c $$(ls -d tests/fuzz/regressions/$$c 2>/dev/null); \
 	done
 fuzz-quick:
 	$(MAKE) fuzz FUZZ_TIME=30

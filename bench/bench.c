@@ -261,6 +261,9 @@ static ForkCost print_reference_line(FILE *csv, const Options *o, int k, Referen
         snprintf(line + used, sizeof line - (size_t)used, " | forking wins from %s (y += x), %s "
                  "(tanhf) elements", breakeven_text(fc.breakeven_stream, 0),
                  breakeven_text(fc.breakeven_tanh, 1));
+    if (k == 0 && used > 0 && (size_t)used < sizeof line)
+        snprintf(line + used, sizeof line - (size_t)used, " | expf %.2f ns/element (the CE "
+                 "kernels' floor)", expf_ns_per_element(4096L * BENCH_V, plan));
     fprintf(out, "reference %s\n", line);
     if (csv) fprintf(csv, "# reference %s\n", line);
     return fc;

@@ -61,6 +61,10 @@ typedef struct {
 } ForkCost;
 ForkCost fork_cost_measure(const TimingPlan *plan);
 
+// libmvec's vector expf over n floats, one thread: the compute floor of the cross-entropy
+// kernels (which need one exp per logit), in ns per element.
+double expf_ns_per_element(long n, const TimingPlan *plan);
+
 // ---- entries -------------------------------------------------------------------
 
 enum { MAX_VARIANTS = 8, MAX_OUTS = 8 };

@@ -218,6 +218,25 @@ ForkCost fork_cost_measure(const TimingPlan *plan) {
     return fc;
 }
 
+// ---- a compute floor -----------------------------------------------------------------
+
+static void expf_flat(void *p) {
+    Sweep *s = p;
+    float *restrict y = s->y;
+    const float *restrict x = s->x;
+    #pragma omp simd
+    for (long i = 0; i < s->n; i++) y[i] = expf(x[i]);
+}
+
+double expf_ns_per_element(long n, const TimingPlan *plan) {
+    Sweep s = {xcalloc((size_t)n, 4), xcalloc((size_t)n, 4), n, 0};
+    fill_normal_seeded(s.x, n, 3.0f, 4);
+    double t = time_fn(expf_flat, &s, plan).min;
+    xfree(s.x);
+    xfree(s.y);
+    return t / (double)n * 1e9;
+}
+
 // ---- deterministic inputs ----------------------------------------------------------
 
 static unsigned long long splitmix(unsigned long long *s) {

@@ -12,7 +12,7 @@
 // With --ref FILE the reference is a file of gradients (PyTorch's autograd, for instance).
 // "approximate" is torch.allclose's rule, |a - b| <= 1e-8 + 1e-5 |b| with b the reference;
 // an entry outside it may pass within float32's rounding bound of its line, and its row
-// then says so, marked (*) (see rounding_bounds). docs/gradcheck.md explains the choices.
+// then says so, marked (*) (see rounding_bounds). src/GRADCHECK.md explains the choices.
 #include "gradcheck.h"
 
 #include <math.h>
@@ -292,7 +292,7 @@ static void free_bounds(double *bound[NUM_GRADS]) {
 // cover B = 2 with the lecture's scales: the result is then eps / (2 d^2 + eps) ~ 1e-5 of
 // its terms (two normalised values are +-1/sqrt(2) whatever the inputs), and the two
 // forms, reading differently rounded forward values (bnraw, bnvar_inv vs bndiff, bnvar),
-// differ by that rounding magnified 1e5 times (docs/gradcheck.md).
+// differ by that rounding magnified 1e5 times (src/GRADCHECK.md).
 static double *bn_fused_bound(const AtomicActs *a) {
     const int B = a->B, H = a->cfg.H;
     const double k = a->cfg.bessel ? (double)B / (B - 1) : 1.0;
@@ -326,15 +326,15 @@ static const double *fused_extra(int gi, double *const line_bound[NUM_GRADS],
 
 static const char FUSED_NOTE[] =
     "(*) entries outside allclose but within float32's rounding bound of the computation: the "
-    "notebook\n    line's for sums, (B + 8) 2^-23 sum|terms| for dhprebn (docs/gradcheck.md)";
+    "notebook\n    line's for sums, (B + 8) 2^-23 sum|terms| for dhprebn (src/GRADCHECK.md)";
 
 static const char REF_NOTE[] =
     "(*) exactly 0 in exact arithmetic, so nothing but rounding: held within float32's "
-    "rounding bound\n    for the line, (K + 4) 2^-23 sum|terms| (docs/gradcheck.md)";
+    "rounding bound\n    for the line, (K + 4) 2^-23 sum|terms| (src/GRADCHECK.md)";
 
 static const char BOUND_NOTE[] =
     "(*) entries outside allclose but within float32's rounding bound for the line, "
-    "(K + 4) 2^-23 sum|terms|:\n    atol shown is the largest so used (docs/gradcheck.md)";
+    "(K + 4) 2^-23 sum|terms|:\n    atol shown is the largest so used (src/GRADCHECK.md)";
 
 // ---- the fused kernels -----------------------------------------------------------------
 
@@ -699,7 +699,7 @@ static int finish(const Tally *t, int B) {
                    "statistics all but fix\nthe normalised values: at B = 2 they are "
                    "+-1/sqrt(2) whatever the inputs, only eps leaves a gradient),\nso float32 "
                    "computations of it by different formulas disagree beyond allclose: "
-                   "docs/gradcheck.md\n", B);
+                   "src/GRADCHECK.md\n", B);
         fprintf(stderr, "makemore gradcheck: mismatch in %s\n", t->failed_names);
         return EXIT_RUNTIME;
     }
@@ -713,7 +713,7 @@ static int finish(const Tally *t, int B) {
 static void drift_report(float *const g32[NUM_GRADS], double *const g64[NUM_GRADS],
                          const GradInfo info[NUM_GRADS], const FusedRow *fr, int nf) {
     printf("\nfloat32 vs the float64 graph end to end: rounding accumulated over the whole pass\n"
-           "(a report, not a check: docs/gradcheck.md says why allclose cannot judge it)\n");
+           "(a report, not a check: src/GRADCHECK.md says why allclose cannot judge it)\n");
     printf("%-17s | %-14s | %-14s | %s\n", "gradient", "atomic maxdiff", "fused maxdiff",
            "largest |dX|");
     for (int k = 0; k < NUM_GRADS; k++) {
@@ -967,7 +967,7 @@ static int run_ref(const char *path) {
         // The whole pass, as a report.
         printf("\nthe engine's own float32 pass from the file's parameters vs the file's "
                "gradients, end to end\n(a report, not a check: two float32 passes drift apart "
-               "by accumulated rounding; docs/gradcheck.md)\n");
+               "by accumulated rounding; src/GRADCHECK.md)\n");
         printf("%-17s | %-14s | %s\n", "gradient", "maxdiff", "largest |dX|");
         for (int k = 0; k < NUM_GRADS; k++) {
             if (!ref[k]) continue;
@@ -981,7 +981,7 @@ static int run_ref(const char *path) {
         // compare, and its drift from another float32 pass can exceed allclose (dW2, db2).
         section(&t, "end to end", "no forward values in the file: the engine's own float32 pass "
                 "from the file's parameters\nvs the file's gradients, end to end (dW2 and db2 "
-                "can drift past allclose: docs/gradcheck.md):");
+                "can drift past allclose: src/GRADCHECK.md):");
         double *bound[NUM_GRADS];
         rounding_bounds(bound, &own, &pr);
         int marked = 0;

@@ -2,7 +2,7 @@
 // progress report, checkpoints (periodic, on SIGINT/SIGTERM, final) and resume;
 // then batchnorm calibration, split losses and samples.
 //
-// Reliability rules (docs/reliability.md has the user's version):
+// Reliability rules (README.md, 'Reliability', has the user's version):
 //  - everything that can be checked before training is: flags (cli.c), sizes against
 //    int ranges and the machine's memory, the words file, the checkpoint, and that the
 //    output files can be created (a temporary file is made and removed in --out's and

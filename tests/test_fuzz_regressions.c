@@ -1,7 +1,7 @@
 // test_fuzz_regressions.c: the fuzz targets as plain tests, so that `make test` (and
 // `make test SANITIZE=1`, under ASan + UBSan) replays, without clang or libFuzzer:
-//  - the seed corpora fuzz/corpus_words/ and fuzz/corpus_checkpoint/,
-//  - every input in fuzz/regressions/words/ and fuzz/regressions/checkpoint/ (a crash
+//  - the seed corpora tests/fuzz/corpus_words/ and tests/fuzz/corpus_checkpoint/,
+//  - every input in tests/fuzz/regressions/words/ and tests/fuzz/regressions/checkpoint/ (a crash
 //    the fuzzers find goes there once fixed),
 //  - every truncation, and every byte of a checkpoint seed overwritten (0x00, 0xff and
 //    the byte + 1), through the checkpoint target.
@@ -16,10 +16,10 @@
 #include "check.h"
 
 #define LLVMFuzzerTestOneInput fuzz_words_one
-#include "../fuzz/fuzz_words.c"
+#include "fuzz/fuzz_words.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_checkpoint_one
-#include "../fuzz/fuzz_checkpoint.c"
+#include "fuzz/fuzz_checkpoint.c"
 #undef LLVMFuzzerTestOneInput
 
 typedef int (*Target)(const uint8_t *, size_t);
@@ -64,16 +64,16 @@ static int replay_dir(const char *dir, Target target) {
 }
 
 static void test_words_corpus(void) {
-    int n = replay_dir("fuzz/corpus_words", fuzz_words_one);
-    CHECK(n >= 5, "fuzz/corpus_words: %d inputs (run from the repository root)", n);
-    int r = replay_dir("fuzz/regressions/words", fuzz_words_one);
+    int n = replay_dir("tests/fuzz/corpus_words", fuzz_words_one);
+    CHECK(n >= 5, "tests/fuzz/corpus_words: %d inputs (run from the repository root)", n);
+    int r = replay_dir("tests/fuzz/regressions/words", fuzz_words_one);
     printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
 }
 
 static void test_checkpoint_corpus(void) {
-    int n = replay_dir("fuzz/corpus_checkpoint", fuzz_checkpoint_one);
-    CHECK(n >= 5, "fuzz/corpus_checkpoint: %d inputs (run from the repository root)", n);
-    int r = replay_dir("fuzz/regressions/checkpoint", fuzz_checkpoint_one);
+    int n = replay_dir("tests/fuzz/corpus_checkpoint", fuzz_checkpoint_one);
+    CHECK(n >= 5, "tests/fuzz/corpus_checkpoint: %d inputs (run from the repository root)", n);
+    int r = replay_dir("tests/fuzz/regressions/checkpoint", fuzz_checkpoint_one);
     printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
 }
 
@@ -82,8 +82,8 @@ static void test_checkpoint_corpus(void) {
 // as a usable model: the target checks both.
 static void test_checkpoint_mutations(void) {
     size_t len;
-    uint8_t *seed = read_all("fuzz/corpus_checkpoint/unbiased_b1", &len);
-    CHECK(seed != NULL && len > 100, "fuzz/corpus_checkpoint/unbiased_b1 missing");
+    uint8_t *seed = read_all("tests/fuzz/corpus_checkpoint/unbiased_b1", &len);
+    CHECK(seed != NULL && len > 100, "tests/fuzz/corpus_checkpoint/unbiased_b1 missing");
     if (!seed) return;
     Model m;
     Vocab v;

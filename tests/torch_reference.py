@@ -36,7 +36,7 @@ The committed references (tests/data, read by tests/test_gradcheck.sh) were made
 (B = 2 takes W1 x 1e-3 so that the batch variance is of the order of eps: with the lecture's
 scale, two normalised values are +-1/sqrt(2) whatever the inputs and batchnorm's input
 gradient is a 1e-5 remainder of its terms, which no two float32 formulas agree on to
-allclose -- see docs/gradcheck.md.)
+allclose -- see src/GRADCHECK.md.)
 
 safetensors is read and written by hand (8-byte little-endian header length, JSON header,
 raw little-endian data), so nothing beyond torch is needed.
@@ -201,7 +201,7 @@ def cmp(s, dt, t, extra=None):
 def zero_atol(name, ref):
     """dlogit_maxes and db1 are exactly 0 in exact arithmetic (softmax is shift-invariant;
     batchnorm subtracts the batch mean): float32 gives the rounding of a sum of K terms that
-    cancel. As `makemore gradcheck`, allow (K + 4) 2^-23 sum|terms| more (docs/gradcheck.md).
+    cancel. As `makemore gradcheck`, allow (K + 4) 2^-23 sum|terms| more (src/GRADCHECK.md).
     ref holds the reference gradients by name (the terms come from dnorm_logits, dhprebn)."""
     if name == "logit_maxes":
         t = ref["norm_logits"].double()
@@ -303,7 +303,7 @@ def cmd_check(a):
     for k in NAMES:
         ok &= cmp(k, d[k], auto[k], zero_atol(k, auto))
     print("(*) exactly 0 in exact arithmetic: atol raised by (K + 4) 2^-23 sum|terms| "
-          "(docs/gradcheck.md)")
+          "(src/GRADCHECK.md)")
     loss, grads, _ = forward_backward(p, Xb, Yb, bessel)
     print("\nthe forward: the file's loss vs PyTorch's from the file's parameters:")
     if "loss" in tensors:
