@@ -172,7 +172,8 @@ if [ -s "$T/stdout" ]; then fail "output errors come before training" "stdout: $
 # good.st: 9 tensors, 116 data bytes: C [0,24) W1 [24,40) b1 [40,48) W2 [48,72) b2 [72,84)
 # bngain [84,92) bnbias [92,100) bnmean [100,108) bnvar [108,116).
 G=$IN/good.st
-(cd "$T" && $M train $TINY --steps 3 --out "$G") >/dev/null 2>&1 || fail "make good.st" "train failed"
+# --seed pinned: the divergence test below relies on when this run's batches first draw an 'a'
+(cd "$T" && $M train $TINY --steps 3 --seed 2147483647 --out "$G") >/dev/null 2>&1 || fail "make good.st" "train failed"
 expect_ok "checkpoint: control (eval of the good file)" $M eval --model "$G" --data "$W"
 expect_ok "checkpoint: control (sample of the good file)" $M sample --model "$G" --data "$W" -n 3
 hlen=$(od -An -tu8 -N8 "$G" | tr -d ' ')
