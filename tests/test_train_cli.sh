@@ -1,0 +1,50 @@
+#!/bin/sh
+# test_train_cli.sh: the trainer end to end through the CLI: checkpoint save -> load ->
+# identical eval losses, deterministic runs, sampling, --help for every subcommand.
+# Env: MAKEMORE (binary), NAMES (names.txt). Prints "N passed, N failed".
+M=${MAKEMORE:-build/makemore}
+W=${NAMES:-data/names.txt}
+T=$(mktemp -d) || exit 1
+trap 'rm -rf "$T"' EXIT
+passed=0; failed=0
+pass() { echo "ok   $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; [ -n "$2" ] && echo "  $2"; failed=$((failed + 1)); }
+check() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
+
+RUN="--data $W --steps 600 --hidden 50 --print-every 200 --threads 1"
+$M train $RUN --out "$T/m.st" --samples 5 >"$T/train1.txt" 2>"$T/err1"
+check "train --out succeeds" '[ $? -eq 0 ] && [ -s "$T/m.st" ]' "$(cat "$T/err1")"
+grep -E '^(train|val|test) ' "$T/train1.txt" >"$T/losses_train"
+check "train prints train/val/test" '[ $(wc -l <"$T/losses_train") -eq 3 ]' "$(cat "$T/train1.txt")"
+check "train prints the lecture's progress line" 'grep -qE "^    200/    600: [0-9]+\.[0-9]{4}$" "$T/train1.txt"' "$(cat "$T/train1.txt")"
+check "train marks its samples" '[ $(grep -cE "\((in training words|held-out word|new)\)$" "$T/train1.txt") -eq 5 ]' "$(cat "$T/train1.txt")"
+
+$M eval --model "$T/m.st" --data "$W" >"$T/losses_eval" 2>"$T/err2"
+check "save -> load -> eval: identical losses" 'cmp -s "$T/losses_train" "$T/losses_eval"' \
+    "train: $(cat "$T/losses_train" | tr '\n' ' ') eval: $(cat "$T/losses_eval" "$T/err2" | tr '\n' ' ')"
+
+$M train $RUN --samples 0 >"$T/train2.txt" 2>/dev/null
+grep -vE '^(makemore train|time):' "$T/train1.txt" | grep -E '^ +[0-9]+/|^(train|val|test) ' >"$T/a"
+grep -vE '^(makemore train|time):' "$T/train2.txt" | grep -E '^ +[0-9]+/|^(train|val|test) ' >"$T/b"
+check "same flags and seed: identical losses" 'cmp -s "$T/a" "$T/b" && [ -s "$T/a" ]' "$(diff "$T/a" "$T/b")"
+$M train $RUN --samples 0 --seed 2 >"$T/train3.txt" 2>/dev/null
+grep -E '^(train|val|test) ' "$T/train3.txt" >"$T/c"
+check "another seed: other losses" '! cmp -s "$T/losses_train" "$T/c"'
+
+$M sample --model "$T/m.st" --data "$W" -n 8 --seed 5 >"$T/s1" 2>/dev/null
+$M sample --model "$T/m.st" --data "$W" -n 8 --seed 5 >"$T/s2" 2>/dev/null
+check "sample: 8 marked words, reproducible with --seed" \
+    '[ $(grep -cE "^[a-z]*  \((in training words|held-out word|new)\)$" "$T/s1") -eq 8 ] && cmp -s "$T/s1" "$T/s2"' "$(cat "$T/s1")"
+$M sample --model "$T/m.st" --data - -n 3 --top-k 1 >"$T/s3" 2>/dev/null
+check "sample --top-k 1 is greedy: the same word each time, unmarked" \
+    '[ $(sort -u "$T/s3" | wc -l) -eq 1 ] && [ $(wc -l <"$T/s3") -eq 3 ] && ! grep -q "(" "$T/s3"' "$(cat "$T/s3")"
+
+for c in train sample eval gradcheck; do
+    $M $c --help >"$T/h" 2>&1
+    check "$c --help" '[ $? -eq 0 ] && grep -q "usage: makemore $c" "$T/h"' "$(head -3 "$T/h")"
+done
+$M --help >"$T/h" 2>&1
+check "makemore --help lists the commands" '[ $? -eq 0 ] && grep -q gradcheck "$T/h"'
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
