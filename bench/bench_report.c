@@ -245,16 +245,20 @@ static void goal_step_large(FILE *f, const Row *rows, int n, int n_threads_max) 
                   "2 threads %.2fx faster than 1 (goal >= 1.7x)%s", one->t.median / two->t.median,
                   noise_note(one, two));
     else goal_line(f, -1, "train_step 2 vs 1 threads at B=4096 H=1024: not measured");
+    // PyTorch's two steps: the fused row carries exercise 4's manual step, the atomic row
+    // the autograd step (the lecture's training loop); each is held to the goal.
     for (int t = 1; t <= n_threads_max; t++) {
         const Row *fused = find_row(rows, n, "train_step", "fused", 4096, 1024, t);
         const Row *atomic = find_row(rows, n, "train_step", "atomic", 4096, 1024, t);
-        if (!fused || !atomic || fused->torch_median <= 0) continue;
-        double vs_manual = fused->torch_median / fused->t.median;
+        if (!fused || !atomic || fused->torch_median <= 0 || atomic->torch_median <= 0) continue;
         double vs_autograd = atomic->torch_median / fused->t.median;
-        double worst = vs_manual < vs_autograd ? vs_manual : vs_autograd;
-        goal_line(f, worst >= 4.0, "train_step fused at B=4096 H=1024, %d thread(s): %.2fx faster "
-                  "than PyTorch's manual step, %.2fx than its autograd step (goal >= 4x)", t,
-                  vs_manual, vs_autograd);
+        double vs_manual = fused->torch_median / fused->t.median;
+        goal_line(f, vs_autograd >= 4.0, "train_step fused at B=4096 H=1024, %d thread(s): %.1f ms, "
+                  "%.2fx faster than PyTorch's autograd step (%.1f ms; goal >= 4x)", t,
+                  fused->t.median * 1e3, vs_autograd, atomic->torch_median * 1e3);
+        goal_line(f, vs_manual >= 4.0, "train_step fused at B=4096 H=1024, %d thread(s): %.2fx "
+                  "faster than PyTorch's manual (exercise 4) step (%.1f ms; goal >= 4x)", t,
+                  vs_manual, fused->torch_median * 1e3);
     }
 }
 
