@@ -116,6 +116,7 @@ bench-quick: $(OUT)/bench
 	$(OUT)/bench --quick --cflags "$(CC) $(CFLAGS)" --csv $(OUT)/bench-quick.csv $(BENCH_ARGS)
 bench-plot:
 	@test -f $(OUT)/bench.csv || { echo "no $(OUT)/bench.csv: run make bench first"; exit 1; }
+	@mkdir -p $(or $(PLOT_DIR),$(OUT))
 	gnuplot -e "csv='$(OUT)/bench.csv'; outdir='$(or $(PLOT_DIR),$(OUT))'" bench/plot.gp
 	@ls $(or $(PLOT_DIR),$(OUT))/bench-*.png
 
