@@ -29,7 +29,7 @@ if (strlen(sizes) == 0) sizes = system(sprintf("awk -F, '!/^#/ && $8 == 1 && !se
 max_threads = system(sprintf("awk -F, '!/^#/ && NR > 1 && $8 + 0 > m {m = $8} END {print m + 0}' %s", csv)) + 0
 
 # the fused side of each pair: entry, variant, label
-pairs = "ce_backward:fused bn_backward:fused bn_tanh_backward:fused embedding_backward:row_owner linear_backward:sgemm train_step:fused"
+pairs = "ce_backward:fused ce_forward_backward:fused bn_backward:fused bn_tanh_backward:fused embedding_backward:row_owner linear_backward:sgemm train_step:fused"
 pentry(i) = substr(word(pairs, i), 1, strstrt(word(pairs, i), ":") - 1)
 pvariant(i) = substr(word(pairs, i), strstrt(word(pairs, i), ":") + 1, strlen(word(pairs, i)))
 
