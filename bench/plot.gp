@@ -81,7 +81,7 @@ set xrange [*:*]
 set xtics autofreq format "%g"
 set xlabel "size B x H"
 set ylabel "% of roof"
-set key outside right top box opaque
+set key outside right top vertical box opaque font ",11"
 plot for [i = 1:words(pairs)] rows(pentry(i), pvariant(i), 1) \
         using 0:18:xtic(sprintf("%sx%s", strcol(3), strcol(4))) with linespoints lw 2 pt 7 lc i \
         title pentry(i) . " " . pvariant(i), \
