@@ -447,8 +447,8 @@ static void run_torch(TorchResults *tr, const Options *o, FILE *csv) {
         fprintf(stderr, "bench: timing PyTorch first (%s %s) ...\n", o->python, o->torch_script);
         torch_run(tr, o->python, o->torch_script, o->sizes_text, o->threads_text, o->quick);
     }
-    if (tr->n) fprintf(out, "torch     PyTorch %s via %s (same OpenBLAS core variable), "
-                       "torch.set_num_threads per thread count\n", tr->version, o->python);
+    if (tr->n) fprintf(out, "torch     PyTorch %s via %s, torch.set_num_threads and "
+                       "OMP/OPENBLAS_NUM_THREADS per thread count\n", tr->version, o->python);
     if (tr->note[0]) fprintf(out, "torch     %s\n", tr->note);
     if (csv && tr->n) fprintf(csv, "# torch %s\n", tr->version);
 }

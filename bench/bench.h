@@ -176,7 +176,7 @@ typedef struct {
 typedef struct {
     TorchRow *rows;
     int n;
-    char version[64];
+    char version[64];    // "1.13.1 (OpenBLAS core Cooperlake)"
     char note[256];      // why the column is empty, when it is
 } TorchResults;
 

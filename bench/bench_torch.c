@@ -52,7 +52,7 @@ static int load_csv(TorchResults *tr, const char *path) {
     int cap = 0;
     while (fgets(line, sizeof line, f)) {
         if (strncmp(line, "# torch ", 8) == 0) {
-            sscanf(line + 8, "%63[^,]", tr->version);
+            sscanf(line + 8, "%63[^;\n]", tr->version);
             continue;
         }
         if (line[0] != '#') parse_line(tr, line, &cap);

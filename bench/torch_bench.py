@@ -391,7 +391,7 @@ def parse_sizes(text):
 def run_parent(args):
     """One child per thread count, its thread variables set before torch loads."""
     threads = [int(t) for t in args.threads.split(",")]
-    header = "# torch %s, python %s\nop,B,H,V,T,E,threads,median_us,min_us,samples,reps\n"
+    header = "# torch %s; python %s\nop,B,H,V,T,E,threads,median_us,min_us,samples,reps\n"
     version = probe_torch_version()
     if version is None:
         print(INSTALL_HINT, file=sys.stderr)
@@ -416,11 +416,28 @@ def run_parent(args):
 
 
 def probe_torch_version():
+    """'1.13.1, OpenBLAS core Cooperlake' (the BLAS torch loaded), or None without torch."""
     try:
         import torch
     except ImportError:
         return None
-    return torch.__version__
+    torch.ones(2, 2) @ torch.ones(2, 2)  # loads the BLAS
+    return "%s (%s)" % (torch.__version__, blas_core())
+
+
+def blas_core():
+    """The core of the OpenBLAS this process loaded, as openblas_get_corename() says."""
+    import ctypes
+    with open("/proc/self/maps") as maps:
+        paths = sorted({line.split()[-1] for line in maps if "openblas" in line or "libblas" in line})
+    for path in paths:
+        try:
+            lib = ctypes.CDLL(path)
+            lib.openblas_get_corename.restype = ctypes.c_char_p
+            return "OpenBLAS core " + lib.openblas_get_corename().decode()
+        except (OSError, AttributeError):
+            continue
+    return "BLAS not OpenBLAS"
 
 
 def main():
