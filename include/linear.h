@@ -4,12 +4,8 @@
 
 // C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C, row-major.
 // op(A) = A ([M,K]) when transA == 0, A^T (A stored [K,M]) when transA == 1; same for B.
-// Small GEMMs (which OpenBLAS keeps on one thread) may be split by rows across the thread
-// pool when that measures faster; results are identical either way (see linear.c).
 void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
           const float *B, float beta, float *C);
-// The split's policy: -1 measure per GEMM shape (default), 0 never, 1 always.
-void gemm_split_policy(int policy);
 
 // out[B,O] = in[B,n_in] . W[n_in,n_out] + b[n_out]   (b may be NULL)
 void linear_forward(float *out, const float *in, const float *W, const float *b, int B, int n_in,

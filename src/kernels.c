@@ -24,13 +24,28 @@
 
 // ---- embedding --------------------------------------------------------------------
 
-void embedding_forward(float *embcat, const float *C, const int *Xb, int B, int T, int E) {
-    int fork = par_worth((long)B * T * E) && omp_get_max_threads() > 1;
-    #pragma omp parallel for if (fork) schedule(static)
-    for (int p = 0; p < B * T; p++) {  // p = b*T + t; rows are short, so no memcpy call
+// Serial paths are plain calls, not `parallel if (0)` regions: with GCC 12 an if(0)
+// region still goes through libgomp and costs several times a short loop (bench/).
+static int fork_pays(long work) { return par_worth(work) && omp_get_max_threads() > 1; }
+
+// Positions [p0, p1), p = b*T + t; rows are short, so no memcpy call.
+static void gather_rows(float *embcat, const float *C, const int *Xb, int p0, int p1, int E) {
+    for (int p = p0; p < p1; p++) {
         const float *src = C + (size_t)Xb[p] * E;
         float *dst = embcat + (size_t)p * E;
         for (int e = 0; e < E; e++) dst[e] = src[e];
+    }
+}
+
+void embedding_forward(float *embcat, const float *C, const int *Xb, int B, int T, int E) {
+    if (!fork_pays((long)B * T * E)) {
+        gather_rows(embcat, C, Xb, 0, B * T, E);
+        return;
+    }
+    #pragma omp parallel
+    {
+        int nt = omp_get_num_threads(), k = omp_get_thread_num();
+        gather_rows(embcat, C, Xb, (int)((long)B * T * k / nt), (int)((long)B * T * (k + 1) / nt), E);
     }
 }
 
@@ -49,7 +64,7 @@ void embedding_backward_serial(float *dC, const float *dembcat, const int *Xb, i
 // so the result is bit-identical to it whatever the thread count.
 void embedding_backward(float *dC, const float *dembcat, const int *Xb, int B, int T, int E,
                         int V) {
-    if (!par_worth((long)B * T * E) || omp_get_max_threads() == 1) {
+    if (!fork_pays((long)B * T * E)) {
         embedding_backward_serial(dC, dembcat, Xb, B, T, E, V);
         return;
     }
@@ -114,7 +129,7 @@ static void tanh_inplace(float *x, size_t n) {
 void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar,
                             float *bnvar_inv, const float *hprebn, const float *bngain,
                             const float *bnbias, int B, int H, int bessel) {
-    if (!par_worth((long)B * H) || omp_get_max_threads() == 1) {
+    if (!fork_pays((long)B * H)) {
         bn_forward_cols(h, bnraw, bnmeani, bnvar, bnvar_inv, hprebn, bngain, bnbias, B, H, 0, H,
                         bessel);
         tanh_inplace(h, (size_t)B * H);
@@ -132,7 +147,7 @@ void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar
 void batchnorm_tanh_forward_eval(float *h, const float *hprebn, const float *bnmean,
                                  const float *bnvar, const float *bngain,
                                  const float *bnbias, int B, int H) {
-    #pragma omp parallel for if (par_worth((long)B * H)) schedule(static)
+    #pragma omp parallel for schedule(static)  // only evaluation and sampling come here
     for (int b = 0; b < B; b++) {
         size_t o = (size_t)b * H;
         #pragma omp simd
@@ -185,7 +200,7 @@ static double ce_rows(float *dlogits, const float *logits, const int *Yb, int r0
 // Rows split in contiguous per-thread ranges; partial losses combined in thread order.
 static double ce_all_rows(float *dlogits, const float *logits, const int *Yb, int B, int V) {
     const float inv_B = 1.0f / (float)B;
-    if (!par_worth((long)B * V * 8) || omp_get_max_threads() == 1)
+    if (!fork_pays((long)B * V * 8))
         return ce_rows(dlogits, logits, Yb, 0, B, V, inv_B);
     double partial[MAX_THREADS];
     int used = 1;
@@ -259,7 +274,7 @@ static void bn_backward_cols(float *dhprebn, float *dbngain, float *dbnbias, con
 static void bn_backward(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
                         const float *h, const float *bnraw, const float *bnvar_inv,
                         const float *bngain, int B, int H, int bessel) {
-    if (!par_worth((long)B * H) || omp_get_max_threads() == 1) {
+    if (!fork_pays((long)B * H)) {
         bn_backward_cols(dhprebn, dbngain, dbnbias, din, h, bnraw, bnvar_inv, bngain, B, H, 0, H,
                          bessel);
         return;

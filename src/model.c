@@ -151,7 +151,12 @@ void model_sgd(Model *m, float lr) {
     float *w = m->params_memory;
     const float *g = m->grads_memory;
     long n = (long)m->num_params;
-    #pragma omp parallel for simd if (par_worth(n)) schedule(static)
+    if (!par_worth(n)) {  // a plain loop: an if(0) parallel region still costs a fork's setup
+        #pragma omp simd
+        for (long i = 0; i < n; i++) w[i] -= lr * g[i];
+        return;
+    }
+    #pragma omp parallel for simd schedule(static)
     for (long i = 0; i < n; i++) w[i] -= lr * g[i];
 }
 
