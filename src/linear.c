@@ -47,6 +47,15 @@ void linear_backward_sgd(float *din, float *W, float *db, const float *dout, con
     gemm(1, 0, n_in, n_out, B, -lr, in, dout, 1.0f, W);
 }
 
+void linear_backward_sgd_nn(float *din, float *W, float *Wt, float *db, const float *dout,
+                            const float *in, float lr, int B, int n_in, int n_out) {
+    for (int i = 0; i < n_in; i++)  // Wt[o, i] = W[i, o]
+        for (int o = 0; o < n_out; o++) Wt[(size_t)o * n_in + i] = W[(size_t)i * n_out + o];
+    gemm(0, 0, B, n_in, n_out, 1.0f, dout, Wt, 0.0f, din);
+    if (db) bias_backward(db, dout, B, n_out);
+    gemm(1, 0, n_in, n_out, B, -lr, in, dout, 1.0f, W);
+}
+
 void bias_backward(float *db, const float *dout, int B, int n_out) {
     memset(db, 0, (size_t)n_out * sizeof(float));
     for (int r = 0; r < B; r++) {

@@ -62,11 +62,12 @@ static void acts_alloc(Acts *a, const Config *c, int B) {
     a->dh = xcalloc(BH, sizeof(float));
     a->dhprebn = xcalloc(BH, sizeof(float));
     a->dembcat = xcalloc(BT * c->E, sizeof(float));
+    a->W2T = xcalloc((size_t)c->V * c->H, sizeof(float));
 }
 
 static void acts_free(Acts *a) {
     void *all[] = {a->Xb, a->Yb, a->embcat, a->hprebn, a->bnmeani, a->bnvar, a->bnvar_inv,
-                   a->bnraw, a->h, a->logits, a->dlogits, a->dh, a->dhprebn, a->dembcat};
+                   a->bnraw, a->h, a->logits, a->dlogits, a->dh, a->dhprebn, a->dembcat, a->W2T};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xfree(all[i]);
     memset(a, 0, sizeof *a);
 }
@@ -182,7 +183,7 @@ void model_backward_sgd(Model *m, float lr) {
     Acts *a = &m->acts;
     Params *p = &m->params, *g = &m->grads;
     int B = a->B, TE = c->T * c->E;
-    linear_backward_sgd(a->dh, p->W2, g->b2, a->dlogits, a->h, lr, B, c->H, c->V);
+    linear_backward_sgd_nn(a->dh, p->W2, a->W2T, g->b2, a->dlogits, a->h, lr, B, c->H, c->V);
     bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
                            a->bnvar_inv, p->bngain, B, c->H, c->bessel);
     linear_backward_sgd(a->dembcat, p->W1, g->b1, a->dhprebn, a->embcat, lr, B, TE, c->H);
