@@ -35,6 +35,11 @@ typedef struct {
     int *Y;  // [n]
     int n;
     int T;
+    // The same examples packed for batch sampling: row i is X[i, 0..T-1] then Y[i], one
+    // byte each (vocabularies have at most 256 symbols). 180k examples take 730 KB: the
+    // random rows a batch draws come from L2 instead of two L3 lines each.
+    // NULL for Examples made by hand; model_sample_batch then reads X and Y.
+    uint8_t *rows;  // [n, T+1]
 } Examples;
 
 typedef struct {
@@ -59,6 +64,8 @@ void words_shuffle(Words *w, uint64_t seed);
 
 // Examples from words [lo, hi).
 void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v, int T);
+// (Re)builds ex->rows from X and Y (every index must be < 256). examples_build calls it.
+void examples_pack(Examples *ex);
 void examples_free(Examples *ex);
 
 // The split's word boundaries for n words: n1 = int(0.8 n), n2 = int(0.9 n) exactly as

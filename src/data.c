@@ -258,11 +258,25 @@ void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v
         }
     }
     xfree(ctx);
+    ex->rows = NULL;
+    examples_pack(ex);
+}
+
+void examples_pack(Examples *ex) {
+    size_t n = (size_t)ex->n, T = (size_t)ex->T;
+    xfree(ex->rows);
+    ex->rows = xcalloc(n * (T + 1), 1);
+    for (size_t i = 0; i < n; i++) {
+        uint8_t *r = ex->rows + i * (T + 1);
+        for (size_t t = 0; t < T; t++) r[t] = (uint8_t)ex->X[i * T + t];
+        r[T] = (uint8_t)ex->Y[i];
+    }
 }
 
 void examples_free(Examples *ex) {
     xfree(ex->X);
     xfree(ex->Y);
+    xfree(ex->rows);
     memset(ex, 0, sizeof *ex);
 }
 

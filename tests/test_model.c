@@ -18,6 +18,7 @@ static const char *names_path(void) {
 }
 
 static void random_examples(Examples *ex, int n, int T, int V, Rng *rng) {
+    memset(ex, 0, sizeof *ex);
     ex->n = n;
     ex->T = T;
     ex->X = xcalloc((size_t)n * T, sizeof(int));
@@ -191,8 +192,28 @@ static void test_short_training_run(void) {
     words_free(&w);
 }
 
+// The packed rows (examples_pack) must give exactly the batches X and Y give.
+static void test_packed_sampling(void) {
+    Rng rng, r1, r2;
+    rng_seed(&rng, 5);
+    Examples ex;
+    random_examples(&ex, 3000, 4, 27, &rng);
+    enum { B = 64 };
+    int X1[B * 4], Y1[B], X2[B * 4], Y2[B];
+    rng_seed(&r1, 9);
+    rng_seed(&r2, 9);
+    model_sample_batch(X1, Y1, &ex, B, &r1);  // rows == NULL: reads X and Y
+    examples_pack(&ex);
+    model_sample_batch(X2, Y2, &ex, B, &r2);
+    CHECK(ex.rows && memcmp(X1, X2, sizeof X1) == 0 && memcmp(Y1, Y2, sizeof Y1) == 0,
+          "packed rows give other batches");
+    CHECK(memcmp(r1.s, r2.s, sizeof r1.s) == 0, "packed sampling drew a different number of values");
+    examples_free(&ex);
+}
+
 int main(void) {
     RUN_TEST(test_param_layout);
+    RUN_TEST(test_packed_sampling);
     RUN_TEST(test_fused_step_matches_backward_plus_sgd);
     RUN_TEST(test_determinism);
     RUN_TEST(test_calibrate_and_eval);
