@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #include "backward_atomic.h"
+#include "data.h"
 
 // The lecture's fixed model dimensions; the bench varies batch B and hidden width H.
 enum { BENCH_V = 27, BENCH_T = 3, BENCH_E = 10 };
@@ -121,6 +122,10 @@ int case_verify(const Entry *e, Case *c, double *worst, char *msg, size_t msg_le
 // the last variant's first output by 0.1% of that output's scale, as a subtly wrong
 // kernel would, so every case must fail.
 extern int bench_inject_fault;
+
+// n random examples (the size of the lecture's training split is 182625), packed for
+// batch sampling as examples_build packs real ones; free with examples_free.
+void synthetic_examples(Examples *ex, long n, unsigned long long seed);
 
 // Deterministic fill helpers for inputs.
 void fill_normal_seeded(float *x, long n, float scale, unsigned long long seed);

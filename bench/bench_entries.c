@@ -98,6 +98,18 @@ int case_verify(const Entry *e, Case *c, double *worst, char *msg, size_t msg_le
     return 0;
 }
 
+// ---- inputs ------------------------------------------------------------------------
+
+// n random examples (contexts and targets uniform over the vocabulary), packed for batch
+// sampling as examples_build packs the real ones.
+void synthetic_examples(Examples *ex, long n, unsigned long long seed) {
+    *ex = (Examples){.X = xcalloc((size_t)n * BENCH_T, sizeof(int)),
+                     .Y = xcalloc((size_t)n, sizeof(int)), .n = (int)n, .T = BENCH_T};
+    fill_index_seeded(ex->X, n * BENCH_T, BENCH_V, seed);
+    fill_index_seeded(ex->Y, n, BENCH_V, seed + 1);
+    examples_pack(ex);
+}
+
 // ---- a model with the lecture's forward done, shared by the kernel entries ----------
 
 typedef struct {
@@ -577,8 +589,7 @@ static void step_after_check(void *p, int variant) {
 
 static void step_destroy(void *p) {
     StepState *s = p;
-    xfree(s->ex.X);
-    xfree(s->ex.Y);
+    examples_free(&s->ex);
     model_free(&s->fused);
     model_free(&s->atomic_m);
     atomic_free(&s->a);
@@ -608,10 +619,7 @@ static void step_setup(Case *c, BenchSize sz) {
     StepState *s = xcalloc(1, sizeof *s);
     s->cfg = bench_config(sz.H);
     s->B = sz.B;
-    s->ex = (Examples){xcalloc((size_t)STEP_EXAMPLES * BENCH_T, sizeof(int)),
-                       xcalloc(STEP_EXAMPLES, sizeof(int)), STEP_EXAMPLES, BENCH_T};
-    fill_index_seeded(s->ex.X, (long)STEP_EXAMPLES * BENCH_T, BENCH_V, 41);
-    fill_index_seeded(s->ex.Y, STEP_EXAMPLES, BENCH_V, 42);
+    synthetic_examples(&s->ex, STEP_EXAMPLES, 41);
     model_alloc(&s->fused, &s->cfg, sz.B);
     model_alloc(&s->atomic_m, &s->cfg, sz.B);
     atomic_alloc(&s->a, &s->cfg, sz.B);

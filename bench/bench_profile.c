@@ -109,18 +109,13 @@ static void prof_init(Prof *s, BenchSize sz) {
     model_alloc(&s->m, &cfg, sz.B);
     rng_seed(&s->rng, 51);
     model_init_weights(&s->m, &s->rng);
-    long n = 182625;
-    s->ex = (Examples){xcalloc((size_t)n * BENCH_T, sizeof(int)), xcalloc((size_t)n, sizeof(int)),
-                       (int)n, BENCH_T};
-    fill_index_seeded(s->ex.X, n * BENCH_T, BENCH_V, 52);
-    fill_index_seeded(s->ex.Y, n, BENCH_V, 53);
+    synthetic_examples(&s->ex, 182625, 52);
     model_train_step(&s->m, &s->ex, 1e-6f, &s->rng);  // every activation filled
 }
 
 static void prof_free(Prof *s) {
     model_free(&s->m);
-    xfree(s->ex.X);
-    xfree(s->ex.Y);
+    examples_free(&s->ex);
 }
 
 // Prints the phases of the fused step at size sz for each thread count in threads[].
