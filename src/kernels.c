@@ -16,10 +16,6 @@
 #include "model.h"
 #include "vecmath.h"
 
-// Column blocks for the [B,H] batchnorm kernels: a block of BN_COLS columns over all B
-// rows is one task; 16 floats = one cache line per row, so at B = 4096 a block of three
-// arrays (768 KB) stays in L2 between the statistics pass and the output pass.
-#define BN_COLS 16
 #define MAX_THREADS 256
 
 // ---- embedding --------------------------------------------------------------------
@@ -84,63 +80,98 @@ void embedding_backward(float *dC, const float *dembcat, const int *Xb, int B, i
 }
 
 // ---- batchnorm + tanh forward ----------------------------------------------------
+//
+// Threads split the batch into row ranges (contiguous memory: what the prefetchers
+// follow). Column sums are per thread, combined in thread order, so a result depends on
+// the thread count but never on scheduling. Each thread keeps its partial sums in its own
+// first row(s) of an output it writes last (bnraw here, dhprebn in the backward), so the
+// step allocates nothing; hence at most B/2 threads.
 
-// Columns [j0, j1) of the training-mode forward. Statistics go straight into the [H]
-// outputs; rows are walked whole, so the inner loops run over contiguous columns.
-static void bn_forward_cols(float *h, float *bnraw, float *bnmeani, float *bnvar,
-                            float *bnvar_inv, const float *hprebn, const float *bngain,
-                            const float *bnbias, int B, int H, int j0, int j1, int bessel) {
-    float *mean = bnmeani + j0, *var = bnvar + j0, *inv = bnvar_inv + j0;
-    const float *gain = bngain + j0, *bias = bnbias + j0;
-    int w = j1 - j0;
-    for (int j = 0; j < w; j++) mean[j] = var[j] = 0.0f;
-    for (int b = 0; b < B; b++) {
-        const float *x = hprebn + (size_t)b * H + j0;
-        #pragma omp simd
-        for (int j = 0; j < w; j++) mean[j] += x[j];
-    }
-    for (int j = 0; j < w; j++) mean[j] /= (float)B;
-    for (int b = 0; b < B; b++) {
-        const float *x = hprebn + (size_t)b * H + j0;
-        #pragma omp simd
-        for (int j = 0; j < w; j++) var[j] += (x[j] - mean[j]) * (x[j] - mean[j]);
-    }
-    for (int j = 0; j < w; j++) {
-        var[j] /= (float)(bessel ? B - 1 : B);
-        inv[j] = 1.0f / sqrtf(var[j] + BN_EPS);
-    }
-    for (int b = 0; b < B; b++) {
-        size_t o = (size_t)b * H + j0;
-        #pragma omp simd
-        for (int j = 0; j < w; j++) {
-            float raw = (hprebn[o + j] - mean[j]) * inv[j];
-            bnraw[o + j] = raw;
-            h[o + j] = gain[j] * raw + bias[j];  // hpreact; tanh applied below
+// Row index where thread t of n starts.
+static inline int row_start(int B, int t, int n) { return (int)((long)B * t / n); }
+
+static int bn_threads(int B, int H) {
+    if (!fork_pays((long)B * H)) return 1;
+    int n = omp_get_max_threads();
+    return n < B / 2 ? n : B / 2;
+}
+
+// out[j] = sum over rows [r0, r1) of x[b,j], or of (x[b,j] - mean[j])^2 when mean is given.
+static void column_sums(float *out, const float *x, const float *mean, int r0, int r1, int H) {
+    for (int j = 0; j < H; j++) out[j] = 0.0f;
+    for (int b = r0; b < r1; b++) {
+        const float *row = x + (size_t)b * H;
+        if (mean) {
+            #pragma omp simd
+            for (int j = 0; j < H; j++) out[j] += (row[j] - mean[j]) * (row[j] - mean[j]);
+        } else {
+            #pragma omp simd
+            for (int j = 0; j < H; j++) out[j] += row[j];
         }
     }
 }
 
-// tanh in place over n contiguous values (libmvec's vector tanhf).
-static void tanh_inplace(float *x, size_t n) {
+// out[j] = the n threads' partial sums (row row_start(t) of part, t in order) / divisor
+static void combine_sums(float *out, const float *part, int B, int H, int n, float divisor) {
+    #pragma omp for schedule(static)
+    for (int j = 0; j < H; j++) {
+        float s = 0.0f;
+        for (int t = 0; t < n; t++) s += part[(size_t)row_start(B, t, n) * H + j];
+        out[j] = s / divisor;
+    }
+}
+
+// Rows [r0, r1): bnraw = (hprebn - mean) * inv; h = tanh(bngain * bnraw + bnbias).
+static void bn_forward_rows(float *h, float *bnraw, const float *mean, const float *inv,
+                            const float *hprebn, const float *bngain, const float *bnbias,
+                            int r0, int r1, int H) {
+    for (int b = r0; b < r1; b++) {
+        size_t o = (size_t)b * H;
+        #pragma omp simd
+        for (int j = 0; j < H; j++) {
+            float raw = (hprebn[o + j] - mean[j]) * inv[j];
+            bnraw[o + j] = raw;
+            h[o + j] = bngain[j] * raw + bnbias[j];  // hpreact
+        }
+    }
+    float *x = h + (size_t)r0 * H;  // tanh in place, one contiguous run (libmvec's tanhf)
+    size_t n = (size_t)(r1 - r0) * H;
     #pragma omp simd
     for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+static void invert_variance(float *bnvar_inv, const float *bnvar, int j0, int j1) {
+    for (int j = j0; j < j1; j++) bnvar_inv[j] = 1.0f / sqrtf(bnvar[j] + BN_EPS);
 }
 
 void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar,
                             float *bnvar_inv, const float *hprebn, const float *bngain,
                             const float *bnbias, int B, int H, int bessel) {
-    if (!fork_pays((long)B * H)) {
-        bn_forward_cols(h, bnraw, bnmeani, bnvar, bnvar_inv, hprebn, bngain, bnbias, B, H, 0, H,
-                        bessel);
-        tanh_inplace(h, (size_t)B * H);
+    const float n_var = (float)(bessel ? B - 1 : B);
+    int threads = bn_threads(B, H);
+    if (threads == 1) {
+        column_sums(bnmeani, hprebn, NULL, 0, B, H);
+        for (int j = 0; j < H; j++) bnmeani[j] /= (float)B;
+        column_sums(bnvar, hprebn, bnmeani, 0, B, H);
+        for (int j = 0; j < H; j++) bnvar[j] /= n_var;
+        invert_variance(bnvar_inv, bnvar, 0, H);
+        bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bngain, bnbias, 0, B, H);
         return;
     }
-    #pragma omp parallel for schedule(static)
-    for (int j0 = 0; j0 < H; j0 += BN_COLS) {
-        int j1 = j0 + BN_COLS < H ? j0 + BN_COLS : H;
-        bn_forward_cols(h, bnraw, bnmeani, bnvar, bnvar_inv, hprebn, bngain, bnbias, B, H, j0,
-                        j1, bessel);
-        for (int b = 0; b < B; b++) tanh_inplace(h + (size_t)b * H + j0, (size_t)(j1 - j0));
+    #pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int r0 = row_start(B, t, n), r1 = row_start(B, t + 1, n);
+        float *part = bnraw + (size_t)r0 * H;  // scratch until this thread's rows are written
+        column_sums(part, hprebn, NULL, r0, r1, H);
+        #pragma omp barrier
+        combine_sums(bnmeani, bnraw, B, H, n, (float)B);  // (ends with a barrier)
+        column_sums(part, hprebn, bnmeani, r0, r1, H);
+        #pragma omp barrier
+        combine_sums(bnvar, bnraw, B, H, n, n_var);
+        #pragma omp single
+        invert_variance(bnvar_inv, bnvar, 0, H);
+        bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bngain, bnbias, r0, r1, H);
     }
 }
 
@@ -239,34 +270,44 @@ double ce_loss_sum(const float *logits, const int *Yb, int B, int V) {
 }
 
 // ---- batchnorm backward (exercise 3) -------------------------------------------
+//
+// When h is non-NULL the input is dh and dhpreact = (1 - h^2) * dh is formed on the fly
+// (tanh fused in); else the input is dhpreact itself. Two passes over the rows: the
+// column sums sum_b dhpreact (= dbnbias) and sum_b dhpreact * bnraw (= dbngain), then
+// dhprebn. Threads: row ranges as in the forward; partials in dhprebn's first two rows
+// of each thread's range.
 
-// The closed form on columns [j0, j1). When h is non-NULL the input is dh and
-// dhpreact = (1 - h^2) * dh is formed on the fly (tanh fused in); else the input is
-// dhpreact itself. The two column sums go straight into dbnbias / dbngain.
-static void bn_backward_cols(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
-                             const float *h, const float *bnraw, const float *bnvar_inv,
-                             const float *bngain, int B, int H, int j0, int j1, int bessel) {
-    float *sum_d = dbnbias + j0, *sum_draw = dbngain + j0;
-    int w = j1 - j0;
-    for (int j = 0; j < w; j++) sum_d[j] = sum_draw[j] = 0.0f;
-    for (int b = 0; b < B; b++) {
-        size_t o = (size_t)b * H + j0;
+static inline float upstream(const float *din, const float *h, size_t i) {
+    return h ? (1.0f - h[i] * h[i]) * din[i] : din[i];
+}
+
+static void bn_backward_sums(float *sum_d, float *sum_draw, const float *din, const float *h,
+                             const float *bnraw, int r0, int r1, int H) {
+    for (int j = 0; j < H; j++) sum_d[j] = sum_draw[j] = 0.0f;
+    for (int b = r0; b < r1; b++) {
+        size_t o = (size_t)b * H;
         #pragma omp simd
-        for (int j = 0; j < w; j++) {
-            float d = h ? (1.0f - h[o + j] * h[o + j]) * din[o + j] : din[o + j];
+        for (int j = 0; j < H; j++) {
+            float d = upstream(din, h, o + j);
             sum_d[j] += d;
             sum_draw[j] += d * bnraw[o + j];
         }
     }
+}
+
+// dhprebn = bngain*bnvar_inv/B * (B*d - sum_d - k*bnraw*sum_draw), rows [r0, r1)
+static void bn_backward_rows(float *dhprebn, const float *sum_d, const float *sum_draw,
+                             const float *din, const float *h, const float *bnraw,
+                             const float *bnvar_inv, const float *bngain, int B, int H, int r0,
+                             int r1, int bessel) {
     const float k = bessel ? (float)B / (float)(B - 1) : 1.0f;
-    const float *gain = bngain + j0, *inv = bnvar_inv + j0;
-    for (int b = 0; b < B; b++) {
-        size_t o = (size_t)b * H + j0;
+    for (int b = r0; b < r1; b++) {
+        size_t o = (size_t)b * H;
         #pragma omp simd
-        for (int j = 0; j < w; j++) {
-            float d = h ? (1.0f - h[o + j] * h[o + j]) * din[o + j] : din[o + j];
-            float scale = gain[j] * inv[j] / (float)B;
-            dhprebn[o + j] = scale * ((float)B * d - sum_d[j] - bnraw[o + j] * (k * sum_draw[j]));
+        for (int j = 0; j < H; j++) {
+            float scale = bngain[j] * bnvar_inv[j] / (float)B;
+            dhprebn[o + j] = scale * ((float)B * upstream(din, h, o + j) - sum_d[j] -
+                                      bnraw[o + j] * (k * sum_draw[j]));
         }
     }
 }
@@ -274,15 +315,34 @@ static void bn_backward_cols(float *dhprebn, float *dbngain, float *dbnbias, con
 static void bn_backward(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
                         const float *h, const float *bnraw, const float *bnvar_inv,
                         const float *bngain, int B, int H, int bessel) {
-    if (!fork_pays((long)B * H)) {
-        bn_backward_cols(dhprebn, dbngain, dbnbias, din, h, bnraw, bnvar_inv, bngain, B, H, 0, H,
+    int threads = bn_threads(B, H);
+    if (threads == 1) {
+        bn_backward_sums(dbnbias, dbngain, din, h, bnraw, 0, B, H);
+        bn_backward_rows(dhprebn, dbnbias, dbngain, din, h, bnraw, bnvar_inv, bngain, B, H, 0, B,
                          bessel);
         return;
     }
-    #pragma omp parallel for schedule(static)
-    for (int j0 = 0; j0 < H; j0 += BN_COLS)
-        bn_backward_cols(dhprebn, dbngain, dbnbias, din, h, bnraw, bnvar_inv, bngain, B, H, j0,
-                         j0 + BN_COLS < H ? j0 + BN_COLS : H, bessel);
+    #pragma omp parallel num_threads(threads)
+    {
+        int t = omp_get_thread_num(), n = omp_get_num_threads();
+        int r0 = row_start(B, t, n), r1 = row_start(B, t + 1, n);
+        float *part_d = dhprebn + (size_t)r0 * H;  // rows r0 and r0 + 1: r1 - r0 >= 2
+        bn_backward_sums(part_d, part_d + H, din, h, bnraw, r0, r1, H);
+        #pragma omp barrier
+        #pragma omp for schedule(static)
+        for (int j = 0; j < H; j++) {
+            float sd = 0.0f, sr = 0.0f;
+            for (int u = 0; u < n; u++) {
+                const float *p = dhprebn + (size_t)row_start(B, u, n) * H;
+                sd += p[j];
+                sr += p[H + j];
+            }
+            dbnbias[j] = sd;
+            dbngain[j] = sr;
+        }
+        bn_backward_rows(dhprebn, dbnbias, dbngain, din, h, bnraw, bnvar_inv, bngain, B, H, r0,
+                         r1, bessel);
+    }
 }
 
 void bn_backward_fused(float *dhprebn, float *dbngain, float *dbnbias, const float *dhpreact,
