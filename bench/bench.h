@@ -142,13 +142,6 @@ void scatter_atomic_adds(float *dC, const float *dembcat, const int *Xb, int n, 
 // Runs them from a->logits, as atomic_forward would; returns the loss.
 float bench_ce_forward_chain(AtomicActs *a);
 
-// ---- exercise 3's closed form forked over row ranges (bench_bn_rows.c) ------------
-// As bn_backward_fused (h == NULL, din = dhpreact) or bn_tanh_backward_fused (h != NULL,
-// din = dh); per-thread column sums combined in thread order.
-void bn_backward_rows(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
-                      const float *h, const float *bnraw, const float *bnvar_inv,
-                      const float *bngain, int B, int H, int bessel);
-
 // ---- naive matmul loops (the linear entry's reference) ----------------------------
 // dW[n_in,n_out] = in^T . dout, din[B,n_in] = dout . W^T, db[n_out] = column sums of dout.
 void linear_backward_loops(float *din, float *dW, float *db, const float *dout,

@@ -269,7 +269,7 @@ static const Entry ENTRY_CE_FB = {
 
 // Every variant has its own outputs (a check compares them after all have run);
 // variant 0 writes the atomic struct's, variant v >= 1 the state's slot v.
-enum { BN_SLOTS = 4 };
+enum { BN_SLOTS = 3 };
 typedef struct {
     Fixture fx;
     float *dhprebn[BN_SLOTS], *dbngain[BN_SLOTS], *dbnbias[BN_SLOTS];
@@ -304,17 +304,6 @@ static void bn_tanh_fused(void *p) {
     bn_tanh_backward_fused(s->dhprebn[2], s->dbngain[2], s->dbnbias[2], a->dh, a->h, a->bnraw,
                            a->bnvar_inv, s->fx.m.params.bngain, s->fx.B, s->fx.cfg.H, 1);
 }
-
-// The bench-only row-split strategy (bench_bn_rows.c), into slot `slot`.
-static void bn_rows_into(BnState *s, int slot, int tanh_fused) {
-    const AtomicActs *a = &s->fx.a;
-    bn_backward_rows(s->dhprebn[slot], s->dbngain[slot], s->dbnbias[slot],
-                     tanh_fused ? a->dh : a->dhpreact, tanh_fused ? a->h : NULL, a->bnraw,
-                     a->bnvar_inv, s->fx.m.params.bngain, s->fx.B, s->fx.cfg.H, 1);
-}
-
-static void bn_rows(void *p) { bn_rows_into(p, 2, 0); }
-static void bn_tanh_rows(void *p) { bn_rows_into(p, 3, 1); }
 
 static void bn_destroy(void *p) {
     BnState *s = p;
@@ -351,18 +340,17 @@ static void bn_setup_arrays(Case *c, BenchSize sz, int n_variants, double arrays
     c->basis = ROOF_BANDWIDTH;
 }
 
-static void bn_setup(Case *c, BenchSize sz) { bn_setup_arrays(c, sz, 3, 2.0); }
-static void bn_tanh_setup(Case *c, BenchSize sz) { bn_setup_arrays(c, sz, 4, 3.0); }
+static void bn_setup(Case *c, BenchSize sz) { bn_setup_arrays(c, sz, 2, 2.0); }
+static void bn_tanh_setup(Case *c, BenchSize sz) { bn_setup_arrays(c, sz, 3, 3.0); }
 
 static const Entry ENTRY_BN = {
     .name = "bn_backward",
     .about = "dhprebn, dbngain, dbnbias from dhpreact: exercise 1's chain vs exercise 3's "
-             "closed form; rows_split: the closed form forked over row ranges",
+             "closed form",
     .tolerance = 2e-5,
-    .n_variants = 3,
+    .n_variants = 2,
     .variants = {{"atomic", bn_atomic, "bn_backward_atomic", 1},
-                 {"fused", bn_fused, "bn_backward_fused", 1},
-                 {"rows_split", bn_rows, "bn_backward_fused", 0}},
+                 {"fused", bn_fused, "bn_backward_fused", 1}},
     .setup = bn_setup,
 };
 
@@ -371,11 +359,10 @@ static const Entry ENTRY_BN_TANH = {
     .about = "the same from dh, tanh's backward in front: atomic lines; tanh pass + closed "
              "form; tanh fused into the closed form",
     .tolerance = 2e-5,
-    .n_variants = 4,
+    .n_variants = 3,
     .variants = {{"atomic", bn_tanh_atomic, "bn_tanh_backward_atomic", 1},
                  {"closed", bn_tanh_closed, NULL, 1},
-                 {"fused", bn_tanh_fused, "bn_tanh_backward_fused", 1},
-                 {"rows_split", bn_tanh_rows, "bn_tanh_backward_fused", 0}},
+                 {"fused", bn_tanh_fused, "bn_tanh_backward_fused", 1}},
     .setup = bn_tanh_setup,
 };
 

@@ -54,7 +54,7 @@ static void ph_ce(void *p) {
 }
 static void ph_lin2_bwd(void *p) {
     PROF_VARS(p);
-    linear_backward_sgd(a->dh, s->m.params.W2, g->b2, a->dlogits, a->h, 1e-6f, B, c->H, c->V);
+    linear_backward_sgd_nn(a->dh, s->m.params.W2, a->W2T, g->b2, a->dlogits, a->h, 1e-6f, B, c->H, c->V);
 }
 static void ph_bn_bwd(void *p) {
     PROF_VARS(p);
@@ -96,7 +96,7 @@ static const struct {
     {"linear_forward 2 (sgemm)", ph_lin2_fwd, 1},
     {"ce_forward_backward_fused", ph_ce, 1},
     {"model_backward_sgd", ph_backward_sgd, 0},
-    {"linear_backward_sgd 2", ph_lin2_bwd, 1},
+    {"linear_backward_sgd_nn 2", ph_lin2_bwd, 1},
     {"bn_tanh_backward_fused", ph_bn_bwd, 1},
     {"linear_backward_sgd 1", ph_lin1_bwd, 1},
     {"embedding_backward", ph_emb_bwd, 1},
