@@ -16,6 +16,9 @@ typedef struct {
     char msg[512];
 } Err;
 int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));  // returns -1
+// Escapes control characters in e->msg (\n, \xNN, \u00NN for UTF-8 C1): a message that
+// quotes a name or value from a file stays one line and cannot drive the terminal.
+void err_make_printable(Err *e);
 
 // Print "makemore: <msg>" to stderr and exit with status. For main-level code only.
 void die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));

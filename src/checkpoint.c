@@ -147,30 +147,6 @@ int checkpoint_save(const char *path, const Model *m, const Vocab *v, const Trai
     return st_save(path, t, NUM_TENSORS, l.meta, l.n, err);
 }
 
-// Error messages quote names and values taken from the file (tensor names, metadata):
-// a JSON string may hold "\n", ESC or other control characters, which would break the
-// one-line message (or drive the terminal). Rewrites msg with C0 controls and DEL as
-// \n, \r, \t or \xNN and UTF-8 C1 controls (U+0080..U+009F) as \u00NN.
-static void msg_make_printable(Err *err) {
-    if (!err) return;
-    char out[sizeof err->msg];
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)err->msg; *p && o + 7 < sizeof out; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            const char *named = *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : *p == '\t' ? "\\t" : NULL;
-            o += (size_t)(named ? snprintf(out + o, sizeof out - o, "%s", named)
-                                : snprintf(out + o, sizeof out - o, "\\x%02x", *p));
-        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            o += (size_t)snprintf(out + o, sizeof out - o, "\\u00%02x", p[1]);
-            p++;
-        } else {
-            out[o++] = (char)*p;
-        }
-    }
-    out[o] = '\0';
-    memcpy(err->msg, out, o + 1);
-}
-
 // ---- loading: metadata -----------------------------------------------------------
 
 typedef struct {
@@ -416,6 +392,6 @@ int checkpoint_load(Model *m, Vocab *v, TrainState *ts, int *has_train_state, co
     Reader r = {&f, path, err};
     int rc = load_validated(m, v, ts, has_train_state, &r, B);
     st_free(&f);
-    if (rc) msg_make_printable(err);
+    if (rc) err_make_printable(err);
     return rc;
 }

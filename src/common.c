@@ -20,6 +20,30 @@ int err_set(Err *e, const char *fmt, ...) {
     return -1;
 }
 
+// Error messages quote names and values taken from the file (tensor names, metadata):
+// a JSON string may hold "\n", ESC or other control characters, which would break the
+// one-line message (or drive the terminal). Rewrites msg with C0 controls and DEL as
+// \n, \r, \t or \xNN and UTF-8 C1 controls (U+0080..U+009F) as \u00NN.
+void err_make_printable(Err *err) {
+    if (!err) return;
+    char out[sizeof err->msg];
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)err->msg; *p && o + 7 < sizeof out; p++) {
+        if (*p < 0x20 || *p == 0x7f) {
+            const char *named = *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : *p == '\t' ? "\\t" : NULL;
+            o += (size_t)(named ? snprintf(out + o, sizeof out - o, "%s", named)
+                                : snprintf(out + o, sizeof out - o, "\\x%02x", *p));
+        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\u00%02x", p[1]);
+            p++;
+        } else {
+            out[o++] = (char)*p;
+        }
+    }
+    out[o] = '\0';
+    memcpy(err->msg, out, o + 1);
+}
+
 void die(int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);

@@ -198,30 +198,6 @@ int st_save(const char *path, const StTensor *tensors, int n_tensors, const StMe
 
 // ---- reading ------------------------------------------------------------------
 
-// Error messages quote names and values taken from the file (tensor names, metadata):
-// a JSON string may hold "\n", ESC or other control characters, which would break the
-// one-line message (or drive the terminal). Rewrites msg with C0 controls and DEL as
-// \n, \r, \t or \xNN and UTF-8 C1 controls (U+0080..U+009F) as \u00NN.
-static void msg_make_printable(Err *err) {
-    if (!err) return;
-    char out[sizeof err->msg];
-    size_t o = 0;
-    for (const unsigned char *p = (const unsigned char *)err->msg; *p && o + 7 < sizeof out; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            const char *named = *p == '\n' ? "\\n" : *p == '\r' ? "\\r" : *p == '\t' ? "\\t" : NULL;
-            o += (size_t)(named ? snprintf(out + o, sizeof out - o, "%s", named)
-                                : snprintf(out + o, sizeof out - o, "\\x%02x", *p));
-        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            o += (size_t)snprintf(out + o, sizeof out - o, "\\u00%02x", p[1]);
-            p++;
-        } else {
-            out[o++] = (char)*p;
-        }
-    }
-    out[o] = '\0';
-    memcpy(err->msg, out, o + 1);
-}
-
 static int dtype_from_name(const char *s, StDtype *d) {
     for (int i = 0; i < N_DTYPES; i++)
         if (strcmp(s, DTYPE_NAMES[i]) == 0) {
@@ -423,7 +399,7 @@ int st_parse(StFile *f, const uint8_t *data, size_t len, const char *name, Err *
     if (!copy) return err_set(err, "%s: out of memory for %zu bytes", name, len);
     if (len) memcpy(copy, data, len);
     int rc = parse_owned(f, copy, len, name, err);
-    if (rc) msg_make_printable(err);
+    if (rc) err_make_printable(err);
     return rc;
 }
 
@@ -431,7 +407,7 @@ static int load_file(StFile *f, const char *path, Err *err);
 
 int st_load(StFile *f, const char *path, Err *err) {
     int rc = load_file(f, path, err);
-    if (rc) msg_make_printable(err);
+    if (rc) err_make_printable(err);
     return rc;
 }
 
