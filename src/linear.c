@@ -51,9 +51,11 @@ void linear_backward_sgd_nn(float *din, float *W, float *Wt, float *db, const fl
                             const float *in, float lr, int B, int n_in, int n_out) {
     for (int i = 0; i < n_in; i++)  // Wt[o, i] = W[i, o]
         for (int o = 0; o < n_out; o++) Wt[(size_t)o * n_in + i] = W[(size_t)i * n_out + o];
-    gemm(0, 0, B, n_in, n_out, 1.0f, dout, Wt, 0.0f, din);
+    gemm(0, 0, B, n_in, n_out, 1.0f, dout, Wt, 0.0f, din);  // din = dout . W^T
     if (db) bias_backward(db, dout, B, n_out);
-    gemm(1, 0, n_in, n_out, B, -lr, in, dout, 1.0f, W);
+    gemm(1, 0, n_out, n_in, B, 1.0f, dout, in, 0.0f, Wt);   // Wt = dW^T = dout^T . in
+    for (int i = 0; i < n_in; i++)
+        for (int o = 0; o < n_out; o++) W[(size_t)i * n_out + o] -= lr * Wt[(size_t)o * n_in + i];
 }
 
 void bias_backward(float *db, const float *dout, int B, int n_out) {

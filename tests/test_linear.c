@@ -103,6 +103,16 @@ static void test_linear_forward_backward(void) {
         CHECK(same_din && same_db, "backward_sgd's din/db differ from backward's (B=%d)", B);
         for (int k = 0; k < I * O; k++) ref[k] = (double)W[k] - lr * (double)dW[k];
         CHECK(max_abs_diff(W2, ref, (long)I * O) < 1e-5, "W after SGD, B=%d I=%d O=%d", B, I, O);
+        // the narrow-W variant: same din and db within rounding, same update
+        float *Wt = xcalloc((size_t)I * O, sizeof(float));
+        memcpy(W2, W, (size_t)I * O * sizeof(float));
+        linear_backward_sgd_nn(din2, W2, Wt, db2, dout, in, lr, B, I, O);
+        double d_din = 0;
+        for (int k = 0; k < B * I; k++) d_din = fmax(d_din, fabs(din2[k] - din[k]));
+        CHECK(d_din < gemm_tol(O) && memcmp(db, db2, (size_t)O * sizeof(float)) == 0,
+              "backward_sgd_nn's din (maxdiff %g) or db differ, B=%d", d_din, B);
+        CHECK(max_abs_diff(W2, ref, (long)I * O) < 1e-5, "W after SGD (nn), B=%d I=%d O=%d", B, I, O);
+        xfree(Wt);
         xfree(W2); xfree(din2); xfree(db2);
         xfree(in); xfree(W); xfree(b); xfree(dout); xfree(out); xfree(din); xfree(dW); xfree(db);
         xfree(ref);
