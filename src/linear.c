@@ -9,7 +9,8 @@
 // and splitting their rows across our pool ourselves was measured slower for the whole
 // step at the lecture's size (B = 32, quiet 2-core machine: 39.3-40.0 us/step split vs
 // 35.7 us unsplit, though each GEMM alone timed faster split: the weights then bounce
-// between the cores' caches, we think). Large GEMMs are threaded by OpenBLAS itself.
+// between the cores' caches, we think; the split is commit 5afcb4b). Large GEMMs are
+// threaded by OpenBLAS itself.
 void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
           const float *B, float beta, float *C) {
     int lda = transA ? M : K;  // leading dimensions of the arrays as stored (row-major)
