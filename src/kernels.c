@@ -2,7 +2,7 @@
 // embedding scatter-add). Derivations: src/DERIVATIONS.md.
 //
 // Threading: each kernel forks only when par_worth(work) says the fork pays for itself;
-// otherwise the `if` clause keeps it on the calling thread. Reductions never use
+// otherwise it runs as a plain call on the calling thread. Reductions never use
 // OpenMP's reduction clause (its combine order is not fixed): per-thread partials are
 // combined in thread order, or each output is owned by one thread, so results are
 // bit-identical run to run for a given thread count.
