@@ -138,10 +138,6 @@ void scatter_thread_buffers(float *dC, const float *dembcat, const int *Xb, int 
 void scatter_sorted(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
 void scatter_atomic_adds(float *dC, const float *dembcat, const int *Xb, int n, int E, int V);
 
-// ---- the notebook's cross-entropy forward lines, logit_maxes ... loss (bench_graph.c) --
-// Runs them from a->logits, as atomic_forward would; returns the loss.
-float bench_ce_forward_chain(AtomicActs *a);
-
 // ---- naive matmul loops (the linear entry's reference) ----------------------------
 // dW[n_in,n_out] = in^T . dout, din[B,n_in] = dout . W^T, db[n_out] = column sums of dout.
 void linear_backward_loops(float *din, float *dW, float *db, const float *dout,

@@ -223,7 +223,7 @@ typedef struct {
 
 static void cefb_atomic(void *p) {
     CeFbState *s = p;
-    bench_ce_forward_chain(&s->fx.a);
+    atomic_ce_forward_chain(&s->fx.a);
     atomic_ce_backward_chain(&s->fx.a);
 }
 

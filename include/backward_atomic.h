@@ -92,6 +92,9 @@ void atomic_free(AtomicActs *a);
 // The forward pass, one function per notebook line. Borrows p's tensors and Xb [B,T],
 // Yb [B] (in [0,V)) until the next call. Returns (and stores) the loss.
 float atomic_forward(AtomicActs *a, const Params *p, const int *Xb, const int *Yb);
+// The cross-entropy forward lines alone (logit_maxes ... loss) from a->logits, for the bench:
+// with atomic_ce_backward_chain, everything ce_forward_backward_fused replaces.
+float atomic_ce_forward_chain(AtomicActs *a);
 
 // Exercise 1: the whole backward pass, loss -> dC (all 26 gradients), after atomic_forward.
 void atomic_backward(AtomicActs *a);

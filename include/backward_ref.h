@@ -25,6 +25,7 @@ typedef struct {
 void ref_alloc(RefActs *r, const Config *cfg, int B);
 void ref_free(RefActs *r);
 double ref_forward(RefActs *r, const RefParams *p, const int *Xb, const int *Yb);
+double ref_ce_forward_chain(RefActs *r);  // the CE forward lines alone, from r->logits
 void ref_backward(RefActs *r);
 void ref_ce_backward_chain(RefActs *r);
 void ref_tanh_backward(RefActs *r);
