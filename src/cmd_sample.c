@@ -13,11 +13,18 @@
 
 // Failures are one line, "makemore <cmd>: <file>: <what> ...", exit 1 (file or data) or
 // 2 (command line).
-static void load_model_or_die(const char *cmd, Model *m, Vocab *v, TrainState *ts, int *has_ts,
-                              const char *path) {
+// Loads the model at path; *split_seed becomes the one it was trained with unless the
+// user gave --split-seed. Returns 1 when the file is an unfinished training checkpoint
+// (batchnorm not calibrated yet), else 0.
+static int load_model_or_die(const char *cmd, Model *m, Vocab *v, const char *path,
+                             uint64_t *split_seed, int split_seed_given) {
     Err err;
-    if (checkpoint_load(m, v, ts, has_ts, path, 1, &err) != 0)
+    TrainState ts;
+    int has_ts = 0;
+    if (checkpoint_load(m, v, &ts, &has_ts, path, 1, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s", err.msg);
+    if (has_ts && !split_seed_given) *split_seed = ts.split_seed;
+    return has_ts && !ts.calibrated;
 }
 
 // Words of path split as in training (split_seed), encoded with the model's vocabulary.
@@ -90,10 +97,7 @@ int sample_main(int argc, char **argv) {
     if (!model_path) cli_fail(&c, "--model FILE is required");
     Model m;
     Vocab v;
-    TrainState ts;
-    int has_ts = 0;
-    load_model_or_die("sample", &m, &v, &ts, &has_ts, model_path);
-    if (has_ts && !split_seed_given) split_seed = ts.split_seed;
+    int uncalibrated = load_model_or_die("sample", &m, &v, model_path, &split_seed, split_seed_given);
 
     Words w = {0};
     Split s = {0};
@@ -104,7 +108,7 @@ int sample_main(int argc, char **argv) {
         wordset_build(&train_set, w.w, s.n_words[0]);
         wordset_build(&heldout_set, w.w + s.n_words[0], w.n - s.n_words[0]);
     }
-    calibrate_if_needed("sample", &m, has_ts && !ts.calibrated, marks ? &s : NULL, model_path);
+    calibrate_if_needed("sample", &m, uncalibrated, marks ? &s : NULL, model_path);
     Rng rng;
     rng_seed(&rng, seed);
     sample_print(stdout, &m, &v, &rng, (int)n, (float)temperature, (int)top_k,
@@ -144,14 +148,11 @@ int eval_main(int argc, char **argv) {
     if (!model_path) cli_fail(&c, "--model FILE is required");
     Model m;
     Vocab v;
-    TrainState ts;
-    int has_ts = 0;
-    load_model_or_die("eval", &m, &v, &ts, &has_ts, model_path);
-    if (has_ts && !split_seed_given) split_seed = ts.split_seed;
+    int uncalibrated = load_model_or_die("eval", &m, &v, model_path, &split_seed, split_seed_given);
     Words w;
     Split s;
     load_split_or_die("eval", &w, &s, data, &v, m.cfg.T, split_seed, model_path);
-    calibrate_if_needed("eval", &m, has_ts && !ts.calibrated, &s, model_path);
+    calibrate_if_needed("eval", &m, uncalibrated, &s, model_path);
     printf("train %.4f\nval %.4f\ntest %.4f\n", model_eval_loss(&m, &s.train),
            model_eval_loss(&m, &s.val), model_eval_loss(&m, &s.test));
     split_free(&s);
