@@ -59,7 +59,7 @@ typedef struct {
     float *dh;         // [B,H]
     float *dhprebn;    // [B,H]
     float *dembcat;    // [B,T*E]
-    float *W2T;        // [V,H] scratch: W2 transposed for dh's GEMM (linear_backward_sgd_nn)
+    float *W2T;        // [V,H] scratch of linear_backward_sgd_nn: W2^T for dh, then dW2^T
     float loss;
 } Acts;
 

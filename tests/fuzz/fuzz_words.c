@@ -13,16 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-#ifndef FUZZ_PRINTABLE_LINE
-#define FUZZ_PRINTABLE_LINE
-// A message is one line a terminal shows as text: no C0 control, DEL or UTF-8 C1 control
-// (what a file-controlled name could smuggle in).
-static int printable_line(const char *msg) {
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++)
-        if (*p < 0x20 || *p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) return 0;
-    return 1;
-}
-#endif
+#include "fuzz_common.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     Words w;
