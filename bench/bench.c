@@ -454,7 +454,7 @@ static void run_torch(TorchResults *tr, const Options *o, FILE *csv) {
 }
 
 int main(int argc, char **argv) {
-    blas_core_fix(argv);
+    blas_setup(argv);
     Options o;
     parse_options(&o, argc, argv);
     TimingPlan plan = plan_for(&o);

@@ -1,17 +1,27 @@
-// blas_core.h: which OpenBLAS this process runs, and the fix for a generic core.
+// blas_core.h: which OpenBLAS this process runs, the fix for a generic core, and the one
+// set-up call every program of the project (makemore, build/bench, the test binaries) makes.
 #ifndef MAKEMORE_BLAS_CORE_H
 #define MAKEMORE_BLAS_CORE_H
 
 #include <stddef.h>
 
-// Debian's OpenBLAS 0.3.21 runs its generic "Prescott" (SSE3) kernels on CPUs it does not
-// know (AVX-512 machines among them). OpenBLAS reads OPENBLAS_CORETYPE only when it loads,
-// so when the loaded core is generic, the CPU has AVX2 / AVX-512 and the user has not set
-// the variable, this sets it (Haswell / SkylakeX) and re-executes the program, saying so
-// in one line on stderr. Returns only when no restart was needed or it failed.
-void blas_core_fix(char **argv);
+// Call first in main(). Two things, the same for every binary:
+// 1. The core. Debian's OpenBLAS 0.3.21 runs its generic "Prescott" (SSE3) kernels on CPUs
+//    it does not know (some AVX-512 Xeons among them). OpenBLAS reads OPENBLAS_CORETYPE only
+//    when it loads, so when the loaded core is generic, the CPU has AVX2 / AVX-512 and the
+//    user has not set the variable, this sets it (Haswell / SkylakeX) and re-executes the
+//    program. It prints nothing: stderr stays for errors, and blas_describe() (the run
+//    header) says that the restart happened. A user's own OPENBLAS_CORETYPE always stands.
+//    MAKEMORE_PRETEND_CORE=NAME (tests and CI) makes the check see NAME as OpenBLAS's
+//    choice, so the restart path runs on any CPU.
+// 2. The threads. OpenBLAS is held to one thread for good: the engine splits large GEMMs
+//    itself over tiles fixed by the shape alone (linear.c), so no result depends on how
+//    OpenBLAS would have divided a GEMM among threads.
+// Returns only when no restart was needed, or it failed.
+void blas_setup(char **argv);
 
-// "OpenBLAS 0.3.21, core SkylakeX, OpenMP threading" into buf.
+// "OpenBLAS 0.3.21, core Haswell, OpenMP threading" into buf, followed by
+// " (restarted: OpenBLAS chose 'Prescott')" when blas_setup re-executed the program.
 void blas_describe(char *buf, size_t len);
 const char *blas_threading(void);  // "serial", "pthreads" or "OpenMP"
 

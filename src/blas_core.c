@@ -8,6 +8,10 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#include <omp.h>
+
+// Set in the environment of the re-executed program: the core OpenBLAS had chosen.
+#define RESTART_VAR "MAKEMORE_CORE_RESTARTED_FROM"
 
 // The core OpenBLAS should use on this CPU, or NULL when no better one is known.
 static const char *wanted_core(void) {
@@ -32,24 +36,34 @@ static int core_has_avx512(const char *core) {
            strcasecmp(core, "SapphireRapids") == 0;
 }
 
-void blas_core_fix(char **argv) {
+// The core a restart would have set, when the re-execution failed (reported by
+// blas_describe, never on stderr: stderr is for errors alone).
+static char restart_failed[16];
+
+static void core_fix(char **argv) {
     if (getenv("OPENBLAS_CORETYPE")) return;  // the user's choice stands
     const char *want = wanted_core();
     if (!want) return;
-    // MAKEMORE_PRETEND_CORE (tests only) stands in for the core OpenBLAS chose, so the
-    // restart can be exercised on a CPU that OpenBLAS recognises.
     const char *pretend = getenv("MAKEMORE_PRETEND_CORE");
     const char *core = pretend && *pretend ? pretend : openblas_get_corename();
     int fine = strcmp(want, "SkylakeX") == 0 ? core_has_avx512(core) : core_has_avx2(core);
     if (fine) return;
-    fprintf(stderr,
-            "makemore: OpenBLAS chose its generic '%s' core on this %s-capable CPU; "
-            "restarting with OPENBLAS_CORETYPE=%s (3-4x faster matmuls)\n",
-            core, strcmp(want, "SkylakeX") == 0 ? "AVX-512" : "AVX2", want);
-    fflush(stderr);
+    setenv(RESTART_VAR, core, 1);
     setenv("OPENBLAS_CORETYPE", want, 1);
     execv("/proc/self/exe", argv);
-    fprintf(stderr, "makemore: restart failed; continuing with the '%s' core\n", core);
+    // Still here: the process goes on with the generic core; the run header says so.
+    unsetenv("OPENBLAS_CORETYPE");
+    unsetenv(RESTART_VAR);
+    snprintf(restart_failed, sizeof restart_failed, "%s", want);
+}
+
+void blas_setup(char **argv) {
+    core_fix(argv);
+    // In OpenBLAS's OpenMP build openblas_set_num_threads() also sets OpenMP's count, so
+    // the pool's size is put back; OpenBLAS itself stays on one thread from here on.
+    int pool = omp_get_max_threads();
+    openblas_set_num_threads(1);
+    omp_set_num_threads(pool);
 }
 
 const char *blas_threading(void) {
@@ -66,6 +80,13 @@ void blas_describe(char *buf, size_t len) {
     char version[32] = "?";
     const char *cfg = openblas_get_config();
     if (cfg && strncmp(cfg, "OpenBLAS ", 9) == 0) sscanf(cfg + 9, "%31s", version);
-    snprintf(buf, len, "OpenBLAS %s, core %s, %s threading", version, openblas_get_corename(),
-             blas_threading());
+    const char *from = getenv(RESTART_VAR);
+    char note[96] = "";
+    if (from && getenv("OPENBLAS_CORETYPE"))
+        snprintf(note, sizeof note, " (restarted: OpenBLAS chose '%.32s')", from);
+    else if (restart_failed[0])
+        snprintf(note, sizeof note, " (generic core: restart with OPENBLAS_CORETYPE=%s failed)",
+                 restart_failed);
+    snprintf(buf, len, "OpenBLAS %s, core %s, %s threading%s", version, openblas_get_corename(),
+             blas_threading(), note);
 }

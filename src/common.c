@@ -75,8 +75,7 @@ double now_seconds(void) {
 
 void threads_set(int n) {
     if (n < 1) n = 1;
-    omp_set_num_threads(n);
-    openblas_set_num_threads(n);
+    omp_set_num_threads(n);  // OpenBLAS itself stays on one thread (blas_setup)
 }
 
 int threads_get(void) { return omp_get_max_threads(); }

@@ -3,9 +3,10 @@
 //
 // Threading: each kernel forks only when par_worth(work) says the fork pays for itself;
 // otherwise it runs as a plain call on the calling thread. Reductions never use
-// OpenMP's reduction clause (its combine order is not fixed): per-thread partials are
-// combined in thread order, or each output is owned by one thread, so results are
-// bit-identical run to run for a given thread count.
+// OpenMP's reduction clause (its combine order is not fixed): the rows are cut into a
+// number of parts fixed by the problem's size alone, never by the thread count, threads
+// take whole parts, and the parts' partial sums are combined in part order; or each output
+// is owned by one thread. Results are bit-identical at any thread count.
 #include "kernels.h"
 
 #include <math.h>
@@ -16,7 +17,8 @@
 #include "model.h"
 #include "vecmath.h"
 
-#define MAX_THREADS 256
+// Reductions over more rows than par_worth's threshold are cut into this many parts.
+#define RED_PARTS 16
 
 // ---- embedding --------------------------------------------------------------------
 
@@ -81,19 +83,24 @@ void embedding_backward(float *dC, const float *dembcat, const int *Xb, int B, i
 
 // ---- batchnorm + tanh forward ----------------------------------------------------
 //
-// Threads split the batch into row ranges (contiguous memory: what the prefetchers
-// follow). Column sums are per thread, combined in thread order, so a result depends on
-// the thread count but never on scheduling. Each thread keeps its partial sums in its own
-// first row(s) of an output it writes last (bnraw here, dhprebn in the backward), so the
-// step allocates nothing; hence at most B/2 threads.
+// The batch is cut into bn_parts(B, H) row ranges (contiguous memory: what the prefetchers
+// follow), a number that depends on B and H alone. Column sums are per part, combined in
+// part order, so a result never depends on the thread count or on scheduling. Each part
+// keeps its partial sums in its own first row(s) of an output written last (bnraw here,
+// dhprebn in the backward), so the step allocates nothing; hence at most B/2 parts.
 
-// Row index where thread t of n starts.
+// Row index where part t of n starts.
 static inline int row_start(int B, int t, int n) { return (int)((long)B * t / n); }
 
-static int bn_threads(int B, int H) {
-    if (!fork_pays((long)B * H)) return 1;
-    int n = omp_get_max_threads();
-    return n < B / 2 ? n : B / 2;
+static int bn_parts(int B, int H) {
+    if (!par_worth((long)B * H)) return 1;
+    return RED_PARTS < B / 2 ? RED_PARTS : B / 2;
+}
+
+// Threads for a region over n parts: no more than there are parts.
+static int team_for(int n) {
+    int t = omp_get_max_threads();
+    return t < n ? t : n;
 }
 
 // out[j] = sum over rows [r0, r1) of x[b,j], or of (x[b,j] - mean[j])^2 when mean is given.
@@ -111,7 +118,7 @@ static void column_sums(float *out, const float *x, const float *mean, int r0, i
     }
 }
 
-// out[j] = the n threads' partial sums (row row_start(t) of part, t in order) / divisor
+// out[j] = the n parts' partial sums (row row_start(t) of part, t in order) / divisor
 static void combine_sums(float *out, const float *part, int B, int H, int n, float divisor) {
     #pragma omp for schedule(static)
     for (int j = 0; j < H; j++) {
@@ -148,8 +155,8 @@ void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar
                             float *bnvar_inv, const float *hprebn, const float *bngain,
                             const float *bnbias, int B, int H, int bessel) {
     const float n_var = (float)(bessel ? B - 1 : B);
-    int threads = bn_threads(B, H);
-    if (threads == 1) {
+    int parts = bn_parts(B, H);
+    if (parts == 1) {
         column_sums(bnmeani, hprebn, NULL, 0, B, H);
         for (int j = 0; j < H; j++) bnmeani[j] /= (float)B;
         column_sums(bnvar, hprebn, bnmeani, 0, B, H);
@@ -158,20 +165,27 @@ void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar
         bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bngain, bnbias, 0, B, H);
         return;
     }
-    #pragma omp parallel num_threads(threads)
+    // Part p's partial sums live in row row_start(p) of bnraw until its rows are written.
+    #pragma omp parallel num_threads(team_for(parts))
     {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        int r0 = row_start(B, t, n), r1 = row_start(B, t + 1, n);
-        float *part = bnraw + (size_t)r0 * H;  // scratch until this thread's rows are written
-        column_sums(part, hprebn, NULL, r0, r1, H);
-        #pragma omp barrier
-        combine_sums(bnmeani, bnraw, B, H, n, (float)B);  // (ends with a barrier)
-        column_sums(part, hprebn, bnmeani, r0, r1, H);
-        #pragma omp barrier
-        combine_sums(bnvar, bnraw, B, H, n, n_var);
+        #pragma omp for schedule(static)
+        for (int p = 0; p < parts; p++) {
+            int r0 = row_start(B, p, parts), r1 = row_start(B, p + 1, parts);
+            column_sums(bnraw + (size_t)r0 * H, hprebn, NULL, r0, r1, H);
+        }
+        combine_sums(bnmeani, bnraw, B, H, parts, (float)B);  // (ends with a barrier)
+        #pragma omp for schedule(static)
+        for (int p = 0; p < parts; p++) {
+            int r0 = row_start(B, p, parts), r1 = row_start(B, p + 1, parts);
+            column_sums(bnraw + (size_t)r0 * H, hprebn, bnmeani, r0, r1, H);
+        }
+        combine_sums(bnvar, bnraw, B, H, parts, n_var);
         #pragma omp single
         invert_variance(bnvar_inv, bnvar, 0, H);
-        bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bngain, bnbias, r0, r1, H);
+        #pragma omp for schedule(static)
+        for (int p = 0; p < parts; p++)
+            bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bngain, bnbias,
+                            row_start(B, p, parts), row_start(B, p + 1, parts), H);
     }
 }
 
@@ -228,22 +242,18 @@ static double ce_rows(float *dlogits, const float *logits, const int *Yb, int r0
     return loss;
 }
 
-// Rows split in contiguous per-thread ranges; partial losses combined in thread order.
+// Rows cut into a number of parts fixed by B and V; partial losses combined in part order.
 static double ce_all_rows(float *dlogits, const float *logits, const int *Yb, int B, int V) {
     const float inv_B = 1.0f / (float)B;
-    if (!fork_pays((long)B * V * 8))
-        return ce_rows(dlogits, logits, Yb, 0, B, V, inv_B);
-    double partial[MAX_THREADS];
-    int used = 1;
-    #pragma omp parallel num_threads(omp_get_max_threads() < MAX_THREADS ? omp_get_max_threads() : MAX_THREADS)
-    {
-        int nt = omp_get_num_threads(), k = omp_get_thread_num();
-        int r0 = (int)((long)B * k / nt), r1 = (int)((long)B * (k + 1) / nt);
-        partial[k] = ce_rows(dlogits, logits, Yb, r0, r1, V, inv_B);
-        if (k == 0) used = nt;
-    }
+    int parts = par_worth((long)B * V * 8) ? (B < RED_PARTS ? B : RED_PARTS) : 1;
+    if (parts == 1) return ce_rows(dlogits, logits, Yb, 0, B, V, inv_B);
+    double partial[RED_PARTS];
+    #pragma omp parallel for schedule(static) num_threads(team_for(parts))
+    for (int p = 0; p < parts; p++)
+        partial[p] = ce_rows(dlogits, logits, Yb, row_start(B, p, parts),
+                             row_start(B, p + 1, parts), V, inv_B);
     double total = 0.0;
-    for (int k = 0; k < used; k++) total += partial[k];
+    for (int p = 0; p < parts; p++) total += partial[p];
     return total;
 }
 
@@ -315,33 +325,37 @@ static void bn_backward_rows(float *dhprebn, const float *sum_d, const float *su
 static void bn_backward(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
                         const float *h, const float *bnraw, const float *bnvar_inv,
                         const float *bngain, int B, int H, int bessel) {
-    int threads = bn_threads(B, H);
-    if (threads == 1) {
+    int parts = bn_parts(B, H);
+    if (parts == 1) {
         bn_backward_sums(dbnbias, dbngain, din, h, bnraw, 0, B, H);
         bn_backward_rows(dhprebn, dbnbias, dbngain, din, h, bnraw, bnvar_inv, bngain, B, H, 0, B,
                          bessel);
         return;
     }
-    #pragma omp parallel num_threads(threads)
+    // Part p's two partial sums live in rows r0 and r0 + 1 of dhprebn (r1 - r0 >= 2).
+    #pragma omp parallel num_threads(team_for(parts))
     {
-        int t = omp_get_thread_num(), n = omp_get_num_threads();
-        int r0 = row_start(B, t, n), r1 = row_start(B, t + 1, n);
-        float *part_d = dhprebn + (size_t)r0 * H;  // rows r0 and r0 + 1: r1 - r0 >= 2
-        bn_backward_sums(part_d, part_d + H, din, h, bnraw, r0, r1, H);
-        #pragma omp barrier
+        #pragma omp for schedule(static)
+        for (int p = 0; p < parts; p++) {
+            int r0 = row_start(B, p, parts), r1 = row_start(B, p + 1, parts);
+            float *part_d = dhprebn + (size_t)r0 * H;
+            bn_backward_sums(part_d, part_d + H, din, h, bnraw, r0, r1, H);
+        }
         #pragma omp for schedule(static)
         for (int j = 0; j < H; j++) {
             float sd = 0.0f, sr = 0.0f;
-            for (int u = 0; u < n; u++) {
-                const float *p = dhprebn + (size_t)row_start(B, u, n) * H;
+            for (int u = 0; u < parts; u++) {
+                const float *p = dhprebn + (size_t)row_start(B, u, parts) * H;
                 sd += p[j];
                 sr += p[H + j];
             }
             dbnbias[j] = sd;
             dbngain[j] = sr;
         }
-        bn_backward_rows(dhprebn, dbnbias, dbngain, din, h, bnraw, bnvar_inv, bngain, B, H, r0,
-                         r1, bessel);
+        #pragma omp for schedule(static)
+        for (int p = 0; p < parts; p++)
+            bn_backward_rows(dhprebn, dbnbias, dbngain, din, h, bnraw, bnvar_inv, bngain, B, H,
+                             row_start(B, p, parts), row_start(B, p + 1, parts), bessel);
     }
 }
 

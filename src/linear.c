@@ -4,19 +4,64 @@
 #include <string.h>
 
 #include <cblas.h>
+#include <omp.h>
 
-// Small GEMMs stay on one thread: OpenBLAS keeps them there (its small-matrix kernels),
-// and splitting their rows across our pool ourselves was measured slower for the whole
-// step at the lecture's size (B = 32, quiet 2-core machine: 39.3-40.0 us/step split vs
-// 35.7 us unsplit, though each GEMM alone timed faster split: the weights then bounce
-// between the cores' caches, we think; the split is commit 5afcb4b). Large GEMMs are
-// threaded by OpenBLAS itself.
+// Threads. OpenBLAS runs on one thread (blas_setup); the engine splits a large GEMM itself,
+// into tiles of C's longer side fixed by the shape alone, never by the thread count, and
+// never along K. Every element of C is then the sum one single-threaded sgemm call makes
+// for the same tile, whatever the number of threads: GEMM results do not depend on it.
+// Small GEMMs (the whole lecture step at B = 32) are one plain call: splitting their rows
+// across our pool was measured slower for the whole step at the lecture's size (B = 32,
+// quiet 2-core machine: 39.3-40.0 us/step split vs 35.7 us unsplit).
+#define GEMM_SPLIT_MIN_MACS (1L << 20)  // M*N*K from which a GEMM is tiled
+#define GEMM_TILE_MIN 64                // tiles have at least this many rows (or columns)
+#define GEMM_MAX_TILES 16
+
+static void sgemm_call(int transA, int transB, int M, int N, int K, float alpha, const float *A,
+                       int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
+                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int gemm_tiles(int M, int N, int K) {
+    if ((long)M * N * K < GEMM_SPLIT_MIN_MACS) return 1;
+    int side = M >= N ? M : N;
+    int tiles = side / GEMM_TILE_MIN;
+    return tiles < 1 ? 1 : tiles > GEMM_MAX_TILES ? GEMM_MAX_TILES : tiles;
+}
+
+// Tile i of n along C's rows (split_rows) or columns: a plain sgemm on the sub-block.
+static void gemm_tile(int i, int n, int split_rows, int transA, int transB, int M, int N, int K,
+                      float alpha, const float *A, const float *B, float beta, float *C) {
+    int lda = transA ? M : K, ldb = transB ? K : N;  // as stored (row-major)
+    int side = split_rows ? M : N;
+    int s0 = (int)((long)side * i / n), s1 = (int)((long)side * (i + 1) / n);
+    if (split_rows) {  // rows [s0, s1) of op(A) and C
+        const float *As = transA ? A + s0 : A + (size_t)s0 * lda;
+        sgemm_call(transA, transB, s1 - s0, N, K, alpha, As, lda, B, ldb, beta,
+                   C + (size_t)s0 * N, N);
+    } else {           // columns [s0, s1) of op(B) and C
+        const float *Bs = transB ? B + (size_t)s0 * ldb : B + s0;
+        sgemm_call(transA, transB, M, s1 - s0, K, alpha, A, lda, Bs, ldb, beta, C + s0, N);
+    }
+}
+
 void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
           const float *B, float beta, float *C) {
-    int lda = transA ? M : K;  // leading dimensions of the arrays as stored (row-major)
-    int ldb = transB ? K : N;
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
-                transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, N);
+    int n = gemm_tiles(M, N, K);
+    if (n == 1) {
+        sgemm_call(transA, transB, M, N, K, alpha, A, transA ? M : K, B, transB ? K : N, beta, C, N);
+        return;
+    }
+    int split_rows = M >= N;
+    if (omp_get_max_threads() == 1) {  // the same tiles, in order, without a fork
+        for (int i = 0; i < n; i++)
+            gemm_tile(i, n, split_rows, transA, transB, M, N, K, alpha, A, B, beta, C);
+        return;
+    }
+    #pragma omp parallel for schedule(static)
+    for (int i = 0; i < n; i++)
+        gemm_tile(i, n, split_rows, transA, transB, M, N, K, alpha, A, B, beta, C);
 }
 
 // out[B,n_out] = in[B,n_in] . W[n_in,n_out] + b[n_out]

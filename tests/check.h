@@ -8,6 +8,20 @@
 #include <math.h>
 #include <stdio.h>
 
+#include "blas_core.h"
+
+// Every test binary starts as makemore does: the same OpenBLAS core fix (and restart), the
+// same one-thread OpenBLAS, so the tests run the kernels users run.
+// The first line of its output names the core ("blas: OpenBLAS 0.3.21, core Haswell, ...").
+#define TEST_MAIN int main(int argc, char **argv)
+#define TEST_SETUP() ((void)argc, blas_setup(argv), check_print_blas())
+
+static inline void check_print_blas(void) {
+    char blas[256];
+    blas_describe(blas, sizeof blas);
+    printf("blas: %s\n", blas);
+}
+
 static int check_tests_passed, check_tests_failed, check_failures_in_test;
 
 #define CHECK(cond, ...)                                                   \

@@ -420,7 +420,8 @@ static void test_threads_do_not_change_bits(void) {
     problem_free(&two);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     RUN_TEST(test_lines_match_float64);
     RUN_TEST(test_lines_check_catches_a_wrong_gradient);
     RUN_TEST(test_float64_matches_finite_differences);

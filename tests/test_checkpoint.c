@@ -332,7 +332,8 @@ static void test_load_errors(void) {
     unlink(path);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     snprintf(tmpdir, sizeof tmpdir, "/tmp/test_ckpt_XXXXXX");
     if (!mkdtemp(tmpdir)) {
         perror("mkdtemp");

@@ -304,7 +304,8 @@ static void test_split_names(void) {
     words_free(&w);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     RUN_TEST(test_parse_rejects);
     RUN_TEST(test_parse_accepts);
     RUN_TEST(test_load_errors);

@@ -122,7 +122,8 @@ static void test_checkpoint_mutations(void) {
     free(seed);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     RUN_TEST(test_words_corpus);
     RUN_TEST(test_checkpoint_corpus);
     RUN_TEST(test_checkpoint_mutations);

@@ -64,15 +64,31 @@ e=$(grep -c "exact: True " "$T/out")
     fail "--ref lecture file bit-exact rows" "only $e"
 
 # The corrupted reference (ref_b8_h16_ties with one entry of dW1 times 1.001): exit 1,
-# W1 named on stderr and in its row, every other row still approximately equal.
+# W1 named on stderr, in its notebook line's row and in the end-to-end row of the file,
+# every other row still approximately equal.
 run --ref "$DATA/ref_b8_h16_ties_corrupt_dW1.safetensors"
-if [ "$rc" -eq 1 ] && grep -q "mismatch in W1 \[exercise 1\]$" "$T/err" &&
+if [ "$rc" -eq 1 ] && grep -q "mismatch in W1 \[exercise 1\], W1 (file) \[end to end\]$" "$T/err" &&
     grep -q "^W1  *| exact: False | approximate: False" "$T/out" &&
-    [ "$(count 'approximate: False')" -eq 1 ]; then
+    grep -q "^W1 (file)  *| exact: False | approximate: False" "$T/out" &&
+    [ "$(count 'approximate: False')" -eq 2 ]; then
     pass "--ref corrupted dW1: exit 1, W1 named"
 else
     fail "--ref corrupted dW1" "exit $rc; stderr: $(cat "$T/err")"
 fi
+
+# The short format (parameters, batch and the 26 gradients, no forward values): judged end
+# to end against the float64 graph within float32's measured spread; a correct file at a
+# small, badly conditioned size passes, and one entry of dW2 times 1.001 is caught.
+run --ref "$DATA/ref_b4_h5_biased_short.safetensors"
+[ "$rc" -eq 0 ] && [ "$(count 'approximate: False')" -eq 0 ] &&
+    grep -q "no forward values in the file" "$T/out" &&
+    pass "--ref short format, B=4 H=5 biased: all rows approximately equal" ||
+    fail "--ref short format" "exit $rc; stderr: $(cat "$T/err")"
+run --ref "$DATA/ref_b4_h5_biased_short_corrupt_dW2.safetensors"
+[ "$rc" -eq 1 ] && grep -q "mismatch in W2 (file) \[end to end\]$" "$T/err" &&
+    [ "$(count 'approximate: False')" -eq 1 ] &&
+    pass "--ref short format, dW2 corrupted: exit 1, W2 named" ||
+    fail "--ref short format, dW2 corrupted" "exit $rc; stderr: $(cat "$T/err")"
 
 # --dump, read back by --ref: the same lines on the same values, so every exercise-1 row
 # is bit-exact.

@@ -252,7 +252,8 @@ static void test_bessel_changes_gradient(void) {
     xfree(inv); xfree(dx0); xfree(dx1); xfree(dg); xfree(db);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     rng_seed(&rng, 42);
     RUN_TEST(test_embedding_forward_backward);
     RUN_TEST(test_embedding_backward_parallel);

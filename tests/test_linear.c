@@ -52,6 +52,42 @@ static void test_gemm_all_transposes(void) {
     }
 }
 
+// Shapes large enough for gemm() to split them into tiles (by rows, then by columns): each
+// against the double loops, and bit-identical at 1, 2 and 3 threads (the tiles are fixed
+// by the shape, never by the thread count).
+static void test_gemm_tiles_thread_independent(void) {
+    const int sizes[][3] = {{700, 130, 30}, {30, 1030, 200}, {257, 300, 27}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
+        CHECK(gemm_tiles(M, N, K) > 1, "M=%d N=%d K=%d is not tiled: the test tests nothing", M,
+              N, K);
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                size_t mn = (size_t)M * N;
+                float *A = randv((size_t)M * K), *B = randv((size_t)K * N), *C0 = randv(mn);
+                float *C[3];
+                double *ref = xcalloc(mn, sizeof(double));
+                gemm_ref(ref, ta, tb, M, N, K, 0.5, A, B, 1.0, C0);
+                for (int t = 0; t < 3; t++) {
+                    C[t] = xcalloc(mn, sizeof(float));
+                    memcpy(C[t], C0, mn * sizeof(float));
+                    threads_set(t + 1);
+                    gemm(ta, tb, M, N, K, 0.5f, A, B, 1.0f, C[t]);
+                }
+                threads_set(1);
+                double d = max_abs_diff(C[0], ref, (long)mn);
+                CHECK(d < gemm_tol(K), "M=%d N=%d K=%d transA=%d transB=%d maxdiff %g", M, N, K,
+                      ta, tb, d);
+                for (int t = 1; t < 3; t++)
+                    CHECK(memcmp(C[0], C[t], mn * sizeof(float)) == 0,
+                          "M=%d N=%d K=%d transA=%d transB=%d: 1 vs %d threads differ", M, N, K,
+                          ta, tb, t + 1);
+                for (int t = 0; t < 3; t++) xfree(C[t]);
+                xfree(A); xfree(B); xfree(C0); xfree(ref);
+            }
+    }
+}
+
 static void test_linear_forward_backward(void) {
     const int sizes[][3] = {{32, 30, 200}, {2, 5, 27}, {33, 37, 1}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -119,12 +155,14 @@ static void test_linear_forward_backward(void) {
     }
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     rng_seed(&rng, 1234);
     threads_set(1);
     RUN_TEST(test_gemm_all_transposes);
     RUN_TEST(test_linear_forward_backward);
     threads_set(2);
     RUN_TEST(test_gemm_all_transposes);
+    RUN_TEST(test_gemm_tiles_thread_independent);
     return check_summary();
 }

@@ -109,6 +109,46 @@ static void test_determinism(void) {
     examples_free(&ex);
 }
 
+// Above the fork thresholds (B*H >= 32768: batchnorm and cross-entropy cut into parts,
+// GEMMs into tiles) the engine's results still do not depend on the thread count: every
+// reduction's order is fixed by the sizes alone.
+static void test_thread_count_independent_at_large_batch(void) {
+    const Config cfg = {.V = 27, .T = 3, .E = 10, .H = 256, .bessel = 1};
+    const int B = 512;
+    CHECK(par_worth((long)B * cfg.H), "B*H below the fork threshold: the test tests nothing");
+    Rng data_rng;
+    rng_seed(&data_rng, 5);
+    Examples ex;
+    random_examples(&ex, 4000, 3, 27, &data_rng);
+    enum { N = 5 };
+    float loss[3][N], *params[3];
+    for (int t = 0; t < 3; t++) {
+        threads_set(t + 1);
+        Model m;
+        Rng rng;
+        rng_seed(&rng, 7);
+        model_alloc(&m, &cfg, B);
+        model_init_weights(&m, &rng);
+        for (int i = 0; i < N; i++) loss[t][i] = model_train_step(&m, &ex, 0.1f, &rng);
+        model_calibrate(&m, &ex);
+        params[t] = xcalloc(m.num_params + 2 * (size_t)cfg.H, sizeof(float));
+        memcpy(params[t], m.params_memory, m.num_params * sizeof(float));
+        memcpy(params[t] + m.num_params, m.bnmean, (size_t)cfg.H * sizeof(float));
+        memcpy(params[t] + m.num_params + cfg.H, m.bnvar, (size_t)cfg.H * sizeof(float));
+        model_free(&m);
+    }
+    threads_set(1);
+    size_t n = params_total(&cfg) + 2 * (size_t)cfg.H;
+    for (int t = 1; t < 3; t++) {
+        CHECK(memcmp(loss[0], loss[t], sizeof loss[0]) == 0, "losses: 1 vs %d threads differ",
+              t + 1);
+        CHECK(memcmp(params[0], params[t], n * sizeof(float)) == 0,
+              "parameters or calibrated statistics: 1 vs %d threads differ", t + 1);
+    }
+    for (int t = 0; t < 3; t++) xfree(params[t]);
+    examples_free(&ex);
+}
+
 static void test_calibrate_and_eval(void) {
     const Config cfg = {.V = 27, .T = 3, .E = 10, .H = 37, .bessel = 1};
     Model m;
@@ -211,8 +251,10 @@ static void test_packed_sampling(void) {
     examples_free(&ex);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     RUN_TEST(test_param_layout);
+    RUN_TEST(test_thread_count_independent_at_large_batch);
     RUN_TEST(test_packed_sampling);
     RUN_TEST(test_fused_step_matches_backward_plus_sgd);
     RUN_TEST(test_determinism);

@@ -235,7 +235,8 @@ static void test_rng_uniform_normal_moments(void) {
     CHECK(fabs(sn4 / N - 3) < 0.15, "normal 4th moment %g (3 for a Gaussian)", sn4 / N);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     RUN_TEST(test_pyrandom_getrandbits32);
     RUN_TEST(test_pyrandom_twist_boundary);
     RUN_TEST(test_pyrandom_getrandbits_k);

@@ -402,7 +402,8 @@ static void test_save_atomic(void) {
     free(big);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     make_tmpdir();
     RUN_TEST(test_dtype_sizes);
     RUN_TEST(test_round_trip);

@@ -12,7 +12,8 @@ Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
       float32, shapes as PyTorch has them. Check the engine against it with
         build/makemore gradcheck --ref OUT.safetensors
       --corrupt NAME multiplies the largest-magnitude entry of dNAME by 1.001 (a deliberately
-      wrong reference that --ref must reject, naming NAME).
+      wrong reference that --ref must reject, naming NAME). --no-values writes only the
+      parameters, Xb, Yb and the 26 gradients (no forward values, no loss).
 
   /usr/bin/python3 tests/torch_reference.py check FILE.safetensors
       Loads a file written by `makemore gradcheck --dump FILE` (or by `write`), runs autograd
@@ -231,8 +232,12 @@ def cmd_write(a):
         i = int(gflat.abs().argmax())
         gflat[i] *= 1.001
         print(f"corrupted d{a.corrupt}: entry {i} multiplied by 1.001")
-    tensors = dict(values)  # the parameters and every intermediate of the forward
-    tensors["Xb"], tensors["Yb"], tensors["loss"] = Xb, Yb, loss
+    if a.no_values:  # the parameters, the batch and the 26 gradients alone
+        tensors = {k: values[k] for k in PARAMS}
+        tensors["Xb"], tensors["Yb"] = Xb, Yb
+    else:  # the parameters and every intermediate of the forward
+        tensors = dict(values)
+        tensors["Xb"], tensors["Yb"], tensors["loss"] = Xb, Yb, loss
     for k in NAMES:
         tensors["d" + k] = grads[k]
     cmdline = " ".join(["tests/torch_reference.py"] + sys.argv[1:])
@@ -332,6 +337,8 @@ def main():
     w.add_argument("--w1-scale", type=float, default=1.0,
                    help="scale W1 (and so the batch variance) down, e.g. for B=2")
     w.add_argument("--corrupt", metavar="NAME")
+    w.add_argument("--no-values", action="store_true",
+                   help="write only the parameters, Xb, Yb and the 26 gradients")
     c = sub.add_parser("check", help="hold a --dump file against autograd")
     c.add_argument("file")
     a = ap.parse_args()
