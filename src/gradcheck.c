@@ -102,6 +102,7 @@ static void py_float(char *buf, size_t len, double x) {
 // The rows printed so far and the names of those that failed.
 typedef struct {
     int rows, failed;
+    int marked;           // a row of the current table used a rounding bound (*)
     const char *section;  // the current table, named in the list of failures
     char failed_names[1024];
 } Tally;
@@ -117,7 +118,14 @@ static void tally_fail(Tally *t, const char *name) {
 // Prints a table's title and names the failures in it by `section`.
 static void section(Tally *t, const char *tag, const char *title) {
     t->section = tag;
+    t->marked = 0;
     printf("\n%s\n", title);
+}
+
+// Ends a table: its note, when a row was marked (*).
+static void section_end(Tally *t, const char *note) {
+    if (t->marked && note) printf("%s\n", note);
+    t->marked = 0;
 }
 
 // cmp('name', dt, t): `name | exact: True | approximate: True | maxdiff: 0.0`, and the
@@ -129,6 +137,7 @@ static void row(Tally *t, const char *name, Cmp c) {
            c.exact ? "True" : "False", c.approx ? "True" : "False", md);
     if (c.extra > 0) printf(" | atol: %.2g (*)", ATOL + c.extra);
     printf("\n");
+    t->marked |= c.extra > 0;
     t->rows++;
     if (!c.approx) tally_fail(t, name);
 }
@@ -354,6 +363,10 @@ static const char BOUND_NOTE[] =
 #define E2E_RUNS 8
 #define E2E_SAFETY 16.0
 
+static const char E2E_NOTE[] =
+    "(*) entries outside allclose but within 16 times float32's measured spread for this "
+    "problem\n    (float32 passes from parameters moved by one ulp): atol shown is the allowance";
+
 typedef struct {
     RefParams rp;
     RefActs r;
@@ -422,6 +435,7 @@ static void referee_rows(Tally *t, const Referee *rf, double *const file[NUM_GRA
         snprintf(name, sizeof name, "%s (engine)", info[k].name);
         row(t, name, cmp_within(own[k], NULL, rf->g64[k], info[k].numel, rf->tol[k]));
     }
+    section_end(t, E2E_NOTE);
 }
 
 // ---- the fused kernels -----------------------------------------------------------------
@@ -483,6 +497,31 @@ static int fused_rows(FusedRow out[8], const Fused *f) {
     return (int)(sizeof rows / sizeof *rows);
 }
 
+
+// ---- the two tables every mode prints -----------------------------------------------------
+
+// Exercise 1's rows: each notebook line's float32 result (got) against its reference (want,
+// NULL rows skipped), within float32's rounding bound for the line where allclose fails.
+static void line_table(Tally *t, float *const got[NUM_GRADS], double *const want[NUM_GRADS],
+                       double *const bound[NUM_GRADS], const GradInfo info[NUM_GRADS]) {
+    for (int k = 0; k < NUM_GRADS; k++)
+        if (want[k]) row(t, info[k].name, cmp_f_d(got[k], want[k], info[k].numel, bound[k]));
+    section_end(t, BOUND_NOTE);
+}
+
+// The fused rows: each fused output against the gradient it replaces, float32 (want32) or
+// not (want64); the allowances of fused_extra.
+static void fused_table(Tally *t, const FusedRow *fr, int nf, float *const want32[NUM_GRADS],
+                        double *const want64[NUM_GRADS], double *const bound[NUM_GRADS],
+                        const double *bn_bound, const GradInfo info[NUM_GRADS]) {
+    for (int k = 0; k < nf; k++) {
+        int gi = grad_index(fr[k].grad);
+        const double *extra = fused_extra(gi, bound, bn_bound);
+        if (want32) row(t, fr[k].row, cmp_f_f(fr[k].value, want32[gi], info[gi].numel, extra));
+        else if (want64[gi]) row(t, fr[k].row, cmp_f_d(fr[k].value, want64[gi], info[gi].numel, extra));
+    }
+    section_end(t, FUSED_NOTE);
+}
 
 // ---- finite differences ----------------------------------------------------------------
 
@@ -869,27 +908,14 @@ static int run_random(const Config *cfg, int B, uint64_t seed, int ties, const c
             "(each notebook line\nevaluated in float64 on the float32 inputs it was given):");
     double *bound[NUM_GRADS];
     rounding_bounds(bound, &a, &pr);
-    int marked = 0;
-    for (int k = 0; k < NUM_GRADS; k++) {
-        Cmp c = cmp_f_d(g32[k], gl[k], info[k].numel, bound[k]);
-        marked |= c.extra > 0;
-        row(&t, info[k].name, c);
-    }
-    if (marked) printf("%s\n", BOUND_NOTE);
+    line_table(&t, g32, gl, bound, info);
 
     FusedRow fr[8];
     int nf = fused_rows(fr, &f);
     section(&t, "fused", "exercises 2, 3 and the scatter-add: the fused float32 kernels vs the "
             "atomic float32 chain:");
     double *bn_bound = bn_fused_bound(&a);
-    marked = 0;
-    for (int k = 0; k < nf; k++) {
-        int gi = grad_index(fr[k].grad);
-        Cmp c = cmp_f_f(fr[k].value, g32[gi], info[gi].numel, fused_extra(gi, bound, bn_bound));
-        marked |= c.extra > 0;
-        row(&t, fr[k].row, c);
-    }
-    if (marked) printf("%s\n", FUSED_NOTE);
+    fused_table(&t, fr, nf, g32, NULL, bound, bn_bound, info);
     xfree(bn_bound);
     free_bounds(bound);
 
@@ -938,6 +964,87 @@ static int load_values(AtomicActs *a, const StFile *f, const char *path, const G
     return 1;
 }
 
+// The file's gradients, widened, into ref (NULL where missing or misshapen, each such one
+// named on stdout and counted as a failed row).
+static void load_ref_grads(double *ref[NUM_GRADS], Tally *t, const StFile *f, const char *path,
+                           const GradInfo info[NUM_GRADS]) {
+    int missing = 0;
+    for (int k = 0; k < NUM_GRADS; k++) {
+        char name[40];
+        Err err;
+        snprintf(name, sizeof name, "d%s", info[k].name);
+        const StTensor *rt = find_float(f, path, name, info[k].shape, info[k].ndim, &err);
+        ref[k] = NULL;
+        if (!rt) {
+            printf("%s\n", err.msg);
+            missing++;
+            t->rows++;
+            tally_fail(t, info[k].name);
+            continue;
+        }
+        ref[k] = xcalloc((size_t)info[k].numel, sizeof(double));
+        for (long i = 0; i < info[k].numel; i++) ref[k][i] = elem_f(rt, (size_t)i);
+    }
+    if (missing) printf("%d gradient(s) missing or misshapen in the file (above)\n", missing);
+}
+
+// The lecture's cmp() on a file with forward values: every notebook line in float32 on the
+// file's values and upstream gradients, then the fused kernels fed the same values.
+static void ref_line_tables(Tally *t, const Problem *pr, AtomicActs *file,
+                            double *const ref[NUM_GRADS], const GradInfo info[NUM_GRADS]) {
+    float *fg[NUM_GRADS], *line_g[NUM_GRADS];
+    atomic_grads(fg, file);  // the file's gradients as the lines' upstream inputs
+    for (int k = 0; k < NUM_GRADS; k++)
+        if (ref[k])
+            for (long i = 0; i < info[k].numel; i++) fg[k][i] = (float)ref[k][i];
+    AtomicActs lines;
+    atomic_alloc(&lines, &pr->cfg, pr->B);
+    atomic_backward_lines(&lines, file);
+    atomic_grads(line_g, &lines);
+    section(t, "exercise 1", "exercise 1: every notebook line in float32 on the file's "
+            "forward values and upstream\ngradients vs the file's gradient (the lecture's "
+            "cmp):");
+    double *bound[NUM_GRADS];
+    rounding_bounds(bound, file, pr);
+    line_table(t, line_g, ref, bound, info);
+    Fused fu;
+    fused_run(&fu, file);
+    FusedRow fr[8];
+    int nf = fused_rows(fr, &fu);
+    section(t, "fused", "the fused float32 kernels on the file's forward values vs the "
+            "file's gradients:");
+    double *bn_bound = bn_fused_bound(file);
+    fused_table(t, fr, nf, NULL, ref, bound, bn_bound, info);
+    xfree(bn_bound);
+    free_bounds(bound);
+    fused_free(&fu);
+    atomic_free(&lines);
+}
+
+// The end-to-end tables: the file's gradients, the engine's own float32 pass from the file's
+// parameters (own) and its fused kernels, each against the float64 referee.
+static void ref_pass_tables(Tally *t, const Problem *pr, const AtomicActs *own,
+                            double *const ref[NUM_GRADS], const GradInfo info[NUM_GRADS]) {
+    Referee rf;
+    referee_make(&rf, pr);
+    float *own_g[NUM_GRADS];
+    atomic_grads(own_g, own);
+    referee_rows(t, &rf, ref, own_g, info);
+    Fused fu;
+    fused_run(&fu, own);
+    FusedRow fr[8];
+    int nf = fused_rows(fr, &fu);
+    section(t, "fused end to end", "the fused float32 kernels in the engine's own pass vs the "
+            "float64 graph, within the same allowance:");
+    for (int k = 0; k < nf; k++) {
+        int gi = grad_index(fr[k].grad);
+        row(t, fr[k].row, cmp_within(fr[k].value, NULL, rf.g64[gi], info[gi].numel, rf.tol[gi]));
+    }
+    section_end(t, E2E_NOTE);
+    fused_free(&fu);
+    referee_free(&rf);
+}
+
 static int run_ref(const char *path) {
     Err err;
     StFile f;
@@ -952,58 +1059,22 @@ static int run_ref(const char *path) {
         st_free(&f);
         return EXIT_RUNTIME;
     }
-    const Config *cfg = &pr.cfg;
-    const int B = pr.B;
     GradInfo info[NUM_GRADS];
-    grad_info(info, cfg, B);
+    grad_info(info, &pr.cfg, pr.B);
     char what[600];
     snprintf(what, sizeof what, "--ref %s", path);
     print_header(&pr, what);
     if (!st_meta_get(&f, "bn_var")) printf("(no bn_var in the file's metadata: unbiased assumed)\n");
     const char *src = st_meta_get(&f, "source");
     if (src) printf("reference: %s\n", src);
-
-    // The file's gradients, widened; every one must be there.
-    double *ref[NUM_GRADS] = {0};
-    int missing = 0;
-    for (int k = 0; k < NUM_GRADS; k++) {
-        char name[40];
-        snprintf(name, sizeof name, "d%s", info[k].name);
-        const StTensor *rt = find_float(&f, path, name, info[k].shape, info[k].ndim, &err);
-        if (!rt) {
-            printf("%s\n", err.msg);
-            missing++;
-            continue;
-        }
-        ref[k] = xcalloc((size_t)info[k].numel, sizeof(double));
-        for (long i = 0; i < info[k].numel; i++) ref[k][i] = elem_f(rt, (size_t)i);
-    }
+    Tally t = {0};
+    double *ref[NUM_GRADS];
+    load_ref_grads(ref, &t, &f, path, info);
 
     AtomicActs own;  // the engine's own pass from the file's parameters and batch
-    atomic_alloc(&own, cfg, B);
+    atomic_alloc(&own, &pr.cfg, pr.B);
     atomic_forward(&own, &pr.p, pr.Xb, pr.Yb);
     atomic_backward(&own);
-    AtomicActs file, lines;  // the file's forward values, and exercise 1's lines on them
-    atomic_alloc(&file, cfg, B);
-    atomic_alloc(&lines, cfg, B);
-    atomic_forward(&file, &pr.p, pr.Xb, pr.Yb);
-    int have_values = load_values(&file, &f, path, info);
-    float *fg[NUM_GRADS];
-    atomic_grads(fg, &file);  // the file's gradients as the lines' upstream inputs
-    for (int k = 0; k < NUM_GRADS; k++)
-        if (ref[k])
-            for (long i = 0; i < info[k].numel; i++) fg[k][i] = (float)ref[k][i];
-    atomic_backward_lines(&lines, &file);
-
-
-    Tally t = {0};
-    for (int k = 0; k < NUM_GRADS; k++)
-        if (!ref[k]) {
-            t.rows++;
-            tally_fail(&t, info[k].name);
-        }
-    if (missing) printf("%d gradient(s) missing or misshapen in the file (above)\n", missing);
-
     const StTensor *loss_t = st_find(&f, "loss");
     section(&t, "forward", "the forward: the engine's float32 loss from the file's parameters "
             "vs the file's:");
@@ -1013,70 +1084,17 @@ static int run_ref(const char *path) {
     } else {
         printf("(no scalar \"loss\" in the file)\n");
     }
-
-    float *own_g[NUM_GRADS], *line_g[NUM_GRADS];
-    atomic_grads(own_g, &own);
-    Referee rf;  // the float64 graph from the file's parameters, and float32's spread
-    referee_make(&rf, &pr);
-    atomic_grads(line_g, &lines);
-    if (have_values) {
-        // The lecture's cmp(): each line given the same inputs as the reference had.
-        section(&t, "exercise 1", "exercise 1: every notebook line in float32 on the file's "
-                "forward values and upstream\ngradients vs the file's gradient (the lecture's "
-                "cmp):");
-        double *bound[NUM_GRADS];
-        rounding_bounds(bound, &file, &pr);
-        int marked = 0;
-        for (int k = 0; k < NUM_GRADS; k++) {
-            if (!ref[k]) continue;
-            Cmp c = cmp_f_d(line_g[k], ref[k], info[k].numel, bound[k]);
-            marked |= c.extra > 0;
-            row(&t, info[k].name, c);
-        }
-        if (marked) printf("%s\n", BOUND_NOTE);
-        Fused fu;  // the fused kernels fed the file's values
-        fused_run(&fu, &file);
-        FusedRow fr[8];
-        int nf = fused_rows(fr, &fu);
-        section(&t, "fused", "the fused float32 kernels on the file's forward values vs the "
-                "file's gradients:");
-        double *bn_bound = bn_fused_bound(&file);
-        marked = 0;
-        for (int k = 0; k < nf; k++) {
-            int gi = grad_index(fr[k].grad);
-            if (!ref[gi]) continue;
-            Cmp c = cmp_f_d(fr[k].value, ref[gi], info[gi].numel,
-                            fused_extra(gi, bound, bn_bound));
-            marked |= c.extra > 0;
-            row(&t, fr[k].row, c);
-        }
-        if (marked) printf("%s\n", FUSED_NOTE);
-        xfree(bn_bound);
-        free_bounds(bound);
-        fused_free(&fu);
-        referee_rows(&t, &rf, ref, own_g, info);
-    } else {
-        // Only parameters, batch and gradients: the whole pass is all there is to compare.
+    AtomicActs file;  // the file's forward values, when it has them
+    atomic_alloc(&file, &pr.cfg, pr.B);
+    atomic_forward(&file, &pr.p, pr.Xb, pr.Yb);
+    if (load_values(&file, &f, path, info))
+        ref_line_tables(&t, &pr, &file, ref, info);
+    else
         printf("\n(no forward values in the file: the notebook lines cannot be given the file's "
                "inputs; the gradients are judged end to end)\n");
-        referee_rows(&t, &rf, ref, own_g, info);
-    }
-    // The fused kernels in the engine's own pass, against the referee like the rest.
-    Fused fu;
-    fused_run(&fu, &own);
-    FusedRow fr[8];
-    int nf = fused_rows(fr, &fu);
-    section(&t, "fused end to end", "the fused float32 kernels in the engine's own pass vs the "
-            "float64 graph, within the same allowance:");
-    for (int k = 0; k < nf; k++) {
-        int gi = grad_index(fr[k].grad);
-        row(&t, fr[k].row, cmp_within(fr[k].value, NULL, rf.g64[gi], info[gi].numel, rf.tol[gi]));
-    }
-    fused_free(&fu);
-    referee_free(&rf);
-    int rc = finish(&t, B);
+    ref_pass_tables(&t, &pr, &own, ref, info);
+    int rc = finish(&t, pr.B);
     for (int k = 0; k < NUM_GRADS; k++) xfree(ref[k]);
-    atomic_free(&lines);
     atomic_free(&file);
     atomic_free(&own);
     problem_free(&pr);
