@@ -14,6 +14,7 @@
 // an entry outside it may pass within float32's rounding bound of its line, and its row
 // then says so, marked (*) (see rounding_bounds). src/GRADCHECK.md explains the choices.
 #include "gradcheck.h"
+#include "outfile.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -816,7 +817,7 @@ static int run_random(const Config *cfg, int B, uint64_t seed, int ties, const c
     if (dump) {
         Err err;
         if (dump_file(dump, &pr, &a, &err)) {
-            fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+            say("gradcheck", "%s", err.msg);
             rc = EXIT_RUNTIME;
         } else {
             printf("wrote %s (parameters, Xb, Yb, loss and the 26 gradients of the atomic "
@@ -854,12 +855,12 @@ static int run_ref(const char *path) {
     Err err;
     StFile f;
     if (st_load(&f, path, &err)) {
-        fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+        say("gradcheck", "%s", err.msg);
         return EXIT_RUNTIME;
     }
     Problem pr;
     if (problem_from_file(&pr, &f, path, &err)) {
-        fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+        say("gradcheck", "%s", err.msg);
         problem_free(&pr);
         st_free(&f);
         return EXIT_RUNTIME;
@@ -1091,6 +1092,7 @@ int gradcheck_main(int argc, char **argv) {
         cli_fail(&cl, "--ref takes sizes, seed, bn-var and batch from its file: it combines with "
                       "no other flag");
     if (ref) return run_ref(ref);
+    if (dump) outfile_probe("gradcheck", "--dump", dump);  // a bad path fails before the check
     Err err;
     if (numel_ok(&cfg, B, "flags", &err)) cli_fail(&cl, "%s", err.msg);
     return run_random(&cfg, B, seed, ties, dump);
