@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -69,7 +70,10 @@ static void calibrate_if_needed(const char *cmd, Model *m, int needed, const Spl
                                 const char *model) {
     if (!needed) return;
     if (s) {
+        const int live = isatty(STDERR_FILENO);
+        if (live) fprintf(stderr, "  calibrating batchnorm (%d examples)...", s->train.n);
         model_calibrate(m, &s->train);
+        if (live) fputs("\r\033[K", stderr);
         say(cmd, "note: %s is an unfinished training checkpoint; batchnorm calibrated on the "
             "training split first", model);
     } else {
@@ -182,8 +186,11 @@ int eval_main(int argc, char **argv) {
     const Examples *sets[3] = {&s.train, &s.val, &s.test};
     static const char *const names[3] = {"train", "val", "test"};
     double loss[3];
+    const int live = isatty(STDERR_FILENO);  // long phases named on a terminal
     for (int k = 0; k < 3; k++) {
+        if (live) fprintf(stderr, "\r\033[K  evaluating %s (%d examples)...", names[k], sets[k]->n);
         loss[k] = model_eval_loss(&m, sets[k]);
+        if (live) fputs("\r\033[K", stderr);
         if (!isfinite(loss[k]))  // finite parameters can still overflow in the forward
             cli_die("eval", EXIT_RUNTIME, "%s: the %s loss is %g: the model's forward overflows "
                     "(a corrupt or diverged model)", model_path, names[k], loss[k]);

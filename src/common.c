@@ -91,7 +91,9 @@ void err_make_printable(Err *err) {
 void vsay(const char *cmd, const char *fmt, va_list ap) {
     char msg[4096], line[4096 + 64];
     vsnprintf(msg, sizeof msg, fmt, ap);
-    int n = snprintf(line, sizeof line, "makemore%s%s: ", cmd ? " " : "", cmd ? cmd : "");
+    // On a terminal, first clear a live progress line the message would otherwise follow.
+    int n = snprintf(line, sizeof line, "%smakemore%s%s: ", isatty(STDERR_FILENO) ? "\r\033[K" : "",
+                     cmd ? " " : "", cmd ? cmd : "");
     escape_line(line + n, sizeof line - (size_t)n - 1, msg);
     strcat(line, "\n");
     // One write(2): the line reaches stderr whole even when stdio's buffer is in use.

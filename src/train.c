@@ -765,6 +765,8 @@ int train_main(int argc, char **argv) {
     train_parse(&o, argc, argv);
     check_outputs(&o);
     threads_set(o.threads);
+    const int live = isatty(STDERR_FILENO);
+    if (live) fputs("  loading and splitting the words file...", stderr);
 
     Model m;
     TrainState ts;
@@ -786,6 +788,7 @@ int train_main(int argc, char **argv) {
         rng_seed(&rng, o.seed);
         model_init_weights(&m, &rng);
     }
+    live_clear(live);
     check_fingerprint(&o, &d.words, &ts);
     Saved saved = {o.out ? o.out : DEFAULT_INTERRUPT_PATH, o.resume, o.resume ? ts.step : -1};
     if (!o.out && !cwd_writable())
@@ -800,7 +803,6 @@ int train_main(int argc, char **argv) {
     print_header(o.data, &d, &m, &ts, o.threads);
     if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
     stdout_check();
-    const int live = isatty(STDERR_FILENO);
 
     int stopped = -1;
     train_loop(&o, &m, &d, &ts, &rng, &saved, &log, live, &stopped);
