@@ -45,4 +45,15 @@ enum { CKPT_ACCEPT_UNCHECKED = 1 };
 int checkpoint_load_flags(Model *m, Vocab *v, TrainState *ts, int *has_train_state,
                           const char *path, int B, unsigned flags, Err *err);
 
+// The checkpoint a run resumes from: loaded as checkpoint_load_flags (B = 1), and it must
+// hold a training state this program could have written (a batch >= 2 with unbiased
+// batchnorm, learning rates in (0, 1000], steps and batch in the flags' ranges); else -1
+// with "--resume PATH: ..." in err and m freed.
+int checkpoint_load_resume(Model *m, Vocab *v, TrainState *ts, const char *path,
+                           unsigned flags, Err *err);
+// The words file's fingerprint: 1 when w is the file ts was trained on (or ts records
+// none: a file written before fingerprints); record stores w's in ts.
+int checkpoint_words_match(const TrainState *ts, const Words *w);
+void checkpoint_words_record(TrainState *ts, const Words *w);
+
 #endif

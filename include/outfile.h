@@ -24,4 +24,15 @@ void outfile_lock(const char *cmd, const char *flag, const char *path);
 // Removes the lock files (for a fatal-signal handler: async-signal-safe).
 void outfile_unlock_signal_safe(void);
 
+// 1 when x and y name the same file (the same inode; for paths that do not exist yet, the
+// same directory, resolved, and name).
+int outfile_same(const char *x, const char *y);
+// 1 if a file can be created in the working directory (where an interrupted run without
+// --out writes its checkpoint).
+int outfile_cwd_writable(void);
+// path as one shell word that stays one printable line (for the command a stopped run
+// prints): as is when it holds only safe characters; in single quotes when it is
+// printable UTF-8; else in bash's $'...' with every other byte as \xNN. Caller frees.
+char *outfile_shell_quote(const char *path);
+
 #endif

@@ -435,3 +435,42 @@ int checkpoint_load(Model *m, Vocab *v, TrainState *ts, int *has_train_state, co
                     int B, Err *err) {
     return checkpoint_load_flags(m, v, ts, has_train_state, path, B, 0, err);
 }
+
+// ---- resuming ---------------------------------------------------------------------------
+
+int checkpoint_load_resume(Model *m, Vocab *v, TrainState *ts, const char *path,
+                           unsigned flags, Err *err) {
+    int has_ts = 0;
+    if (checkpoint_load_flags(m, v, ts, &has_ts, path, 1, flags, err) != 0) return -1;
+    const char *why = NULL;
+    char msg[256];
+    if (!has_ts) {
+        why = "a model file without a training state (step, rng, schedule) cannot be resumed";
+    } else if (m->cfg.bessel && ts->batch < 2) {
+        snprintf(msg, sizeof msg, "batch %d with bn_var unbiased (allowed: >= 2)", ts->batch);
+        why = msg;
+    } else if (!(ts->lr > 0) || ts->lr > 1000 || !(ts->lr2 > 0) || ts->lr2 > 1000) {
+        snprintf(msg, sizeof msg, "learning rates %g, %g (allowed: greater than 0, at most "
+                 "1000)", ts->lr, ts->lr2);
+        why = msg;
+    } else if (ts->steps > 1000000000L || ts->decay_step > 1000000000L || ts->batch > 1 << 20) {
+        snprintf(msg, sizeof msg, "steps %ld, decay_step %ld, batch %d out of range (allowed: "
+                 "at most 1000000000, 1000000000, 1048576)", ts->steps, ts->decay_step, ts->batch);
+        why = msg;
+    }
+    if (!why) return 0;
+    model_free(m);
+    err_set(err, "--resume %s: %s", path, why);
+    err_make_printable(err);
+    return -1;
+}
+
+int checkpoint_words_match(const TrainState *ts, const Words *w) {
+    return !ts->has_data_fp || (ts->data_bytes == w->file_bytes && ts->data_crc == w->file_crc);
+}
+
+void checkpoint_words_record(TrainState *ts, const Words *w) {
+    ts->has_data_fp = 1;
+    ts->data_bytes = w->file_bytes;
+    ts->data_crc = w->file_crc;
+}

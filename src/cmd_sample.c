@@ -37,7 +37,7 @@ static int load_model_or_die(const char *cmd, Model *m, Vocab *v, TrainState *ts
 // an error, when the words file's fingerprint differs from the one recorded in training.
 static void note_fingerprint(const char *cmd, const TrainState *ts, const Words *w,
                              const char *data, const char *model) {
-    if (ts->has_data_fp && (ts->data_bytes != w->file_bytes || ts->data_crc != w->file_crc))
+    if (!checkpoint_words_match(ts, w))
         say(cmd, "note: --data %s (%llu bytes, crc32c %08x) is not the words file %s was "
             "trained on (%llu bytes, crc32c %08x)", data, (unsigned long long)w->file_bytes,
             (unsigned)w->file_crc, model, (unsigned long long)ts->data_bytes,
@@ -48,6 +48,8 @@ static void note_fingerprint(const char *cmd, const TrainState *ts, const Words 
 static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *path,
                               const Vocab *v, int T, uint64_t split_seed, const char *model) {
     Err err;
+    const int live = isatty(STDERR_FILENO);  // a long phase named on a terminal
+    if (live) fputs("  loading and splitting the words file...", stderr);
     if (words_load(w, path, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s%s", err.msg,
                 strcmp(cmd, "sample") == 0 ? " (give --data FILE, or --data - for no marks)" : "");
@@ -62,6 +64,7 @@ static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *p
                 "file (give the words file the model was trained on)", err.msg, model);
     if (split_build(s, w, v, T, split_seed, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s: %s", path, err.msg);
+    if (live) fputs("\r\033[K", stderr);
 }
 
 // A checkpoint written during training (interrupted or periodic) holds batchnorm's

@@ -127,3 +127,69 @@ void outfile_lock(const char *cmd, const char *flag, const char *path) {
     }
     cli_die(cmd, EXIT_RUNTIME, "%s %s: cannot take its lock %s (it keeps changing)", flag, path, lp);
 }
+
+// ---- paths ----------------------------------------------------------------------------
+
+// "dir/name" with dir resolved (symlinks, ..) when it exists, so that two spellings of
+// one path compare equal. Caller frees.
+static char *canonical(const char *path) {
+    char *a = strdup(path), *b = strdup(path);
+    if (!a || !b) die(EXIT_RUNTIME, "out of memory");
+    char *dir = realpath(dirname(a), NULL);
+    const char *base = basename(b);
+    char *out = NULL;
+    if (dir && asprintf(&out, "%s/%s", dir, base) < 0) out = NULL;
+    if (!out) out = strdup(path);
+    free(dir);
+    free(a);
+    free(b);
+    return out;
+}
+
+int outfile_same(const char *x, const char *y) {
+    struct stat sx, sy;
+    if (stat(x, &sx) == 0 && stat(y, &sy) == 0) return sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
+    char *cx = canonical(x), *cy = canonical(y);
+    int same = strcmp(cx, cy) == 0;
+    free(cx);
+    free(cy);
+    return same;
+}
+
+int outfile_cwd_writable(void) {
+    char tmp[] = "makemore-interrupted.safetensors.tmpXXXXXX";
+    int fd = mkstemp(tmp);
+    if (fd < 0) return 0;
+    close(fd);
+    unlink(tmp);
+    return 1;
+}
+
+char *outfile_shell_quote(const char *path) {
+    size_t n = strlen(path);
+    char *q = malloc(4 * n + 4), *p = q;
+    if (!q) die(EXIT_RUNTIME, "out of memory");
+    if (n && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                          "0123456789._/+,:@%-") == n) {
+        memcpy(q, path, n + 1);
+        return q;
+    }
+    char esc[4096];
+    escape_line(esc, sizeof esc, path);
+    int printable = n < sizeof esc && strcmp(esc, path) == 0;  // nothing needed escaping
+    *p++ = printable ? '\'' : '$';
+    if (!printable) *p++ = '\'';
+    for (const unsigned char *s = (const unsigned char *)path; *s; s++) {
+        if (printable && *s == '\'') {
+            memcpy(p, "'\\''", 4);
+            p += 4;
+        } else if (printable || (*s >= 0x20 && *s < 0x7f && *s != '\'' && *s != '\\')) {
+            *p++ = (char)*s;
+        } else {
+            p += sprintf(p, "\\x%02x", *s);
+        }
+    }
+    *p++ = '\'';
+    *p = '\0';
+    return q;
+}

@@ -1,22 +1,22 @@
 // train.c: `makemore train`: the lecture's exercise-4 loop (SGD, lr step decay), its
-// progress report, checkpoints (periodic, on SIGINT/SIGTERM, final) and resume;
-// then batchnorm calibration, split losses and samples.
+// progress report, checkpoints (periodic, on a stop request, final) and resume; then
+// batchnorm calibration, split losses and samples. The log is log.c, the output paths
+// and locks outfile.c, the checkpoint and its resume checks checkpoint.c.
 //
-// Reliability rules (README.md, 'Reliability', has the user's version):
+// Reliability rules (src/RELIABILITY.md has the table of guarantees and their tests):
 //  - everything that can be checked before training is: flags (cli.c), sizes against
-//    int ranges and the machine's memory, the words file, the checkpoint, and that the
-//    output files can be created (a temporary file is made and removed in --out's and
-//    --log's directories) -- so a bad path fails in a second, not after hours;
+//    int ranges and the machine's memory, the words file, the checkpoint (its checksum
+//    and the words file's fingerprint), and the outputs (writable, ours, locked) -- so a
+//    bad path fails in a second, not after hours;
 //  - exit status 2: the command line must change (bad flag or value, flags that
 //    contradict each other or the resumed checkpoint, a model too large for this
 //    machine); 1: a file or the run failed (missing/corrupt input, unwritable output,
-//    diverged training); 130/143 (128 + signal): stopped by SIGINT/SIGTERM after a
-//    checkpoint was written, resumable;
+//    a failed log or checkpoint write, diverged training); 128 + signal (130 SIGINT, 143
+//    SIGTERM, 129 SIGHUP, 141 a closed stdout): stopped after a checkpoint was written,
+//    resumable with the command printed;
 //  - checkpoints are written atomically (checkpoint_save: temp file, fsync, rename), and
-//    never with non-finite parameters;
-//  - the --log CSV is append-only progress: flushed and fsynced before each checkpoint,
-//    and on --resume cut back to the lines before the checkpoint's step, so an
-//    interrupted and resumed run leaves the same log as an uninterrupted one.
+//    never with non-finite parameters; no exit path but kill -9 leaves the temp file;
+//  - every message is one escaped line (say(), common.c).
 #include "train.h"
 
 #include <errno.h>
@@ -37,6 +37,7 @@
 #include "cli.h"
 #include "common.h"
 #include "data.h"
+#include "log.h"
 #include "model.h"
 #include "outfile.h"
 #include "safetensors.h"
@@ -187,171 +188,6 @@ static int check_sizes(const Config *c, int B, char *msg, size_t len) {
         say(CMD, "note: the model and its batch need %.1f GiB; %.1f GiB of memory is free now",
             need / (1 << 30), (double)avail * page / (1 << 30));
     return 0;
-}
-
-// ---- paths ---------------------------------------------------------------------------
-
-// "dir/name" with dir resolved (symlinks, ..) when it exists, so that two spellings of
-// one path compare equal. Caller frees.
-static char *canonical(const char *path) {
-    char *a = strdup(path), *b = strdup(path);
-    if (!a || !b) fail(EXIT_RUNTIME, "out of memory");
-    char *dir = realpath(dirname(a), NULL);
-    const char *base = basename(b);
-    char *out = NULL;
-    if (dir && asprintf(&out, "%s/%s", dir, base) < 0) out = NULL;
-    if (!out) out = strdup(path);
-    free(dir);
-    free(a);
-    free(b);
-    return out;
-}
-
-static int same_file(const char *x, const char *y) {
-    struct stat sx, sy;
-    if (stat(x, &sx) == 0 && stat(y, &sy) == 0) return sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
-    char *cx = canonical(x), *cy = canonical(y);
-    int same = strcmp(cx, cy) == 0;
-    free(cx);
-    free(cy);
-    return same;
-}
-
-// 1 if a file can be created in the working directory (where an interrupted run
-// without --out writes its checkpoint).
-static int cwd_writable(void) {
-    char tmp[] = DEFAULT_INTERRUPT_PATH ".tmpXXXXXX";
-    int fd = mkstemp(tmp);
-    if (fd < 0) return 0;
-    close(fd);
-    unlink(tmp);
-    return 1;
-}
-
-// path as one shell word that stays one printable line (for the command a stopped run
-// prints): as is when it holds only safe characters; in single quotes when it is
-// printable UTF-8; else in bash's $'...' with every other byte as \xNN.
-static char *shell_quote(const char *path) {
-    size_t n = strlen(path);
-    char *q = malloc(4 * n + 4), *p = q;
-    if (!q) fail(EXIT_RUNTIME, "out of memory");
-    if (n && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                          "0123456789._/+,:@%-") == n) {
-        memcpy(q, path, n + 1);
-        return q;
-    }
-    char esc[4096];
-    escape_line(esc, sizeof esc, path);
-    int printable = n < sizeof esc && strcmp(esc, path) == 0;  // nothing needed escaping
-    *p++ = printable ? '\'' : '$';
-    if (!printable) *p++ = '\'';
-    for (const unsigned char *s = (const unsigned char *)path; *s; s++) {
-        if (printable && *s == '\'') {
-            memcpy(p, "'\\''", 4);
-            p += 4;
-        } else if (printable || (*s >= 0x20 && *s < 0x7f && *s != '\'' && *s != '\\')) {
-            *p++ = (char)*s;
-        } else {
-            p += sprintf(p, "\\x%02x", *s);
-        }
-    }
-    *p++ = '\'';
-    *p = '\0';
-    return q;
-}
-
-// ---- the log -------------------------------------------------------------------------
-
-typedef struct {
-    FILE *f;
-    const char *path;
-    int failed;  // a write failed (EFBIG, ENOSPC, EIO...): the run stops with a checkpoint
-    int err;     // its errno
-} Log;
-
-// A failed write stops the run: the loop saves a checkpoint and exits with one line
-// naming the log and the error (a log that silently lost lines would not match the
-// checkpoint it claims to cover).
-static void log_error(Log *l, const char *what) {
-    (void)what;
-    if (l->failed) return;
-    l->failed = 1;
-    l->err = errno ? errno : EIO;
-}
-
-// Makes the log's lines durable (before a checkpoint, so that the log on disk covers at
-// least every step the checkpoint holds).
-static void log_sync(Log *l) {
-    if (!l->f || l->failed) return;
-    if (fflush(l->f) != 0 || ferror(l->f)) return log_error(l, "writing");
-    if (fsync(fileno(l->f)) != 0 && errno != EINVAL && errno != EROFS) log_error(l, "syncing");
-}
-
-// A fresh log: header line, truncating an existing file.
-static void log_create(Log *l, const char *path) {
-    l->path = path;
-    l->f = fopen(path, "w");
-    if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
-    fputs(LOG_HEADER, l->f);
-}
-
-// The log of a resumed run: keeps the header and the lines of steps before `step` (lines
-// written after the checkpoint by the run that stopped are dropped, so the resumed run's
-// lines follow on), and appends from there. A file that is not a makemore loss log is
-// left alone (failure); a missing one is created; a log that cannot be cut (a FIFO,
-// /dev/stdout) is appended to.
-static void log_resume(Log *l, const char *path, long step) {
-    l->path = path;
-    struct stat st;
-    if (stat(path, &st) != 0 && errno == ENOENT) {
-        log_create(l, path);
-        if (step > 0)
-            say(CMD, "note: --log %s is new; it starts at step %ld", path, step);
-        return;
-    }
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        fail(EXIT_RUNTIME, "--log %s: not a regular file (a FIFO, device or socket); allowed: "
-             "a new file or the run's makemore loss log", path);
-    int fd = open(path, O_RDWR | O_APPEND);
-    if (fd < 0) fail(EXIT_RUNTIME, "--log %s: cannot open for update: %s", path, strerror(errno));
-    FILE *r = fdopen(dup(fd), "r");
-    if (!r) fail(EXIT_RUNTIME, "--log %s: cannot read: %s", path, strerror(errno));
-    char line[256];
-    long keep = 0, last = -1;
-    int header = fgets(line, sizeof line, r) && strcmp(line, LOG_HEADER) == 0;
-    if (!header) {
-        fclose(r);
-        close(fd);
-        fail(EXIT_RUNTIME, "--log %s: not a makemore loss log (its first line is not "
-             "\"step,loss\"); not touching it (give another --log path)", path);
-    }
-    keep = (long)strlen(line);
-    while (fgets(line, sizeof line, r)) {
-        size_t n = strlen(line);
-        char *end;
-        errno = 0;
-        long s = strtol(line, &end, 10);
-        if (n == 0 || line[n - 1] != '\n' || end == line || *end != ',' || errno || s < 0 ||
-            s >= step)
-            break;  // the first line of a later step (or a torn last line) ends what is kept
-        last = s;
-        keep += (long)n;
-    }
-    fclose(r);
-    if (ftruncate(fd, keep) != 0)
-        fail(EXIT_RUNTIME, "--log %s: cannot cut it back to step %ld: %s", path, step, strerror(errno));
-    l->f = fdopen(fd, "a");
-    if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
-    if (last != step - 1)
-        say(CMD, "note: --log %s ends at step %ld; the resumed run appends from step %ld", path,
-            last, step);
-}
-
-static void log_close(Log *l) {
-    if (!l->f) return;
-    if (fflush(l->f) != 0 || ferror(l->f)) log_error(l, "writing");
-    fclose(l->f);
-    l->f = NULL;
 }
 
 // ---- signals -------------------------------------------------------------------------
@@ -539,27 +375,15 @@ static void check_resume_flags(const TrainOpts *o, const Config *c, const TrainS
 }
 
 // Loads the checkpoint to resume: the model (activations for the run's batch), its
-// vocabulary and training state; checks the state is one this program could have written.
+// vocabulary and training state (checkpoint_load_resume checks it is one this program
+// could have written); the flags given must agree with it.
 static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, Rng *rng) {
     Err err;
-    int has_ts = 0;
     Model loaded;
-    if (checkpoint_load_flags(&loaded, v, ts, &has_ts, o->resume, 1,
-                              o->accept_unchecked ? CKPT_ACCEPT_UNCHECKED : 0, &err) != 0)
+    if (checkpoint_load_resume(&loaded, v, ts, o->resume,
+                               o->accept_unchecked ? CKPT_ACCEPT_UNCHECKED : 0, &err) != 0)
         fail(EXIT_RUNTIME, "%s", err.msg);
-    if (!has_ts)
-        fail(EXIT_RUNTIME, "--resume %s: a model file without a training state (step, rng, "
-             "schedule) cannot be resumed", o->resume);
     const Config *c = &loaded.cfg;
-    if (c->bessel && ts->batch < 2)
-        fail(EXIT_RUNTIME, "--resume %s: batch %d with bn_var unbiased (allowed: >= 2)", o->resume, ts->batch);
-    if (!(ts->lr > 0) || ts->lr > 1000 || !(ts->lr2 > 0) || ts->lr2 > 1000)
-        fail(EXIT_RUNTIME, "--resume %s: learning rates %g, %g (allowed: greater than 0, at "
-             "most 1000)", o->resume, ts->lr, ts->lr2);
-    if (ts->steps > 1000000000L || ts->decay_step > 1000000000L || ts->batch > 1 << 20)
-        fail(EXIT_RUNTIME, "--resume %s: steps %ld, decay_step %ld, batch %d out of range "
-             "(allowed: at most 1000000000, 1000000000, 1048576)", o->resume, ts->steps,
-             ts->decay_step, ts->batch);
     check_resume_flags(o, c, ts);
     char msg[512];
     if (check_sizes(c, ts->batch, msg, sizeof msg) != 0)
@@ -637,7 +461,7 @@ static void live_line(long step, long steps, float loss, double t0, long step0) 
 // The command that continues a stopped run: every path shell-quoted (one line whatever
 // they hold), and every flag the checkpoint does not record. Caller frees.
 static char *continue_command(const TrainOpts *o, const char *ckpt) {
-    char *qd = shell_quote(o->data), *qc = shell_quote(ckpt), *ql = o->log ? shell_quote(o->log) : NULL;
+    char *qd = outfile_shell_quote(o->data), *qc = outfile_shell_quote(ckpt), *ql = o->log ? outfile_shell_quote(o->log) : NULL;
     char extra[160] = "";
     if (o->save_every) snprintf(extra, sizeof extra, " --save-every %ld", o->save_every);
     if (o->print_every != 10000)
@@ -665,10 +489,10 @@ static void live_clear(int live) {
 // Paths: no output may overwrite an input, every output must be writable, ours to take
 // (a log that is not a makemore log is refused) and not written by another run, now.
 static void check_outputs(const TrainOpts *o) {
-    if (o->out && same_file(o->data, o->out))
+    if (o->out && outfile_same(o->data, o->out))
         fail(EXIT_USAGE, "--out %s is the words file --data %s", o->out, o->data);
-    if (o->log && (same_file(o->log, o->data) || (o->out && same_file(o->log, o->out)) ||
-                   (o->resume && same_file(o->log, o->resume))))
+    if (o->log && (outfile_same(o->log, o->data) || (o->out && outfile_same(o->log, o->out)) ||
+                   (o->resume && outfile_same(o->log, o->resume))))
         fail(EXIT_USAGE, "--log %s is also the words file, --out or --resume (allowed: a file "
              "of its own)", o->log);
     if (o->out) outfile_probe(CMD, "--out", o->out);
@@ -678,16 +502,14 @@ static void check_outputs(const TrainOpts *o) {
     if (o->log && !o->resume) outfile_check_log(CMD, o->log);
 }
 
-// The words file must be the one the checkpoint was trained on (size and CRC-32C).
+// The words file must be the one the checkpoint was trained on; a fresh run records it.
 static void check_fingerprint(const TrainOpts *o, const Words *w, TrainState *ts) {
-    if (ts->has_data_fp && (ts->data_bytes != w->file_bytes || ts->data_crc != w->file_crc))
+    if (!checkpoint_words_match(ts, w))
         fail(EXIT_RUNTIME, "--data %s (%llu bytes, crc32c %08x) is not the words file --resume "
              "%s was trained on (%llu bytes, crc32c %08x); resume with that file", o->data,
              (unsigned long long)w->file_bytes, (unsigned)w->file_crc, o->resume,
              (unsigned long long)ts->data_bytes, (unsigned)ts->data_crc);
-    ts->has_data_fp = 1;
-    ts->data_bytes = w->file_bytes;
-    ts->data_crc = w->file_crc;
+    checkpoint_words_record(ts, w);
 }
 
 // Stops the run after `step` steps (a signal, a closed stdout, a failed log write): a
@@ -730,7 +552,7 @@ static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts,
              !tensors_finite(m, &m->params, 0, "parameter", what, sizeof what)))
             diverged(i, lr, what, saved, log, live);
         if (log->f && !log->failed && fprintf(log->f, "%ld,%.9g\n", i, (double)loss) < 0)
-            log_error(log, "writing");
+            log_error(log);
         if (i % o->print_every == 0) {
             if (live) fputs("\r\033[K", stderr);
             printf("%7ld/%7ld: %.4f\n", i, ts->steps, loss);
@@ -791,7 +613,7 @@ int train_main(int argc, char **argv) {
     live_clear(live);
     check_fingerprint(&o, &d.words, &ts);
     Saved saved = {o.out ? o.out : DEFAULT_INTERRUPT_PATH, o.resume, o.resume ? ts.step : -1};
-    if (!o.out && !cwd_writable())
+    if (!o.out && !outfile_cwd_writable())
         say(CMD, "note: the working directory is not writable, so an interrupted run could "
             "not be checkpointed; give --out FILE to keep one");
     Log log = {NULL, o.log, 0, 0};
