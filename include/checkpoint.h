@@ -22,6 +22,11 @@ typedef struct {
     uint64_t split_seed;
     uint64_t rng[4];    // Rng state after `step` steps
     int calibrated;     // bnmean/bnvar hold calibrated statistics
+    // The words file trained on: its size and CRC-32C (metadata data_bytes, data_crc32c;
+    // absent from files written before the fingerprint existed: has_data_fp = 0).
+    int has_data_fp;
+    uint64_t data_bytes;
+    uint32_t data_crc;
 } TrainState;
 
 // ts may be NULL (a plain model file). Atomic write.
@@ -31,7 +36,24 @@ int checkpoint_save(const char *path, const Model *m, const Vocab *v, const Trai
 // all values finite, vocabulary well-formed), then model_alloc(m, cfg, B) and fills it.
 // has_train_state is set to 1 if the file holds a TrainState (ts filled), else 0.
 // ts may be NULL.
+// The file's checksums (safetensors.h) are verified first: a mismatch is an error naming
+// the file; a file without them is refused unless flags has CKPT_ACCEPT_UNCHECKED. The
+// header is checked before the data is read (see st_open).
 int checkpoint_load(Model *m, Vocab *v, TrainState *ts, int *has_train_state,
                     const char *path, int B, Err *err);
+enum { CKPT_ACCEPT_UNCHECKED = 1 };
+int checkpoint_load_flags(Model *m, Vocab *v, TrainState *ts, int *has_train_state,
+                          const char *path, int B, unsigned flags, Err *err);
+
+// The checkpoint a run resumes from: loaded as checkpoint_load_flags (B = 1), and it must
+// hold a training state this program could have written (a batch >= 2 with unbiased
+// batchnorm, learning rates in (0, 1000], steps and batch in the flags' ranges); else -1
+// with "--resume PATH: ..." in err and m freed.
+int checkpoint_load_resume(Model *m, Vocab *v, TrainState *ts, const char *path,
+                           unsigned flags, Err *err);
+// The words file's fingerprint: 1 when w is the file ts was trained on (or ts records
+// none: a file written before fingerprints); record stores w's in ts.
+int checkpoint_words_match(const TrainState *ts, const Words *w);
+void checkpoint_words_record(TrainState *ts, const Words *w);
 
 #endif

@@ -24,6 +24,9 @@ long cli_long(const Cli *c, long lo, long hi);
 uint64_t cli_u64(const Cli *c);
 double cli_double(const Cli *c, double lo, double hi);  // decimal notation, finite, lo..hi
 double cli_positive(const Cli *c, double hi);             // decimal, 0 < value <= hi
+// As cli_positive, checked after the conversion to float: FLT_MIN <= (float)value <= hi
+// (1e-50 passes "> 0" but is 0 as a float).
+float cli_positive_float(const Cli *c, double hi);
 // value must be one of the NULL-terminated choices; returns its index.
 int cli_choice(const Cli *c, const char *const *choices);
 void cli_unknown(const Cli *c) __attribute__((noreturn));

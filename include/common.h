@@ -3,6 +3,7 @@
 #ifndef MAKEMORE_COMMON_H
 #define MAKEMORE_COMMON_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,8 +21,20 @@ int err_set(Err *e, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 // quotes a name or value from a file stays one line and cannot drive the terminal.
 void err_make_printable(Err *e);
 
-// Print "makemore: <msg>" to stderr and exit with status. For main-level code only.
+// The one escaper of everything printed on stderr: in as one line into out (cap bytes,
+// NUL-terminated, cut at a whole escape): C0 controls and DEL as \n \r \t \xNN, UTF-8
+// C1 controls as \u00NN, bytes outside well-formed UTF-8 as \xNN. Returns the length.
+size_t escape_line(char *out, size_t cap, const char *in);
+// "makemore <cmd>: <msg>\n" (cmd NULL: "makemore: ") on stderr, escaped, in one write:
+// every message -- usage error, runtime error, warning, note, signal -- goes through it.
+void say(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vsay(const char *cmd, const char *fmt, va_list ap);
+
+// say(NULL, ...) and exit with status. For main-level code only.
 void die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
+
+// Opens /dev/null on fd 0, 1 or 2 when closed (called first thing in main).
+void std_fds_ensure(void);
 
 // 64-byte aligned allocation, zero-filled; dies with EXIT_RUNTIME when out of memory.
 void *xcalloc(size_t count, size_t size);

@@ -18,6 +18,8 @@ typedef struct {
     char **w;       // n pointers into buf
     int n;
     int max_len;    // longest word, in bytes
+    uint64_t file_bytes;  // the file's fingerprint: its size and CRC-32C (crc32c.h)
+    uint32_t file_crc;
 } Words;
 
 // Vocabulary as the lecture: itos[0] = '.', the terminator; then the sorted distinct bytes.

@@ -24,6 +24,10 @@ void wordset_free(WordSet *s);
 void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
                  int top_k);
 
+// The inference forward for one context (T symbols) into logits [V], as model_logits
+// with n = 1 but with matrix-vector products; scratch holds T*E + 2H floats.
+void sample_logits_one(float *logits, const Model *m, const int *context, float *scratch);
+
 // n words, one a line, each marked "(in training words)", "(held-out word)" or "(new)"
 // when the sets are given (either may be NULL).
 void sample_print(FILE *f, const Model *m, const Vocab *v, Rng *rng, int n, float temperature,

@@ -120,6 +120,10 @@ static void meta_train_state(MetaList *l, const TrainState *ts) {
               (unsigned long long)ts->rng[1], (unsigned long long)ts->rng[2],
               (unsigned long long)ts->rng[3]);
     meta_addf(l, "calibrated", "%d", ts->calibrated ? 1 : 0);
+    if (ts->has_data_fp) {
+        meta_addf(l, "data_bytes", "%llu", (unsigned long long)ts->data_bytes);
+        meta_addf(l, "data_crc32c", "%08x", (unsigned)ts->data_crc);
+    }
 }
 
 int checkpoint_save(const char *path, const Model *m, const Vocab *v, const TrainState *ts,
@@ -307,13 +311,25 @@ static int read_train_state(Reader *r, TrainState *ts) {
         meta_rng(r, ts->rng) || meta_int(r, "calibrated", 0, 1, &calibrated))
         return -1;
     ts->calibrated = calibrated;
+    // The words file's fingerprint (optional: files written before it existed lack it).
+    ts->has_data_fp = 0;
+    const char *bytes = st_meta_get(r->f, "data_bytes"), *crc = st_meta_get(r->f, "data_crc32c");
+    if (!bytes && !crc) return 0;
+    char *end = NULL;
+    unsigned long v = 0;
+    if (crc && strlen(crc) == 8 && strspn(crc, "0123456789abcdef") == 8) v = strtoul(crc, &end, 16);
+    if (!bytes || !end || *end || meta_u64(r, "data_bytes", &ts->data_bytes))
+        return err_set(r->err, "%s: metadata \"data_bytes\" / \"data_crc32c\" (the words file's "
+                               "fingerprint): both must be present, a size and 8 hex digits",
+                       r->path);
+    ts->data_crc = (uint32_t)v;
+    ts->has_data_fp = 1;
     return 0;
 }
 
 // ---- loading: tensors --------------------------------------------------------------
 
-// Tensor i must be present, F32, of the expected shape (or [H] for a [1,H] one),
-// with finite values (and non-negative ones for bnvar).
+// Tensor i must be present, F32, of the expected shape (or [H] for a [1,H] one).
 static int check_tensor(Reader *r, const Config *c, int i, const StTensor **out) {
     const char *name = tensor_name(i);
     const StTensor *t = st_find(r->f, name);
@@ -336,6 +352,13 @@ static int check_tensor(Reader *r, const Config *c, int i, const StTensor **out)
         return err_set(r->err, "%s: tensor \"%s\": shape %s, expected [%lld, %lld]", r->path,
                        name, got, (long long)want[0], (long long)want[1]);
     }
+    *out = t;
+    return 0;
+}
+
+// Tensor i's values (read by now) must be finite (and non-negative for bnvar).
+static int check_values(Reader *r, int i, const StTensor *t) {
+    const char *name = tensor_name(i);
     size_t n = st_numel(t);
     const unsigned char *bytes = t->data;
     for (size_t k = 0; k < n; k++) {
@@ -346,7 +369,6 @@ static int check_tensor(Reader *r, const Config *c, int i, const StTensor **out)
                                    "value", r->path, name, k, (double)x,
                            i == BUF_BNVAR ? " non-negative" : "");
     }
-    *out = t;
     return 0;
 }
 
@@ -362,7 +384,15 @@ static int check_no_extra_tensors(Reader *r) {
     return 0;
 }
 
-static int load_validated(Model *m, Vocab *v, TrainState *ts, int *has_ts, Reader *r, int B) {
+// The header is read and checked (checksum, config, every tensor's dtype and shape)
+// before the data is read: a file whose header does not describe a makemore model of its
+// real size costs no more than its header.
+static int load_validated(Model *m, Vocab *v, TrainState *ts, int *has_ts, Reader *r, int B,
+                          StFile *f, unsigned flags) {
+    if (!f->checked && !(flags & CKPT_ACCEPT_UNCHECKED))
+        return err_set(r->err, "%s: no checksum (written by an older makemore or another "
+                               "program): its integrity cannot be verified; give "
+                               "--accept-unchecked to load it anyway", r->path);
     Config c;
     if (read_config(r, &c, v)) return -1;
     int has = has_train_keys(r);
@@ -373,6 +403,11 @@ static int load_validated(Model *m, Vocab *v, TrainState *ts, int *has_ts, Reade
     for (int i = 0; i < NUM_TENSORS; i++)
         if (check_tensor(r, &c, i, &t[i])) return -1;
     if (check_no_extra_tensors(r)) return -1;
+    if (st_read_data(f, r->path, r->err)) return -1;
+    for (int i = 0; i < NUM_TENSORS; i++) {
+        t[i] = st_find(f, tensor_name(i));  // data pointers are set now
+        if (check_values(r, i, t[i])) return -1;
+    }
     // Every tensor is in the file with its full size, so the allocation is bounded by it.
     model_alloc(m, &c, B);
     for (int i = 0; i < NUM_TENSORS; i++)
@@ -382,16 +417,60 @@ static int load_validated(Model *m, Vocab *v, TrainState *ts, int *has_ts, Reade
     return 0;
 }
 
-int checkpoint_load(Model *m, Vocab *v, TrainState *ts, int *has_train_state, const char *path,
-                    int B, Err *err) {
+int checkpoint_load_flags(Model *m, Vocab *v, TrainState *ts, int *has_train_state,
+                          const char *path, int B, unsigned flags, Err *err) {
     memset(m, 0, sizeof *m);
     if (has_train_state) *has_train_state = 0;
     if (B < 1) return err_set(err, "%s: batch size %d: must be at least 1", path, B);
     StFile f;
-    if (st_load(&f, path, err)) return -1;
+    if (st_open(&f, path, err)) return -1;
     Reader r = {&f, path, err};
-    int rc = load_validated(m, v, ts, has_train_state, &r, B);
+    int rc = load_validated(m, v, ts, has_train_state, &r, B, &f, flags);
     st_free(&f);
     if (rc) err_make_printable(err);
     return rc;
+}
+
+int checkpoint_load(Model *m, Vocab *v, TrainState *ts, int *has_train_state, const char *path,
+                    int B, Err *err) {
+    return checkpoint_load_flags(m, v, ts, has_train_state, path, B, 0, err);
+}
+
+// ---- resuming ---------------------------------------------------------------------------
+
+int checkpoint_load_resume(Model *m, Vocab *v, TrainState *ts, const char *path,
+                           unsigned flags, Err *err) {
+    int has_ts = 0;
+    if (checkpoint_load_flags(m, v, ts, &has_ts, path, 1, flags, err) != 0) return -1;
+    const char *why = NULL;
+    char msg[256];
+    if (!has_ts) {
+        why = "a model file without a training state (step, rng, schedule) cannot be resumed";
+    } else if (m->cfg.bessel && ts->batch < 2) {
+        snprintf(msg, sizeof msg, "batch %d with bn_var unbiased (allowed: >= 2)", ts->batch);
+        why = msg;
+    } else if (!(ts->lr > 0) || ts->lr > 1000 || !(ts->lr2 > 0) || ts->lr2 > 1000) {
+        snprintf(msg, sizeof msg, "learning rates %g, %g (allowed: greater than 0, at most "
+                 "1000)", ts->lr, ts->lr2);
+        why = msg;
+    } else if (ts->steps > 1000000000L || ts->decay_step > 1000000000L || ts->batch > 1 << 20) {
+        snprintf(msg, sizeof msg, "steps %ld, decay_step %ld, batch %d out of range (allowed: "
+                 "at most 1000000000, 1000000000, 1048576)", ts->steps, ts->decay_step, ts->batch);
+        why = msg;
+    }
+    if (!why) return 0;
+    model_free(m);
+    err_set(err, "--resume %s: %s", path, why);
+    err_make_printable(err);
+    return -1;
+}
+
+int checkpoint_words_match(const TrainState *ts, const Words *w) {
+    return !ts->has_data_fp || (ts->data_bytes == w->file_bytes && ts->data_crc == w->file_crc);
+}
+
+void checkpoint_words_record(TrainState *ts, const Words *w) {
+    ts->has_data_fp = 1;
+    ts->data_bytes = w->file_bytes;
+    ts->data_crc = w->file_crc;
 }

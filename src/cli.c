@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,10 +31,10 @@ int cli_next(Cli *c) {
 void cli_fail(const Cli *c, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "makemore %s: ", c->cmd);
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, " (see 'makemore %s --help')\n", c->cmd);
+    char msg[2048];
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    say(c->cmd, "%s (see 'makemore %s --help')", msg, c->cmd);
     exit(EXIT_USAGE);
 }
 
@@ -46,23 +47,8 @@ void cli_unknown(const Cli *c) {
 void cli_die(const char *cmd, int status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    char msg[2048];
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsay(cmd, fmt, ap);
     va_end(ap);
-    // One line whatever the message quotes (a path or word with a control character):
-    // C0 controls and DEL are shown as \xNN, UTF-8 C1 controls as \u00NN.
-    fprintf(stderr, "makemore %s: ", cmd);
-    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
-        if (*p < 0x20 || *p == 0x7f) {
-            fprintf(stderr, "\\x%02x", *p);
-        } else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
-            fprintf(stderr, "\\u00%02x", p[1]);
-            p++;
-        } else {
-            fputc(*p, stderr);
-        }
-    }
-    fputc('\n', stderr);
     exit(status);
 }
 
@@ -154,6 +140,20 @@ double cli_positive(const Cli *c, double hi) {
     if (!(v > 0) || v > hi)
         cli_fail(c, "%s: %s is out of range (allowed: %s)", c->flag, c->value, allowed);
     return v;
+}
+
+float cli_positive_float(const Cli *c, double hi) {
+    char allowed[96];
+    snprintf(allowed, sizeof allowed, "at least %.9g (the smallest normal float), at most %g",
+             (double)FLT_MIN, hi);
+    double v = read_decimal(c, allowed);
+    float f = (float)v;  // the value used is the float: it is what must be in range
+    if (!(v > 0) || v > hi)
+        cli_fail(c, "%s: %s is out of range (allowed: %s)", c->flag, c->value, allowed);
+    if (!(f >= FLT_MIN))
+        cli_fail(c, "%s: %s is out of range: as a float it is %g (allowed: %s)", c->flag,
+                 c->value, (double)f, allowed);
+    return f;
 }
 
 int cli_choice(const Cli *c, const char *const *choices) {

@@ -1,7 +1,9 @@
 // cmd_sample.c: `makemore sample` and `makemore eval`, both from a saved model.
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "checkpoint.h"
 #include "cli.h"
@@ -16,21 +18,38 @@
 // Loads the model at path; *split_seed becomes the one it was trained with unless the
 // user gave --split-seed. Returns 1 when the file is an unfinished training checkpoint
 // (batchnorm not calibrated yet), else 0.
-static int load_model_or_die(const char *cmd, Model *m, Vocab *v, const char *path,
-                             uint64_t *split_seed, int split_seed_given) {
+// *ts gets the file's training state (ts->has_data_fp = 0 when it has none).
+static int load_model_or_die(const char *cmd, Model *m, Vocab *v, TrainState *ts,
+                             const char *path, uint64_t *split_seed, int split_seed_given,
+                             int accept_unchecked) {
     Err err;
-    TrainState ts;
     int has_ts = 0;
-    if (checkpoint_load(m, v, &ts, &has_ts, path, 1, &err) != 0)
+    memset(ts, 0, sizeof *ts);
+    if (checkpoint_load_flags(m, v, ts, &has_ts, path, 1,
+                              accept_unchecked ? CKPT_ACCEPT_UNCHECKED : 0, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s", err.msg);
-    if (has_ts && !split_seed_given) *split_seed = ts.split_seed;
-    return has_ts && !ts.calibrated;
+    if (!has_ts) ts->has_data_fp = 0;
+    if (has_ts && !split_seed_given) *split_seed = ts->split_seed;
+    return has_ts && !ts->calibrated;
+}
+
+// Evaluating or marking with other words than the model's can be intended: a note, not
+// an error, when the words file's fingerprint differs from the one recorded in training.
+static void note_fingerprint(const char *cmd, const TrainState *ts, const Words *w,
+                             const char *data, const char *model) {
+    if (!checkpoint_words_match(ts, w))
+        say(cmd, "note: --data %s (%llu bytes, crc32c %08x) is not the words file %s was "
+            "trained on (%llu bytes, crc32c %08x)", data, (unsigned long long)w->file_bytes,
+            (unsigned)w->file_crc, model, (unsigned long long)ts->data_bytes,
+            (unsigned)ts->data_crc);
 }
 
 // Words of path split as in training (split_seed), encoded with the model's vocabulary.
 static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *path,
                               const Vocab *v, int T, uint64_t split_seed, const char *model) {
     Err err;
+    const int live = isatty(STDERR_FILENO);  // a long phase named on a terminal
+    if (live) fputs("  loading and splitting the words file...", stderr);
     if (words_load(w, path, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s%s", err.msg,
                 strcmp(cmd, "sample") == 0 ? " (give --data FILE, or --data - for no marks)" : "");
@@ -45,6 +64,7 @@ static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *p
                 "file (give the words file the model was trained on)", err.msg, model);
     if (split_build(s, w, v, T, split_seed, &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s: %s", path, err.msg);
+    if (live) fputs("\r\033[K", stderr);
 }
 
 // A checkpoint written during training (interrupted or periodic) holds batchnorm's
@@ -53,12 +73,15 @@ static void calibrate_if_needed(const char *cmd, Model *m, int needed, const Spl
                                 const char *model) {
     if (!needed) return;
     if (s) {
+        const int live = isatty(STDERR_FILENO);
+        if (live) fprintf(stderr, "  calibrating batchnorm (%d examples)...", s->train.n);
         model_calibrate(m, &s->train);
-        fprintf(stderr, "makemore %s: note: %s is an unfinished training checkpoint; batchnorm "
-                "calibrated on the training split first\n", cmd, model);
+        if (live) fputs("\r\033[K", stderr);
+        say(cmd, "note: %s is an unfinished training checkpoint; batchnorm calibrated on the "
+            "training split first", model);
     } else {
-        fprintf(stderr, "makemore %s: note: %s is an unfinished training checkpoint and no "
-                "words file was given (--data -): batchnorm is not calibrated\n", cmd, model);
+        say(cmd, "note: %s is an unfinished training checkpoint and no words file was given "
+            "(--data -): batchnorm is not calibrated", model);
     }
 }
 
@@ -72,14 +95,15 @@ static void sample_usage(void) {
            "  --temperature X    divide the logits by X (default 1; 0.01..100)\n"
            "  --top-k K          draw only among the K most likely symbols (default: all)\n"
            "  --data FILE        words file for the marks (default data/names.txt; '-' for none)\n"
-           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n");
+           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n"
+           "  --accept-unchecked load a model file without a checksum (an older file)\n");
 }
 
 int sample_main(int argc, char **argv) {
     const char *model_path = NULL, *data = "data/names.txt";
     long n = 20, top_k = 0;
     uint64_t seed = 11, split_seed = 42;
-    int split_seed_given = 0;
+    int split_seed_given = 0, unchecked = 0;
     double temperature = 1.0;
     Cli c;
     cli_init(&c, "sample", argc, argv);
@@ -92,12 +116,15 @@ int sample_main(int argc, char **argv) {
         else if (cli_is(&c, "--top-k", 1)) top_k = cli_long(&c, 1, 256);
         else if (cli_is(&c, "--data", 1)) data = c.value;
         else if (cli_is(&c, "--split-seed", 1)) { split_seed = cli_u64(&c); split_seed_given = 1; }
+        else if (cli_is(&c, "--accept-unchecked", 0)) unchecked = 1;
         else cli_unknown(&c);
     }
     if (!model_path) cli_fail(&c, "--model FILE is required");
     Model m;
     Vocab v;
-    int uncalibrated = load_model_or_die("sample", &m, &v, model_path, &split_seed, split_seed_given);
+    TrainState ts;
+    int uncalibrated = load_model_or_die("sample", &m, &v, &ts, model_path, &split_seed,
+                                         split_seed_given, unchecked);
 
     Words w = {0};
     Split s = {0};
@@ -105,6 +132,7 @@ int sample_main(int argc, char **argv) {
     int marks = strcmp(data, "-") != 0;
     if (marks) {
         load_split_or_die("sample", &w, &s, data, &v, m.cfg.T, split_seed, model_path);
+        note_fingerprint("sample", &ts, &w, data, model_path);
         wordset_build(&train_set, w.w, s.n_words[0]);
         wordset_build(&heldout_set, w.w + s.n_words[0], w.n - s.n_words[0]);
     }
@@ -129,13 +157,14 @@ static void eval_usage(void) {
            "train / val / test split of the words file.\n\n"
            "  --model FILE       a model saved by 'makemore train --out'\n"
            "  --data FILE        words file (default data/names.txt)\n"
-           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n");
+           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n"
+           "  --accept-unchecked load a model file without a checksum (an older file)\n");
 }
 
 int eval_main(int argc, char **argv) {
     const char *model_path = NULL, *data = "data/names.txt";
     uint64_t split_seed = 42;
-    int split_seed_given = 0;
+    int split_seed_given = 0, unchecked = 0;
     Cli c;
     cli_init(&c, "eval", argc, argv);
     while (cli_next(&c)) {
@@ -143,18 +172,33 @@ int eval_main(int argc, char **argv) {
         else if (cli_is(&c, "--model", 1)) model_path = c.value;
         else if (cli_is(&c, "--data", 1)) data = c.value;
         else if (cli_is(&c, "--split-seed", 1)) { split_seed = cli_u64(&c); split_seed_given = 1; }
+        else if (cli_is(&c, "--accept-unchecked", 0)) unchecked = 1;
         else cli_unknown(&c);
     }
     if (!model_path) cli_fail(&c, "--model FILE is required");
     Model m;
     Vocab v;
-    int uncalibrated = load_model_or_die("eval", &m, &v, model_path, &split_seed, split_seed_given);
+    TrainState ts;
+    int uncalibrated = load_model_or_die("eval", &m, &v, &ts, model_path, &split_seed,
+                                         split_seed_given, unchecked);
     Words w;
     Split s;
     load_split_or_die("eval", &w, &s, data, &v, m.cfg.T, split_seed, model_path);
+    note_fingerprint("eval", &ts, &w, data, model_path);
     calibrate_if_needed("eval", &m, uncalibrated, &s, model_path);
-    printf("train %.4f\nval %.4f\ntest %.4f\n", model_eval_loss(&m, &s.train),
-           model_eval_loss(&m, &s.val), model_eval_loss(&m, &s.test));
+    const Examples *sets[3] = {&s.train, &s.val, &s.test};
+    static const char *const names[3] = {"train", "val", "test"};
+    double loss[3];
+    const int live = isatty(STDERR_FILENO);  // long phases named on a terminal
+    for (int k = 0; k < 3; k++) {
+        if (live) fprintf(stderr, "\r\033[K  evaluating %s (%d examples)...", names[k], sets[k]->n);
+        loss[k] = model_eval_loss(&m, sets[k]);
+        if (live) fputs("\r\033[K", stderr);
+        if (!isfinite(loss[k]))  // finite parameters can still overflow in the forward
+            cli_die("eval", EXIT_RUNTIME, "%s: the %s loss is %g: the model's forward overflows "
+                    "(a corrupt or diverged model)", model_path, names[k], loss[k]);
+    }
+    printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     split_free(&s);
     words_free(&w);
     model_free(&m);

@@ -18,10 +18,11 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    std_fds_ensure();  // no data file may take fd 0, 1 or 2
     blas_setup(argv);  // may re-execute with OPENBLAS_CORETYPE set
     static const char allowed[] = "allowed: train, sample, eval, gradcheck; see 'makemore --help'";
     if (argc < 2) {
-        fprintf(stderr, "makemore: no command given (%s)\n", allowed);
+        say(NULL, "no command given (%s)", allowed);
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
@@ -33,6 +34,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sample")) return sample_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return eval_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gradcheck")) return gradcheck_main(argc - 1, argv + 1);
-    fprintf(stderr, "makemore: unknown command '%s' (%s)\n", cmd, allowed);
+    say(NULL, "unknown command '%s' (%s)", cmd, allowed);
     return EXIT_USAGE;
 }

@@ -4,8 +4,12 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include <cblas.h>
 
 #include "common.h"
+#include "kernels.h"
 
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
@@ -62,15 +66,32 @@ static int draw(const float *logits, int V, float temperature, int top_k, Rng *r
     return last;  // u landed on the rounding slack at the top
 }
 
-void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
-                 int top_k) {
+// The inference forward for one context, as model_logits with n = 1, with matrix-vector
+// products (cblas_sgemv reads W1 and W2 in place; sgemm copies and packs them on every
+// call, which for one row costs more than the arithmetic). logits [V]; scratch
+// [T*E + 2H] floats. Equal to model_logits up to float rounding (the sums' order).
+void sample_logits_one(float *logits, const Model *m, const int *context, float *scratch) {
+    const Config *c = &m->cfg;
+    const int TE = c->T * c->E, H = c->H, V = c->V;
+    float *embcat = scratch, *hprebn = scratch + TE, *h = hprebn + H;
+    embedding_forward(embcat, m->params.C, context, 1, c->T, c->E);
+    memcpy(hprebn, m->params.b1, (size_t)H * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasTrans, TE, H, 1.0f, m->params.W1, H, embcat, 1, 1.0f, hprebn, 1);
+    batchnorm_tanh_forward_eval(h, hprebn, m->bnmean, m->bnvar, m->params.bngain,
+                                m->params.bnbias, 1, H);
+    memcpy(logits, m->params.b2, (size_t)V * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasTrans, H, V, 1.0f, m->params.W2, V, h, 1, 1.0f, logits, 1);
+}
+
+// One word with the caller's scratch ([T*E + 2H] floats).
+static void sample_one(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
+                       int top_k, float *scratch) {
     const Config *c = &m->cfg;
     int context[64] = {0};  // T <= 64 (checked where configs are made)
     float logits[256];
-    float *scratch = xcalloc((size_t)(c->T * c->E + 2 * c->H), sizeof(float));
     int len = 0;
     while (len < MAX_WORD_LEN) {
-        model_logits(m, logits, context, 1, scratch);
+        sample_logits_one(logits, m, context, scratch);
         int ix = draw(logits, c->V, temperature, top_k, rng);
         if (ix == 0) break;
         out[len++] = v->itos[ix];
@@ -78,19 +99,44 @@ void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temp
         context[c->T - 1] = ix;
     }
     out[len] = '\0';
+}
+
+void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
+                 int top_k) {
+    const Config *c = &m->cfg;
+    float *scratch = xcalloc((size_t)(c->T * c->E + 2 * c->H), sizeof(float));
+    sample_one(out, m, v, rng, temperature, top_k, scratch);
     xfree(scratch);
 }
 
+// Words are drawn one symbol at a time, each from the previous: one row per forward, far
+// below any kernel's fork threshold, yet OpenBLAS and OpenMP still wake their threads for
+// it (92% of the time was libgomp's spinning). So the loop runs on one thread, with its
+// scratch allocated once and matrix-vector products.
 void sample_print(FILE *f, const Model *m, const Vocab *v, Rng *rng, int n, float temperature,
                   int top_k, const WordSet *train, const WordSet *heldout) {
+    const Config *c = &m->cfg;
     char word[MAX_WORD_LEN + 1];
+    float *scratch = xcalloc((size_t)(c->T * c->E + 2 * c->H), sizeof(float));
+    int threads = threads_get();
+    threads_set(1);
+    // A long run shows its progress on a terminal (stderr), four times a second.
+    const int live = n >= 100000 && isatty(STDERR_FILENO);
+    double last = now_seconds();
     for (int i = 0; i < n; i++) {
-        sample_word(word, m, v, rng, temperature, top_k);
+        if (live && (i & 1023) == 0 && now_seconds() - last > 0.25) {
+            last = now_seconds();
+            fprintf(stderr, "\r  sampled %d of %d words   ", i, n);
+        }
+        sample_one(word, m, v, rng, temperature, top_k, scratch);
         const char *mark = "";
         if (train || heldout)
             mark = wordset_has(train, word)     ? "  (in training words)"
                    : wordset_has(heldout, word) ? "  (held-out word)"
                                                 : "  (new)";
-        fprintf(f, "%s%s\n", word, mark);
+        if (fprintf(f, "%s%s\n", word, mark) < 0) break;  // a closed stdout: the caller says so
     }
+    if (live) fputs("\r\033[K", stderr);
+    threads_set(threads);
+    xfree(scratch);
 }

@@ -1,22 +1,22 @@
 // train.c: `makemore train`: the lecture's exercise-4 loop (SGD, lr step decay), its
-// progress report, checkpoints (periodic, on SIGINT/SIGTERM, final) and resume;
-// then batchnorm calibration, split losses and samples.
+// progress report, checkpoints (periodic, on a stop request, final) and resume; then
+// batchnorm calibration, split losses and samples. The log is log.c, the output paths
+// and locks outfile.c, the checkpoint and its resume checks checkpoint.c.
 //
-// Reliability rules (README.md, 'Reliability', has the user's version):
+// Reliability rules (src/RELIABILITY.md has the table of guarantees and their tests):
 //  - everything that can be checked before training is: flags (cli.c), sizes against
-//    int ranges and the machine's memory, the words file, the checkpoint, and that the
-//    output files can be created (a temporary file is made and removed in --out's and
-//    --log's directories) -- so a bad path fails in a second, not after hours;
+//    int ranges and the machine's memory, the words file, the checkpoint (its checksum
+//    and the words file's fingerprint), and the outputs (writable, ours, locked) -- so a
+//    bad path fails in a second, not after hours;
 //  - exit status 2: the command line must change (bad flag or value, flags that
 //    contradict each other or the resumed checkpoint, a model too large for this
 //    machine); 1: a file or the run failed (missing/corrupt input, unwritable output,
-//    diverged training); 130/143 (128 + signal): stopped by SIGINT/SIGTERM after a
-//    checkpoint was written, resumable;
+//    a failed log or checkpoint write, diverged training); 128 + signal (130 SIGINT, 143
+//    SIGTERM, 129 SIGHUP, 141 a closed stdout): stopped after a checkpoint was written,
+//    resumable with the command printed;
 //  - checkpoints are written atomically (checkpoint_save: temp file, fsync, rename), and
-//    never with non-finite parameters;
-//  - the --log CSV is append-only progress: flushed and fsynced before each checkpoint,
-//    and on --resume cut back to the lines before the checkpoint's step, so an
-//    interrupted and resumed run leaves the same log as an uninterrupted one.
+//    never with non-finite parameters; no exit path but kill -9 leaves the temp file;
+//  - every message is one escaped line (say(), common.c).
 #include "train.h"
 
 #include <errno.h>
@@ -37,7 +37,10 @@
 #include "cli.h"
 #include "common.h"
 #include "data.h"
+#include "log.h"
 #include "model.h"
+#include "outfile.h"
+#include "safetensors.h"
 #include "sample.h"
 
 #define CMD "train"
@@ -68,6 +71,7 @@ typedef struct {
     float lr, lr2;
     uint64_t seed, split_seed;
     int given[NUM_F];  // which of those flags were on the command line
+    int accept_unchecked;
 } TrainOpts;
 
 static const char *const BN_VAR_CHOICES[] = {"unbiased", "biased", NULL};
@@ -98,10 +102,14 @@ static void train_usage(void) {
         "  --resume FILE      continue a checkpointed run: same batches, same schedule; only\n"
         "                     --steps may change; --out defaults to FILE\n"
         "  --samples N        names to sample at the end (default 20)\n"
-        "On SIGINT/SIGTERM the current step finishes, a checkpoint is written (to --out, or\n"
-        DEFAULT_INTERRUPT_PATH ") and the run exits with 130/143; continue it with\n"
-        "--resume (and the same --threads, for bit-identical results). A second signal\n"
-        "stops at once. Exit status: 0 done, 1 failed (file, data, divergence), 2 usage.\n");
+        "  --accept-unchecked resume from a checkpoint without a checksum (an older file)\n"
+        "On SIGINT/SIGTERM/SIGHUP (or when stdout is closed) the current step finishes, a\n"
+        "checkpoint is written (to --out, or " DEFAULT_INTERRUPT_PATH ") and the run exits\n"
+        "with 128 + the signal (130/143/129; 141 for a closed stdout), printing the command\n"
+        "that continues it. A second signal stops at once (no temp file is left). A failed\n"
+        "write of the log (disk full, file-size limit) also stops the run with a checkpoint.\n"
+        "--out and --log are locked (FILE.lock) against a second run writing them.\n"
+        "Exit status: 0 done, 1 failed (file, data, divergence), 2 usage.\n");
 }
 
 static void train_parse(TrainOpts *o, int argc, char **argv) {
@@ -121,8 +129,9 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
         else if (cli_is(&c, "--batch", 1)) { o->batch = (int)cli_long(&c, 1, 1 << 20); g[F_BATCH] = 1; }
         else if (cli_is(&c, "--bn-var", 1)) { o->bessel = cli_choice(&c, BN_VAR_CHOICES) == 0; g[F_BNVAR] = 1; }
         else if (cli_is(&c, "--steps", 1)) { o->steps = cli_long(&c, 1, 1000000000L); g[F_STEPS] = 1; }
-        else if (cli_is(&c, "--lr", 1)) { o->lr = (float)cli_positive(&c, 1000.0); g[F_LR] = 1; }
-        else if (cli_is(&c, "--lr2", 1)) { o->lr2 = (float)cli_positive(&c, 1000.0); g[F_LR2] = 1; }
+        else if (cli_is(&c, "--lr", 1)) { o->lr = cli_positive_float(&c, 1000.0); g[F_LR] = 1; }
+        else if (cli_is(&c, "--lr2", 1)) { o->lr2 = cli_positive_float(&c, 1000.0); g[F_LR2] = 1; }
+        else if (cli_is(&c, "--accept-unchecked", 0)) o->accept_unchecked = 1;
         else if (cli_is(&c, "--decay-step", 1)) { o->decay_step = cli_long(&c, 0, 1000000000L); g[F_DECAY] = 1; }
         else if (cli_is(&c, "--seed", 1)) { o->seed = cli_u64(&c); g[F_SEED] = 1; }
         else if (cli_is(&c, "--split-seed", 1)) { o->split_seed = cli_u64(&c); g[F_SPLIT_SEED] = 1; }
@@ -176,216 +185,23 @@ static int check_sizes(const Config *c, int B, char *msg, size_t len) {
     }
     long avail = sysconf(_SC_AVPHYS_PAGES);
     if (avail > 0 && page > 0 && need > 0.8 * (double)avail * (double)page)
-        fprintf(stderr, "makemore " CMD ": note: the model and its batch need %.1f GiB; %.1f GiB "
-                "of memory is free now\n", need / (1 << 30), (double)avail * page / (1 << 30));
+        say(CMD, "note: the model and its batch need %.1f GiB; %.1f GiB of memory is free now",
+            need / (1 << 30), (double)avail * page / (1 << 30));
     return 0;
-}
-
-// ---- paths ---------------------------------------------------------------------------
-
-// "dir/name" with dir resolved (symlinks, ..) when it exists, so that two spellings of
-// one path compare equal. Caller frees.
-static char *canonical(const char *path) {
-    char *a = strdup(path), *b = strdup(path);
-    if (!a || !b) fail(EXIT_RUNTIME, "out of memory");
-    char *dir = realpath(dirname(a), NULL);
-    const char *base = basename(b);
-    char *out = NULL;
-    if (dir && asprintf(&out, "%s/%s", dir, base) < 0) out = NULL;
-    if (!out) out = strdup(path);
-    free(dir);
-    free(a);
-    free(b);
-    return out;
-}
-
-static int same_file(const char *x, const char *y) {
-    struct stat sx, sy;
-    if (stat(x, &sx) == 0 && stat(y, &sy) == 0) return sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
-    char *cx = canonical(x), *cy = canonical(y);
-    int same = strcmp(cx, cy) == 0;
-    free(cx);
-    free(cy);
-    return same;
-}
-
-// Checks, before any work, that `path` (given with `flag`) can be written the way it
-// will be: the directory exists and accepts a new file (a temporary one is created
-// beside it and removed, as the atomic save will do); an existing path is a regular
-// file (a checkpoint replaces it by rename) or, for the log, anything writable.
-static void probe_output(const char *flag, const char *path, int is_log) {
-    struct stat st;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            fail(EXIT_RUNTIME, "%s %s: is a directory (allowed: a file path)", flag, path);
-        if (!S_ISREG(st.st_mode) && !is_log)
-            fail(EXIT_RUNTIME, "%s %s: exists and is not a regular file (allowed: a new or "
-                 "regular file, which is replaced atomically)", flag, path);
-        if (!S_ISREG(st.st_mode)) {  // a log to a FIFO, /dev/stdout...: just try to open it
-            int fd = open(path, O_WRONLY | O_APPEND | O_NONBLOCK);
-            if (fd < 0) fail(EXIT_RUNTIME, "%s %s: cannot write: %s", flag, path, strerror(errno));
-            close(fd);
-            return;
-        }
-    }
-    char *copy = strdup(path);
-    if (!copy) fail(EXIT_RUNTIME, "out of memory");
-    const char *dir = dirname(copy);
-    struct stat ds;
-    if (stat(dir, &ds) != 0)
-        fail(EXIT_RUNTIME, "%s %s: directory %s: %s (create it first)", flag, path, dir, strerror(errno));
-    if (!S_ISDIR(ds.st_mode))
-        fail(EXIT_RUNTIME, "%s %s: %s is not a directory", flag, path, dir);
-    char *tmp;
-    if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) fail(EXIT_RUNTIME, "out of memory");
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        fail(EXIT_RUNTIME, "%s %s: cannot create files in directory %s: %s", flag, path, dir,
-             strerror(errno));
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    free(copy);
-}
-
-// 1 if a file can be created in the working directory (where an interrupted run
-// without --out writes its checkpoint).
-static int cwd_writable(void) {
-    char tmp[] = DEFAULT_INTERRUPT_PATH ".tmpXXXXXX";
-    int fd = mkstemp(tmp);
-    if (fd < 0) return 0;
-    close(fd);
-    unlink(tmp);
-    return 1;
-}
-
-// path as one shell word (for the command a stopped run prints): as is when it holds
-// only safe characters, else in single quotes. Caller frees.
-static char *shell_quote(const char *path) {
-    if (path[0] && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-                                "0123456789._/+,:@%-") == strlen(path)) {
-        char *same = strdup(path);
-        if (!same) fail(EXIT_RUNTIME, "out of memory");
-        return same;
-    }
-    char *q = malloc(4 * strlen(path) + 3), *p = q;
-    if (!q) fail(EXIT_RUNTIME, "out of memory");
-    *p++ = '\'';
-    for (const char *s = path; *s; s++) {
-        if (*s == '\'') {
-            memcpy(p, "'\\''", 4);
-            p += 4;
-        } else {
-            *p++ = *s;
-        }
-    }
-    *p++ = '\'';
-    *p = '\0';
-    return q;
-}
-
-// ---- the log -------------------------------------------------------------------------
-
-typedef struct {
-    FILE *f;
-    const char *path;
-    int failed;  // a write failed: reported once, logging stops, training goes on
-} Log;
-
-static void log_error(Log *l, const char *what) {
-    if (l->failed) return;
-    l->failed = 1;
-    fprintf(stderr, "makemore " CMD ": warning: %s the log %s failed (%s); training goes on "
-            "without it\n", what, l->path, strerror(errno));
-}
-
-// Makes the log's lines durable (before a checkpoint, so that the log on disk covers at
-// least every step the checkpoint holds).
-static void log_sync(Log *l) {
-    if (!l->f || l->failed) return;
-    if (fflush(l->f) != 0 || ferror(l->f)) return log_error(l, "writing");
-    if (fsync(fileno(l->f)) != 0 && errno != EINVAL && errno != EROFS) log_error(l, "syncing");
-}
-
-// A fresh log: header line, truncating an existing file.
-static void log_create(Log *l, const char *path) {
-    l->path = path;
-    l->f = fopen(path, "w");
-    if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
-    fputs("step,loss\n", l->f);
-}
-
-// The log of a resumed run: keeps the header and the lines of steps before `step` (lines
-// written after the checkpoint by the run that stopped are dropped, so the resumed run's
-// lines follow on), and appends from there. A file that is not a makemore loss log is
-// left alone (failure); a missing one is created; a log that cannot be cut (a FIFO,
-// /dev/stdout) is appended to.
-static void log_resume(Log *l, const char *path, long step) {
-    l->path = path;
-    struct stat st;
-    if (stat(path, &st) != 0 && errno == ENOENT) {
-        log_create(l, path);
-        if (step > 0)
-            fprintf(stderr, "makemore " CMD ": note: --log %s is new; it starts at step %ld\n",
-                    path, step);
-        return;
-    }
-    if (stat(path, &st) != 0 || !S_ISREG(st.st_mode)) {
-        l->f = fopen(path, "a");
-        if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
-        return;
-    }
-    int fd = open(path, O_RDWR | O_APPEND);
-    if (fd < 0) fail(EXIT_RUNTIME, "--log %s: cannot open for update: %s", path, strerror(errno));
-    FILE *r = fdopen(dup(fd), "r");
-    if (!r) fail(EXIT_RUNTIME, "--log %s: cannot read: %s", path, strerror(errno));
-    char line[256];
-    long keep = 0, last = -1;
-    int header = fgets(line, sizeof line, r) && strcmp(line, "step,loss\n") == 0;
-    if (!header) {
-        fclose(r);
-        close(fd);
-        fail(EXIT_RUNTIME, "--log %s: not a makemore loss log (its first line is not "
-             "\"step,loss\"); not touching it (give another --log path)", path);
-    }
-    keep = (long)strlen(line);
-    while (fgets(line, sizeof line, r)) {
-        size_t n = strlen(line);
-        char *end;
-        errno = 0;
-        long s = strtol(line, &end, 10);
-        if (n == 0 || line[n - 1] != '\n' || end == line || *end != ',' || errno || s < 0 ||
-            s >= step)
-            break;  // the first line of a later step (or a torn last line) ends what is kept
-        last = s;
-        keep += (long)n;
-    }
-    fclose(r);
-    if (ftruncate(fd, keep) != 0)
-        fail(EXIT_RUNTIME, "--log %s: cannot cut it back to step %ld: %s", path, step, strerror(errno));
-    l->f = fdopen(fd, "a");
-    if (!l->f) fail(EXIT_RUNTIME, "--log %s: cannot write: %s", path, strerror(errno));
-    if (last != step - 1)
-        fprintf(stderr, "makemore " CMD ": note: --log %s ends at step %ld; the resumed run "
-                "appends from step %ld\n", path, last, step);
-}
-
-static void log_close(Log *l) {
-    if (!l->f) return;
-    if (fflush(l->f) != 0 || ferror(l->f)) log_error(l, "writing");
-    fclose(l->f);
-    l->f = NULL;
 }
 
 // ---- signals -------------------------------------------------------------------------
 
 static volatile sig_atomic_t stop_signal = 0;
 
-// The first SIGINT/SIGTERM asks the loop to stop after its step; a second one, while
-// that is underway (a slow step, the checkpoint's write), takes the default action at
-// once (the atomic save leaves the previous checkpoint intact).
+// The first SIGINT/SIGTERM/SIGHUP asks the loop to stop after its step; a second one,
+// while that is underway (a slow step, the checkpoint's write), removes the temporary
+// file of a save in progress and the lock files, then takes the default action at once
+// (the atomic save leaves the previous checkpoint intact).
 static void on_signal(int sig) {
     if (stop_signal) {
+        st_remove_temp_signal_safe();
+        outfile_unlock_signal_safe();
         signal(sig, SIG_DFL);
         raise(sig);
         return;
@@ -393,6 +209,9 @@ static void on_signal(int sig) {
     stop_signal = sig;
 }
 
+// SIGPIPE and SIGXFSZ are ignored for the whole run: a closed stdout then shows as EPIPE
+// (the run stops with a checkpoint), a file-size limit as EFBIG on the write that
+// crosses it (the temp file is removed, the last checkpoint kept), each with one line.
 static void set_signals(int catch_them) {
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -401,6 +220,20 @@ static void set_signals(int catch_them) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN);
+}
+
+static const char *stop_name(int sig) {
+    return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
+           : sig == SIGHUP ? "hung up (SIGHUP)" : "stopped: stdout is closed (EPIPE)";
+}
+
+// After a line to stdout: a failed write (a closed pipe, a full disk) asks the run to
+// stop as a signal would, with SIGPIPE's status.
+static void stdout_check(void) {
+    if ((fflush(stdout) != 0 || ferror(stdout)) && !stop_signal) stop_signal = SIGPIPE;
 }
 
 // ---- the numerical guard -------------------------------------------------------------
@@ -542,26 +375,15 @@ static void check_resume_flags(const TrainOpts *o, const Config *c, const TrainS
 }
 
 // Loads the checkpoint to resume: the model (activations for the run's batch), its
-// vocabulary and training state; checks the state is one this program could have written.
+// vocabulary and training state (checkpoint_load_resume checks it is one this program
+// could have written); the flags given must agree with it.
 static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, Rng *rng) {
     Err err;
-    int has_ts = 0;
     Model loaded;
-    if (checkpoint_load(&loaded, v, ts, &has_ts, o->resume, 1, &err) != 0)
+    if (checkpoint_load_resume(&loaded, v, ts, o->resume,
+                               o->accept_unchecked ? CKPT_ACCEPT_UNCHECKED : 0, &err) != 0)
         fail(EXIT_RUNTIME, "%s", err.msg);
-    if (!has_ts)
-        fail(EXIT_RUNTIME, "--resume %s: a model file without a training state (step, rng, "
-             "schedule) cannot be resumed", o->resume);
     const Config *c = &loaded.cfg;
-    if (c->bessel && ts->batch < 2)
-        fail(EXIT_RUNTIME, "--resume %s: batch %d with bn_var unbiased (allowed: >= 2)", o->resume, ts->batch);
-    if (!(ts->lr > 0) || ts->lr > 1000 || !(ts->lr2 > 0) || ts->lr2 > 1000)
-        fail(EXIT_RUNTIME, "--resume %s: learning rates %g, %g (allowed: greater than 0, at "
-             "most 1000)", o->resume, ts->lr, ts->lr2);
-    if (ts->steps > 1000000000L || ts->decay_step > 1000000000L || ts->batch > 1 << 20)
-        fail(EXIT_RUNTIME, "--resume %s: steps %ld, decay_step %ld, batch %d out of range "
-             "(allowed: at most 1000000000, 1000000000, 1048576)", o->resume, ts->steps,
-             ts->decay_step, ts->batch);
     check_resume_flags(o, c, ts);
     char msg[512];
     if (check_sizes(c, ts->batch, msg, sizeof msg) != 0)
@@ -585,22 +407,33 @@ typedef struct {
     long last_step;         // one resumed from (-1: none)
 } Saved;
 
+// "the last good checkpoint, FILE (step N), is kept" or "no checkpoint was written".
+static void kept(char *out, size_t len, const Saved *s) {
+    if (s->last_step >= 0)
+        snprintf(out, len, "the last good checkpoint, %s (step %ld), is kept", s->last_path,
+                 s->last_step);
+    else
+        snprintf(out, len, "no checkpoint was written");
+}
+
 // Writes a checkpoint of the state after `step` steps; never one with non-finite
-// parameters (then the previous checkpoint stays, and the run fails).
+// parameters (then the previous checkpoint stays, and the run fails). A failed write
+// (EFBIG past a file-size limit, ENOSPC, EIO) leaves no temp file and the previous
+// checkpoint as it was, and fails naming both; `why` prefixes the message.
 static void save_checkpoint(Saved *s, const Model *m, const Vocab *v, const TrainState *ts,
-                            Log *log) {
-    char msg[256];
+                            Log *log, const char *why) {
+    char msg[256], k[1024];
+    kept(k, sizeof k, s);
     if (!tensors_finite(m, &m->params, 0, "parameter", msg, sizeof msg)) {
         log_close(log);
-        if (s->last_step >= 0)
-            fail(EXIT_RUNTIME, "not saving %s after step %ld: %s; the last good checkpoint, %s "
-                 "(step %ld), is kept", s->path, ts->step, msg, s->last_path, s->last_step);
-        fail(EXIT_RUNTIME, "not saving %s after step %ld: %s; no checkpoint was written",
-             s->path, ts->step, msg);
+        fail(EXIT_RUNTIME, "%snot saving %s after step %ld: %s; %s", why, s->path, ts->step, msg, k);
     }
     log_sync(log);  // the log on disk covers every step the checkpoint holds
     Err err;
-    if (checkpoint_save(s->path, m, v, ts, &err) != 0) fail(EXIT_RUNTIME, "%s", err.msg);
+    if (checkpoint_save(s->path, m, v, ts, &err) != 0) {
+        log_close(log);
+        fail(EXIT_RUNTIME, "%s%s after step %ld; %s", why, err.msg, ts->step, k);
+    }
     s->last_path = s->path;
     s->last_step = ts->step;
 }
@@ -625,20 +458,137 @@ static void live_line(long step, long steps, float loss, double t0, long step0) 
             loss, rate, eta);
 }
 
+// The command that continues a stopped run: every path shell-quoted (one line whatever
+// they hold), and every flag the checkpoint does not record. Caller frees.
+static char *continue_command(const TrainOpts *o, const char *ckpt) {
+    char *qd = outfile_shell_quote(o->data), *qc = outfile_shell_quote(ckpt), *ql = o->log ? outfile_shell_quote(o->log) : NULL;
+    char extra[160] = "";
+    if (o->save_every) snprintf(extra, sizeof extra, " --save-every %ld", o->save_every);
+    if (o->print_every != 10000)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " --print-every %d", o->print_every);
+    if (o->samples != 20)
+        snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " --samples %d", o->samples);
+    char *cmd;
+    if (asprintf(&cmd, "makemore train --data %s --resume %s%s%s --threads %d%s", qd, qc,
+                 ql ? " --log " : "", ql ? ql : "", o->threads, extra) < 0)
+        fail(EXIT_RUNTIME, "out of memory");
+    free(qd);
+    free(qc);
+    free(ql);
+    return cmd;
+}
+
+// On a TTY, names a long phase on stderr until the next live_clear.
+static void phase(int live, const char *what, int n) {
+    if (live) fprintf(stderr, "\r\033[K  %s (%d examples)...", what, n);
+}
+static void live_clear(int live) {
+    if (live) fputs("\r\033[K", stderr);
+}
+
+// Paths: no output may overwrite an input, every output must be writable, ours to take
+// (a log that is not a makemore log is refused) and not written by another run, now.
+static void check_outputs(const TrainOpts *o) {
+    if (o->out && outfile_same(o->data, o->out))
+        fail(EXIT_USAGE, "--out %s is the words file --data %s", o->out, o->data);
+    if (o->log && (outfile_same(o->log, o->data) || (o->out && outfile_same(o->log, o->out)) ||
+                   (o->resume && outfile_same(o->log, o->resume))))
+        fail(EXIT_USAGE, "--log %s is also the words file, --out or --resume (allowed: a file "
+             "of its own)", o->log);
+    if (o->out) outfile_probe(CMD, "--out", o->out);
+    if (o->log) outfile_probe(CMD, "--log", o->log);
+    if (o->out) outfile_lock(CMD, "--out", o->out);
+    if (o->log) outfile_lock(CMD, "--log", o->log);
+    if (o->log && !o->resume) outfile_check_log(CMD, o->log);
+}
+
+// The words file must be the one the checkpoint was trained on; a fresh run records it.
+static void check_fingerprint(const TrainOpts *o, const Words *w, TrainState *ts) {
+    if (!checkpoint_words_match(ts, w))
+        fail(EXIT_RUNTIME, "--data %s (%llu bytes, crc32c %08x) is not the words file --resume "
+             "%s was trained on (%llu bytes, crc32c %08x); resume with that file", o->data,
+             (unsigned long long)w->file_bytes, (unsigned)w->file_crc, o->resume,
+             (unsigned long long)ts->data_bytes, (unsigned)ts->data_crc);
+    checkpoint_words_record(ts, w);
+}
+
+// Stops the run after `step` steps (a signal, a closed stdout, a failed log write): a
+// checkpoint, then one line saying why and how to continue. Returns the exit status.
+static int stop_run(const TrainOpts *o, Saved *saved, const Model *m, const Dataset *d,
+                    const TrainState *now, Log *log, int live) {
+    live_clear(live);
+    char why[512] = "";
+    int log_failed = log->failed;
+    if (log_failed)
+        snprintf(why, sizeof why, "writing the log %s failed (%s) after step %ld of %ld; ",
+                 log->path, strerror(log->err), now->step, now->steps);
+    save_checkpoint(saved, m, &d->vocab, now, log, why);
+    log_close(log);
+    char *cmd = continue_command(o, saved->path);
+    if (log_failed)
+        say(CMD, "%scheckpoint written to %s; continue with: %s", why, saved->path, cmd);
+    else
+        say(CMD, "%s after step %ld of %ld; checkpoint written to %s; continue with: %s",
+            stop_name(stop_signal), now->step, now->steps, saved->path, cmd);
+    free(cmd);
+    return log_failed ? EXIT_RUNTIME : 128 + stop_signal;
+}
+
+static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts, Rng *rng,
+                       Saved *saved, Log *log, int live, int *stopped) {
+    long step0 = ts->step;
+    double t0 = now_seconds(), last_live = t0;
+    char what[256];
+    for (; ts->step < ts->steps; ts->step++) {
+        long i = ts->step;
+        float lr = i < ts->decay_step ? ts->lr : ts->lr2;
+        float loss = model_train_step(m, &d->split.train, lr, rng);
+        if (!float_finite(loss)) {
+            snprintf(what, sizeof what, "the loss is %g", (double)loss);
+            diverged(i, lr, what, saved, log, live);
+        }
+        if (!tensors_finite(m, &m->grads, 1, "the gradient", what, sizeof what) ||
+            ((i + 1) % GUARD_FULL_EVERY == 0 &&
+             !tensors_finite(m, &m->params, 0, "parameter", what, sizeof what)))
+            diverged(i, lr, what, saved, log, live);
+        if (log->f && !log->failed && fprintf(log->f, "%ld,%.9g\n", i, (double)loss) < 0)
+            log_error(log);
+        if (i % o->print_every == 0) {
+            if (live) fputs("\r\033[K", stderr);
+            printf("%7ld/%7ld: %.4f\n", i, ts->steps, loss);
+            stdout_check();
+        }
+        if (live && (i & 63) == 0 && now_seconds() - last_live > 0.25) {
+            last_live = now_seconds();
+            live_line(i + 1, ts->steps, loss, t0, step0);
+        }
+        int last = i + 1 == ts->steps;
+        if (!last && (stop_signal || log->failed || (o->save_every && (i + 1) % o->save_every == 0))) {
+            TrainState now = *ts;
+            now.step = i + 1;
+            memcpy(now.rng, rng->s, sizeof now.rng);
+            if (stop_signal || log->failed) {
+                *stopped = stop_run(o, saved, m, d, &now, log, live);
+                return;
+            }
+            save_checkpoint(saved, m, &d->vocab, &now, log, "");
+        }
+    }
+    double elapsed = now_seconds() - t0;
+    live_clear(live);
+    long done = ts->step - step0;
+    if (done > 0)
+        printf("time: %.2f s, %.2f us/step (%.0f steps/s)\n", elapsed, 1e6 * elapsed / done,
+               done / elapsed);
+}
+
 int train_main(int argc, char **argv) {
     TrainOpts o;
     train_parse(&o, argc, argv);
-
-    // Paths: no output may overwrite an input, and every output must be writable, now.
-    if (o.out && same_file(o.data, o.out))
-        fail(EXIT_USAGE, "--out %s is the words file --data %s", o.out, o.data);
-    if (o.log && (same_file(o.log, o.data) || (o.out && same_file(o.log, o.out)) ||
-                  (o.resume && same_file(o.log, o.resume))))
-        fail(EXIT_USAGE, "--log %s is also the words file, --out or --resume (allowed: a file "
-             "of its own)", o.log);
-    if (o.out) probe_output("--out", o.out, 0);
-    if (o.log) probe_output("--log", o.log, 1);
+    check_outputs(&o);
     threads_set(o.threads);
+    const int live = isatty(STDERR_FILENO);
+    if (live) fputs("  loading and splitting the words file...", stderr);
 
     Model m;
     TrainState ts;
@@ -660,100 +610,63 @@ int train_main(int argc, char **argv) {
         rng_seed(&rng, o.seed);
         model_init_weights(&m, &rng);
     }
+    live_clear(live);
+    check_fingerprint(&o, &d.words, &ts);
     Saved saved = {o.out ? o.out : DEFAULT_INTERRUPT_PATH, o.resume, o.resume ? ts.step : -1};
-    if (!o.out && !cwd_writable())
-        fprintf(stderr, "makemore " CMD ": note: the working directory is not writable, so an "
-                "interrupted run could not be checkpointed; give --out FILE to keep one\n");
-    print_header(o.data, &d, &m, &ts, o.threads);
-    if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
-
-    Log log = {NULL, o.log, 0};
+    if (!o.out && !outfile_cwd_writable())
+        say(CMD, "note: the working directory is not writable, so an interrupted run could "
+            "not be checkpointed; give --out FILE to keep one");
+    Log log = {NULL, o.log, 0, 0};
     if (o.log) {
         if (o.resume) log_resume(&log, o.log, ts.step);
         else log_create(&log, o.log);
     }
     set_signals(1);
-    const int live = isatty(STDERR_FILENO);
+    print_header(o.data, &d, &m, &ts, o.threads);
+    if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
+    stdout_check();
 
-    long step0 = ts.step;
-    double t0 = now_seconds(), last_live = t0;
-    char what[256];
-    for (; ts.step < ts.steps; ts.step++) {
-        long i = ts.step;
-        float lr = i < ts.decay_step ? ts.lr : ts.lr2;
-        float loss = model_train_step(&m, &d.split.train, lr, &rng);
-        if (!float_finite(loss)) {
-            snprintf(what, sizeof what, "the loss is %g", (double)loss);
-            diverged(i, lr, what, &saved, &log, live);
-        }
-        if (!tensors_finite(&m, &m.grads, 1, "the gradient", what, sizeof what) ||
-            ((i + 1) % GUARD_FULL_EVERY == 0 &&
-             !tensors_finite(&m, &m.params, 0, "parameter", what, sizeof what)))
-            diverged(i, lr, what, &saved, &log, live);
-        if (log.f && !log.failed && fprintf(log.f, "%ld,%.9g\n", i, (double)loss) < 0)
-            log_error(&log, "writing");
-        if (i % o.print_every == 0) {
-            if (live) fputs("\r\033[K", stderr);
-            printf("%7ld/%7ld: %.4f\n", i, ts.steps, loss);
-            fflush(stdout);
-        }
-        if (live && (i & 63) == 0 && now_seconds() - last_live > 0.25) {
-            last_live = now_seconds();
-            live_line(i + 1, ts.steps, loss, t0, step0);
-        }
-        int last = i + 1 == ts.steps;
-        if (!last && (stop_signal || (o.save_every && (i + 1) % o.save_every == 0))) {
-            TrainState now = ts;
-            now.step = i + 1;
-            memcpy(now.rng, rng.s, sizeof now.rng);
-            save_checkpoint(&saved, &m, &d.vocab, &now, &log);
-            if (stop_signal) {
-                if (live) fputs("\r\033[K", stderr);
-                log_close(&log);
-                char *qd = shell_quote(o.data), *qc = shell_quote(saved.path);
-                char *ql = o.log ? shell_quote(o.log) : NULL;
-                fprintf(stderr, "makemore " CMD ": %s after step %ld of %ld; checkpoint written "
-                        "to %s; continue with: makemore train --data %s --resume %s%s%s "
-                        "--threads %d\n", stop_signal == SIGINT ? "interrupted" : "terminated",
-                        i + 1, ts.steps, saved.path, qd, qc, ql ? " --log " : "", ql ? ql : "",
-                        o.threads);
-                free(qd);
-                free(qc);
-                free(ql);
-                dataset_free(&d);
-                model_free(&m);
-                return 128 + stop_signal;
-            }
-        }
+    int stopped = -1;
+    train_loop(&o, &m, &d, &ts, &rng, &saved, &log, live, &stopped);
+    if (stopped >= 0) {
+        dataset_free(&d);
+        model_free(&m);
+        return stopped;
     }
-    double elapsed = now_seconds() - t0;
-    if (live) fputs("\r\033[K", stderr);
     log_close(&log);
-    long done = ts.step - step0;
-    if (done > 0)
-        printf("time: %.2f s, %.2f us/step (%.0f steps/s)\n", elapsed, 1e6 * elapsed / done,
-               done / elapsed);
+    if (log.failed) {  // the last lines or the final flush failed
+        char k[1024];
+        kept(k, sizeof k, &saved);
+        fail(EXIT_RUNTIME, "writing the log %s failed (%s) at the end of training; %s", o.log,
+             strerror(log.err), k);
+    }
 
     // A signal from here on lets calibration and the final save finish (seconds), then stops.
+    phase(live, "calibrating batchnorm", d.split.train.n);
     model_calibrate(&m, &d.split.train);
-    printf("train %.4f\nval %.4f\ntest %.4f\n", model_eval_loss(&m, &d.split.train),
-           model_eval_loss(&m, &d.split.val), model_eval_loss(&m, &d.split.test));
-    fflush(stdout);
+    double loss[3];
+    const Examples *sets[3] = {&d.split.train, &d.split.val, &d.split.test};
+    for (int k = 0; k < 3; k++) {
+        phase(live, k == 0 ? "evaluating train" : k == 1 ? "evaluating val" : "evaluating test", sets[k]->n);
+        loss[k] = model_eval_loss(&m, sets[k]);
+    }
+    live_clear(live);
+    printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
+    stdout_check();
     memcpy(ts.rng, rng.s, sizeof ts.rng);
     if (o.out || stop_signal) {  // stopped without --out: the work goes to the default path
         ts.calibrated = 1;
-        save_checkpoint(&saved, &m, &d.vocab, &ts, &log);
+        save_checkpoint(&saved, &m, &d.vocab, &ts, &log, "");
         printf("saved %s\n", saved.path);
-        fflush(stdout);
+        stdout_check();
     }
     if (stop_signal) {
-        fprintf(stderr, "makemore " CMD ": %s after training finished; the model is saved to "
-                "%s\n", stop_signal == SIGINT ? "interrupted" : "terminated", saved.path);
+        say(CMD, "%s after training finished; the model is saved to %s", stop_name(stop_signal),
+            saved.path);
         dataset_free(&d);
         model_free(&m);
         return 128 + stop_signal;
     }
-    set_signals(0);
     if (o.samples > 0) {
         WordSet train_set, heldout_set;
         int ntr = d.split.n_words[0];
@@ -765,8 +678,15 @@ int train_main(int argc, char **argv) {
         sample_print(stdout, &m, &d.vocab, &srng, o.samples, 1.0f, 0, &train_set, &heldout_set);
         wordset_free(&train_set);
         wordset_free(&heldout_set);
+        stdout_check();
     }
+    set_signals(0);
     dataset_free(&d);
     model_free(&m);
+    if (stop_signal == SIGPIPE) {
+        say(CMD, "stdout is closed (EPIPE) while printing the samples; the model is %s",
+            o.out ? "saved" : "not saved (no --out)");
+        return 128 + SIGPIPE;
+    }
     return 0;
 }

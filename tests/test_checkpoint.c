@@ -205,6 +205,7 @@ static void write_mutation(const char *path, const StFile *base, const Mutation 
     }
     int key_seen = 0;
     for (int i = 0; i < base->n_meta; i++) {
+        if (strncmp(base->meta[i].key, "crc32c_", 7) == 0) continue;  // st_save writes its own
         if (mu->key && strcmp(base->meta[i].key, mu->key) == 0) {
             key_seen = 1;
             if (mu->value) meta[nm++] = (StMeta){mu->key, mu->value};

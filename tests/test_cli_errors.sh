@@ -125,7 +125,9 @@ expect "flag: embd too large" 2 "--embd: 4097 is out of range (allowed: 1..4096)
 expect "flag: overflow (long)" 2 "--steps: 99999999999999999999999 is out of range" $F --steps 99999999999999999999999
 expect "flag: overflow (u64 seed)" 2 "--seed: 18446744073709551616 is out of range (allowed: 0..18446744073709551615)" $F --seed 18446744073709551616
 expect "flag: negative seed" 2 "--seed: '-1' is not a non-negative integer" $F --seed -1
-expect "flag: lr zero" 2 "--lr: 0 is out of range (allowed: greater than 0, at most 1000)" $F --lr 0
+expect "flag: lr zero" 2 "--lr: 0 is out of range (allowed: at least 1.17549435e-38 (the smallest normal float), at most 1000)" $F --lr 0
+expect "flag: lr that is 0 as a float" 2 "--lr: 1e-50 is out of range: as a float it is 0" $F --lr 1e-50
+expect "flag: lr2 denormal as a float" 2 "--lr2: 1e-40 is out of range: as a float it is" $F --lr2 1e-40
 expect "flag: lr negative" 2 "--lr: -0.1 is out of range" $F --lr -0.1
 expect "flag: lr nan" 2 "--lr: 'nan' is not a finite decimal number" $F --lr nan
 expect "flag: lr inf" 2 "--lr2: 'inf' is not a finite decimal number" $F --lr2 inf
@@ -176,9 +178,16 @@ G=$IN/good.st
 (cd "$T" && $M train $TINY --steps 3 --seed 2147483647 --out "$G") >/dev/null 2>&1 || fail "make good.st" "train failed"
 expect_ok "checkpoint: control (eval of the good file)" $M eval --model "$G" --data "$W"
 expect_ok "checkpoint: control (sample of the good file)" $M sample --model "$G" --data "$W" -n 3
-hlen=$(od -An -tu8 -N8 "$G" | tr -d ' ')
-tail -c +9 "$G" | head -c "$hlen" | sed 's/ *$//' >"$T/header.json"  # without the padding
-tail -c +$((9 + hlen)) "$G" >"$T/data.bin"
+ghlen=$(od -An -tu8 -N8 "$G" | tr -d ' ')
+# The rows below edit the file: they start from its header without the two checksums
+# (header.json), so that each reaches the check it names (with --accept-unchecked); a
+# checksummed file with any edit is refused before that (tests/test_integrity.sh). The
+# words file's fingerprint goes too (the guard rows resume on other words, as a file
+# written before fingerprints may).
+tail -c +9 "$G" | head -c "$ghlen" | sed 's/ *$//' |
+    sed 's/"crc32c_data":"[0-9a-f]*","crc32c_header":"[0-9a-f]*",//; s/,"data_bytes":"[0-9]*","data_crc32c":"[0-9a-f]*"//' >"$T/header.json"
+grep -q 'crc32c_\|data_bytes' "$T/header.json" && fail "good.st layout" "checksum keys not stripped: $(cat "$T/header.json")"
+tail -c +$((9 + ghlen)) "$G" >"$T/data.bin"
 [ "$(wc -c <"$T/data.bin")" -eq 116 ] || fail "good.st layout" "data is not 116 bytes"
 
 # le64 N: the 8-byte little-endian length prefix (N < 65536).
@@ -189,12 +198,17 @@ forge() {
     if cmp -s "$T/h.json" "$T/header.json"; then fail "forge $1" "the edit '$2' did not apply"; fi
     { le64 "$(wc -c <"$T/h.json")"; cat "$T/h.json" "${3:-$T/data.bin}"; } >"$IN/$1"
 }
-# poke OUT OFFSET BYTES: good.st with 4 data bytes at OFFSET overwritten (octal escapes).
+# U: good.st without its checksums (loads with --accept-unchecked); hlen: its header length.
+U=$IN/unchecked.st
+{ le64 "$(wc -c <"$T/header.json")"; cat "$T/header.json" "$T/data.bin"; } >"$U"
+hlen=$(wc -c <"$T/header.json")
+# poke OUT OFFSET BYTES: unchecked.st with 4 data bytes at OFFSET overwritten (octal escapes).
 poke() {
-    cp "$G" "$IN/$1"
+    cp "$U" "$IN/$1"
     printf "$3" | dd of="$IN/$1" bs=1 seek=$((8 + hlen + $2)) conv=notrunc 2>/dev/null
 }
-E="$M eval --data $W --model"
+E="$M eval --accept-unchecked --data $W --model"
+expect_ok "checkpoint: control (eval of the unchecked file with --accept-unchecked)" $E "$U"
 expect "checkpoint: missing" 1 "makemore eval: $IN/none.st: cannot open: No such file" $E "$IN/none.st"
 expect "checkpoint: a directory" 1 "$IN: not a regular file" $E "$IN"
 : >"$IN/empty.st"
@@ -282,7 +296,7 @@ while [ "$len" -lt "$size" ]; do
         bad="$bad $len(rc $rc)"
     fi
     n=$((n + 1))
-    if [ "$len" -lt 24 ] || { [ "$len" -ge $((hlen - 8)) ] && [ "$len" -lt $((hlen + 24)) ]; } ||
+    if [ "$len" -lt 24 ] || { [ "$len" -ge $((ghlen - 8)) ] && [ "$len" -lt $((ghlen + 24)) ]; } ||
         [ "$len" -ge $((size - 8)) ]; then
         len=$((len + 1))
     else
@@ -292,7 +306,7 @@ done
 if [ -z "$bad" ]; then pass "checkpoint: truncated at $n lengths"; else fail "checkpoint: truncated" "lengths$bad"; fi
 head -c 7 "$G" >"$IN/cut7.st"
 expect "checkpoint: truncated in the length" 1 "7 bytes, too short for the 8-byte header length" $E "$IN/cut7.st"
-head -c $((hlen + 8)) "$G" >"$IN/cutdata.st"
+head -c $((ghlen + 8)) "$G" >"$IN/cutdata.st"
 expect "checkpoint: truncated after the header" 1 "data_offsets [0, 24] outside the 0 data bytes" $E "$IN/cutdata.st"
 head -c $((size - 1)) "$G" >"$IN/cutlast.st"
 expect "checkpoint: truncated by one byte" 1 "tensor \"bnvar\": data_offsets [108, 116] outside the 115 data bytes" $E "$IN/cutlast.st"
@@ -300,7 +314,7 @@ expect "checkpoint: truncated by one byte" 1 "tensor \"bnvar\": data_offsets [10
 # ---- resume ---------------------------------------------------------------------------
 cp "$G" "$IN/plain_src.st"
 forge plain.st 's/,"step":.*"calibrated":"1"//'
-expect "resume: a model without training state" 1 "--resume $IN/plain.st: a model file without a training state" $M train --data "$W" --resume "$IN/plain.st"
+expect "resume: a model without training state" 1 "--resume $IN/plain.st: a model file without a training state" $M train --data "$W" --accept-unchecked --resume "$IN/plain.st"
 expect "resume: truncated checkpoint" 1 "cutlast.st: tensor \"bnvar\": data_offsets" $M train --data "$W" --resume "$IN/cutlast.st" --out "$OUT/m.st"
 expect "resume: conflicting model flag" 2 "--hidden 3 conflicts with --resume $G, which was trained with --hidden 2" $M train --data "$W" --resume "$G" --hidden 3 --steps 9
 expect "resume: conflicting schedule flag" 2 "--lr 0.5 conflicts with --resume $G, which was trained with --lr 0.100000001" $M train --data "$W" --resume "$G" --lr 0.5 --steps 9
@@ -328,11 +342,11 @@ for k in 0 4 8 12; do
     printf '\157\022\203\072' | dd of="$IN/gradnan.st" bs=1 seek=$((8 + hlen + 24 + k)) conv=notrunc 2>/dev/null
 done
 for f in lossinf gradnan; do cp "$IN/$f.st" "$T/$f.orig"; done
-expect "guard: non-finite loss stops training" 1 "training diverged at step" $M train --data "$W" --resume "$IN/lossinf.st" --steps 1000 --threads 1 --samples 0
+expect "guard: non-finite loss stops training" 1 "training diverged at step" $M train --data "$W" --accept-unchecked --resume "$IN/lossinf.st" --steps 1000 --threads 1 --samples 0
 grep -q "the loss is inf; stopped; the last good checkpoint, $IN/lossinf.st (step 3), is kept" "$T/stderr" &&
     cmp -s "$IN/lossinf.st" "$T/lossinf.orig" && pass "guard: loss: message names the step, checkpoint kept" ||
     fail "guard: loss: message names the step, checkpoint kept" "$(cat "$T/stderr")"
-expect "guard: non-finite gradient (finite loss) stops training" 1 "training diverged at step 3 (lr 0.1): the gradient" $M train --data "$W" --resume "$IN/gradnan.st" --steps 1000 --threads 1 --samples 0
+expect "guard: non-finite gradient (finite loss) stops training" 1 "training diverged at step 3 (lr 0.1): the gradient" $M train --data "$W" --accept-unchecked --resume "$IN/gradnan.st" --steps 1000 --threads 1 --samples 0
 grep -q "is -\{0,1\}nan; stopped; the last good checkpoint, $IN/gradnan.st (step 3), is kept" "$T/stderr" &&
     cmp -s "$IN/gradnan.st" "$T/gradnan.orig" && pass "guard: gradient: checkpoint kept" ||
     fail "guard: gradient: checkpoint kept" "$(cat "$T/stderr")"
@@ -342,7 +356,7 @@ grep -q "is -\{0,1\}nan; stopped; the last good checkpoint, $IN/gradnan.st (step
 # step, and no temporary file may be left.
 { printf 'a\n'; i=0; while [ $i -lt 39 ]; do echo bb; i=$((i + 1)); done; } >"$IN/rare.txt"
 rm -rf "$OUT" && mkdir "$OUT"
-(cd "$T" && $M train --data "$IN/rare.txt" --resume "$IN/lossinf.st" --steps 1000 --save-every 5 --threads 1 --out "$OUT/d.st" --samples 0) >/dev/null 2>"$T/stderr"
+(cd "$T" && $M train --data "$IN/rare.txt" --accept-unchecked --resume "$IN/lossinf.st" --steps 1000 --save-every 5 --threads 1 --out "$OUT/d.st" --samples 0) >/dev/null 2>"$T/stderr"
 rc=$?
 step=$(sed -n 's/.*the last good checkpoint, .*d\.st (step \([0-9]*\)), is kept$/\1/p' "$T/stderr")
 if [ "$rc" -eq 1 ] && [ -n "$step" ] && [ "$step" -ge 5 ] && [ $((step % 5)) -eq 0 ] &&

@@ -77,49 +77,58 @@ static void test_checkpoint_corpus(void) {
     printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
 }
 
-// A seed checkpoint loads; each of its truncations and one-byte corruptions is either
-// rejected with a message or (a byte inside a float's mantissa, a padding space) loads
-// as a usable model: the target checks both.
-static void test_checkpoint_mutations(void) {
-    size_t len;
-    uint8_t *seed = read_all("tests/fuzz/corpus_checkpoint/unbiased_b1", &len);
-    CHECK(seed != NULL && len > 100, "tests/fuzz/corpus_checkpoint/unbiased_b1 missing");
-    if (!seed) return;
+// Loads the bytes as a checkpoint (through a memfd); 0 when accepted.
+static int load_bytes(const uint8_t *p, size_t len, unsigned flags, Err *err) {
+    int fd = memfd_create("mut", 0);
+    if (fd < 0 || write_all_fd(fd, p, len) != 0) abort();
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
     Model m;
     Vocab v;
-    Err err;
-    int memfd = memfd_create("seed", 0);
-    CHECK(memfd >= 0 && write_all_fd(memfd, seed, len) == 0, "memfd");
-    char path[64];
-    snprintf(path, sizeof path, "/proc/self/fd/%d", memfd);
-    int rc = checkpoint_load(&m, &v, NULL, NULL, path, 1, &err);
-    CHECK(rc == 0, "the seed does not load: %s", err.msg);
+    int rc = checkpoint_load_flags(&m, &v, NULL, NULL, path, 1, flags, err);
     if (rc == 0) model_free(&m);
-    close(memfd);
+    close(fd);
+    return rc;
+}
 
+// A seed checkpoint loads; each of its truncations and one-byte corruptions is either
+// rejected with a message or loads as a usable model: the target checks both. For the
+// seed without checksums (loaded with CKPT_ACCEPT_UNCHECKED) some corruptions load (a
+// byte inside a float's mantissa, a padding space); for the checksummed seed, loaded
+// strictly, none may.
+static void mutations_of(const char *seed_path, unsigned flags, int must_reject_all) {
+    size_t len;
+    uint8_t *seed = read_all(seed_path, &len);
+    CHECK(seed != NULL && len > 100, "%s missing", seed_path);
+    if (!seed) return;
+    Err err;
+    CHECK(load_bytes(seed, len, flags, &err) == 0, "the seed does not load: %s", err.msg);
     uint8_t *copy = malloc(len);
     for (size_t cut = 0; cut < len; cut++) fuzz_checkpoint_one(seed, cut);
     size_t accepted = 0;
     for (size_t i = 0; i < len; i++) {
         const uint8_t values[3] = {0x00, 0xff, (uint8_t)(seed[i] + 1)};
         for (int k = 0; k < 3; k++) {
+            if (values[k] == seed[i]) continue;
             memcpy(copy, seed, len);
             copy[i] = values[k];
-            int fd = memfd_create("mut", 0);
-            if (fd < 0 || write_all_fd(fd, copy, len) != 0) abort();
-            snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-            if (checkpoint_load(&m, &v, NULL, NULL, path, 1, &err) == 0) {
-                accepted++;
-                model_free(&m);
-            }
-            close(fd);
+            accepted += load_bytes(copy, len, flags, &err) == 0;
             fuzz_checkpoint_one(copy, len);
         }
     }
-    printf("  %zu truncations, %zu one-byte corruptions (%zu still load)\n", len, 3 * len,
-           accepted);
+    printf("  %s: %zu truncations, %zu one-byte corruptions (%zu still load)\n", seed_path, len,
+           3 * len, accepted);
+    if (must_reject_all) CHECK(accepted == 0, "%zu corruptions of a checksummed file loaded", accepted);
     free(copy);
     free(seed);
+}
+
+static void test_checkpoint_mutations(void) {
+    mutations_of("tests/fuzz/corpus_checkpoint/unbiased_b1", CKPT_ACCEPT_UNCHECKED, 0);
+}
+
+static void test_checksummed_mutations(void) {
+    mutations_of("tests/fuzz/corpus_checkpoint/checksummed_b2", 0, 1);
 }
 
 TEST_MAIN {
@@ -127,5 +136,6 @@ TEST_MAIN {
     RUN_TEST(test_words_corpus);
     RUN_TEST(test_checkpoint_corpus);
     RUN_TEST(test_checkpoint_mutations);
+    RUN_TEST(test_checksummed_mutations);
     return check_summary();
 }

@@ -106,7 +106,7 @@ import json, struct, sys
 raw = open(sys.argv[1], "rb").read()
 n = struct.unpack("<Q", raw[:8])[0]
 h = json.loads(raw[8:8 + n]); data = raw[8 + n:]
-meta = h.pop("__metadata__")
+meta = {k: v for k, v in h.pop("__metadata__").items() if not k.startswith("crc32c_")}  # an edited file: no checksums
 out, blob = {}, b""
 for k, v in sorted(h.items(), key=lambda kv: kv[1]["data_offsets"][0]):
     if k == "dC": continue

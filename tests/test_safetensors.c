@@ -126,7 +126,8 @@ static void test_round_trip(void) {
     StFile f;
     CHECK(st_load(&f, path, &err) == 0, "load: %s", err.msg);
     check_sample(&f);
-    CHECK(f.n_meta == 3, "%d metadata", f.n_meta);
+    CHECK(f.n_meta == 5 && f.checked, "%d metadata (3 and the 2 checksums), checked %d",
+          f.n_meta, f.checked);
     for (int i = 0; i < 3; i++) {
         const char *v = st_meta_get(&f, meta[i].key);
         CHECK(v && strcmp(v, meta[i].value) == 0, "metadata %s = %s", meta[i].key, v ? v : "NULL");
@@ -137,8 +138,8 @@ static void test_round_trip(void) {
 
     // No metadata, no tensors: a valid file too.
     CHECK(st_save(path, NULL, 0, NULL, 0, &err) == 0, "empty save: %s", err.msg);
-    CHECK(st_load(&f, path, &err) == 0 && f.n_tensors == 0 && f.n_meta == 0, "empty load: %s",
-          err.msg);
+    CHECK(st_load(&f, path, &err) == 0 && f.n_tensors == 0 && f.n_meta == 2 && f.checked,
+          "empty load: %s", err.msg);
     st_free(&f);
     unlink(path);
 }
