@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "data.h"
+#include "gemm_plan.h"
 #include "rng.h"
 
 #define BN_EPS 1e-5f
@@ -59,7 +60,6 @@ typedef struct {
     float *dh;         // [B,H]
     float *dhprebn;    // [B,H]
     float *dembcat;    // [B,T*E]
-    float *W2T;        // [V,H] scratch of linear_backward_sgd_nn: W2^T for dh, then dW2^T
     float loss;
 } Acts;
 
@@ -72,6 +72,8 @@ typedef struct {
     float *grads_memory;
     float *bnmean, *bnvar;  // [H] statistics for inference (model_calibrate)
     Acts acts;
+    GemmPlan plan;          // the training step's six GEMMs at batch acts.B (gemm_plan.h);
+                            // model_alloc sets the default plan (gemm_plan_init)
 } Model;
 
 // Allocates everything (parameters, gradients, activations for batch B). B >= 1.
