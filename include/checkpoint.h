@@ -22,6 +22,8 @@ typedef struct {
     uint64_t split_seed;
     uint64_t rng[4];    // Rng state after `step` steps
     int calibrated;     // bnmean/bnvar hold calibrated statistics
+    char gemm_plan[192];  // the run's GEMM plan (gemm_plan_format), "" when none; optional
+                          // metadata "gemm_plan", reused by --resume
 } TrainState;
 
 // ts may be NULL (a plain model file). Atomic write.

@@ -120,6 +120,7 @@ static void meta_train_state(MetaList *l, const TrainState *ts) {
               (unsigned long long)ts->rng[1], (unsigned long long)ts->rng[2],
               (unsigned long long)ts->rng[3]);
     meta_addf(l, "calibrated", "%d", ts->calibrated ? 1 : 0);
+    if (ts->gemm_plan[0]) meta_add(l, "gemm_plan", ts->gemm_plan);
 }
 
 int checkpoint_save(const char *path, const Model *m, const Vocab *v, const TrainState *ts,
@@ -307,6 +308,13 @@ static int read_train_state(Reader *r, TrainState *ts) {
         meta_rng(r, ts->rng) || meta_int(r, "calibrated", 0, 1, &calibrated))
         return -1;
     ts->calibrated = calibrated;
+    // Optional: the GEMM plan the run used (its text is checked where it is used).
+    const char *plan = st_meta_get(r->f, "gemm_plan");
+    ts->gemm_plan[0] = '\0';
+    if (plan && strlen(plan) >= sizeof ts->gemm_plan)
+        return err_set(r->err, "%s: metadata \"gemm_plan\" is %zu bytes long (allowed: < %zu)",
+                       r->path, strlen(plan), sizeof ts->gemm_plan);
+    if (plan) strcpy(ts->gemm_plan, plan);
     return 0;
 }
 
