@@ -147,6 +147,11 @@ void linear_backward_loops(float *din, float *dW, float *db, const float *dout,
 void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
                   const TimingPlan *plan);
 
+// ---- the step's GEMMs, every candidate of the planner (bench_gemm.c) -------------------
+// sgemm_gflops[k]: the same run's sgemm reference at threads[k].
+void gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads,
+                const double *sgemm_gflops);
+
 // ---- results ---------------------------------------------------------------------
 
 typedef struct {
