@@ -18,10 +18,11 @@ typedef enum {
                   // TN as S = (A^T B)^T = B^T A into scratch, then C = beta C + alpha S^T
     GEMM_XSMM,    // a libxsmm JIT kernel (NT through a B^T copy; alpha != 1 pre-scales
                   // the smaller operand)
+    GEMM_OWN,     // the engine's own AVX2 kernels (gemm_own.h): no copies
     GEMM_N_KINDS
 } GemmKind;
 
-extern const char *const GEMM_KIND_NAMES[GEMM_N_KINDS];  // "blas", "blas_t", "xsmm"
+extern const char *const GEMM_KIND_NAMES[GEMM_N_KINDS];  // "blas", "blas_t", "xsmm", "own"
 
 // The six GEMMs of the step, in the order they run.
 enum { GOP_FWD1, GOP_FWD2, GOP_DX2, GOP_DW2, GOP_DX1, GOP_DW1, GOP_N };

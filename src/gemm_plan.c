@@ -12,6 +12,7 @@
 #include <cblas.h>
 
 #include "common.h"
+#include "gemm_own.h"
 #include "rng.h"
 
 #ifndef MAKEMORE_XSMM
@@ -21,12 +22,13 @@
 #include <libxsmm.h>
 #endif
 
-const char *const GEMM_KIND_NAMES[GEMM_N_KINDS] = {"blas", "blas_t", "xsmm"};
+const char *const GEMM_KIND_NAMES[GEMM_N_KINDS] = {"blas", "blas_t", "xsmm", "own"};
 const char *const GOP_NAMES[GOP_N] = {"fwd1", "fwd2", "dx2", "dw2", "dx1", "dw1"};
 
-// xsmm is not tried above this many multiply-adds: its kernels are single-threaded and
-// unblocked, and each such call costs milliseconds (planning time) where BLAS wins.
-#define XSMM_MAX_MNK (1L << 25)
+// xsmm and own kernels are not tried above this many multiply-adds: they are
+// single-threaded and unblocked, and each such call costs milliseconds (planning time)
+// where BLAS wins.
+#define SMALL_MAX_MNK (1L << 25)
 #define CHECK_TOL 1e-4  // max |x - ref| / max |ref| against cblas_sgemm
 
 int gemm_xsmm_available(void) { return MAKEMORE_XSMM ? 1 : 0; }
@@ -53,11 +55,17 @@ void gemm_plan_free(GemmPlan *p) {
     memset(p, 0, sizeof *p);
 }
 
+// The own kernels' NT form sums dot products along K; with K under 64 the lane sums
+// cost more than copying B^T (K x N) and running the NN kernel.
+static int own_nt_copies(const GemmOp *op) { return op->transB && op->K < 64; }
+
 static size_t kind_scratch(const GemmOp *op, GemmKind kind) {
     size_t MK = (size_t)op->M * op->K, KN = (size_t)op->K * op->N, MN = (size_t)op->M * op->N;
     if (op->transA && op->transB) return (size_t)-1;  // the step has no TT GEMM
     switch (kind) {
     case GEMM_BLAS: return 0;
+    case GEMM_OWN:  // NT with a short K: B^T copied, then the NN kernel (own_nt_copies)
+        return !gemm_own_available() ? (size_t)-1 : own_nt_copies(op) ? KN : 0;
     case GEMM_BLAS_T: return op->transB ? KN : op->transA ? MN : (size_t)-1;
     default: return op->transB ? KN : (MK < KN ? MK : KN);  // B^T copy, or pre-scaled operand
     }
@@ -87,9 +95,10 @@ int gemm_op_set(GemmOp *op, GemmKind kind) {
     size_t need = kind_scratch(op, kind);
     if (need == (size_t)-1) return -1;
     void *fn = NULL;
+    if (kind == GEMM_OWN && (double)op->M * op->N * op->K > (double)SMALL_MAX_MNK) return -1;
     if (kind == GEMM_XSMM) {
 #if MAKEMORE_XSMM
-        if ((double)op->M * op->N * op->K > (double)XSMM_MAX_MNK) return -1;
+        if ((double)op->M * op->N * op->K > (double)SMALL_MAX_MNK) return -1;
         if (!(fn = xsmm_dispatch(op))) return -1;
 #else
         return -1;
@@ -121,6 +130,13 @@ static void blas(int tA, int tB, int M, int N, int K, float alpha, const float *
                 M, N, K, alpha, A, tA ? M : K, B, tB ? K : N, beta, C, N);
 }
 
+// dst[c, r] = s * src[r, c]   src [rows, cols]
+// (dst written in order, src read strided: 2x faster than the other order at 200x27)
+static void transpose_scaled(float *dst, const float *src, int rows, int cols, float s) {
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = s * src[(size_t)r * cols + c];
+}
+
 static void transpose_plain(float *dst, const float *src, int rows, int cols) {
     for (int c = 0; c < cols; c++)
         for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
@@ -148,13 +164,6 @@ static void run_blas_t(const GemmOp *op, float alpha, const float *A, const floa
 }
 
 #if MAKEMORE_XSMM
-// dst[c, r] = s * src[r, c]   src [rows, cols]
-// (dst written in order, src read strided: 2x faster than the other order at 200x27)
-static void transpose_scaled(float *dst, const float *src, int rows, int cols, float s) {
-    for (int c = 0; c < cols; c++)
-        for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = s * src[(size_t)r * cols + c];
-}
-
 static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
     libxsmm_smmfunction fn = (libxsmm_smmfunction)op->xsmm;
     if (op->transB) {  // alpha folds into the B^T copy
@@ -178,6 +187,14 @@ static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float 
 void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
     switch (op->kind) {
     case GEMM_BLAS_T: run_blas_t(op, alpha, A, B, C); return;
+    case GEMM_OWN:
+        if (own_nt_copies(op)) {  // alpha folds into the copy
+            transpose_scaled(op->scratch, B, op->N, op->K, alpha);
+            gemm_own(0, 0, op->M, op->N, op->K, 1.0f, A, op->scratch, op->beta, C);
+        } else {
+            gemm_own(op->transA, op->transB, op->M, op->N, op->K, alpha, A, B, op->beta, C);
+        }
+        return;
 #if MAKEMORE_XSMM
     case GEMM_XSMM: run_xsmm(op, alpha, A, B, C); return;
 #endif
@@ -351,7 +368,7 @@ int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len) {
         int k = i >= 0 ? find_name(GEMM_KIND_NAMES, GEMM_N_KINDS, eq + 1, (size_t)(end - eq - 1)) : -1;
         if (i < 0 || k < 0 || seen[i]) {
             snprintf(msg, msg_len, "plan \"%.80s\": entry %d is not op=kind with op one of "
-                     "fwd1,fwd2,dx2,dw2,dx1,dw1 (each once) and kind blas, blas_t or xsmm", text, n + 1);
+                     "fwd1,fwd2,dx2,dw2,dx1,dw1 (each once) and kind blas, blas_t, xsmm or own", text, n + 1);
             return -1;
         }
         seen[i] = 1;

@@ -8,6 +8,7 @@
 
 #include "check.h"
 #include "common.h"
+#include "gemm_own.h"
 #include "gemm_plan.h"
 #include "linear.h"
 #include "model.h"
@@ -43,7 +44,8 @@ static void gemm_ref(double *out, const GemmOp *op, double alpha, const float *A
         }
 }
 
-static const int SIZES[][4] = {{7, 13, 19, 5}, {1, 1, 1, 2}, {33, 30, 200, 27}, {2, 3, 64, 9}};
+static const int SIZES[][4] = {{7, 13, 19, 5}, {1, 1, 1, 2}, {33, 30, 200, 27}, {2, 3, 64, 9},
+                               {5, 17, 23, 11}, {32, 30, 200, 27}};
 enum { N_SIZES = sizeof SIZES / sizeof SIZES[0] };
 
 static void test_every_kind_against_loops(void) {
@@ -56,7 +58,8 @@ static void test_every_kind_against_loops(void) {
                 GemmOp *op = &p.op[i];
                 if (gemm_op_set(op, (GemmKind)k) != 0) {
                     CHECK(k != GEMM_BLAS && !(k == GEMM_BLAS_T && (op->transA || op->transB)) &&
-                              !(k == GEMM_XSMM && gemm_xsmm_available()),
+                              !(k == GEMM_XSMM && gemm_xsmm_available()) &&
+                              !(k == GEMM_OWN && gemm_own_available()),
                           "%s cannot run %s", GOP_NAMES[i], GEMM_KIND_NAMES[k]);
                     continue;
                 }
