@@ -37,12 +37,12 @@ static void ph_emb_fwd(void *p) {
 }
 static void ph_lin1_fwd(void *p) {
     PROF_VARS(p);
-    linear_forward_op(&s->m.plan.op[GOP_FWD1], a->hprebn, a->embcat, w->W1, w->b1);
+    gemm_op_run(&s->m.plan.op[GOP_FWD1], 1.0f, a->embcat, w->W1, a->hprebn);
 }
 static void ph_bn_fwd(void *p) {
     PROF_VARS(p);
-    batchnorm_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
-                           w->bngain, w->bnbias, B, c->H, c->bessel);
+    batchnorm_tanh_forward_bias(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
+                                w->b1, w->bngain, w->bnbias, B, c->H, c->bessel);
 }
 static void ph_lin2_fwd(void *p) {
     PROF_VARS(p);
@@ -94,8 +94,8 @@ static const struct {
     {"model_sample_batch", ph_batch, 0},
     {"model_forward", ph_forward, 0},
     {"embedding_forward", ph_emb_fwd, 1},
-    {"linear_forward_op 1", ph_lin1_fwd, 1},
-    {"batchnorm_tanh_forward", ph_bn_fwd, 1},
+    {"gemm fwd1 (b1 in the bn)", ph_lin1_fwd, 1},
+    {"batchnorm_tanh_forward_bias", ph_bn_fwd, 1},
     {"linear_forward_op 2", ph_lin2_fwd, 1},
     {"ce_forward_backward_fused", ph_ce, 1},
     {"model_backward_sgd", ph_backward_sgd, 0},

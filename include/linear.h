@@ -39,7 +39,9 @@ void linear_backward_sgd_nn(float *din, float *W, float *Wt, float *db, const fl
 // chosen implementation). With the default plan (gemm_plan_init) they compute exactly
 // what linear_forward and, for layer 2, linear_backward_sgd_nn / for layer 1
 // linear_backward_sgd do, bit for bit.
-// out[B,n_out] = in . W + b (b may be NULL); op: {NN, M = B, N = n_out, K = n_in, beta 1}
+// out[B,n_out] = in . W + b (b may be NULL); op: {NN, M = B, N = n_out, K = n_in}: with
+// beta 1 the bias rows are preloaded and the product accumulated onto them (as
+// linear_forward); with beta 0 the product is written, then the bias added.
 void linear_forward_op(const GemmOp *op, float *out, const float *in, const float *W,
                        const float *b);
 // din = dout . W^T (old W; din may be NULL), db = column sums of dout (may be NULL),

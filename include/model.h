@@ -49,7 +49,7 @@ typedef struct {
     int *Xb;           // [B,T]
     int *Yb;           // [B]
     float *embcat;     // [B,T*E]
-    float *hprebn;     // [B,H]
+    float *hprebn;     // [B,H] embcat . W1 without b1 (the batchnorm adds b1 on the fly)
     float *bnmeani;    // [H]   batch mean
     float *bnvar;      // [H]   batch variance (B-1 or B divisor)
     float *bnvar_inv;  // [H]   (bnvar + eps)^-1/2

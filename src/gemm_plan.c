@@ -41,7 +41,7 @@ static void op_shape(GemmOp *op, int tA, int tB, int M, int N, int K, float beta
 void gemm_plan_init(GemmPlan *p, int B, int TE, int H, int V) {
     memset(p, 0, sizeof *p);
     *p = (GemmPlan){.B = B, .TE = TE, .H = H, .V = V};
-    op_shape(&p->op[GOP_FWD1], 0, 0, B, H, TE, 1.0f);  // hprebn = embcat . W1 (+ b1 rows)
+    op_shape(&p->op[GOP_FWD1], 0, 0, B, H, TE, 0.0f);  // hprebn = embcat . W1 (b1 in the bn)
     op_shape(&p->op[GOP_FWD2], 0, 0, B, V, H, 1.0f);   // logits = h . W2 (+ b2 rows)
     op_shape(&p->op[GOP_DX2], 0, 1, B, H, V, 0.0f);    // dh = dlogits . W2^T
     op_shape(&p->op[GOP_DW2], 1, 0, H, V, B, 1.0f);    // W2 -= lr h^T . dlogits

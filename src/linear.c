@@ -71,10 +71,18 @@ void bias_backward(float *db, const float *dout, int B, int n_out) {
 
 // ---- the training step's forms, each GEMM run as its plan says ------------------------
 
-// out[B,n_out] = in[B,n_in] . W[n_in,n_out] + b[n_out]; op = {NN, M B, N n_out, K n_in, beta 1}
+// out[B,n_out] = in[B,n_in] . W[n_in,n_out] + b[n_out]; op = {NN, M B, N n_out, K n_in}
 void linear_forward_op(const GemmOp *op, float *out, const float *in, const float *W,
                        const float *b) {
     int B = op->M, n_out = op->N;
+    if (op->beta == 0.0f) {  // an op that overwrites: the product, then the bias added
+        gemm_op_run(op, 1.0f, in, W, out);
+        for (int r = 0; b && r < B; r++) {
+            float *row = out + (size_t)r * n_out;
+            for (int o = 0; o < n_out; o++) row[o] += b[o];
+        }
+        return;
+    }
     for (int r = 0; r < B; r++) {  // preload the bias rows, then accumulate the product
         float *row = out + (size_t)r * n_out;
         if (b)

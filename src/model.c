@@ -127,9 +127,10 @@ float model_forward(Model *m, const int *Xb, const int *Yb) {
     if (a->Xb != Xb) memcpy(a->Xb, Xb, (size_t)B * c->T * sizeof(int));
     if (a->Yb != Yb) memcpy(a->Yb, Yb, (size_t)B * sizeof(int));
     embedding_forward(a->embcat, p->C, a->Xb, B, c->T, c->E);                    // (B,T*E)
-    linear_forward_op(&m->plan.op[GOP_FWD1], a->hprebn, a->embcat, p->W1, p->b1);  // (B,H)
-    batchnorm_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
-                           p->bngain, p->bnbias, B, c->H, c->bessel);            // (B,H)
+    // hprebn = embcat . W1 (+ b1, added on the fly by the batchnorm's passes)
+    gemm_op_run(&m->plan.op[GOP_FWD1], 1.0f, a->embcat, p->W1, a->hprebn);        // (B,H)
+    batchnorm_tanh_forward_bias(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
+                                p->b1, p->bngain, p->bnbias, B, c->H, c->bessel); // (B,H)
     linear_forward_op(&m->plan.op[GOP_FWD2], a->logits, a->h, p->W2, p->b2);       // (B,V)
     a->loss = ce_forward_backward_fused(a->dlogits, a->logits, a->Yb, B, c->V);
     return a->loss;

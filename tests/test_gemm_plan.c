@@ -10,6 +10,7 @@
 #include "common.h"
 #include "gemm_own.h"
 #include "gemm_plan.h"
+#include "kernels.h"
 #include "linear.h"
 #include "model.h"
 #include "rng.h"
@@ -209,6 +210,47 @@ static void test_step_under_each_plan(void) {
     xfree(init);
 }
 
+// The step's forward adds b1 inside the batchnorm's passes (batchnorm_tanh_forward_bias)
+// instead of preloading it under the GEMM: under the default plan the batchnorm's outputs
+// are the same floats as linear_forward + batchnorm_tanh_forward (the GEMM's sum of 30
+// products is rounded once onto the bias either way); at 1 and 2 threads.
+static void test_bias_fused_into_batchnorm(void) {
+    const int TE = 30, H = 200, BMAX = 256;  // B = 256 at 2 threads: the batchnorm forks
+    float *x = randv((size_t)BMAX * TE), *W = randv((size_t)TE * H), *b = randv((size_t)H);
+    float *g = randv((size_t)H), *beta = randv((size_t)H);
+    size_t n = (size_t)BMAX * H;
+    float *pre = xcalloc(n, sizeof(float)), *prod = xcalloc(n, sizeof(float));
+    float *h1 = xcalloc(n, sizeof(float)), *h2 = xcalloc(n, sizeof(float));
+    float *r1 = xcalloc(n, sizeof(float)), *r2 = xcalloc(n, sizeof(float));
+    float st1[3][200], st2[3][200];
+    for (int threads = 1; threads <= 2; threads++) {
+        int B = threads == 1 ? 32 : BMAX;
+        GemmPlan p;
+        gemm_plan_init(&p, B, TE, H, 27);
+        threads_set(threads);
+        linear_forward(pre, x, W, b, B, TE, H);
+        batchnorm_tanh_forward(h1, r1, st1[0], st1[1], st1[2], pre, g, beta, B, H, 1);
+        gemm_op_run(&p.op[GOP_FWD1], 1.0f, x, W, prod);
+        batchnorm_tanh_forward_bias(h2, r2, st2[0], st2[1], st2[2], prod, b, g, beta, B, H, 1);
+        CHECK(!memcmp(h1, h2, (size_t)B * H * sizeof(float)) &&
+                  !memcmp(r1, r2, (size_t)B * H * sizeof(float)) && !memcmp(st1, st2, sizeof st1),
+              "B=%d, %d thread(s): bias in the batchnorm differs from the preloaded bias", B,
+              threads);
+        double worst = 0;  // and against the definition, in double: hprebn = x . W + b
+        for (int r = 0; r < B; r++)
+            for (int j = 0; j < H; j++) {
+                double s = b[j];
+                for (int k = 0; k < TE; k++) s += (double)x[r * TE + k] * W[k * H + j];
+                worst = fmax(worst, fabs(s - ((double)prod[r * H + j] + b[j])));
+            }
+        CHECK(worst < 1e-4, "product + bias against double: %g", worst);
+        gemm_plan_free(&p);
+    }
+    threads_set(1);
+    xfree(x); xfree(W); xfree(b); xfree(g); xfree(beta); xfree(pre); xfree(prod);
+    xfree(h1); xfree(h2); xfree(r1); xfree(r2);
+}
+
 int main(void) {
     rng_seed(&rng, 99);
     threads_set(1);
@@ -217,6 +259,7 @@ int main(void) {
     RUN_TEST(test_auto_plan_checked);
     RUN_TEST(test_text_round_trip);
     RUN_TEST(test_step_under_each_plan);
+    RUN_TEST(test_bias_fused_into_batchnorm);
     threads_set(2);
     RUN_TEST(test_every_kind_against_loops);
     RUN_TEST(test_auto_plan_checked);
