@@ -129,14 +129,18 @@ void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
     Prof s;
     prof_init(&s, sz);
     double t[N_PHASES][MAX_PROFILE_THREADS];
+    char plans[MAX_PROFILE_THREADS][512];
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
+        gemm_plan_auto(&s.m.plan, NULL);  // the step as --gemm auto runs it at this thread count
+        gemm_plan_describe(&s.m.plan, plans[k], sizeof plans[k]);
         for (int i = 0; i < N_PHASES; i++) t[i][k] = time_fn(PHASES[i].run, &s, plan).median;
     }
     const double whole = t[N_PHASES - 1][0];
-    fprintf(f, "\nprofile: the fused train_step by phase at B=%d H=%d (median us per call; "
-               "share of the whole step at %d thread(s); scaling = first / last column)\n",
-            sz.B, sz.H, threads[0]);
+    fprintf(f, "\nprofile: the fused train_step under the auto plan by phase at B=%d H=%d (median "
+               "us per call; share of the whole step at %d thread(s); scaling = first / last "
+               "column)\n", sz.B, sz.H, threads[0]);
+    for (int k = 0; k < n_threads; k++) fprintf(f, "  plan at %d thread(s): %s\n", threads[k], plans[k]);
     fprintf(f, "  %-29s", "phase");
     for (int k = 0; k < n_threads; k++) fprintf(f, " %8d thr", threads[k]);
     fprintf(f, " %7s %8s\n", "share", "scaling");
