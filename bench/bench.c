@@ -486,7 +486,7 @@ int main(int argc, char **argv) {
     Results res = {0};
     run_entries(&res, &o, &refs, &tr, &plan, csv);
     for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "gemm"); i++)
-        gemm_table(out, o.sizes[i], o.threads, o.n_threads, refs.sgemm);
+        res.failures += gemm_table(out, o.sizes[i], o.threads, o.n_threads, refs.sgemm);
     if (o.threads[o.n_threads - 1] >= 2)
         for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "gemm"); i++)
             dxdw_two_cores(out, o.sizes[i], &plan);

@@ -11,7 +11,8 @@
 #include "gemm_plan.h"
 #include "linear.h"
 
-void gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const double *sgemm_gflops) {
+int gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const double *sgemm_gflops) {
+    int wrong = 0;
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
         GemmPlan p;
@@ -38,7 +39,13 @@ void gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const 
             for (int c = 0; c < GEMM_N_KINDS; c++) {
                 const GemmTrial *tr = &t[i][c];
                 if (!tr->tried) fprintf(f, " %12s", "-");
-                else if (!tr->correct) fprintf(f, " %12s", "WRONG");
+                else if (!tr->correct) {
+                    fprintf(f, " %12s", "WRONG");
+                    fprintf(stderr, "bench: VERIFY FAILED at B=%d H=%d, %d thread(s): gemm %s/%s "
+                            "differs from cblas_sgemm by %.3g of its scale\n", sz.B, sz.H,
+                            threads[k], GOP_NAMES[i], GEMM_KIND_NAMES[c], tr->err);
+                    wrong++;
+                }
                 else fprintf(f, " %11.2f%s", tr->seconds * 1e6, (int)op->kind == c ? "*" : " ");
                 if (tr->tried && tr->err > worst) worst = tr->err;
             }
@@ -53,6 +60,7 @@ void gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const 
         gemm_plan_free(&p);
     }
     fflush(f);
+    return wrong;
 }
 
 // ---- dX and dW of a linear backward on two cores --------------------------------------
