@@ -32,6 +32,7 @@ typedef struct {
     int transA, transB, M, N, K;
     float beta;       // 0 or 1 (what the step uses)
     GemmKind kind;
+    GemmKind fixed;   // the engine's fixed path for this op (the default plan's kind)
     void *xsmm;       // the dispatched kernel (GEMM_XSMM)
     float *scratch;   // transposed copy / pre-scaled operand / transposed product
     size_t scratch_n;
@@ -70,7 +71,8 @@ typedef struct {
 } GemmTrial;
 
 // Times every available, correct candidate of every op (each checked against
-// cblas_sgemm first, on random inputs) and keeps the fastest. trials may be NULL,
+// cblas_sgemm first, on random inputs) and keeps the fastest; the op's fixed kind stays
+// unless another beats it by more than 3% (the noise of one planning). trials may be NULL,
 // else [GOP_N][GEMM_N_KINDS]. Returns the planning time in seconds.
 double gemm_plan_auto(GemmPlan *p, GemmTrial trials[][GEMM_N_KINDS]);
 

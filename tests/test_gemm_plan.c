@@ -132,8 +132,9 @@ static void test_auto_plan_checked(void) {
         CHECK(pick->correct, "%s: picked %s, which failed its check", GOP_NAMES[i],
               GEMM_KIND_NAMES[p.op[i].kind]);
         for (int k = 0; k < GEMM_N_KINDS; k++)
-            CHECK(!t[i][k].correct || t[i][k].seconds >= pick->seconds, "%s: %s (%g s) was faster "
-                  "than the pick %s (%g s)", GOP_NAMES[i], GEMM_KIND_NAMES[k], t[i][k].seconds,
+            CHECK(!t[i][k].correct ||  // the fixed kind stays unless beaten by over 3%
+                      t[i][k].seconds >= pick->seconds * (p.op[i].kind == p.op[i].fixed ? 0.97 : 1.0),
+                  "%s: %s (%g s) was faster than the pick %s (%g s)", GOP_NAMES[i], GEMM_KIND_NAMES[k], t[i][k].seconds,
                   GEMM_KIND_NAMES[p.op[i].kind], pick->seconds);
         double err = gemm_op_check(&p.op[i], 77);
         CHECK(err < 1e-5, "%s (%s) against cblas_sgemm: %g", GOP_NAMES[i],
