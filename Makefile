@@ -23,11 +23,26 @@ else
   LDLIBS   := -lopenblas $(LDLIBS)
 endif
 
+# libxsmm (Debian libxsmm-dev: static archives in /usr/lib) gives the GEMM planner its JIT
+# kernels. Detected from its header and archive; XSMM=0 builds without it, XSMM=1 insists.
+XSMM_FOUND := $(if $(and $(wildcard /usr/include/libxsmm.h),$(wildcard /usr/lib/libxsmm.a /usr/lib/*/libxsmm.a /usr/local/lib/libxsmm.a)),1,0)
+XSMM ?= $(XSMM_FOUND)
+ifeq ($(XSMM),1)
+  CFLAGS += -DMAKEMORE_XSMM=1
+  LDLIBS := -lxsmm $(LDLIBS) -ldl -lpthread
+else
+  CFLAGS += -DMAKEMORE_XSMM=0
+endif
+
 ifeq ($(SANITIZE),1)
   OUT     := build-san
   OPT     := -O1 -g
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
+endif
+
+ifeq ($(XSMM)$(XSMM_FOUND),01)
+  OUT     := $(OUT)-noxsmm
 endif
 
 LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -91,7 +106,7 @@ FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -Wall -Wextra -Wno-pass-f
                 $(filter -I/% -D%,$(CFLAGS)) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
 FUZZ_LIB_SRC := src/data.c src/rng.c src/common.c src/safetensors.c src/checkpoint.c src/crc32c.c \
-                src/model.c src/kernels.c src/linear.c
+                src/model.c src/kernels.c src/linear.c src/gemm_plan.c src/gemm_own.c
 .PHONY: fuzz fuzz-quick fuzz-build
 fuzz-build: $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 $(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard include/*.h) | $(FUZZ_OUT)
@@ -121,6 +136,6 @@ bench-plot:
 	@ls $(or $(PLOT_DIR),$(OUT))/bench-*.png
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-noxsmm build-san-noxsmm
 
 -include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/tests/*.d $(OUT)/obj/bench/*.d)

@@ -197,12 +197,14 @@ static void parse_options(Options *o, int argc, char **argv) {
     if (o->profile < 0) o->profile = !o->quick;
 }
 
-static int entry_selected(const Options *o, const Entry *e) {
+static int entry_selected_name(const Options *o, const char *name) {
     if (!o->n_filters) return 1;
     for (int i = 0; i < o->n_filters; i++)
-        if (strstr(e->name, o->filters[i])) return 1;
+        if (strstr(name, o->filters[i])) return 1;
     return 0;
 }
+
+static int entry_selected(const Options *o, const Entry *e) { return entry_selected_name(o, e->name); }
 
 static TimingPlan plan_for(const Options *o) {
     if (o->quick)
@@ -483,6 +485,11 @@ int main(int argc, char **argv) {
     if (csv) report_csv_head(csv);
     Results res = {0};
     run_entries(&res, &o, &refs, &tr, &plan, csv);
+    for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "gemm"); i++)
+        res.failures += gemm_table(out, o.sizes[i], o.threads, o.n_threads, refs.sgemm);
+    if (o.threads[o.n_threads - 1] >= 2)
+        for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "gemm"); i++)
+            dxdw_two_cores(out, o.sizes[i], &plan);
     if (o.profile)
         for (int i = 0; i < o.n_sizes && entry_selected(&o, BENCH_ENTRIES[BENCH_N_ENTRIES - 1]); i++)
             step_profile(out, o.sizes[i], o.threads, o.n_threads, &plan);

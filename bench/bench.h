@@ -147,6 +147,14 @@ void linear_backward_loops(float *din, float *dW, float *db, const float *dout,
 void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
                   const TimingPlan *plan);
 
+// ---- the step's GEMMs, every candidate of the planner (bench_gemm.c) -------------------
+// sgemm_gflops[k]: the same run's sgemm reference at threads[k]. Returns the number of
+// candidates that failed their check (each reported on stderr).
+int gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads,
+                const double *sgemm_gflops);
+// Layer 1 and 2's backward at sz: dX and dW serial vs on two cores (2 threads).
+void dxdw_two_cores(FILE *f, BenchSize sz, const TimingPlan *plan);
+
 // ---- results ---------------------------------------------------------------------
 
 typedef struct {

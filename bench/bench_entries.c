@@ -516,13 +516,15 @@ typedef struct {
     int B;
     float lr;
     Examples ex;       // synthetic, the size of the lecture's training split
-    Model fused;       // the engine's step
+    Model fused;       // the engine's step, the default plan (blas)
+    Model planned[2];  // the same under the auto plan and the forced xsmm plan
     Model atomic_m;    // parameters the atomic step updates
     AtomicActs a;
     int *Xb, *Yb;
     float *initial;    // parameters at the start, for resets
-    float *applied[2]; // the gradient each variant's checked step applied
-    Rng rng_fused, rng_atomic;
+    float *applied[4]; // the gradient each variant's checked step applied
+    Rng rng_fused, rng_atomic, rng_planned[2];
+    int planned_threads;  // the thread count the auto plan was made at
 } StepState;
 
 // w -= lr * g. A plain loop when forking does not pay: GCC 12's serial path of
@@ -555,20 +557,43 @@ static void step_fused(void *p) {
     model_train_step(&s->fused, &s->ex, s->lr, &s->rng_fused);
 }
 
+static void step_auto(void *p) {
+    StepState *s = p;
+    model_train_step(&s->planned[0], &s->ex, s->lr, &s->rng_planned[0]);
+}
+
+static void step_xsmm(void *p) {
+    StepState *s = p;
+    model_train_step(&s->planned[1], &s->ex, s->lr, &s->rng_planned[1]);
+}
+
 static void step_restart(StepState *s, float lr) {
     size_t bytes = s->fused.num_params * sizeof(float);
     memcpy(s->fused.params_memory, s->initial, bytes);
     memcpy(s->atomic_m.params_memory, s->initial, bytes);
     rng_seed(&s->rng_fused, STEP_SEED);
     rng_seed(&s->rng_atomic, STEP_SEED);
+    for (int k = 0; k < 2; k++) {
+        memcpy(s->planned[k].params_memory, s->initial, bytes);
+        rng_seed(&s->rng_planned[k], STEP_SEED);
+    }
     s->lr = lr;
 }
 
-static void step_reset(void *p) { step_restart(p, CHECK_LR); }
+// Before each thread count's check: the auto plan is made again at that thread count.
+static void step_reset(void *p) {
+    StepState *s = p;
+    if (s->planned_threads != threads_get()) {
+        gemm_plan_auto(&s->planned[0].plan, NULL);
+        s->planned_threads = threads_get();
+    }
+    step_restart(s, CHECK_LR);
+}
 
 static void step_after_check(void *p, int variant) {
     StepState *s = p;
-    const float *after = (variant == 0 ? s->atomic_m : s->fused).params_memory;
+    const Model *m = variant == 0 ? &s->atomic_m : variant == 1 ? &s->fused : &s->planned[variant - 2];
+    const float *after = m->params_memory;
     for (size_t i = 0; i < s->fused.num_params; i++)
         s->applied[variant][i] = (float)(((double)s->initial[i] - after[i]) / CHECK_LR);
     step_restart(s, STEP_LR);
@@ -579,19 +604,20 @@ static void step_destroy(void *p) {
     examples_free(&s->ex);
     model_free(&s->fused);
     model_free(&s->atomic_m);
+    model_free(&s->planned[0]);
+    model_free(&s->planned[1]);
     atomic_free(&s->a);
     xfree(s->Xb);
     xfree(s->Yb);
     xfree(s->initial);
-    xfree(s->applied[0]);
-    xfree(s->applied[1]);
+    for (int v = 0; v < 4; v++) xfree(s->applied[v]);
     xfree(s);
 }
 
 // Outputs: the applied gradient, cut into the seven parameters.
 static void step_outputs(Case *c, StepState *s) {
     static const char *const names[] = {"dC", "dW1", "db1", "dW2", "db2", "dbngain", "dbnbias"};
-    for (int v = 0; v < 2; v++) {
+    for (int v = 0; v < 4; v++) {
         s->applied[v] = xcalloc(s->fused.num_params, sizeof(float));
         float *at = s->applied[v];
         for (int i = 0; i < NUM_PARAMS; i++) {
@@ -609,6 +635,8 @@ static void step_setup(Case *c, BenchSize sz) {
     synthetic_examples(&s->ex, STEP_EXAMPLES, 41);
     model_alloc(&s->fused, &s->cfg, sz.B);
     model_alloc(&s->atomic_m, &s->cfg, sz.B);
+    for (int k = 0; k < 2; k++) model_alloc(&s->planned[k], &s->cfg, sz.B);
+    gemm_plan_force(&s->planned[1].plan, GEMM_XSMM);
     atomic_alloc(&s->a, &s->cfg, sz.B);
     Rng init;
     rng_seed(&init, 43);
@@ -634,9 +662,11 @@ static const Entry ENTRY_STEP = {
              "backward vs the engine's fused step; torch: autograd / exercise 4's manual step",
     .tolerance = 1e-4,
     .floor_frac = 0.1,  // db1: rounding noise around 0 (1e-8 where the others are 1e-2)
-    .n_variants = 2,
+    .n_variants = 4,
     .variants = {{"atomic", step_atomic, "train_step_autograd", 1},
-                 {"fused", step_fused, "train_step_manual", 1}},
+                 {"fused", step_fused, "train_step_manual", 1},
+                 {"fused_auto", step_auto, NULL, 1},
+                 {"fused_xsmm", step_xsmm, NULL, 1}},
     .setup = step_setup,
 };
 

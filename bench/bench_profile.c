@@ -37,16 +37,16 @@ static void ph_emb_fwd(void *p) {
 }
 static void ph_lin1_fwd(void *p) {
     PROF_VARS(p);
-    linear_forward(a->hprebn, a->embcat, w->W1, w->b1, B, TE, c->H);
+    gemm_op_run(&s->m.plan.op[GOP_FWD1], 1.0f, a->embcat, w->W1, a->hprebn);
 }
 static void ph_bn_fwd(void *p) {
     PROF_VARS(p);
-    batchnorm_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
-                           w->bngain, w->bnbias, B, c->H, c->bessel);
+    batchnorm_tanh_forward_bias(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
+                                w->b1, w->bngain, w->bnbias, B, c->H, c->bessel);
 }
 static void ph_lin2_fwd(void *p) {
     PROF_VARS(p);
-    linear_forward(a->logits, a->h, w->W2, w->b2, B, c->H, c->V);
+    linear_forward_op(&s->m.plan.op[GOP_FWD2], a->logits, a->h, w->W2, w->b2);
 }
 static void ph_ce(void *p) {
     PROF_VARS(p);
@@ -54,7 +54,9 @@ static void ph_ce(void *p) {
 }
 static void ph_lin2_bwd(void *p) {
     PROF_VARS(p);
-    linear_backward_sgd_nn(a->dh, s->m.params.W2, a->W2T, g->b2, a->dlogits, a->h, 1e-6f, B, c->H, c->V);
+    const GemmOp *op = s->m.plan.op;
+    linear_backward_sgd_op(&op[GOP_DX2], &op[GOP_DW2], a->dh, s->m.params.W2, g->b2, a->dlogits,
+                           a->h, 1e-6f);
 }
 static void ph_bn_bwd(void *p) {
     PROF_VARS(p);
@@ -63,8 +65,9 @@ static void ph_bn_bwd(void *p) {
 }
 static void ph_lin1_bwd(void *p) {
     PROF_VARS(p);
-    linear_backward_sgd(a->dembcat, s->m.params.W1, g->b1, a->dhprebn, a->embcat, 1e-6f, B, TE,
-                        c->H);
+    const GemmOp *op = s->m.plan.op;
+    linear_backward_sgd_op(&op[GOP_DX1], &op[GOP_DW1], a->dembcat, s->m.params.W1, g->b1,
+                           a->dhprebn, a->embcat, 1e-6f);
 }
 static void ph_emb_bwd(void *p) {
     PROF_VARS(p);
@@ -91,14 +94,14 @@ static const struct {
     {"model_sample_batch", ph_batch, 0},
     {"model_forward", ph_forward, 0},
     {"embedding_forward", ph_emb_fwd, 1},
-    {"linear_forward 1 (sgemm)", ph_lin1_fwd, 1},
-    {"batchnorm_tanh_forward", ph_bn_fwd, 1},
-    {"linear_forward 2 (sgemm)", ph_lin2_fwd, 1},
+    {"gemm fwd1 (b1 in the bn)", ph_lin1_fwd, 1},
+    {"batchnorm_tanh_forward_bias", ph_bn_fwd, 1},
+    {"linear_forward_op 2", ph_lin2_fwd, 1},
     {"ce_forward_backward_fused", ph_ce, 1},
     {"model_backward_sgd", ph_backward_sgd, 0},
-    {"linear_backward_sgd_nn 2", ph_lin2_bwd, 1},
+    {"linear_backward_sgd_op 2", ph_lin2_bwd, 1},
     {"bn_tanh_backward_fused", ph_bn_bwd, 1},
-    {"linear_backward_sgd 1", ph_lin1_bwd, 1},
+    {"linear_backward_sgd_op 1", ph_lin1_bwd, 1},
     {"embedding_backward", ph_emb_bwd, 1},
     {"model_train_step (whole)", ph_step, 0},
 };
@@ -126,14 +129,18 @@ void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
     Prof s;
     prof_init(&s, sz);
     double t[N_PHASES][MAX_PROFILE_THREADS];
+    char plans[MAX_PROFILE_THREADS][512];
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
+        gemm_plan_auto(&s.m.plan, NULL);  // the step as --gemm auto runs it at this thread count
+        gemm_plan_describe(&s.m.plan, plans[k], sizeof plans[k]);
         for (int i = 0; i < N_PHASES; i++) t[i][k] = time_fn(PHASES[i].run, &s, plan).median;
     }
     const double whole = t[N_PHASES - 1][0];
-    fprintf(f, "\nprofile: the fused train_step by phase at B=%d H=%d (median us per call; "
-               "share of the whole step at %d thread(s); scaling = first / last column)\n",
-            sz.B, sz.H, threads[0]);
+    fprintf(f, "\nprofile: the fused train_step under the auto plan by phase at B=%d H=%d (median "
+               "us per call; share of the whole step at %d thread(s); scaling = first / last "
+               "column)\n", sz.B, sz.H, threads[0]);
+    for (int k = 0; k < n_threads; k++) fprintf(f, "  plan at %d thread(s): %s\n", threads[k], plans[k]);
     fprintf(f, "  %-29s", "phase");
     for (int k = 0; k < n_threads; k++) fprintf(f, " %8d thr", threads[k]);
     fprintf(f, " %7s %8s\n", "share", "scaling");

@@ -27,6 +27,8 @@ typedef struct {
     int has_data_fp;
     uint64_t data_bytes;
     uint32_t data_crc;
+    char gemm_plan[192];  // the run's GEMM plan (gemm_plan_format), "" when none; optional
+                          // metadata "gemm_plan", reused by --resume
 } TrainState;
 
 // ts may be NULL (a plain model file). Atomic write.

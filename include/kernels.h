@@ -20,6 +20,14 @@ void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar
                             float *bnvar_inv, const float *hprebn, const float *bngain,
                             const float *bnbias, int B, int H, int bessel);
 
+// The same with the linear layer's bias fused in: hprebn = hprod + bias[H] is formed on
+// the fly in each pass (hprod [B,H], the GEMM's product alone), so no pass of its own
+// writes it. bias NULL: batchnorm_tanh_forward.
+void batchnorm_tanh_forward_bias(float *h, float *bnraw, float *bnmeani, float *bnvar,
+                                 float *bnvar_inv, const float *hprod, const float *bias,
+                                 const float *bngain, const float *bnbias, int B, int H,
+                                 int bessel);
+
 // Inference mode: h = tanh(bngain * (hprebn - bnmean) * (bnvar + eps)^-1/2 + bnbias)
 void batchnorm_tanh_forward_eval(float *h, const float *hprebn, const float *bnmean,
                                  const float *bnvar, const float *bngain,

@@ -1,6 +1,8 @@
-// linear.h: the matmuls, all through cblas_sgemm. Row-major throughout.
+// linear.h: the matmuls, through cblas_sgemm or the GEMM plan's ops. Row-major throughout.
 #ifndef MAKEMORE_LINEAR_H
 #define MAKEMORE_LINEAR_H
+
+#include "gemm_plan.h"
 
 // C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C, row-major. Large GEMMs are split
 // over the thread pool in gemm_tiles(M, N, K) tiles of C, a number fixed by the shape alone,
@@ -35,6 +37,20 @@ void linear_backward_sgd(float *din, float *W, float *db, const float *dout, con
 // match linear_backward's; W matches W - lr * dW within rounding.
 void linear_backward_sgd_nn(float *din, float *W, float *Wt, float *db, const float *dout,
                             const float *in, float lr, int B, int n_in, int n_out);
+
+// The training step's forms: each GEMM is one op of the model's GemmPlan (its shape and
+// chosen implementation). With the default plan (gemm_plan_init) they compute exactly
+// what linear_forward and, for layer 2, linear_backward_sgd_nn / for layer 1
+// linear_backward_sgd do, bit for bit.
+// out[B,n_out] = in . W + b (b may be NULL); op: {NN, M = B, N = n_out, K = n_in}: with
+// beta 1 the bias rows are preloaded and the product accumulated onto them (as
+// linear_forward); with beta 0 the product is written, then the bias added.
+void linear_forward_op(const GemmOp *op, float *out, const float *in, const float *W,
+                       const float *b);
+// din = dout . W^T (old W; din may be NULL), db = column sums of dout (may be NULL),
+// W -= lr * in^T . dout.  dx: {NT, B, n_in, n_out, beta 0}; dw: {TN, n_in, n_out, B, beta 1}
+void linear_backward_sgd_op(const GemmOp *dx, const GemmOp *dw, float *din, float *W, float *db,
+                            const float *dout, const float *in, float lr);
 
 // db[n_out] = column sums of dout[B,n_out] (overwritten).
 void bias_backward(float *db, const float *dout, int B, int n_out);

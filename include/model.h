@@ -14,6 +14,7 @@
 #include <stddef.h>
 
 #include "data.h"
+#include "gemm_plan.h"
 #include "rng.h"
 
 #define BN_EPS 1e-5f
@@ -48,7 +49,7 @@ typedef struct {
     int *Xb;           // [B,T]
     int *Yb;           // [B]
     float *embcat;     // [B,T*E]
-    float *hprebn;     // [B,H]
+    float *hprebn;     // [B,H] embcat . W1 without b1 (the batchnorm adds b1 on the fly)
     float *bnmeani;    // [H]   batch mean
     float *bnvar;      // [H]   batch variance (B-1 or B divisor)
     float *bnvar_inv;  // [H]   (bnvar + eps)^-1/2
@@ -59,7 +60,6 @@ typedef struct {
     float *dh;         // [B,H]
     float *dhprebn;    // [B,H]
     float *dembcat;    // [B,T*E]
-    float *W2T;        // [V,H] scratch of linear_backward_sgd_nn: W2^T for dh, then dW2^T
     float loss;
 } Acts;
 
@@ -72,6 +72,8 @@ typedef struct {
     float *grads_memory;
     float *bnmean, *bnvar;  // [H] statistics for inference (model_calibrate)
     Acts acts;
+    GemmPlan plan;          // the training step's six GEMMs at batch acts.B (gemm_plan.h);
+                            // model_alloc sets the default plan (gemm_plan_init)
 } Model;
 
 // Allocates everything (parameters, gradients, activations for batch B). B >= 1.

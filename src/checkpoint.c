@@ -124,6 +124,7 @@ static void meta_train_state(MetaList *l, const TrainState *ts) {
         meta_addf(l, "data_bytes", "%llu", (unsigned long long)ts->data_bytes);
         meta_addf(l, "data_crc32c", "%08x", (unsigned)ts->data_crc);
     }
+    if (ts->gemm_plan[0]) meta_add(l, "gemm_plan", ts->gemm_plan);
 }
 
 int checkpoint_save(const char *path, const Model *m, const Vocab *v, const TrainState *ts,
@@ -311,6 +312,13 @@ static int read_train_state(Reader *r, TrainState *ts) {
         meta_rng(r, ts->rng) || meta_int(r, "calibrated", 0, 1, &calibrated))
         return -1;
     ts->calibrated = calibrated;
+    // Optional: the GEMM plan the run used (its text is checked where it is used).
+    const char *plan = st_meta_get(r->f, "gemm_plan");
+    ts->gemm_plan[0] = '\0';
+    if (plan && strlen(plan) >= sizeof ts->gemm_plan)
+        return err_set(r->err, "%s: metadata \"gemm_plan\" is %zu bytes long (allowed: < %zu)",
+                       r->path, strlen(plan), sizeof ts->gemm_plan);
+    if (plan) strcpy(ts->gemm_plan, plan);
     // The words file's fingerprint (optional: files written before it existed lack it).
     ts->has_data_fp = 0;
     const char *bytes = st_meta_get(r->f, "data_bytes"), *crc = st_meta_get(r->f, "data_crc32c");

@@ -103,14 +103,26 @@ static int team_for(int n) {
     return t < n ? t : n;
 }
 
-// out[j] = sum over rows [r0, r1) of x[b,j], or of (x[b,j] - mean[j])^2 when mean is given.
-static void column_sums(float *out, const float *x, const float *mean, int r0, int r1, int H) {
+// out[j] = sum over rows [r0, r1) of x[b,j], or of (x[b,j] - mean[j])^2 when mean is given;
+// x[b,j] + bias[j] in place of x[b,j] when bias is given (the linear layer's bias, added
+// on the fly rather than in a pass of its own).
+static void column_sums(float *out, const float *x, const float *bias, const float *mean, int r0,
+                        int r1, int H) {
     for (int j = 0; j < H; j++) out[j] = 0.0f;
     for (int b = r0; b < r1; b++) {
         const float *row = x + (size_t)b * H;
-        if (mean) {
+        if (mean && bias) {
+            #pragma omp simd
+            for (int j = 0; j < H; j++) {
+                float d = (row[j] + bias[j]) - mean[j];
+                out[j] += d * d;
+            }
+        } else if (mean) {
             #pragma omp simd
             for (int j = 0; j < H; j++) out[j] += (row[j] - mean[j]) * (row[j] - mean[j]);
+        } else if (bias) {
+            #pragma omp simd
+            for (int j = 0; j < H; j++) out[j] += row[j] + bias[j];
         } else {
             #pragma omp simd
             for (int j = 0; j < H; j++) out[j] += row[j];
@@ -130,15 +142,24 @@ static void combine_sums(float *out, const float *part, int B, int H, int n, flo
 
 // Rows [r0, r1): bnraw = (hprebn - mean) * inv; h = tanh(bngain * bnraw + bnbias).
 static void bn_forward_rows(float *h, float *bnraw, const float *mean, const float *inv,
-                            const float *hprebn, const float *bngain, const float *bnbias,
-                            int r0, int r1, int H) {
+                            const float *hprebn, const float *bias, const float *bngain,
+                            const float *bnbias, int r0, int r1, int H) {
     for (int b = r0; b < r1; b++) {
         size_t o = (size_t)b * H;
-        #pragma omp simd
-        for (int j = 0; j < H; j++) {
-            float raw = (hprebn[o + j] - mean[j]) * inv[j];
-            bnraw[o + j] = raw;
-            h[o + j] = bngain[j] * raw + bnbias[j];  // hpreact
+        if (bias) {
+            #pragma omp simd
+            for (int j = 0; j < H; j++) {
+                float raw = ((hprebn[o + j] + bias[j]) - mean[j]) * inv[j];
+                bnraw[o + j] = raw;
+                h[o + j] = bngain[j] * raw + bnbias[j];  // hpreact
+            }
+        } else {
+            #pragma omp simd
+            for (int j = 0; j < H; j++) {
+                float raw = (hprebn[o + j] - mean[j]) * inv[j];
+                bnraw[o + j] = raw;
+                h[o + j] = bngain[j] * raw + bnbias[j];  // hpreact
+            }
         }
     }
     float *x = h + (size_t)r0 * H;  // tanh in place, one contiguous run (libmvec's tanhf)
@@ -154,15 +175,24 @@ static void invert_variance(float *bnvar_inv, const float *bnvar, int j0, int j1
 void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar,
                             float *bnvar_inv, const float *hprebn, const float *bngain,
                             const float *bnbias, int B, int H, int bessel) {
+    batchnorm_tanh_forward_bias(h, bnraw, bnmeani, bnvar, bnvar_inv, hprebn, NULL, bngain,
+                                bnbias, B, H, bessel);
+}
+
+void batchnorm_tanh_forward_bias(float *h, float *bnraw, float *bnmeani, float *bnvar,
+                                 float *bnvar_inv, const float *hprod, const float *bias,
+                                 const float *bngain, const float *bnbias, int B, int H,
+                                 int bessel) {
+    const float *hprebn = hprod;  // + bias, on the fly
     const float n_var = (float)(bessel ? B - 1 : B);
     int parts = bn_parts(B, H);
     if (parts == 1) {
-        column_sums(bnmeani, hprebn, NULL, 0, B, H);
+        column_sums(bnmeani, hprebn, bias, NULL, 0, B, H);
         for (int j = 0; j < H; j++) bnmeani[j] /= (float)B;
-        column_sums(bnvar, hprebn, bnmeani, 0, B, H);
+        column_sums(bnvar, hprebn, bias, bnmeani, 0, B, H);
         for (int j = 0; j < H; j++) bnvar[j] /= n_var;
         invert_variance(bnvar_inv, bnvar, 0, H);
-        bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bngain, bnbias, 0, B, H);
+        bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bias, bngain, bnbias, 0, B, H);
         return;
     }
     // Part p's partial sums live in row row_start(p) of bnraw until its rows are written.
@@ -171,20 +201,20 @@ void batchnorm_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar
         #pragma omp for schedule(static)
         for (int p = 0; p < parts; p++) {
             int r0 = row_start(B, p, parts), r1 = row_start(B, p + 1, parts);
-            column_sums(bnraw + (size_t)r0 * H, hprebn, NULL, r0, r1, H);
+            column_sums(bnraw + (size_t)r0 * H, hprebn, bias, NULL, r0, r1, H);
         }
         combine_sums(bnmeani, bnraw, B, H, parts, (float)B);  // (ends with a barrier)
         #pragma omp for schedule(static)
         for (int p = 0; p < parts; p++) {
             int r0 = row_start(B, p, parts), r1 = row_start(B, p + 1, parts);
-            column_sums(bnraw + (size_t)r0 * H, hprebn, bnmeani, r0, r1, H);
+            column_sums(bnraw + (size_t)r0 * H, hprebn, bias, bnmeani, r0, r1, H);
         }
         combine_sums(bnvar, bnraw, B, H, parts, n_var);
         #pragma omp single
         invert_variance(bnvar_inv, bnvar, 0, H);
         #pragma omp for schedule(static)
         for (int p = 0; p < parts; p++)
-            bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bngain, bnbias,
+            bn_forward_rows(h, bnraw, bnmeani, bnvar_inv, hprebn, bias, bngain, bnbias,
                             row_start(B, p, parts), row_start(B, p + 1, parts), H);
     }
 }

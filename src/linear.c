@@ -1,4 +1,5 @@
-// linear.c: every matmul of the model goes to cblas_sgemm (row-major).
+// linear.c: the model's matmuls (row-major): through cblas_sgemm, or in the training
+// step through the GEMM plan's ops (gemm_plan.h).
 #include "linear.h"
 
 #include <string.h>
@@ -111,4 +112,37 @@ void bias_backward(float *db, const float *dout, int B, int n_out) {
         #pragma omp simd
         for (int o = 0; o < n_out; o++) db[o] += row[o];
     }
+}
+
+// ---- the training step's forms, each GEMM run as its plan says ------------------------
+
+// out[B,n_out] = in[B,n_in] . W[n_in,n_out] + b[n_out]; op = {NN, M B, N n_out, K n_in}
+void linear_forward_op(const GemmOp *op, float *out, const float *in, const float *W,
+                       const float *b) {
+    int B = op->M, n_out = op->N;
+    if (op->beta == 0.0f) {  // an op that overwrites: the product, then the bias added
+        gemm_op_run(op, 1.0f, in, W, out);
+        for (int r = 0; b && r < B; r++) {
+            float *row = out + (size_t)r * n_out;
+            for (int o = 0; o < n_out; o++) row[o] += b[o];
+        }
+        return;
+    }
+    for (int r = 0; r < B; r++) {  // preload the bias rows, then accumulate the product
+        float *row = out + (size_t)r * n_out;
+        if (b)
+            for (int o = 0; o < n_out; o++) row[o] = b[o];
+        else
+            memset(row, 0, (size_t)n_out * sizeof(float));
+    }
+    gemm_op_run(op, 1.0f, in, W, out);
+}
+
+// din = dout . W^T (old W), db = column sums of dout, W -= lr * in^T . dout
+//   dx = {NT, M B, N n_in, K n_out, beta 0}   dw = {TN, M n_in, N n_out, K B, beta 1}
+void linear_backward_sgd_op(const GemmOp *dx, const GemmOp *dw, float *din, float *W, float *db,
+                            const float *dout, const float *in, float lr) {
+    if (din) gemm_op_run(dx, 1.0f, dout, W, din);  // before W moves
+    if (db) bias_backward(db, dout, dw->K, dw->N);
+    gemm_op_run(dw, -lr, in, dout, W);
 }

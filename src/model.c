@@ -62,12 +62,11 @@ static void acts_alloc(Acts *a, const Config *c, int B) {
     a->dh = xcalloc(BH, sizeof(float));
     a->dhprebn = xcalloc(BH, sizeof(float));
     a->dembcat = xcalloc(BT * c->E, sizeof(float));
-    a->W2T = xcalloc((size_t)c->V * c->H, sizeof(float));
 }
 
 static void acts_free(Acts *a) {
     void *all[] = {a->Xb, a->Yb, a->embcat, a->hprebn, a->bnmeani, a->bnvar, a->bnvar_inv,
-                   a->bnraw, a->h, a->logits, a->dlogits, a->dh, a->dhprebn, a->dembcat, a->W2T};
+                   a->bnraw, a->h, a->logits, a->dlogits, a->dh, a->dhprebn, a->dembcat};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xfree(all[i]);
     memset(a, 0, sizeof *a);
 }
@@ -84,6 +83,7 @@ void model_alloc(Model *m, const Config *c, int B) {
     m->bnvar = xcalloc((size_t)c->H, sizeof(float));
     for (int j = 0; j < c->H; j++) m->bnvar[j] = 1.0f;
     acts_alloc(&m->acts, c, B);
+    gemm_plan_init(&m->plan, B, c->T * c->E, c->H, c->V);
 }
 
 void model_free(Model *m) {
@@ -92,6 +92,7 @@ void model_free(Model *m) {
     xfree(m->bnmean);
     xfree(m->bnvar);
     acts_free(&m->acts);
+    gemm_plan_free(&m->plan);
     memset(m, 0, sizeof *m);
 }
 
@@ -122,14 +123,15 @@ float model_forward(Model *m, const int *Xb, const int *Yb) {
     const Config *c = &m->cfg;
     Acts *a = &m->acts;
     const Params *p = &m->params;
-    int B = a->B, TE = c->T * c->E;
+    int B = a->B;
     if (a->Xb != Xb) memcpy(a->Xb, Xb, (size_t)B * c->T * sizeof(int));
     if (a->Yb != Yb) memcpy(a->Yb, Yb, (size_t)B * sizeof(int));
-    embedding_forward(a->embcat, p->C, a->Xb, B, c->T, c->E);            // (B,T*E)
-    linear_forward(a->hprebn, a->embcat, p->W1, p->b1, B, TE, c->H);     // (B,H)
-    batchnorm_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
-                           p->bngain, p->bnbias, B, c->H, c->bessel);    // (B,H)
-    linear_forward(a->logits, a->h, p->W2, p->b2, B, c->H, c->V);        // (B,V)
+    embedding_forward(a->embcat, p->C, a->Xb, B, c->T, c->E);                    // (B,T*E)
+    // hprebn = embcat . W1 (+ b1, added on the fly by the batchnorm's passes)
+    gemm_op_run(&m->plan.op[GOP_FWD1], 1.0f, a->embcat, p->W1, a->hprebn);        // (B,H)
+    batchnorm_tanh_forward_bias(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
+                                p->b1, p->bngain, p->bnbias, B, c->H, c->bessel); // (B,H)
+    linear_forward_op(&m->plan.op[GOP_FWD2], a->logits, a->h, p->W2, p->b2);       // (B,V)
     a->loss = ce_forward_backward_fused(a->dlogits, a->logits, a->Yb, B, c->V);
     return a->loss;
 }
@@ -189,11 +191,13 @@ void model_backward_sgd(Model *m, float lr) {
     const Config *c = &m->cfg;
     Acts *a = &m->acts;
     Params *p = &m->params, *g = &m->grads;
-    int B = a->B, TE = c->T * c->E;
-    linear_backward_sgd_nn(a->dh, p->W2, a->W2T, g->b2, a->dlogits, a->h, lr, B, c->H, c->V);
+    int B = a->B;
+    const GemmOp *op = m->plan.op;
+    linear_backward_sgd_op(&op[GOP_DX2], &op[GOP_DW2], a->dh, p->W2, g->b2, a->dlogits, a->h, lr);
     bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
                            a->bnvar_inv, p->bngain, B, c->H, c->bessel);
-    linear_backward_sgd(a->dembcat, p->W1, g->b1, a->dhprebn, a->embcat, lr, B, TE, c->H);
+    linear_backward_sgd_op(&op[GOP_DX1], &op[GOP_DW1], a->dembcat, p->W1, g->b1, a->dhprebn,
+                           a->embcat, lr);
     embedding_backward(g->C, a->dembcat, a->Xb, B, c->T, c->E, c->V);
     const int small[] = {P_C, P_B1, P_B2, P_BNGAIN, P_BNBIAS};
     float *pw[NUM_PARAMS] = {p->C, p->W1, p->b1, p->W2, p->b2, p->bngain, p->bnbias};

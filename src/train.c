@@ -37,6 +37,7 @@
 #include "cli.h"
 #include "common.h"
 #include "data.h"
+#include "gemm_plan_train.h"
 #include "log.h"
 #include "model.h"
 #include "outfile.h"
@@ -66,6 +67,8 @@ enum { F_BLOCK, F_EMBD, F_HIDDEN, F_BATCH, F_BNVAR, F_STEPS, F_LR, F_LR2, F_DECA
 
 typedef struct {
     const char *data, *out, *log, *resume;
+    const char *plan;  // --plan FILE
+    int gemm;          // --gemm: GEMM_MODE_*, -1 not given
     int embd, hidden, block, batch, bessel, threads, samples, print_every;
     long steps, decay_step, save_every;
     float lr, lr2;
@@ -102,7 +105,10 @@ static void train_usage(void) {
         "  --resume FILE      continue a checkpointed run: same batches, same schedule; only\n"
         "                     --steps may change; --out defaults to FILE\n"
         "  --samples N        names to sample at the end (default 20)\n"
-        "  --accept-unchecked resume from a checkpoint without a checksum (an older file)\n"
+        "  --gemm MODE        the step's GEMMs: blas (default: cblas_sgemm, the fixed path),\n"
+        "                     auto (time every candidate now, keep the fastest), xsmm\n"
+        "  --plan FILE        read the GEMM plan from FILE, or write the one made to it\n"
+                "  --accept-unchecked resume from a checkpoint without a checksum (an older file)\n"
         "On SIGINT/SIGTERM/SIGHUP (or when stdout is closed) the current step finishes, a\n"
         "checkpoint is written (to --out, or " DEFAULT_INTERRUPT_PATH ") and the run exits\n"
         "with 128 + the signal (130/143/129; 141 for a closed stdout), printing the command\n"
@@ -116,7 +122,7 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
     *o = (TrainOpts){.data = "data/names.txt", .embd = 10, .hidden = 200, .block = 3,
                      .batch = 32, .bessel = 1, .threads = omp_get_num_procs(), .samples = 20,
                      .print_every = 10000, .steps = 200000, .decay_step = 100000,
-                     .lr = 0.1f, .lr2 = 0.01f, .seed = 1, .split_seed = 42};
+                     .lr = 0.1f, .lr2 = 0.01f, .seed = 1, .split_seed = 42, .gemm = -1};
     Cli c;
     cli_init(&c, CMD, argc, argv);
     int *g = o->given;
@@ -142,6 +148,8 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
         else if (cli_is(&c, "--save-every", 1)) o->save_every = cli_long(&c, 1, 1000000000L);
         else if (cli_is(&c, "--resume", 1)) o->resume = c.value;
         else if (cli_is(&c, "--samples", 1)) o->samples = (int)cli_long(&c, 0, 100000);
+        else if (cli_is(&c, "--gemm", 1)) o->gemm = cli_choice(&c, GEMM_MODE_CHOICES);
+        else if (cli_is(&c, "--plan", 1)) o->plan = c.value;
         else cli_unknown(&c);
     }
     if (!o->resume && o->bessel && o->batch < 2)
@@ -616,15 +624,16 @@ int train_main(int argc, char **argv) {
     if (!o.out && !outfile_cwd_writable())
         say(CMD, "note: the working directory is not writable, so an interrupted run could "
             "not be checkpointed; give --out FILE to keep one");
+    set_signals(1);
+    print_header(o.data, &d, &m, &ts, o.threads);
+    train_gemm_setup(&m, o.gemm, o.plan, o.resume != NULL, ts.gemm_plan, sizeof ts.gemm_plan);
+    if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
+    stdout_check();
     Log log = {NULL, o.log, 0, 0};
     if (o.log) {
         if (o.resume) log_resume(&log, o.log, ts.step);
         else log_create(&log, o.log);
     }
-    set_signals(1);
-    print_header(o.data, &d, &m, &ts, o.threads);
-    if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
-    stdout_check();
 
     int stopped = -1;
     train_loop(&o, &m, &d, &ts, &rng, &saved, &log, live, &stopped);

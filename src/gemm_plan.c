@@ -1,0 +1,409 @@
+// gemm_plan.c: the step's GEMMs, each run by the implementation its plan chose.
+// Candidates: cblas_sgemm as is, cblas_sgemm on a transposed copy, a libxsmm JIT kernel
+// (when built with MAKEMORE_XSMM). The planner checks each against cblas_sgemm, times
+// the correct ones round-robin on the machine at hand, and keeps the fastest.
+#include "gemm_plan.h"
+#include "linear.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cblas.h>
+
+#include "common.h"
+#include "gemm_own.h"
+#include "rng.h"
+
+#ifndef MAKEMORE_XSMM
+#define MAKEMORE_XSMM 0  // the Makefile sets 1 when libxsmm is installed (XSMM=0 turns it off)
+#endif
+#if MAKEMORE_XSMM
+#include <libxsmm.h>
+#endif
+
+const char *const GEMM_KIND_NAMES[GEMM_N_KINDS] = {"blas", "blas_t", "xsmm", "own"};
+const char *const GOP_NAMES[GOP_N] = {"fwd1", "fwd2", "dx2", "dw2", "dx1", "dw1"};
+
+// xsmm and own kernels are not tried above this many multiply-adds: they are
+// single-threaded and unblocked, and each such call costs milliseconds (planning time)
+// where BLAS wins.
+#define SMALL_MAX_MNK (1L << 25)
+#define CHECK_TOL 1e-4  // max |x - ref| / max |ref| against cblas_sgemm
+
+int gemm_xsmm_available(void) { return MAKEMORE_XSMM ? 1 : 0; }
+
+static void op_shape(GemmOp *op, int tA, int tB, int M, int N, int K, float beta) {
+    memset(op, 0, sizeof *op);
+    *op = (GemmOp){.transA = tA, .transB = tB, .M = M, .N = N, .K = K, .beta = beta};
+}
+
+void gemm_plan_init(GemmPlan *p, int B, int TE, int H, int V) {
+    memset(p, 0, sizeof *p);
+    *p = (GemmPlan){.B = B, .TE = TE, .H = H, .V = V};
+    op_shape(&p->op[GOP_FWD1], 0, 0, B, H, TE, 0.0f);  // hprebn = embcat . W1 (b1 in the bn)
+    op_shape(&p->op[GOP_FWD2], 0, 0, B, V, H, 1.0f);   // logits = h . W2 (+ b2 rows)
+    op_shape(&p->op[GOP_DX2], 0, 1, B, H, V, 0.0f);    // dh = dlogits . W2^T
+    op_shape(&p->op[GOP_DW2], 1, 0, H, V, B, 1.0f);    // W2 -= lr h^T . dlogits
+    op_shape(&p->op[GOP_DX1], 0, 1, B, TE, H, 0.0f);   // dembcat = dhprebn . W1^T
+    op_shape(&p->op[GOP_DW1], 1, 0, TE, H, B, 1.0f);   // W1 -= lr embcat^T . dhprebn
+    p->op[GOP_DX2].fixed = p->op[GOP_DW2].fixed = GEMM_BLAS_T;  // the others GEMM_BLAS (0)
+    gemm_plan_force(p, GEMM_BLAS);
+}
+
+void gemm_plan_free(GemmPlan *p) {
+    for (int i = 0; i < GOP_N; i++) xfree(p->op[i].scratch);
+    memset(p, 0, sizeof *p);
+}
+
+// The own kernels' NT form sums dot products along K; with K under 64 the lane sums
+// cost more than copying B^T (K x N) and running the NN kernel.
+static int own_nt_copies(const GemmOp *op) { return op->transB && op->K < 64; }
+
+static size_t kind_scratch(const GemmOp *op, GemmKind kind) {
+    size_t MK = (size_t)op->M * op->K, KN = (size_t)op->K * op->N, MN = (size_t)op->M * op->N;
+    if (op->transA && op->transB) return (size_t)-1;  // the step has no TT GEMM
+    switch (kind) {
+    case GEMM_BLAS: return 0;
+    case GEMM_OWN:  // NT with a short K: B^T copied, then the NN kernel (own_nt_copies)
+        return !gemm_own_available() ? (size_t)-1 : own_nt_copies(op) ? KN : 0;
+    case GEMM_BLAS_T: return op->transB ? KN : op->transA ? MN : (size_t)-1;
+    default: return op->transB ? KN : (MK < KN ? MK : KN);  // B^T copy, or pre-scaled operand
+    }
+}
+
+#if MAKEMORE_XSMM
+// Row-major C[M,N] = op(A) op(B) is column-major C'[N,M] = op(B)' op(A)': the kernel
+// gets B first. NT runs as NN on a B^T copy (libxsmm 1.17 has no transposed first
+// operand), TN as NN with the second operand transposed (LIBXSMM_GEMM_FLAG_TRANS_B).
+static void *xsmm_dispatch(const GemmOp *op) {
+    static int ready;
+    if (!ready) {
+        libxsmm_init();
+        ready = 1;
+    }
+    libxsmm_blasint lda = op->N, ldb = op->transA ? op->M : op->K, ldc = op->N;
+    float alpha = 1.0f, beta = op->beta;
+    int flags = (op->transA ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) |
+                (op->beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
+    int prefetch = LIBXSMM_PREFETCH_NONE;
+    return (void *)libxsmm_smmdispatch(op->N, op->M, op->K, &lda, &ldb, &ldc, &alpha, &beta,
+                                       &flags, &prefetch);
+}
+#endif
+
+int gemm_op_set(GemmOp *op, GemmKind kind) {
+    size_t need = kind_scratch(op, kind);
+    if (need == (size_t)-1) return -1;
+    void *fn = NULL;
+    if (kind == GEMM_OWN && (double)op->M * op->N * op->K > (double)SMALL_MAX_MNK) return -1;
+    if (kind == GEMM_XSMM) {
+#if MAKEMORE_XSMM
+        if ((double)op->M * op->N * op->K > (double)SMALL_MAX_MNK) return -1;
+        if (!(fn = xsmm_dispatch(op))) return -1;
+#else
+        return -1;
+#endif
+    }
+    if (need > op->scratch_n) {
+        xfree(op->scratch);
+        op->scratch = xcalloc(need, sizeof(float));
+        op->scratch_n = need;
+    }
+    op->kind = kind;
+    op->xsmm = fn;
+    return 0;
+}
+
+void gemm_plan_force(GemmPlan *p, GemmKind kind) {
+    for (int i = 0; i < GOP_N; i++) {
+        GemmKind k = kind;
+        if (kind == GEMM_BLAS) k = p->op[i].fixed;
+        if (gemm_op_set(&p->op[i], k) != 0) gemm_op_set(&p->op[i], GEMM_BLAS);
+    }
+}
+
+// ---- running an op -----------------------------------------------------------------
+
+// cblas_sgemm through linear.c's gemm(): one plain call at the step's small shapes, the
+// engine's fixed tiles over the thread pool at large ones (OpenBLAS itself runs one thread).
+static void blas(int tA, int tB, int M, int N, int K, float alpha, const float *A,
+                 const float *B, float beta, float *C) {
+    gemm(tA, tB, M, N, K, alpha, A, B, beta, C);
+}
+
+// dst[c, r] = s * src[r, c]   src [rows, cols]
+// (dst written in order, src read strided: 2x faster than the other order at 200x27)
+static void transpose_scaled(float *dst, const float *src, int rows, int cols, float s) {
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = s * src[(size_t)r * cols + c];
+}
+
+static void transpose_plain(float *dst, const float *src, int rows, int cols) {
+    for (int c = 0; c < cols; c++)
+        for (int r = 0; r < rows; r++) dst[(size_t)c * rows + r] = src[(size_t)r * cols + c];
+}
+
+// C[M,N] = beta C + alpha S^T, S [N,M]
+static void add_transposed(float *C, const float *S, int M, int N, float alpha, float beta) {
+    for (int m = 0; m < M; m++) {
+        float *row = C + (size_t)m * N;
+        if (beta == 0.0f)
+            for (int n = 0; n < N; n++) row[n] = alpha * S[(size_t)n * M + m];
+        else
+            for (int n = 0; n < N; n++) row[n] += alpha * S[(size_t)n * M + m];
+    }
+}
+
+static void run_blas_t(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
+    if (op->transB) {  // C = A . (B^T copied)
+        transpose_plain(op->scratch, B, op->N, op->K);
+        blas(0, 0, op->M, op->N, op->K, alpha, A, op->scratch, op->beta, C);
+    } else {           // S = B^T A = (A^T B)^T, then C = beta C + alpha S^T
+        blas(1, 0, op->N, op->M, op->K, 1.0f, B, A, 0.0f, op->scratch);
+        add_transposed(C, op->scratch, op->M, op->N, alpha, op->beta);
+    }
+}
+
+#if MAKEMORE_XSMM
+static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
+    libxsmm_smmfunction fn = (libxsmm_smmfunction)op->xsmm;
+    if (op->transB) {  // alpha folds into the B^T copy
+        transpose_scaled(op->scratch, B, op->N, op->K, alpha);
+        fn(op->scratch, A, C);
+        return;
+    }
+    if (alpha != 1.0f) {  // pre-scale the smaller operand (the kernel's alpha is 1)
+        size_t MK = (size_t)op->M * op->K, KN = (size_t)op->K * op->N;
+        const float *src = MK < KN ? A : B;
+        size_t n = MK < KN ? MK : KN;
+        #pragma omp simd
+        for (size_t i = 0; i < n; i++) op->scratch[i] = alpha * src[i];
+        if (MK < KN) A = op->scratch;
+        else B = op->scratch;
+    }
+    fn(B, A, C);
+}
+#endif
+
+void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
+    switch (op->kind) {
+    case GEMM_BLAS_T: run_blas_t(op, alpha, A, B, C); return;
+    case GEMM_OWN:
+        if (own_nt_copies(op)) {  // alpha folds into the copy
+            transpose_scaled(op->scratch, B, op->N, op->K, alpha);
+            gemm_own(0, 0, op->M, op->N, op->K, 1.0f, A, op->scratch, op->beta, C);
+        } else {
+            gemm_own(op->transA, op->transB, op->M, op->N, op->K, alpha, A, B, op->beta, C);
+        }
+        return;
+#if MAKEMORE_XSMM
+    case GEMM_XSMM: run_xsmm(op, alpha, A, B, C); return;
+#endif
+    default: blas(op->transA, op->transB, op->M, op->N, op->K, alpha, A, B, op->beta, C); return;
+    }
+}
+
+// ---- checking and timing -------------------------------------------------------------
+
+// Random operands for one op (A, B as stored; C0 the initial C), in one allocation.
+typedef struct {
+    float *A, *B, *C0, *C, *ref, *mem;
+    size_t nA, nB, nC;
+} Operands;
+
+static void operands_make(Operands *o, const GemmOp *op, unsigned long long seed) {
+    o->nA = (size_t)op->M * op->K;
+    o->nB = (size_t)op->K * op->N;
+    o->nC = (size_t)op->M * op->N;
+    o->mem = xcalloc(o->nA + o->nB + 3 * o->nC, sizeof(float));
+    o->A = o->mem;
+    o->B = o->A + o->nA;
+    o->C0 = o->B + o->nB;
+    o->C = o->C0 + o->nC;
+    o->ref = o->C + o->nC;
+    Rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < o->nA + o->nB + o->nC; i++) o->mem[i] = 2.0f * rng_uniform(&r) - 1.0f;
+}
+
+// alpha as the step uses it: 1 for the forward and dX GEMMs, -lr for the updates.
+static float op_alpha(const GemmOp *op) { return op->transA ? -0.1f : 1.0f; }
+
+static double op_error(const GemmOp *op, Operands *o) {
+    float alpha = op_alpha(op);
+    memcpy(o->ref, o->C0, o->nC * sizeof(float));
+    blas(op->transA, op->transB, op->M, op->N, op->K, alpha, o->A, o->B, op->beta, o->ref);
+    for (size_t i = 0; i < o->nC; i++) o->C[i] = op->beta == 0.0f ? NAN : o->C0[i];
+    gemm_op_run(op, alpha, o->A, o->B, o->C);
+    double worst = 0.0, scale = 0.0;
+    for (size_t i = 0; i < o->nC; i++) {
+        double d = fabs((double)o->C[i] - o->ref[i]);
+        if (!(d <= worst)) worst = isnan(d) ? INFINITY : d;
+        if (fabs(o->ref[i]) > scale) scale = fabs(o->ref[i]);
+    }
+    return scale > 0 ? worst / scale : worst;
+}
+
+double gemm_op_check(const GemmOp *op, unsigned long long seed) {
+    Operands o;
+    operands_make(&o, op, seed);
+    double err = op_error(op, &o);
+    xfree(o.mem);
+    return err;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+enum { PLAN_SAMPLES = 7 };
+#define PLAN_MARGIN 0.03  // a kind must beat the fixed path's median by 3% to replace it
+#define PLAN_SAMPLE_S 2e-4  // one sample repeats the call for about this long
+
+// Median seconds per call of each candidate op in ops[0..n), sampled round-robin so all
+// meet the same noise. C is scribbled over (beta = 1 keeps adding to it: harmless).
+static void time_round_robin(GemmOp *const *ops, int n, Operands *o, double *out) {
+    int reps[GEMM_N_KINDS];
+    double samples[GEMM_N_KINDS][PLAN_SAMPLES];
+    for (int c = 0; c < n; c++) {  // warm-up, then calls per sample from its time
+        float alpha = op_alpha(ops[c]);
+        gemm_op_run(ops[c], alpha, o->A, o->B, o->C);
+        double t0 = now_seconds();
+        gemm_op_run(ops[c], alpha, o->A, o->B, o->C);
+        double one = now_seconds() - t0;
+        reps[c] = one >= PLAN_SAMPLE_S ? 1 : (int)(PLAN_SAMPLE_S / (one > 1e-8 ? one : 1e-8));
+        if (reps[c] > 10000) reps[c] = 10000;
+    }
+    int n_samples = reps[0] == 1 ? 3 : PLAN_SAMPLES;  // large shapes: fewer, long samples
+    for (int s = 0; s < n_samples; s++)
+        for (int c = 0; c < n; c++) {
+            float alpha = op_alpha(ops[c]);
+            double t0 = now_seconds();
+            for (int r = 0; r < reps[c]; r++) gemm_op_run(ops[c], alpha, o->A, o->B, o->C);
+            samples[c][s] = (now_seconds() - t0) / reps[c];
+        }
+    for (int c = 0; c < n; c++) {
+        qsort(samples[c], (size_t)n_samples, sizeof(double), cmp_double);
+        out[c] = samples[c][n_samples / 2];
+    }
+}
+
+// Plans one op: every available candidate checked, the correct ones timed (a lone
+// candidate only when time_all: nothing to choose).
+static void plan_op(GemmOp *op, GemmTrial *trials, int time_all, unsigned long long seed) {
+    GemmOp cand[GEMM_N_KINDS];
+    GemmOp *timed[GEMM_N_KINDS];
+    int kind_of[GEMM_N_KINDS], n = 0;
+    Operands o;
+    operands_make(&o, op, seed);
+    for (int k = 0; k < GEMM_N_KINDS; k++) {
+        trials[k] = (GemmTrial){0};
+        cand[k] = *op;
+        cand[k].scratch = NULL;
+        cand[k].scratch_n = 0;
+        if (gemm_op_set(&cand[k], (GemmKind)k) != 0) continue;
+        trials[k].tried = 1;
+        trials[k].err = op_error(&cand[k], &o);
+        trials[k].correct = trials[k].err <= CHECK_TOL;
+        if (trials[k].correct) {
+            kind_of[n] = k;
+            timed[n++] = &cand[k];
+        }
+    }
+    double secs[GEMM_N_KINDS];
+    if (n > 1 || (n == 1 && time_all)) time_round_robin(timed, n, &o, secs);
+    else secs[0] = 0.0;
+    int best = 0, fixed = -1;
+    for (int c = 0; c < n; c++) {
+        trials[kind_of[c]].seconds = secs[c];
+        if (secs[c] < secs[best]) best = c;
+        if (kind_of[c] == (int)op->fixed) fixed = c;
+    }
+    // The fixed path stays unless another kind beats it by more than the noise of one
+    // planning (PLAN_MARGIN): fewer plans that differ from run to run for nothing.
+    if (fixed >= 0 && secs[best] > (1.0 - PLAN_MARGIN) * secs[fixed]) best = fixed;
+    // cblas_sgemm (GEMM_BLAS) is always available and is its own reference.
+    gemm_op_set(op, n ? (GemmKind)kind_of[best] : GEMM_BLAS);
+    for (int k = 0; k < GEMM_N_KINDS; k++) xfree(cand[k].scratch);
+    xfree(o.mem);
+}
+
+double gemm_plan_auto(GemmPlan *p, GemmTrial trials[][GEMM_N_KINDS]) {
+    double t0 = now_seconds();
+    GemmTrial local[GEMM_N_KINDS];
+    for (int i = 0; i < GOP_N; i++)
+        plan_op(&p->op[i], trials ? trials[i] : local, trials != NULL, 1000 + (unsigned long long)i);
+    return now_seconds() - t0;
+}
+
+// ---- text form -----------------------------------------------------------------------
+
+void gemm_plan_format(const GemmPlan *p, char *buf, size_t len) {
+    int n = snprintf(buf, len, "B=%d,TE=%d,H=%d,V=%d:", p->B, p->TE, p->H, p->V);
+    for (int i = 0; i < GOP_N && n >= 0 && (size_t)n < len; i++)
+        n += snprintf(buf + n, len - (size_t)n, "%s%s=%s", i ? "," : "", GOP_NAMES[i],
+                      GEMM_KIND_NAMES[p->op[i].kind]);
+}
+
+static int find_name(const char *const *names, int n, const char *s, size_t len) {
+    for (int i = 0; i < n; i++)
+        if (strlen(names[i]) == len && strncmp(names[i], s, len) == 0) return i;
+    return -1;
+}
+
+int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len) {
+    int B, TE, H, V, used = 0;
+    if (sscanf(text, "B=%d,TE=%d,H=%d,V=%d:%n", &B, &TE, &H, &V, &used) != 4 || used == 0) {
+        snprintf(msg, msg_len, "plan \"%.80s\": expected \"B=..,TE=..,H=..,V=..:fwd1=KIND,...\"",
+                 text);
+        return -1;
+    }
+    if (B != p->B || TE != p->TE || H != p->H || V != p->V) {
+        snprintf(msg, msg_len, "plan for B=%d,TE=%d,H=%d,V=%d does not fit this run's "
+                 "B=%d,TE=%d,H=%d,V=%d (plan again: --gemm auto)", B, TE, H, V, p->B, p->TE,
+                 p->H, p->V);
+        return -1;
+    }
+    GemmKind kinds[GOP_N];
+    int seen[GOP_N] = {0};
+    const char *s = text + used;
+    for (int n = 0; n < GOP_N; n++) {
+        const char *eq = strchr(s, '='), *end = eq ? eq + strcspn(eq, ",\n") : NULL;
+        int i = eq ? find_name(GOP_NAMES, GOP_N, s, (size_t)(eq - s)) : -1;
+        int k = i >= 0 ? find_name(GEMM_KIND_NAMES, GEMM_N_KINDS, eq + 1, (size_t)(end - eq - 1)) : -1;
+        if (i < 0 || k < 0 || seen[i]) {
+            snprintf(msg, msg_len, "plan \"%.80s\": entry %d is not op=kind with op one of "
+                     "fwd1,fwd2,dx2,dw2,dx1,dw1 (each once) and kind blas, blas_t, xsmm or own", text, n + 1);
+            return -1;
+        }
+        seen[i] = 1;
+        kinds[i] = (GemmKind)k;
+        s = *end == ',' ? end + 1 : end;
+    }
+    if (*s && *s != '\n') {
+        snprintf(msg, msg_len, "plan \"%.80s\": trailing text after the six ops", text);
+        return -1;
+    }
+    for (int i = 0; i < GOP_N; i++)
+        if (gemm_op_set(&p->op[i], kinds[i]) != 0) {
+            snprintf(msg, msg_len, "plan asks %s for %s, which this build cannot run%s",
+                     GEMM_KIND_NAMES[kinds[i]], GOP_NAMES[i],
+                     kinds[i] == GEMM_XSMM && !MAKEMORE_XSMM ? " (built without libxsmm)" : "");
+            return -1;
+        }
+    return 0;
+}
+
+void gemm_plan_describe(const GemmPlan *p, char *buf, size_t len) {
+    int n = 0;
+    buf[0] = '\0';
+    for (int i = 0; i < GOP_N && n >= 0 && (size_t)n < len; i++) {
+        const GemmOp *op = &p->op[i];
+        n += snprintf(buf + n, len - (size_t)n, "%s%s %dx%dx%d %s: %s", i ? ", " : "",
+                      GOP_NAMES[i], op->M, op->N, op->K, op->transA ? "TN" : op->transB ? "NT" : "NN",
+                      GEMM_KIND_NAMES[op->kind]);
+    }
+}

@@ -1,0 +1,82 @@
+// gemm_plan_train.c: the training run's GEMM plan: from --plan FILE, the resumed
+// checkpoint, or --gemm (planned now); printed in the run's header.
+#include "gemm_plan_train.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "common.h"
+
+#define CMD "train"
+
+const char *const GEMM_MODE_CHOICES[] = {"auto", "blas", "xsmm", NULL};
+
+// The first line of path into buf; 1 read, 0 the file does not exist; dies otherwise.
+static int read_plan_file(const char *path, char *buf, size_t len) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        if (errno == ENOENT) return 0;
+        cli_die(CMD, EXIT_RUNTIME, "--plan %s: cannot read it (%s)", path, strerror(errno));
+    }
+    if (!fgets(buf, (int)len, f) || (!strchr(buf, '\n') && !feof(f))) {
+        fclose(f);
+        cli_die(CMD, EXIT_RUNTIME, "--plan %s: expected one line of at most %zu bytes "
+                "(B=..,TE=..,H=..,V=..:fwd1=KIND,...); delete it to plan again", path, len - 2);
+    }
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return 1;
+}
+
+static void write_plan_file(const char *path, const char *text) {
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        cli_die(CMD, EXIT_USAGE, "--plan %.200s...: the path is too long", path);
+    FILE *f = fopen(tmp, "w");
+    int ok = f && fprintf(f, "%s\n", text) > 0;
+    ok = f && fclose(f) == 0 && ok;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        cli_die(CMD, EXIT_RUNTIME, "--plan %s: cannot write it (%s)", path, strerror(e));
+    }
+}
+
+void train_gemm_setup(Model *m, int mode, const char *plan_file, int resumed, char *stored,
+                      size_t len) {
+    GemmPlan *p = &m->plan;
+    char text[256], msg[512], from[320];
+    double planning = -1.0;
+    int have_file = plan_file && read_plan_file(plan_file, text, sizeof text);
+    if (have_file && mode >= 0)
+        cli_die(CMD, EXIT_USAGE, "--gemm %s and --plan %s (which exists) both choose the plan "
+                "(allowed: one of them; delete the file to plan again)", GEMM_MODE_CHOICES[mode],
+                plan_file);
+    if (have_file) {
+        if (gemm_plan_parse(p, text, msg, sizeof msg) != 0)
+            cli_die(CMD, EXIT_RUNTIME, "--plan %s: %s", plan_file, msg);
+        snprintf(from, sizeof from, "from --plan %s", plan_file);
+    } else if (resumed && stored[0] && mode < 0) {
+        if (gemm_plan_parse(p, stored, msg, sizeof msg) != 0)
+            cli_die(CMD, EXIT_RUNTIME, "the resumed checkpoint's %s (give --gemm auto|blas to "
+                    "plan again)", msg);
+        snprintf(from, sizeof from, "the resumed checkpoint's");
+    } else {
+        if (mode == GEMM_MODE_XSMM && !gemm_xsmm_available())
+            cli_die(CMD, EXIT_USAGE, "--gemm xsmm: this build has no libxsmm (allowed: auto, "
+                    "blas; or rebuild with libxsmm-dev installed)");
+        if (mode == GEMM_MODE_AUTO) planning = gemm_plan_auto(p, NULL);
+        else gemm_plan_force(p, mode == GEMM_MODE_XSMM ? GEMM_XSMM : GEMM_BLAS);
+        snprintf(from, sizeof from, "--gemm %s", GEMM_MODE_CHOICES[mode < 0 ? GEMM_MODE_BLAS : mode]);
+    }
+    gemm_plan_format(p, stored, len);
+    if (plan_file && !have_file) write_plan_file(plan_file, stored);
+    char desc[512];
+    gemm_plan_describe(p, desc, sizeof desc);
+    if (planning >= 0) printf("gemm: %s, planned in %.0f ms: %s\n", from, planning * 1e3, desc);
+    else printf("gemm: %s: %s\n", from, desc);
+    fflush(stdout);
+}

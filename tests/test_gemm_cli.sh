@@ -1,0 +1,54 @@
+#!/bin/sh
+# test_gemm_cli.sh: the GEMM plan through `makemore train`: --gemm blas is the default
+# path bit for bit, --plan FILE writes then fixes a plan, a resumed run reuses its
+# checkpoint's plan (same log as an uninterrupted run under that plan), bad plans and
+# flags fail with one line and the right status.
+# Env: MAKEMORE (binary), NAMES (names.txt). Prints "N passed, N failed".
+M=${MAKEMORE:-build/makemore}
+W=${NAMES:-data/names.txt}
+T=$(mktemp -d) || exit 1
+trap 'rm -rf "$T"' EXIT
+passed=0; failed=0
+pass() { echo "ok   $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; [ -n "$2" ] && echo "  $2"; failed=$((failed + 1)); }
+check() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
+
+RUN="--data $W --hidden 50 --threads 1 --samples 0 --print-every 1000"
+$M train $RUN --steps 300 --log "$T/default.csv" >"$T/o1" 2>&1
+$M train $RUN --steps 300 --log "$T/blas.csv" --gemm blas >"$T/o2" 2>&1
+check "--gemm blas: the default path, bit for bit" 'cmp -s "$T/default.csv" "$T/blas.csv" && [ -s "$T/blas.csv" ]' "$(cat "$T/o1" "$T/o2")"
+check "the header names each GEMM's implementation" \
+    'grep -qE "^gemm: --gemm blas: fwd1 32x50x30 NN: blas, .*dw1 30x50x32 TN: blas$" "$T/o2"' "$(cat "$T/o2")"
+
+$M train $RUN --steps 300 --log "$T/auto.csv" --gemm auto --plan "$T/plan" >"$T/o3" 2>&1
+check "--gemm auto --plan FILE: plans and writes the plan" \
+    '[ $? -eq 0 ] && grep -qE "^B=32,TE=30,H=50,V=27:fwd1=[a-z_]+,fwd2=.*,dw1=[a-z_]+$" "$T/plan" && grep -q "planned in" "$T/o3"' "$(cat "$T/o3" "$T/plan")"
+$M train $RUN --steps 300 --log "$T/fixed.csv" --plan "$T/plan" >"$T/o4" 2>&1
+check "--plan FILE that exists: read back, same losses" \
+    'cmp -s "$T/auto.csv" "$T/fixed.csv" && grep -q "^gemm: from --plan" "$T/o4"' "$(cat "$T/o4")"
+check "auto plan: losses within float rounding of blas" \
+    'paste -d, "$T/blas.csv" "$T/auto.csv" | awk -F, "NR > 1 { d = \$2 - \$4; if (d < 0) d = -d; if (d > 2e-3) bad = 1 } END { exit bad }"' ""
+
+# resume: 150 steps, checkpoint, 150 more == 300 uninterrupted, under the same plan
+$M train $RUN --steps 150 --plan "$T/plan" --out "$T/ck.st" --log "$T/res.csv" >"$T/o5" 2>&1
+$M train $RUN --steps 300 --resume "$T/ck.st" --log "$T/res.csv" >"$T/o6" 2>&1
+check "--resume reuses the checkpoint's plan" 'grep -q "^gemm: the resumed checkpoint.s: " "$T/o6"' "$(cat "$T/o6")"
+check "interrupted + resumed = uninterrupted under one plan" 'cmp -s "$T/res.csv" "$T/fixed.csv"' "$(cat "$T/o5" "$T/o6")"
+
+printf 'B=32,TE=30,H=50,V=27:fwd1=gpu\n' >"$T/bad"
+$M train $RUN --steps 10 --plan "$T/bad" >"$T/o7" 2>"$T/e7"
+check "a malformed --plan file: status 1, one line naming it" '[ $? -eq 1 ] && [ $(wc -l <"$T/e7") -eq 1 ] && grep -q "plan $T/bad" "$T/e7"' "$(cat "$T/e7")"
+printf 'B=64,TE=30,H=50,V=27:fwd1=blas,fwd2=blas,dx2=blas,dw2=blas,dx1=blas,dw1=blas\n' >"$T/other"
+$M train $RUN --steps 10 --plan "$T/other" >"$T/o8" 2>"$T/e8"
+check "a plan for another batch: status 1" '[ $? -eq 1 ] && grep -q "does not fit" "$T/e8"' "$(cat "$T/e8")"
+$M train $RUN --steps 10 --plan "$T/plan" --gemm blas >"$T/o9" 2>"$T/e9"
+check "--gemm with an existing --plan: usage error" '[ $? -eq 2 ] && grep -q "both choose" "$T/e9"' "$(cat "$T/e9")"
+$M train $RUN --steps 10 --gemm fast >"$T/o10" 2>"$T/e10"
+check "--gemm fast: usage error" '[ $? -eq 2 ] && [ $(wc -l <"$T/e10") -eq 1 ]' "$(cat "$T/e10")"
+if $M train $RUN --steps 10 --gemm xsmm >"$T/o11" 2>"$T/e11"; then
+    check "--gemm xsmm: every op xsmm" 'grep -qE "^gemm: --gemm xsmm: fwd1 [^,]*: xsmm" "$T/o11"' "$(cat "$T/o11")"
+else
+    check "--gemm xsmm without libxsmm: usage error naming it" '[ $? -eq 2 ] && grep -q "no libxsmm" "$T/e11"' "$(cat "$T/e11")"
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
