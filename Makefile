@@ -3,6 +3,8 @@
 #   make run        obtain names.txt, train with the lecture's recipe, sample
 #   make test       build and run the tests (SANITIZE=1: under ASan + UBSan, in build-san/)
 #   make bench      build and run the benchmark harness
+#   make MPI=1      the MPI build (mpicc, in build-mpi/): mpirun -np P build-mpi/makemore train
+#                   trains data-parallel (src/SCALING.md); `make test MPI=1` runs its tests too
 CC      ?= gcc
 OPT     ?= -O3
 ARCH    ?= -march=native
@@ -28,6 +30,14 @@ ifeq ($(SANITIZE),1)
   OPT     := -O1 -g
   CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
   LDFLAGS += -fsanitize=address,undefined
+endif
+
+# MPI=1: the data-parallel build, with Open MPI's mpicc (Debian: libopenmpi-dev openmpi-bin),
+# in a directory of its own. A plain `make` never uses MPI (src/dist.c is then a no-op).
+ifeq ($(MPI),1)
+  CC      := mpicc
+  OUT     := $(OUT:build%=build-mpi%)
+  CFLAGS  += -DMAKEMORE_MPI=1
 endif
 
 LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -121,6 +131,6 @@ bench-plot:
 	@ls $(or $(PLOT_DIR),$(OUT))/bench-*.png
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-mpi build-mpi-san
 
 -include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/tests/*.d $(OUT)/obj/bench/*.d)

@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "common.h"
+#include "dist.h"
 #include "kernels.h"
 #include "linear.h"
+#include "syncbn.h"
 
 const char *const PARAM_NAMES[NUM_PARAMS] = {"C", "W1", "b1", "W2", "b2", "bngain", "bnbias"};
 
@@ -127,8 +129,12 @@ float model_forward(Model *m, const int *Xb, const int *Yb) {
     if (a->Yb != Yb) memcpy(a->Yb, Yb, (size_t)B * sizeof(int));
     embedding_forward(a->embcat, p->C, a->Xb, B, c->T, c->E);            // (B,T*E)
     linear_forward(a->hprebn, a->embcat, p->W1, p->b1, B, TE, c->H);     // (B,H)
-    batchnorm_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
-                           p->bngain, p->bnbias, B, c->H, c->bessel);    // (B,H)
+    if (dist_size() > 1)  // DIST: batch statistics over every rank's rows (syncbn.h)
+        syncbn_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
+                            p->bngain, p->bnbias, B, c->H, c->bessel);
+    else
+        batchnorm_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
+                               p->bngain, p->bnbias, B, c->H, c->bessel);    // (B,H)
     linear_forward(a->logits, a->h, p->W2, p->b2, B, c->H, c->V);        // (B,V)
     a->loss = ce_forward_backward_fused(a->dlogits, a->logits, a->Yb, B, c->V);
     return a->loss;
@@ -142,8 +148,12 @@ void model_backward(Model *m) {
     int B = a->B, TE = c->T * c->E;
     // dlogits was left by the fused cross-entropy in model_forward.
     linear_backward(a->dh, g->W2, g->b2, a->dlogits, a->h, p->W2, B, c->H, c->V);
-    bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
-                           a->bnvar_inv, p->bngain, B, c->H, c->bessel);
+    if (dist_size() > 1)  // DIST: the closed form's two column sums over every rank's rows
+        syncbn_tanh_backward(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
+                             a->bnvar_inv, p->bngain, B, c->H, c->bessel);
+    else
+        bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
+                               a->bnvar_inv, p->bngain, B, c->H, c->bessel);
     linear_backward(a->dembcat, g->W1, g->b1, a->dhprebn, a->embcat, p->W1, B, TE, c->H);
     embedding_backward(g->C, a->dembcat, a->Xb, B, c->T, c->E, c->V);
 }

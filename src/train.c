@@ -37,8 +37,10 @@
 #include "cli.h"
 #include "common.h"
 #include "data.h"
+#include "dist.h"
 #include "model.h"
 #include "sample.h"
+#include "syncbn.h"
 
 #define CMD "train"
 #define DEFAULT_INTERRUPT_PATH "makemore-interrupted.safetensors"
@@ -72,6 +74,17 @@ typedef struct {
 
 static const char *const BN_VAR_CHOICES[] = {"unbiased", "biased", NULL};
 
+// DIST: which build this is, and how to run it data-parallel (src/SCALING.md).
+static void dist_usage(void) {
+    char d[256];
+    dist_describe(d, sizeof d);
+    printf("This build: %s.\n%s\n", d, dist_built() ?
+           "Data-parallel: mpirun -np P makemore train --batch B ... gives each rank\n"
+           "B/P rows of every batch (synchronised batchnorm, one gradient allreduce per step);\n"
+           "rank 0 prints and saves; resume with the same P for bit-identical results." :
+           "Data-parallel training over MPI needs the MPI build: make MPI=1.");
+}
+
 static void train_usage(void) {
     printf(
         "usage: makemore train [flags]\n"
@@ -102,6 +115,7 @@ static void train_usage(void) {
         DEFAULT_INTERRUPT_PATH ") and the run exits with 130/143; continue it with\n"
         "--resume (and the same --threads, for bit-identical results). A second signal\n"
         "stops at once. Exit status: 0 done, 1 failed (file, data, divergence), 2 usage.\n");
+    dist_usage();  // DIST
 }
 
 static void train_parse(TrainOpts *o, int argc, char **argv) {
@@ -140,6 +154,13 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
                      "B-1 = 0; allowed: >= 2, or use --bn-var biased)", o->batch);
     if (o->save_every && !o->out && !o->resume) cli_fail(&c, "--save-every needs --out FILE");
     if (o->resume && !o->out) o->out = o->resume;  // a resumed run keeps writing its file
+    if (dist_size() > 1) {  // DIST: P ranks share each batch; rank 0 alone writes the log
+        if (!o->resume && o->batch % dist_size() != 0)
+            cli_fail(&c, "--batch %d is not a multiple of the %d MPI ranks (each rank takes "
+                     "batch/ranks rows; allowed: a multiple of %d)", o->batch, dist_size(), dist_size());
+        if (!g[F_THREADS]) o->threads = o->threads / dist_local_size() > 0 ? o->threads / dist_local_size() : 1;
+        if (dist_rank() != 0) o->log = NULL;
+    }
 }
 
 // ---- sizes ---------------------------------------------------------------------------
@@ -489,7 +510,9 @@ static void print_header(const char *path, const Dataset *d, const Model *m, con
     blas_describe(blas, sizeof blas);
     const Config *c = &m->cfg;
     const Split *s = &d->split;
-    printf("makemore train: %s; %d thread%s\n", blas, threads, threads == 1 ? "" : "s");
+    char dist[256];
+    dist_describe(dist, sizeof dist);
+    printf("makemore train: %s; %d thread%s; %s\n", blas, threads, threads == 1 ? "" : "s", dist);
     printf("data: %s: %d words, vocabulary %d; split (seed %llu): %d/%d/%d words, "
            "%d/%d/%d examples\n", path, d->words.n, d->vocab.V, (unsigned long long)ts->split_seed,
            s->n_words[0], s->n_words[1], s->n_words[2], s->train.n, s->val.n, s->test.n);
@@ -566,7 +589,10 @@ static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, 
     char msg[512];
     if (check_sizes(c, ts->batch, msg, sizeof msg) != 0)
         fail(EXIT_USAGE, "--resume %s: %s", o->resume, msg);
-    model_alloc(m, c, ts->batch);  // activations for the run's batch size
+    if (ts->batch % dist_size() != 0)  // DIST
+        fail(EXIT_USAGE, "--resume %s: batch %d is not a multiple of the %d MPI ranks", o->resume,
+             ts->batch, dist_size());
+    model_alloc(m, c, ts->batch / dist_size());  // activations for this rank's share of the batch
     memcpy(m->params_memory, loaded.params_memory, m->num_params * sizeof(float));
     memcpy(m->bnmean, loaded.bnmean, (size_t)c->H * sizeof(float));
     memcpy(m->bnvar, loaded.bnvar, (size_t)c->H * sizeof(float));
@@ -598,6 +624,7 @@ static void save_checkpoint(Saved *s, const Model *m, const Vocab *v, const Trai
         fail(EXIT_RUNTIME, "not saving %s after step %ld: %s; no checkpoint was written",
              s->path, ts->step, msg);
     }
+    if (dist_rank() != 0) return;  // DIST: rank 0 writes
     log_sync(log);  // the log on disk covers every step the checkpoint holds
     Err err;
     if (checkpoint_save(s->path, m, v, ts, &err) != 0) fail(EXIT_RUNTIME, "%s", err.msg);
@@ -626,6 +653,7 @@ static void live_line(long step, long steps, float loss, double t0, long step0) 
 }
 
 int train_main(int argc, char **argv) {
+    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     TrainOpts o;
     train_parse(&o, argc, argv);
 
@@ -656,7 +684,7 @@ int train_main(int argc, char **argv) {
         Config cfg = {.V = d.vocab.V, .T = o.block, .E = o.embd, .H = o.hidden, .bessel = o.bessel};
         char msg[512];
         if (check_sizes(&cfg, o.batch, msg, sizeof msg) != 0) fail(EXIT_USAGE, "%s", msg);
-        model_alloc(&m, &cfg, o.batch);
+        model_alloc(&m, &cfg, o.batch / dist_size());  // DIST: this rank's rows
         rng_seed(&rng, o.seed);
         model_init_weights(&m, &rng);
     }
@@ -681,7 +709,14 @@ int train_main(int argc, char **argv) {
     for (; ts.step < ts.steps; ts.step++) {
         long i = ts.step;
         float lr = i < ts.decay_step ? ts.lr : ts.lr2;
-        float loss = model_train_step(&m, &d.split.train, lr, &rng);
+        float loss;
+        if (dist_size() > 1) {  // DIST: the data-parallel step; the ranks agree on stopping
+            int stop = stop_signal;
+            loss = dp_train_step(&m, &d.split.train, lr, &rng, &stop);
+            if (stop) stop_signal = stop;
+        } else {
+            loss = model_train_step(&m, &d.split.train, lr, &rng);
+        }
         if (!float_finite(loss)) {
             snprintf(what, sizeof what, "the loss is %g", (double)loss);
             diverged(i, lr, what, &saved, &log, live);
@@ -712,10 +747,13 @@ int train_main(int argc, char **argv) {
                 log_close(&log);
                 char *qd = shell_quote(o.data), *qc = shell_quote(saved.path);
                 char *ql = o.log ? shell_quote(o.log) : NULL;
+                char np[32] = "";  // DIST: the same number of ranks
+                if (dist_size() > 1) snprintf(np, sizeof np, "mpirun -np %d ", dist_size());
+                if (dist_rank() == 0)
                 fprintf(stderr, "makemore " CMD ": %s after step %ld of %ld; checkpoint written "
-                        "to %s; continue with: makemore train --data %s --resume %s%s%s "
+                        "to %s; continue with: %smakemore train --data %s --resume %s%s%s "
                         "--threads %d\n", stop_signal == SIGINT ? "interrupted" : "terminated",
-                        i + 1, ts.steps, saved.path, qd, qc, ql ? " --log " : "", ql ? ql : "",
+                        i + 1, ts.steps, saved.path, np, qd, qc, ql ? " --log " : "", ql ? ql : "",
                         o.threads);
                 free(qd);
                 free(qc);
@@ -734,6 +772,16 @@ int train_main(int argc, char **argv) {
         printf("time: %.2f s, %.2f us/step (%.0f steps/s)\n", elapsed, 1e6 * elapsed / done,
                done / elapsed);
 
+    if (dist_size() > 1) {  // DIST: rank 0 calibrates, evaluates, saves and samples alone
+        if (!dist_same_everywhere(m.params_memory, m.num_params))
+            fail(EXIT_RUNTIME, "the ranks' parameters differ after training (an MPI reduction "
+                 "that is not the same on every rank); not saving");
+        if (dist_rank() != 0) {
+            dataset_free(&d);
+            model_free(&m);
+            return 0;
+        }
+    }
     // A signal from here on lets calibration and the final save finish (seconds), then stops.
     model_calibrate(&m, &d.split.train);
     printf("train %.4f\nval %.4f\ntest %.4f\n", model_eval_loss(&m, &d.split.train),
