@@ -22,6 +22,8 @@ typedef struct {
     uint64_t split_seed;
     uint64_t rng[4];    // Rng state after `step` steps
     int calibrated;     // bnmean/bnvar hold calibrated statistics
+    int ranks;          // MPI ranks the run was trained on (metadata "ranks", written when > 1;
+                        // absent reads as 1)
 } TrainState;
 
 // ts may be NULL (a plain model file). Atomic write.

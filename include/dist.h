@@ -14,7 +14,9 @@
 #include <stddef.h>
 
 // Starts MPI when this process was launched by mpirun (else P = 1). Ranks other than 0 send
-// their stdout to /dev/null (rank 0 prints). Idempotent.
+// their stdout and stderr to /dev/null: every rank runs the same checks on the same inputs,
+// so rank 0 prints for all (a rank that fails alone still says so, from its exit handler).
+// Idempotent.
 void dist_init(void);
 int dist_rank(void);
 int dist_size(void);

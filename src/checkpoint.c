@@ -120,6 +120,7 @@ static void meta_train_state(MetaList *l, const TrainState *ts) {
               (unsigned long long)ts->rng[1], (unsigned long long)ts->rng[2],
               (unsigned long long)ts->rng[3]);
     meta_addf(l, "calibrated", "%d", ts->calibrated ? 1 : 0);
+    if (ts->ranks > 1) meta_addf(l, "ranks", "%d", ts->ranks);  // data-parallel (dist.h)
 }
 
 int checkpoint_save(const char *path, const Model *m, const Vocab *v, const TrainState *ts,
@@ -307,6 +308,8 @@ static int read_train_state(Reader *r, TrainState *ts) {
         meta_rng(r, ts->rng) || meta_int(r, "calibrated", 0, 1, &calibrated))
         return -1;
     ts->calibrated = calibrated;
+    ts->ranks = 1;
+    if (st_meta_get(r->f, "ranks") && meta_int(r, "ranks", 1, 1 << 20, &ts->ranks)) return -1;
     return 0;
 }
 

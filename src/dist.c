@@ -6,6 +6,11 @@
 #include <string.h>
 
 #ifdef MAKEMORE_MPI
+#include <fcntl.h>
+#include <unistd.h>
+#endif
+
+#ifdef MAKEMORE_MPI
 #include <mpi.h>
 #endif
 
@@ -34,6 +39,7 @@ int dist_same_everywhere(const float *buf, size_t n) { (void)buf; (void)n; retur
 int dist_built(void) { return 1; }
 
 static int g_started = 0;
+static int g_err = 2;  // this rank's real stderr (ranks > 0 send fd 2 to /dev/null)
 
 // 1 when started by mpirun (Open MPI sets these in each rank's environment).
 static int launched(void) {
@@ -45,7 +51,7 @@ static void check(int rc, const char *what) {
     char s[MPI_MAX_ERROR_STRING];
     int len = 0;
     MPI_Error_string(rc, s, &len);
-    fprintf(stderr, "makemore train: rank %d of %d: %s failed: %s; stopping the job\n", g_rank,
+    dprintf(g_err, "makemore train: rank %d of %d: %s failed: %s; stopping the job\n", g_rank,
             g_size, what, s);
     MPI_Abort(MPI_COMM_WORLD, 1);
 }
@@ -61,8 +67,9 @@ static void on_exit_handler(int status, void *arg) {
         MPI_Finalize();
         return;
     }
-    fprintf(stderr, "makemore train: rank %d of %d exits with status %d; stopping the job\n",
-            g_rank, g_size, status);
+    if (g_rank != 0)  // rank 0 printed its own reason; the others' went to /dev/null
+        dprintf(g_err, "makemore train: rank %d of %d failed (exit status %d); stopping the job\n",
+                g_rank, g_size, status);
     MPI_Abort(MPI_COMM_WORLD, status);
 }
 
@@ -75,7 +82,13 @@ void dist_init(void) {
     MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
     MPI_Comm_size(MPI_COMM_WORLD, &g_size);
     on_exit(on_exit_handler, NULL);
-    if (g_rank != 0 && !freopen("/dev/null", "w", stdout)) check(MPI_ERR_OTHER, "freopen");
+    if (g_rank != 0) {  // every rank runs the same checks on the same inputs: rank 0 speaks
+        int null = open("/dev/null", O_WRONLY);
+        g_err = dup(STDERR_FILENO);
+        if (null < 0 || g_err < 0 || dup2(null, STDOUT_FILENO) < 0 || dup2(null, STDERR_FILENO) < 0)
+            check(MPI_ERR_OTHER, "redirecting stdout and stderr to /dev/null");
+        close(null);
+    }
 }
 
 void dist_describe(char *buf, size_t len) {

@@ -589,9 +589,13 @@ static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, 
     char msg[512];
     if (check_sizes(c, ts->batch, msg, sizeof msg) != 0)
         fail(EXIT_USAGE, "--resume %s: %s", o->resume, msg);
-    if (ts->batch % dist_size() != 0)  // DIST
-        fail(EXIT_USAGE, "--resume %s: batch %d is not a multiple of the %d MPI ranks", o->resume,
-             ts->batch, dist_size());
+    if (ts->ranks != dist_size()) {  // DIST: each count of ranks rounds its sums its own way
+        char how[48] = "without mpirun";
+        if (ts->ranks > 1) snprintf(how, sizeof how, "with mpirun -np %d", ts->ranks);
+        fail(EXIT_USAGE, "--resume %s was trained on %d process%s, this run has %d; continue it "
+             "%s (another count would not give the uninterrupted run's results)", o->resume,
+             ts->ranks, ts->ranks == 1 ? "" : "es", dist_size(), how);
+    }
     model_alloc(m, c, ts->batch / dist_size());  // activations for this rank's share of the batch
     memcpy(m->params_memory, loaded.params_memory, m->num_params * sizeof(float));
     memcpy(m->bnmean, loaded.bnmean, (size_t)c->H * sizeof(float));
@@ -679,7 +683,7 @@ int train_main(int argc, char **argv) {
     } else {
         ts = (TrainState){.step = 0, .steps = o.steps, .decay_step = o.decay_step, .lr = o.lr,
                           .lr2 = o.lr2, .batch = o.batch, .seed = o.seed,
-                          .split_seed = o.split_seed};
+                          .split_seed = o.split_seed, .ranks = dist_size()};
         dataset_load(&d, o.data, o.block, o.split_seed, NULL, NULL);
         Config cfg = {.V = d.vocab.V, .T = o.block, .E = o.embd, .H = o.hidden, .bessel = o.bessel};
         char msg[512];
