@@ -67,9 +67,14 @@ static void on_exit_handler(int status, void *arg) {
         MPI_Finalize();
         return;
     }
-    if (g_rank != 0)  // rank 0 printed its own reason; the others' went to /dev/null
-        dprintf(g_err, "makemore train: rank %d of %d failed (exit status %d); stopping the job\n",
-                g_rank, g_size, status);
+    if (g_rank != 0) {
+        // Most failures are every rank's (same flags, same files): rank 0 says why and aborts;
+        // a moment's wait lets its message out before this abort could kill it.
+        sleep(2);
+        if (status != 2)  // a usage error is the same on every rank: rank 0 said it
+            dprintf(g_err, "makemore train: rank %d of %d failed (exit status %d); stopping the "
+                    "job\n", g_rank, g_size, status);
+    }
     MPI_Abort(MPI_COMM_WORLD, status);
 }
 

@@ -21,7 +21,7 @@ static void usage(FILE *f) {
 
 int main(int argc, char **argv) {
     blas_core_fix(argv);  // may re-execute with OPENBLAS_CORETYPE set
-    static const char allowed[] = "allowed: train, sample, eval, sweep, gradcheck; see 'makemore --help'";
+    static const char allowed[] = "allowed: train, sample, eval, gradcheck, sweep; see 'makemore --help'";
     if (argc < 2) {
         fprintf(stderr, "makemore: no command given (%s)\n", allowed);
         return EXIT_USAGE;
