@@ -130,6 +130,16 @@ bench-plot:
 	gnuplot -e "csv='$(OUT)/bench.csv'; outdir='$(or $(PLOT_DIR),$(OUT))'" bench/plot.gp
 	@ls $(or $(PLOT_DIR),$(OUT))/bench-*.png
 
+# The MPI allreduce micro-benchmark (bench/mpi/allreduce.c): make MPI=1 bench-allreduce [NP=2]
+NP ?= 2
+.PHONY: bench-allreduce
+$(OUT)/allreduce_bench: bench/mpi/allreduce.c | $(OUT)/obj
+	$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+bench-allreduce:
+	@test "$(MPI)" = 1 || { echo "bench-allreduce needs the MPI build: make MPI=1 bench-allreduce"; exit 2; }
+	$(MAKE) $(OUT)/allreduce_bench MPI=1
+	mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe -np $(NP) $(OUT)/allreduce_bench
+
 clean:
 	rm -rf build build-san build-mpi build-mpi-san
 

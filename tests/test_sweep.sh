@@ -59,7 +59,7 @@ check "a flag both given and in the grid: exit 2" '[ $? -eq 2 ]' "$(cat "$T/berr
 
 # Ctrl-C: every run stops with its checkpoint, the sweep says how to resume; --resume
 # finishes the runs, bit-identical to uninterrupted ones.
-LONG="--data $W --steps 60000 --hidden 50"
+LONG="--data $W --steps 30000 --hidden 50"
 $M sweep --seeds 1-3 --jobs 2 $LONG --out-dir "$T/i" >"$T/iout" 2>"$T/ierr" &
 pid=$!
 for _ in $(seq 100); do
