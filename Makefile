@@ -4,7 +4,8 @@
 #   make test       build and run the tests (SANITIZE=1: under ASan + UBSan, in build-san/)
 #   make bench      build and run the benchmark harness
 #   make MPI=1      the MPI build (mpicc, in build-mpi/): mpirun -np P build-mpi/makemore train
-#                   trains data-parallel (src/SCALING.md); `make test MPI=1` runs its tests too
+#                   trains data-parallel (src/SCALING.md); `make test MPI=1` runs its tests too;
+#                   `make MPI=1 bench-allreduce [NP=2]` times MPI_Allreduce here
 CC      ?= gcc
 OPT     ?= -O3
 ARCH    ?= -march=native

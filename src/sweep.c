@@ -269,7 +269,7 @@ static char *xasprintf(const char *fmt, ...) {
 
 // Names: the label with spaces as '_' and any character outside [A-Za-z0-9._=+-] as '_',
 // then "_seed=S"; two runs with one name are a usage error.
-static void runs_build(Run *runs, int nruns, const SweepOpts *o) {
+static void runs_build(Run *runs, const SweepOpts *o) {
     int r = 0;
     for (int cfg = 0; cfg < num_configs(o); cfg++) {
         char *label = config_label(o, cfg);
@@ -291,7 +291,6 @@ static void runs_build(Run *runs, int nruns, const SweepOpts *o) {
         }
         free(label);
     }
-    (void)nruns;
 }
 
 // Decides, for --resume, what each run does with the checkpoint it finds; without
@@ -653,7 +652,7 @@ int sweep_main(int argc, char **argv) {
     int nruns = o.nseeds * num_configs(&o);
     Run *runs = calloc((size_t)nruns, sizeof *runs);
     if (!runs) die(EXIT_RUNTIME, "out of memory");
-    runs_build(runs, nruns, &o);
+    runs_build(runs, &o);
     runs_plan(runs, nruns, &o);
     int jobs = o.jobs < nruns ? o.jobs : nruns;
     printf("makemore sweep: %d run%s (%d configuration%s x %d seed%s), %d at once, one thread "
