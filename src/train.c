@@ -714,12 +714,13 @@ int train_main(int argc, char **argv) {
         long i = ts.step;
         float lr = i < ts.decay_step ? ts.lr : ts.lr2;
         float loss;
-        if (dist_size() > 1) {  // DIST: the data-parallel step; the ranks agree on stopping
-            int stop = stop_signal;
+        int stop;
+        if (dist_size() > 1) {  // DIST: stop on the signal every rank agreed on (one caught
+            stop = stop_signal; // after this step's allreduce waits for the next step)
             loss = dp_train_step(&m, &d.split.train, lr, &rng, &stop);
-            if (stop) stop_signal = stop;
         } else {
             loss = model_train_step(&m, &d.split.train, lr, &rng);
+            stop = stop_signal;
         }
         if (!float_finite(loss)) {
             snprintf(what, sizeof what, "the loss is %g", (double)loss);
@@ -741,12 +742,12 @@ int train_main(int argc, char **argv) {
             live_line(i + 1, ts.steps, loss, t0, step0);
         }
         int last = i + 1 == ts.steps;
-        if (!last && (stop_signal || (o.save_every && (i + 1) % o.save_every == 0))) {
+        if (!last && (stop || (o.save_every && (i + 1) % o.save_every == 0))) {
             TrainState now = ts;
             now.step = i + 1;
             memcpy(now.rng, rng.s, sizeof now.rng);
             save_checkpoint(&saved, &m, &d.vocab, &now, &log);
-            if (stop_signal) {
+            if (stop) {
                 if (live) fputs("\r\033[K", stderr);
                 log_close(&log);
                 char *qd = shell_quote(o.data), *qc = shell_quote(saved.path);
@@ -756,7 +757,7 @@ int train_main(int argc, char **argv) {
                 if (dist_rank() == 0)
                 fprintf(stderr, "makemore " CMD ": %s after step %ld of %ld; checkpoint written "
                         "to %s; continue with: %smakemore train --data %s --resume %s%s%s "
-                        "--threads %d\n", stop_signal == SIGINT ? "interrupted" : "terminated",
+                        "--threads %d\n", stop == SIGINT ? "interrupted" : "terminated",
                         i + 1, ts.steps, saved.path, np, qd, qc, ql ? " --log " : "", ql ? ql : "",
                         o.threads);
                 free(qd);
@@ -764,7 +765,7 @@ int train_main(int argc, char **argv) {
                 free(ql);
                 dataset_free(&d);
                 model_free(&m);
-                return 128 + stop_signal;
+                return 128 + stop;
             }
         }
     }
