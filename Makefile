@@ -3,6 +3,9 @@
 #   make run        obtain names.txt, train with the lecture's recipe, sample
 #   make test       build and run the tests (SANITIZE=1: under ASan + UBSan, in build-san/)
 #   make bench      build and run the benchmark harness
+#   make MPI=1      the MPI build (mpicc, in build-mpi/): mpirun -np P build-mpi/makemore train
+#                   trains data-parallel (src/SCALING.md); `make test MPI=1` runs its tests too;
+#                   `make MPI=1 bench-allreduce [NP=2]` times MPI_Allreduce here
 CC      ?= gcc
 OPT     ?= -O3
 ARCH    ?= -march=native
@@ -43,6 +46,14 @@ endif
 
 ifeq ($(XSMM)$(XSMM_FOUND),01)
   OUT     := $(OUT)-noxsmm
+endif
+
+# MPI=1: the data-parallel build, with Open MPI's mpicc (Debian: libopenmpi-dev openmpi-bin),
+# in a directory of its own. A plain `make` never uses MPI (src/dist.c is then a no-op).
+ifeq ($(MPI),1)
+  CC      := mpicc
+  OUT     := $(OUT:build%=build-mpi%)
+  CFLAGS  += -DMAKEMORE_MPI=1
 endif
 
 LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
@@ -135,7 +146,17 @@ bench-plot:
 	gnuplot -e "csv='$(OUT)/bench.csv'; outdir='$(or $(PLOT_DIR),$(OUT))'" bench/plot.gp
 	@ls $(or $(PLOT_DIR),$(OUT))/bench-*.png
 
+# The MPI allreduce micro-benchmark (bench/mpi/allreduce.c): make MPI=1 bench-allreduce [NP=2]
+NP ?= 2
+.PHONY: bench-allreduce
+$(OUT)/allreduce_bench: bench/mpi/allreduce.c | $(OUT)/obj
+	$(CC) $(CFLAGS) $< $(LDFLAGS) -o $@
+bench-allreduce:
+	@test "$(MPI)" = 1 || { echo "bench-allreduce needs the MPI build: make MPI=1 bench-allreduce"; exit 2; }
+	$(MAKE) $(OUT)/allreduce_bench MPI=1
+	mpirun $(if $(filter 0,$(shell id -u)),--allow-run-as-root) --oversubscribe -np $(NP) $(OUT)/allreduce_bench
+
 clean:
-	rm -rf build build-san build-noxsmm build-san-noxsmm
+	rm -rf build build-san build-noxsmm build-san-noxsmm build-mpi build-mpi-san build-mpi-noxsmm
 
 -include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/tests/*.d $(OUT)/obj/bench/*.d)

@@ -29,6 +29,8 @@ typedef struct {
     uint32_t data_crc;
     char gemm_plan[192];  // the run's GEMM plan (gemm_plan_format), "" when none; optional
                           // metadata "gemm_plan", reused by --resume
+    int ranks;          // MPI ranks the run was trained on (metadata "ranks", written when > 1;
+                        // absent reads as 1)
 } TrainState;
 
 // ts may be NULL (a plain model file). Atomic write.

@@ -125,6 +125,7 @@ static void meta_train_state(MetaList *l, const TrainState *ts) {
         meta_addf(l, "data_crc32c", "%08x", (unsigned)ts->data_crc);
     }
     if (ts->gemm_plan[0]) meta_add(l, "gemm_plan", ts->gemm_plan);
+    if (ts->ranks > 1) meta_addf(l, "ranks", "%d", ts->ranks);  // data-parallel (dist.h)
 }
 
 int checkpoint_save(const char *path, const Model *m, const Vocab *v, const TrainState *ts,
@@ -312,6 +313,8 @@ static int read_train_state(Reader *r, TrainState *ts) {
         meta_rng(r, ts->rng) || meta_int(r, "calibrated", 0, 1, &calibrated))
         return -1;
     ts->calibrated = calibrated;
+    ts->ranks = 1;
+    if (st_meta_get(r->f, "ranks") && meta_int(r, "ranks", 1, 1 << 20, &ts->ranks)) return -1;
     // Optional: the GEMM plan the run used (its text is checked where it is used).
     const char *plan = st_meta_get(r->f, "gemm_plan");
     ts->gemm_plan[0] = '\0';

@@ -5,6 +5,7 @@
 #include "blas_core.h"
 #include "common.h"
 #include "gradcheck.h"
+#include "sweep.h"
 #include "train.h"
 
 static void usage(FILE *f) {
@@ -13,6 +14,7 @@ static void usage(FILE *f) {
             "  train       train the lecture's MLP on a words file, report losses, sample\n"
             "  sample      sample words from a saved model\n"
             "  eval        a saved model's train/val/test loss on a words file\n"
+            "  sweep       many trainings at once: seeds x a grid of flags, one core each\n"
             "  gradcheck   exercise 1-3: every gradient against float64, finite differences,\n"
             "              the fused kernels and (with --ref) a PyTorch reference file\n");
 }
@@ -20,7 +22,7 @@ static void usage(FILE *f) {
 int main(int argc, char **argv) {
     std_fds_ensure();  // no data file may take fd 0, 1 or 2
     blas_setup(argv);  // may re-execute with OPENBLAS_CORETYPE set
-    static const char allowed[] = "allowed: train, sample, eval, gradcheck; see 'makemore --help'";
+    static const char allowed[] = "allowed: train, sample, eval, gradcheck, sweep; see 'makemore --help'";
     if (argc < 2) {
         say(NULL, "no command given (%s)", allowed);
         return EXIT_USAGE;
@@ -33,6 +35,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "train")) return train_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return sample_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "eval")) return eval_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "sweep")) return sweep_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gradcheck")) return gradcheck_main(argc - 1, argv + 1);
     say(NULL, "unknown command '%s' (%s)", cmd, allowed);
     return EXIT_USAGE;

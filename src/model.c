@@ -5,8 +5,10 @@
 #include <string.h>
 
 #include "common.h"
+#include "dist.h"
 #include "kernels.h"
 #include "linear.h"
+#include "syncbn.h"
 
 const char *const PARAM_NAMES[NUM_PARAMS] = {"C", "W1", "b1", "W2", "b2", "bngain", "bnbias"};
 
@@ -129,8 +131,15 @@ float model_forward(Model *m, const int *Xb, const int *Yb) {
     embedding_forward(a->embcat, p->C, a->Xb, B, c->T, c->E);                    // (B,T*E)
     // hprebn = embcat . W1 (+ b1, added on the fly by the batchnorm's passes)
     gemm_op_run(&m->plan.op[GOP_FWD1], 1.0f, a->embcat, p->W1, a->hprebn);        // (B,H)
-    batchnorm_tanh_forward_bias(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
-                                p->b1, p->bngain, p->bnbias, B, c->H, c->bessel); // (B,H)
+    if (dist_size() > 1) {  // DIST: batch statistics over every rank's rows (syncbn.h)
+        for (int r = 0; r < B; r++)
+            for (int j = 0; j < c->H; j++) a->hprebn[(size_t)r * c->H + j] += p->b1[j];
+        syncbn_tanh_forward(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
+                            p->bngain, p->bnbias, B, c->H, c->bessel);
+    } else {
+        batchnorm_tanh_forward_bias(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv,
+                                    a->hprebn, p->b1, p->bngain, p->bnbias, B, c->H, c->bessel);
+    }
     linear_forward_op(&m->plan.op[GOP_FWD2], a->logits, a->h, p->W2, p->b2);       // (B,V)
     a->loss = ce_forward_backward_fused(a->dlogits, a->logits, a->Yb, B, c->V);
     return a->loss;
@@ -144,8 +153,12 @@ void model_backward(Model *m) {
     int B = a->B, TE = c->T * c->E;
     // dlogits was left by the fused cross-entropy in model_forward.
     linear_backward(a->dh, g->W2, g->b2, a->dlogits, a->h, p->W2, B, c->H, c->V);
-    bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
-                           a->bnvar_inv, p->bngain, B, c->H, c->bessel);
+    if (dist_size() > 1)  // DIST: the closed form's two column sums over every rank's rows
+        syncbn_tanh_backward(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
+                             a->bnvar_inv, p->bngain, B, c->H, c->bessel);
+    else
+        bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw,
+                               a->bnvar_inv, p->bngain, B, c->H, c->bessel);
     linear_backward(a->dembcat, g->W1, g->b1, a->dhprebn, a->embcat, p->W1, B, TE, c->H);
     embedding_backward(g->C, a->dembcat, a->Xb, B, c->T, c->E, c->V);
 }

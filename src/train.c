@@ -39,10 +39,12 @@
 #include "data.h"
 #include "gemm_plan_train.h"
 #include "log.h"
+#include "dist.h"
 #include "model.h"
 #include "outfile.h"
 #include "safetensors.h"
 #include "sample.h"
+#include "syncbn.h"
 
 #define CMD "train"
 #define DEFAULT_INTERRUPT_PATH "makemore-interrupted.safetensors"
@@ -78,6 +80,17 @@ typedef struct {
 } TrainOpts;
 
 static const char *const BN_VAR_CHOICES[] = {"unbiased", "biased", NULL};
+
+// DIST: which build this is, and how to run it data-parallel (src/SCALING.md).
+static void dist_usage(void) {
+    char d[256];
+    dist_describe(d, sizeof d);
+    printf("This build: %s.\n%s\n", d, dist_built() ?
+           "Data-parallel: mpirun -np P makemore train --batch B ... gives each rank\n"
+           "B/P rows of every batch (synchronised batchnorm, one gradient allreduce per step);\n"
+           "rank 0 prints and saves; resume with the same P for bit-identical results." :
+           "Data-parallel training over MPI needs the MPI build: make MPI=1.");
+}
 
 static void train_usage(void) {
     printf(
@@ -116,6 +129,7 @@ static void train_usage(void) {
         "write of the log (disk full, file-size limit) also stops the run with a checkpoint.\n"
         "--out and --log are locked (FILE.lock) against a second run writing them.\n"
         "Exit status: 0 done, 1 failed (file, data, divergence), 2 usage.\n");
+    dist_usage();  // DIST
 }
 
 static void train_parse(TrainOpts *o, int argc, char **argv) {
@@ -157,6 +171,13 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
                      "B-1 = 0; allowed: >= 2, or use --bn-var biased)", o->batch);
     if (o->save_every && !o->out && !o->resume) cli_fail(&c, "--save-every needs --out FILE");
     if (o->resume && !o->out) o->out = o->resume;  // a resumed run keeps writing its file
+    if (dist_size() > 1) {  // DIST: P ranks share each batch; rank 0 alone writes the log
+        if (!o->resume && o->batch % dist_size() != 0)
+            cli_fail(&c, "--batch %d is not a multiple of the %d MPI ranks (each rank takes "
+                     "batch/ranks rows; allowed: a multiple of %d)", o->batch, dist_size(), dist_size());
+        if (!g[F_THREADS]) o->threads = o->threads / dist_local_size() > 0 ? o->threads / dist_local_size() : 1;
+        if (dist_rank() != 0) o->log = NULL;
+    }
 }
 
 // ---- sizes ---------------------------------------------------------------------------
@@ -330,7 +351,9 @@ static void print_header(const char *path, const Dataset *d, const Model *m, con
     blas_describe(blas, sizeof blas);
     const Config *c = &m->cfg;
     const Split *s = &d->split;
-    printf("makemore train: %s; %d thread%s\n", blas, threads, threads == 1 ? "" : "s");
+    char dist[256];
+    dist_describe(dist, sizeof dist);
+    printf("makemore train: %s; %d thread%s; %s\n", blas, threads, threads == 1 ? "" : "s", dist);
     printf("data: %s: %d words, vocabulary %d; split (seed %llu): %d/%d/%d words, "
            "%d/%d/%d examples\n", path, d->words.n, d->vocab.V, (unsigned long long)ts->split_seed,
            s->n_words[0], s->n_words[1], s->n_words[2], s->train.n, s->val.n, s->test.n);
@@ -396,7 +419,14 @@ static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, 
     char msg[512];
     if (check_sizes(c, ts->batch, msg, sizeof msg) != 0)
         fail(EXIT_USAGE, "--resume %s: %s", o->resume, msg);
-    model_alloc(m, c, ts->batch);  // activations for the run's batch size
+    if (ts->ranks != dist_size()) {  // DIST: each count of ranks rounds its sums its own way
+        char how[48] = "without mpirun";
+        if (ts->ranks > 1) snprintf(how, sizeof how, "with mpirun -np %d", ts->ranks);
+        fail(EXIT_USAGE, "--resume %s was trained on %d process%s, this run has %d; continue it "
+             "%s (another count would not give the uninterrupted run's results)", o->resume,
+             ts->ranks, ts->ranks == 1 ? "" : "es", dist_size(), how);
+    }
+    model_alloc(m, c, ts->batch / dist_size());  // activations for this rank's share of the batch
     memcpy(m->params_memory, loaded.params_memory, m->num_params * sizeof(float));
     memcpy(m->bnmean, loaded.bnmean, (size_t)c->H * sizeof(float));
     memcpy(m->bnvar, loaded.bnvar, (size_t)c->H * sizeof(float));
@@ -436,6 +466,7 @@ static void save_checkpoint(Saved *s, const Model *m, const Vocab *v, const Trai
         log_close(log);
         fail(EXIT_RUNTIME, "%snot saving %s after step %ld: %s; %s", why, s->path, ts->step, msg, k);
     }
+    if (dist_rank() != 0) return;  // DIST: rank 0 writes
     log_sync(log);  // the log on disk covers every step the checkpoint holds
     Err err;
     if (checkpoint_save(s->path, m, v, ts, &err) != 0) {
@@ -476,8 +507,10 @@ static char *continue_command(const TrainOpts *o, const char *ckpt) {
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " --print-every %d", o->print_every);
     if (o->samples != 20)
         snprintf(extra + strlen(extra), sizeof extra - strlen(extra), " --samples %d", o->samples);
+    char np[32] = "";  // DIST: the same number of ranks
+    if (dist_size() > 1) snprintf(np, sizeof np, "mpirun -np %d ", dist_size());
     char *cmd;
-    if (asprintf(&cmd, "makemore train --data %s --resume %s%s%s --threads %d%s", qd, qc,
+    if (asprintf(&cmd, "%smakemore train --data %s --resume %s%s%s --threads %d%s", np, qd, qc,
                  ql ? " --log " : "", ql ? ql : "", o->threads, extra) < 0)
         fail(EXIT_RUNTIME, "out of memory");
     free(qd);
@@ -497,6 +530,7 @@ static void live_clear(int live) {
 // Paths: no output may overwrite an input, every output must be writable, ours to take
 // (a log that is not a makemore log is refused) and not written by another run, now.
 static void check_outputs(const TrainOpts *o) {
+    if (dist_rank() != 0) return;  // DIST: rank 0 alone writes, so rank 0 alone checks and locks
     if (o->out && outfile_same(o->data, o->out))
         fail(EXIT_USAGE, "--out %s is the words file --data %s", o->out, o->data);
     if (o->log && (outfile_same(o->log, o->data) || (o->out && outfile_same(o->log, o->out)) ||
@@ -522,8 +556,10 @@ static void check_fingerprint(const TrainOpts *o, const Words *w, TrainState *ts
 
 // Stops the run after `step` steps (a signal, a closed stdout, a failed log write): a
 // checkpoint, then one line saying why and how to continue. Returns the exit status.
+// sig: the signal that stops the run (with P ranks, the one every rank agreed on), or 0
+// when the log failed.
 static int stop_run(const TrainOpts *o, Saved *saved, const Model *m, const Dataset *d,
-                    const TrainState *now, Log *log, int live) {
+                    const TrainState *now, Log *log, int live, int sig) {
     live_clear(live);
     char why[512] = "";
     int log_failed = log->failed;
@@ -537,9 +573,9 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Model *m, const Data
         say(CMD, "%scheckpoint written to %s; continue with: %s", why, saved->path, cmd);
     else
         say(CMD, "%s after step %ld of %ld; checkpoint written to %s; continue with: %s",
-            stop_name(stop_signal), now->step, now->steps, saved->path, cmd);
+            stop_name(sig), now->step, now->steps, saved->path, cmd);
     free(cmd);
-    return log_failed ? EXIT_RUNTIME : 128 + stop_signal;
+    return log_failed || !sig ? EXIT_RUNTIME : 128 + sig;
 }
 
 static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts, Rng *rng,
@@ -550,7 +586,17 @@ static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts,
     for (; ts->step < ts->steps; ts->step++) {
         long i = ts->step;
         float lr = i < ts->decay_step ? ts->lr : ts->lr2;
-        float loss = model_train_step(m, &d->split.train, lr, rng);
+        float loss;
+        int stop;
+        if (dist_size() > 1) {  // DIST: stop on the signal every rank agreed on (one caught
+            // after this step's allreduce waits for the next step); rank 0's failed log
+            // counts as a stop request, so that no rank is left waiting in an allreduce
+            stop = stop_signal ? stop_signal : log->failed ? SIGPIPE : 0;
+            loss = dp_train_step(m, &d->split.train, lr, rng, &stop);
+        } else {
+            loss = model_train_step(m, &d->split.train, lr, rng);
+            stop = stop_signal;
+        }
         if (!float_finite(loss)) {
             snprintf(what, sizeof what, "the loss is %g", (double)loss);
             diverged(i, lr, what, saved, log, live);
@@ -571,12 +617,12 @@ static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts,
             live_line(i + 1, ts->steps, loss, t0, step0);
         }
         int last = i + 1 == ts->steps;
-        if (!last && (stop_signal || log->failed || (o->save_every && (i + 1) % o->save_every == 0))) {
+        if (!last && (stop || log->failed || (o->save_every && (i + 1) % o->save_every == 0))) {
             TrainState now = *ts;
             now.step = i + 1;
             memcpy(now.rng, rng->s, sizeof now.rng);
-            if (stop_signal || log->failed) {
-                *stopped = stop_run(o, saved, m, d, &now, log, live);
+            if (stop || log->failed) {
+                *stopped = stop_run(o, saved, m, d, &now, log, live, log->failed ? 0 : stop);
                 return;
             }
             save_checkpoint(saved, m, &d->vocab, &now, log, "");
@@ -591,6 +637,7 @@ static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts,
 }
 
 int train_main(int argc, char **argv) {
+    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     TrainOpts o;
     train_parse(&o, argc, argv);
     check_outputs(&o);
@@ -609,12 +656,12 @@ int train_main(int argc, char **argv) {
     } else {
         ts = (TrainState){.step = 0, .steps = o.steps, .decay_step = o.decay_step, .lr = o.lr,
                           .lr2 = o.lr2, .batch = o.batch, .seed = o.seed,
-                          .split_seed = o.split_seed};
+                          .split_seed = o.split_seed, .ranks = dist_size()};
         dataset_load(&d, o.data, o.block, o.split_seed, NULL, NULL);
         Config cfg = {.V = d.vocab.V, .T = o.block, .E = o.embd, .H = o.hidden, .bessel = o.bessel};
         char msg[512];
         if (check_sizes(&cfg, o.batch, msg, sizeof msg) != 0) fail(EXIT_USAGE, "%s", msg);
-        model_alloc(&m, &cfg, o.batch);
+        model_alloc(&m, &cfg, o.batch / dist_size());  // DIST: this rank's rows
         rng_seed(&rng, o.seed);
         model_init_weights(&m, &rng);
     }
@@ -650,6 +697,16 @@ int train_main(int argc, char **argv) {
              strerror(log.err), k);
     }
 
+    if (dist_size() > 1) {  // DIST: rank 0 calibrates, evaluates, saves and samples alone
+        if (!dist_same_everywhere(m.params_memory, m.num_params))
+            fail(EXIT_RUNTIME, "the ranks' parameters differ after training (an MPI reduction "
+                 "that is not the same on every rank); not saving");
+        if (dist_rank() != 0) {
+            dataset_free(&d);
+            model_free(&m);
+            return 0;
+        }
+    }
     // A signal from here on lets calibration and the final save finish (seconds), then stops.
     phase(live, "calibrating batchnorm", d.split.train.n);
     model_calibrate(&m, &d.split.train);

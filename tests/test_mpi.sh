@@ -1,0 +1,106 @@
+#!/bin/sh
+# test_mpi.sh: data-parallel training under `mpirun -np 2` against one process: synchronised
+# batchnorm and the step (test_syncbn under mpirun), per-step losses within 1e-5 relative and
+# the same eval losses, bit-identical repeats with a fixed P, one printer, checkpoint and
+# resume, a refused resume with another P, SIGINT, a killed rank, a batch that P does not
+# divide. Skipped (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
+# Env: MAKEMORE (binary), NAMES (names.txt), BUILD. Prints "N passed, N failed".
+M=${MAKEMORE:-build/makemore}
+W=${NAMES:-data/names.txt}
+BUILD=${BUILD:-build}
+if $M train --help 2>/dev/null | grep -q "built without MPI"; then
+    echo "skipped: $M was built without MPI (make MPI=1 && make test MPI=1 runs these tests)"
+    echo "0 passed, 0 failed"; exit 0
+fi
+if ! command -v mpirun >/dev/null 2>&1; then
+    echo "skipped: no mpirun on PATH (Debian: openmpi-bin)"; echo "0 passed, 0 failed"; exit 0
+fi
+T=$(mktemp -d) || exit 1
+trap 'rm -rf "$T"' EXIT
+passed=0; failed=0
+pass() { echo "ok   $1"; passed=$((passed + 1)); }
+fail() { echo "FAIL $1"; [ -n "$2" ] && echo "  $2"; failed=$((failed + 1)); }
+check() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
+ROOT=; [ "$(id -u)" = 0 ] && ROOT=--allow-run-as-root
+MPIRUN="mpirun $ROOT --oversubscribe -np 2"
+# Each rank one thread (the step's threads are not what is tested here).
+RUN="--data $W --batch 256 --steps 400 --hidden 64 --print-every 100 --samples 2 --threads 1"
+
+timeout 120 $MPIRUN "$BUILD/tests/test_syncbn" >"$T/u" 2>&1
+rc=$?
+check "test_syncbn under mpirun -np 2: statistics, column sums, 50 steps" \
+    '[ $rc -eq 0 ] && grep -q "^ranks: 2" "$T/u" && grep -qE "^[1-9][0-9]* passed, 0 failed$" "$T/u"' "rc=$rc $(cat "$T/u")"
+
+timeout 300 $MPIRUN $M train $RUN --log "$T/mpi.csv" --out "$T/mpi.st" >"$T/mpi.out" 2>"$T/mpi.err"
+rc=$?
+$M train $RUN --log "$T/one.csv" >"$T/one.out" 2>&1
+check "mpirun -np 2 train: exit 0, the header names 2 ranks, rank 0 alone prints" \
+    '[ $rc -eq 0 ] && grep -q "; Open MPI.*; 2 ranks$" "$T/mpi.out" && [ $(grep -c "^train " "$T/mpi.out") -eq 1 ] && [ $(grep -c "^samples:" "$T/mpi.out") -eq 1 ]' \
+    "rc=$rc $(cat "$T/mpi.out" "$T/mpi.err" | head -20)"
+worst=$(awk -F, 'NR == FNR { if (FNR > 1) a[$1] = $2; next }
+    FNR > 1 && ($1 in a) { n++; d = ($2 - a[$1]) / a[$1]; if (d < 0) d = -d; if (d > w) w = d }
+    END { if (n != 400) print "missing"; else printf "%.3g\n", w }' "$T/one.csv" "$T/mpi.csv")
+check "per-step losses against one process: largest relative difference $worst <= 1e-5" \
+    'awk -v w="$worst" "BEGIN { exit !(w != \"missing\" && w + 0 <= 1e-5) }"' "worst $worst"
+grep -E "^(train|val|test) " "$T/mpi.out" >"$T/a"
+grep -E "^(train|val|test) " "$T/one.out" >"$T/b"
+check "final train/val/test losses agree to 4 decimals" '[ -s "$T/a" ] && cmp -s "$T/a" "$T/b"' \
+    "mpi: $(tr '\n' ' ' <"$T/a") one: $(tr '\n' ' ' <"$T/b")"
+$M eval --model "$T/mpi.st" --data "$W" >"$T/e" 2>&1
+check "rank 0's checkpoint evaluates to the printed losses" 'cmp -s "$T/a" "$T/e"' "$(cat "$T/e")"
+
+timeout 300 $MPIRUN $M train $RUN --log "$T/mpi2.csv" >/dev/null 2>&1
+check "a fixed P repeats bit for bit (the same per-step losses)" 'cmp -s "$T/mpi.csv" "$T/mpi2.csv"'
+
+# Checkpoint and resume with the same P: the same checkpoint as the uninterrupted run.
+timeout 300 $MPIRUN $M train $RUN --steps 200 --out "$T/half.st" >/dev/null 2>&1
+timeout 300 $MPIRUN $M train --data "$W" --resume "$T/half.st" --steps 400 --samples 0 --threads 1 >"$T/res.out" 2>&1
+rc=$?
+check "checkpoint at step 200, resume under mpirun -np 2: bit-identical to the uninterrupted run" \
+    '[ $rc -eq 0 ] && cmp -s "$T/half.st" "$T/mpi.st"' "rc=$rc $(tail -5 "$T/res.out")"
+$M train --data "$W" --resume "$T/half.st" --steps 500 >/dev/null 2>"$T/err"
+rc=$?
+check "resume with another number of processes: exit 2, says mpirun -np 2" \
+    '[ $rc -eq 2 ] && grep -q "trained on 2 processes.*mpirun -np 2" "$T/err"' "rc=$rc $(cat "$T/err")"
+
+timeout 60 $MPIRUN $M train --data "$W" --batch 63 --steps 10 >/dev/null 2>"$T/err"
+rc=$?
+check "--batch 63 on 2 ranks: non-zero exit, the first stderr line says why" \
+    '[ $rc -ne 0 ] && head -1 "$T/err" | grep -q "^makemore train: --batch 63 is not a multiple of the 2 MPI ranks"' \
+    "rc=$rc $(head -3 "$T/err")"
+
+# SIGINT to mpirun: every rank stops at one agreed step, rank 0 saves once, the job exits
+# non-zero and says how to continue.
+$MPIRUN $M train --data "$W" --steps 10000000 --print-every 1000 --threads 1 --out "$T/int.st" >"$T/int.out" 2>"$T/int.err" &
+pid=$!
+( sleep 120; kill -KILL $pid 2>/dev/null ) &
+guard=$!
+for _ in $(seq 300); do grep -q "^   1000/" "$T/int.out" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+kill $guard 2>/dev/null
+$M eval --model "$T/int.st" --data "$W" >/dev/null 2>&1
+ok_ckpt=$?
+check "SIGINT: non-zero exit, one checkpoint line from rank 0, naming mpirun -np 2, a loadable checkpoint" \
+    '[ $rc -ne 0 ] && [ $(grep -c "checkpoint written to" "$T/int.err") -eq 1 ] && grep -q "continue with: mpirun -np 2 makemore train" "$T/int.err" && [ $ok_ckpt -eq 0 ]' \
+    "rc=$rc $(cat "$T/int.err" "$T/int.out" | head -8)"
+
+# A rank killed outright: mpirun stops the job and exits non-zero with a message; nothing hangs.
+$MPIRUN $M train --data "$W" --steps 10000000 --print-every 1000 --threads 1 >"$T/k.out" 2>"$T/k.err" &
+pid=$!
+for _ in $(seq 300); do grep -q "^   1000/" "$T/k.out" 2>/dev/null && break; sleep 0.1; done
+victim=$(ps -o pid= --ppid $pid | tail -n 1)
+[ -n "$victim" ] && kill -KILL $victim
+t0=$(date +%s)
+( sleep 60; kill -KILL $pid 2>/dev/null ) &
+guard=$!
+wait $pid
+rc=$?
+kill $guard 2>/dev/null
+check "a killed rank: the job exits non-zero within 60 s, saying which rank" \
+    '[ -n "$victim" ] && [ $rc -ne 0 ] && [ $(( $(date +%s) - t0 )) -lt 60 ] && grep -q "rank 1 .*exited on signal 9" "$T/k.err"' \
+    "victim=$victim rc=$rc $(cat "$T/k.err" | head -8)"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
