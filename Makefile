@@ -116,8 +116,7 @@ FUZZ_TARGETS := fuzz_words fuzz_checkpoint
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -Wall -Wextra -Wno-pass-failed -Iinclude \
                 $(filter -I/% -D%,$(CFLAGS)) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_LIB_SRC := src/data.c src/rng.c src/common.c src/safetensors.c src/checkpoint.c src/crc32c.c \
-                src/model.c src/kernels.c src/linear.c src/gemm_plan.c src/gemm_own.c
+FUZZ_LIB_SRC := $(LIB_SRC)
 .PHONY: fuzz fuzz-quick fuzz-build
 fuzz-build: $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
 $(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB_SRC) $(wildcard include/*.h) | $(FUZZ_OUT)

@@ -9,6 +9,7 @@
 #include "common.h"
 #include "data.h"
 #include "model.h"
+#include "safetensors.h"
 
 // Everything a resumed run needs to draw the same batches and follow the same
 // schedule as an uninterrupted one.
@@ -59,5 +60,16 @@ int checkpoint_load_resume(Model *m, Vocab *v, TrainState *ts, const char *path,
 // none: a file written before fingerprints); record stores w's in ts.
 int checkpoint_words_match(const TrainState *ts, const Words *w);
 void checkpoint_words_record(TrainState *ts, const Words *w);
+
+// ---- shared with the MLP family's files (net_io.c) ----
+// Appends "itos" (and, with ts, the training state's keys) to meta/text (room entries);
+// itos_buf holds 513 bytes. Returns the number of entries, or -1 without room.
+int checkpoint_meta_common(StMeta *meta, char (*text)[80], int room, const Vocab *v,
+                           const TrainState *ts, char *itos_buf);
+// Reads and validates "itos" (V symbols) and, when present, the training state.
+int checkpoint_read_common(const StFile *f, const char *path, int V, Vocab *v, TrainState *ts,
+                           int *has_ts, Err *err);
+int checkpoint_meta_int(const StFile *f, const char *path, const char *key, int lo, int hi,
+                        int *out, Err *err);
 
 #endif

@@ -22,6 +22,8 @@ int dist_rank(void);
 int dist_size(void);
 // Ranks on this machine (OMPI_COMM_WORLD_LOCAL_SIZE), for the default thread count.
 int dist_local_size(void);
+// 1 when this process was started by mpirun (whatever the build).
+int dist_launched(void);
 // 1 when built with MPI.
 int dist_built(void);
 // "built without MPI", "Open MPI v4.1.4; 1 process (not under mpirun)", "Open MPI v4.1.4;

@@ -18,6 +18,9 @@ void wordset_build(WordSet *s, char **words, int n);  // copies the pointer arra
 int wordset_has(const WordSet *s, const char *word);
 void wordset_free(WordSet *s);
 
+// Index drawn from softmax(logits[V] / temperature) over the top_k largest (<= 0: all).
+int sample_draw(const float *logits, int V, float temperature, int top_k, Rng *rng);
+
 // One word: start from '.'*T, draw from softmax(logits / temperature) restricted to the
 // top_k largest (top_k <= 0: all), stop at '.' or after MAX_WORD_LEN symbols.
 // out holds MAX_WORD_LEN + 1 bytes. m must be calibrated (inference mode).

@@ -149,6 +149,8 @@ int checkpoint_save(const char *path, const Model *m, const Vocab *v, const Trai
     meta_addf(&l, "hidden", "%d", c->H);
     meta_add(&l, "bn_var", c->bessel ? "unbiased" : "biased");
     meta_add(&l, "itos", itos);
+    meta_add(&l, "arch", "mlp");  // the MLP family (net_io.c): this file is mlp, 1 layer
+    meta_add(&l, "layers", "1");
     if (ts) meta_train_state(&l, ts);
     return st_save(path, t, NUM_TENSORS, l.meta, l.n, err);
 }
@@ -267,6 +269,11 @@ static int read_config(Reader *r, Config *c, Vocab *v) {
         return err_set(r->err, "%s: metadata \"bn_var\" = \"%.40s\": expected \"unbiased\" or "
                                "\"biased\"", r->path, bn);
     c->bessel = strcmp(bn, "unbiased") == 0;
+    const char *arch = st_meta_get(r->f, "arch"), *layers = st_meta_get(r->f, "layers");
+    if ((arch && strcmp(arch, "mlp") != 0) || (layers && strcmp(layers, "1") != 0))
+        return err_set(r->err, "%s: metadata arch \"%.20s\", layers \"%.20s\": expected mlp "
+                               "and 1 in a \"" FORMAT "\" file", r->path, arch ? arch : "mlp",
+                       layers ? layers : "1");
 
     const char *itos = meta_need(r, "itos");
     if (!itos) return -1;
@@ -484,4 +491,53 @@ void checkpoint_words_record(TrainState *ts, const Words *w) {
     ts->has_data_fp = 1;
     ts->data_bytes = w->file_bytes;
     ts->data_crc = w->file_crc;
+}
+
+// ---- shared with the MLP family's files (net_io.c) ----------------------------------
+// The vocabulary and the training state, the metadata every makemore file holds, so a
+// Net checkpoint writes and validates them exactly as this file does.
+
+int checkpoint_meta_common(StMeta *meta, char (*text)[80], int room, const Vocab *v,
+                           const TrainState *ts, char *itos_buf) {
+    MetaList l = {.n = 0};
+    itos_encode(itos_buf, v);
+    meta_add(&l, "itos", itos_buf);
+    if (ts) meta_train_state(&l, ts);
+    if (l.n > room) return -1;
+    for (int i = 0; i < l.n; i++) {
+        memcpy(text[i], l.text[i], sizeof text[i]);
+        meta[i].key = l.meta[i].key;
+        meta[i].value = l.meta[i].value == l.text[i] ? text[i] : l.meta[i].value;
+    }
+    return l.n;
+}
+
+int checkpoint_read_common(const StFile *f, const char *path, int V, Vocab *v, TrainState *ts,
+                           int *has_ts, Err *err) {
+    Reader r = {f, path, err};
+    const char *itos = meta_need(&r, "itos");
+    if (!itos) return -1;
+    unsigned char bytes[256];
+    int n = itos_decode(bytes, itos);
+    if (n != V || !vocab_well_formed(bytes, n))
+        return err_set(err, "%s: metadata \"itos\": expected %d characters, '.' then distinct "
+                            "ascending bytes a word may hold, got %d", path, V, n);
+    v->V = n;
+    memset(v->itos, 0, sizeof v->itos);
+    for (int i = 0; i < 256; i++) v->stoi[i] = -1;
+    for (int i = 0; i < n; i++) {
+        v->itos[i] = (char)bytes[i];
+        v->stoi[bytes[i]] = i;
+    }
+    int has = has_train_keys(&r);
+    if (has < 0) return -1;
+    if (has && read_train_state(&r, ts)) return -1;
+    *has_ts = has;
+    return 0;
+}
+
+int checkpoint_meta_int(const StFile *f, const char *path, const char *key, int lo, int hi,
+                        int *out, Err *err) {
+    Reader r = {f, path, err};
+    return meta_int(&r, key, lo, hi, out);
 }

@@ -25,6 +25,11 @@ int dist_local_size(void) {
     return n >= 1 ? n : 1;
 }
 
+// 1 when started by mpirun (Open MPI sets these in each rank's environment).
+int dist_launched(void) {
+    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
+}
+
 #ifndef MAKEMORE_MPI
 
 void dist_init(void) {}
@@ -40,11 +45,6 @@ int dist_built(void) { return 1; }
 
 static int g_started = 0;
 static int g_err = 2;  // this rank's real stderr (ranks > 0 send fd 2 to /dev/null)
-
-// 1 when started by mpirun (Open MPI sets these in each rank's environment).
-static int launched(void) {
-    return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
-}
 
 static void check(int rc, const char *what) {
     if (rc == MPI_SUCCESS) return;
@@ -79,7 +79,7 @@ static void on_exit_handler(int status, void *arg) {
 }
 
 void dist_init(void) {
-    if (g_started || !launched()) return;
+    if (g_started || !dist_launched()) return;
     g_started = 1;
     int provided;
     MPI_Init_thread(NULL, NULL, MPI_THREAD_FUNNELED, &provided);

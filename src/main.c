@@ -4,8 +4,10 @@
 
 #include "blas_core.h"
 #include "common.h"
+#include "dist.h"
 #include "gradcheck.h"
 #include "sweep.h"
+#include "net_cli.h"
 #include "train.h"
 
 static void usage(FILE *f) {
@@ -31,6 +33,18 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;
+    }
+    if (net_route(cmd, argc - 1, argv + 1)) {  // the MLP family's layer table (net.c)
+        if (!strcmp(cmd, "train") && dist_launched()) {
+            // Every rank would train alone and write the same --out.
+            say(NULL, "train: the MLP family (--arch, --layers, --bn-stats) trains in one process; "
+                "data-parallel training under mpirun covers the lecture's model (run without mpirun)");
+            return EXIT_USAGE;
+        }
+        if (!strcmp(cmd, "train")) return net_train_main(argc - 1, argv + 1);
+        if (!strcmp(cmd, "eval")) return net_eval_main(argc - 1, argv + 1);
+        if (!strcmp(cmd, "sample")) return net_sample_main(argc - 1, argv + 1);
+        return net_gradcheck_main(argc - 1, argv + 1);
     }
     if (!strcmp(cmd, "train")) return train_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return sample_main(argc - 1, argv + 1);

@@ -33,7 +33,7 @@ void wordset_free(WordSet *s) {
 }
 
 // Index drawn from softmax(logits / temperature) over the top_k largest logits.
-static int draw(const float *logits, int V, float temperature, int top_k, Rng *rng) {
+int sample_draw(const float *logits, int V, float temperature, int top_k, Rng *rng) {
     double p[256];
     float cut = -INFINITY;
     if (top_k > 0 && top_k < V) {  // the k-th largest logit is the cut-off
@@ -92,7 +92,7 @@ static void sample_one(char *out, const Model *m, const Vocab *v, Rng *rng, floa
     int len = 0;
     while (len < MAX_WORD_LEN) {
         sample_logits_one(logits, m, context, scratch);
-        int ix = draw(logits, c->V, temperature, top_k, rng);
+        int ix = sample_draw(logits, c->V, temperature, top_k, rng);
         if (ix == 0) break;
         out[len++] = v->itos[ix];
         memmove(context, context + 1, (size_t)(c->T - 1) * sizeof(int));

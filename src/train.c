@@ -121,7 +121,9 @@ static void train_usage(void) {
         "  --gemm MODE        the step's GEMMs: blas (default: cblas_sgemm, the fixed path),\n"
         "                     auto (time every candidate now, keep the fastest), xsmm\n"
         "  --plan FILE        read the GEMM plan from FILE, or write the one made to it\n"
-                "  --accept-unchecked resume from a checkpoint without a checksum (an older file)\n"
+        "  --accept-unchecked resume from a checkpoint without a checksum (an older file)\n"
+        "  --arch mlp|wavenet, --layers N, --bn-stats calibrate|running: the MLP family\n"
+        "                     (src/ARCHITECTURES.md; makemore train --arch wavenet --help)\n"
         "On SIGINT/SIGTERM/SIGHUP (or when stdout is closed) the current step finishes, a\n"
         "checkpoint is written (to --out, or " DEFAULT_INTERRUPT_PATH ") and the run exits\n"
         "with 128 + the signal (130/143/129; 141 for a closed stdout), printing the command\n"
@@ -161,6 +163,13 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
         else if (cli_is(&c, "--out", 1)) o->out = c.value;
         else if (cli_is(&c, "--save-every", 1)) o->save_every = cli_long(&c, 1, 1000000000L);
         else if (cli_is(&c, "--resume", 1)) o->resume = c.value;
+        // The MLP family (net_cli.c): main.c routes every other model to net_train_main;
+        // what reaches here is the lecture's model, which these values name.
+        else if (cli_is(&c, "--arch", 1) || cli_is(&c, "--layers", 1) || cli_is(&c, "--bn-stats", 1)) {
+            if (strcmp(c.value, "mlp") && strcmp(c.value, "1") && strcmp(c.value, "calibrate"))
+                cli_fail(&c, "%s %s: not the lecture's model (allowed here: --arch mlp, --layers 1, "
+                         "--bn-stats calibrate)", c.flag, c.value);
+        }
         else if (cli_is(&c, "--samples", 1)) o->samples = (int)cli_long(&c, 0, 100000);
         else if (cli_is(&c, "--gemm", 1)) o->gemm = cli_choice(&c, GEMM_MODE_CHOICES);
         else if (cli_is(&c, "--plan", 1)) o->plan = c.value;

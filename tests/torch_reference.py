@@ -15,6 +15,14 @@ Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
       wrong reference that --ref must reject, naming NAME). --no-values writes only the
       parameters, Xb, Yb and the 26 gradients (no forward values, no loss).
 
+  /usr/bin/python3 tests/torch_reference.py check-net FILE.safetensors
+      Loads a file of `makemore gradcheck --arch mlp|wavenet ... --dump FILE`, builds the
+      model from part 5's classes (Embedding, FlattenConsecutive, Linear, BatchNorm1d with
+      the (0, 1) reduction, Tanh) on its tensors, runs autograd in float64 and float32 and
+      prints one row per parameter gradient; exit 1 unless every float64 row is
+      approximately equal (allclose; for a weight, atol raised by its gradient GEMM's
+      float32 rounding bound) and within 1e-5 of the tensor's largest gradient (+1e-8).
+
   /usr/bin/python3 tests/torch_reference.py check FILE.safetensors
       Loads a file written by `makemore gradcheck --dump FILE` (or by `write`), runs autograd
       on its parameters and batch and prints the lecture's cmp() table of the file's
@@ -321,6 +329,147 @@ def cmd_check(a):
     return 0 if ok else 1
 
 
+# ---- the MLP family (makemore gradcheck --arch ... --dump FILE) -----------------------------
+# Part 5's classes, as the notebook has them (BatchNorm1d reduces over (0, 1) for 3-D input),
+# holding the file's tensors instead of fresh ones.
+
+
+class Embedding:
+    def __init__(self, weight):
+        self.weight = weight
+
+    def __call__(self, IX):
+        self.out = self.weight[IX]
+        return self.out
+
+
+class FlattenConsecutive:
+    def __init__(self, n):
+        self.n = n
+
+    def __call__(self, x):
+        B, T, C = x.shape
+        x = x.view(B, T // self.n, C * self.n)
+        if x.shape[1] == 1:
+            x = x.squeeze(1)
+        self.out = x
+        return self.out
+
+
+class Linear:
+    def __init__(self, weight, bias=None):
+        self.weight, self.bias = weight, bias
+
+    def __call__(self, x):
+        self.inp = x
+        self.out = x @ self.weight
+        if self.bias is not None:
+            self.out = self.out + self.bias
+        if self.out.requires_grad:
+            self.out.retain_grad()
+        return self.out
+
+
+class BatchNorm1d:
+    def __init__(self, gamma, beta, unbiased, eps=EPS):
+        self.gamma, self.beta, self.unbiased, self.eps = gamma, beta, unbiased, eps
+
+    def __call__(self, x):
+        dim = 0 if x.ndim == 2 else (0, 1)
+        xmean = x.mean(dim, keepdim=True)
+        xvar = x.var(dim, keepdim=True, unbiased=self.unbiased)
+        xhat = (x - xmean) / torch.sqrt(xvar + self.eps)
+        self.out = self.gamma * xhat + self.beta
+        return self.out
+
+
+class Tanh:
+    def __call__(self, x):
+        self.out = torch.tanh(x)
+        return self.out
+
+
+class Sequential:
+    def __init__(self, layers):
+        self.layers = layers
+
+    def __call__(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def net_names(arch, layers):
+    """The engine's tensor names (src/ARCHITECTURES.md): W1..W{L+1}, b{k} (wavenet: only
+    the last), bngain{k}, bnbias{k}; mlp with one layer: bngain, bnbias."""
+    L = layers
+    num = (lambda k: str(k)) if (arch == "wavenet" or L > 1) else (lambda k: "")
+    W = [f"W{k}" for k in range(1, L + 2)]
+    b = [f"b{k}" if (arch == "mlp" or k == L + 1) else None for k in range(1, L + 2)]
+    g = [f"bngain{num(k)}" for k in range(1, L + 1)]
+    be = [f"bnbias{num(k)}" for k in range(1, L + 1)]
+    return W, b, g, be
+
+
+def net_model(p, arch, layers, T, unbiased):
+    W, b, g, be = net_names(arch, layers)
+    mods = [Embedding(p["C"])]
+    mods.append(FlattenConsecutive(2 if arch == "wavenet" else T))
+    for k in range(layers):
+        if arch == "wavenet" and k > 0:
+            mods.append(FlattenConsecutive(2))
+        mods += [Linear(p[W[k]], p[b[k]] if b[k] else None),
+                 BatchNorm1d(p[g[k]], p[be[k]], unbiased), Tanh()]
+    mods.append(Linear(p[W[layers]], p[b[layers]]))
+    return Sequential(mods)
+
+
+def cmd_check_net(a):
+    tensors, meta = st_load(a.file)
+    arch, layers, T = meta["arch"], int(meta["layers"]), int(meta["block"])
+    unbiased = meta.get("bn_var", "unbiased") == "unbiased"
+    Xb, Yb = tensors["Xb"].long(), tensors["Yb"].long()
+    names = [k for k in tensors if k not in ("Xb", "Yb") and not k.startswith("d")]
+    print(f"{a.file}: {arch}, {layers} layer(s), B={Xb.shape[0]} T={T}, bn_var "
+          f"{'unbiased' if unbiased else 'biased'}, {sum(tensors[k].numel() for k in names)} parameters")
+    ok = True
+    for dtype in (torch.float64, torch.float32):
+        p = {k: tensors[k].to(dtype).requires_grad_() for k in names}
+        model = net_model(p, arch, layers, T, unbiased)
+        logits = model(Xb)
+        loss = torch.nn.functional.cross_entropy(logits, Yb)
+        loss.backward()
+        print(f"\nits gradients vs PyTorch {torch.__version__} autograd in {str(dtype)[6:]} "
+              f"(loss: file {float(meta['loss']):.9g}, PyTorch {loss.item():.9g}):")
+        print("approximate: torch.allclose (|a-b| <= 1e-8 + 1e-5 |b|), (*) with atol raised by the\n"
+              "weight-gradient GEMM's float32 rounding bound (K + 4) 2^-23 sum|in||dout| (as the\n"
+              "lecture model's check, src/GRADCHECK.md); scaled: |a-b| <= 1e-5 max|b| + 1e-8")
+        extra = {}  # a weight gradient's float32 rounding bound: (K + 4) 2^-23 sum_b |in| |dout|
+        for m in model.layers:
+            if isinstance(m, Linear):
+                x, d = m.inp.detach().double(), m.out.grad.double()
+                x, d = x.reshape(-1, x.shape[-1]), d.reshape(-1, d.shape[-1])
+                extra[id(m.weight)] = (x.shape[0] + 4) * 2.0**-23 * (x.abs().T @ d.abs())
+        for k in reversed(names):
+            ref, dt = p[k].grad.double(), tensors["d" + k].double().reshape(p[k].shape)
+            diff = (dt - ref).abs()
+            tol = 1e-8 + 1e-5 * ref.abs()
+            app = bool((diff <= tol).all())
+            raised = ""
+            if not app and id(p[k]) in extra:
+                app = bool((diff <= tol + extra[id(p[k])]).all())
+                raised = f" | atol: {1e-8 + extra[id(p[k])].max().item():.2g} (*)"
+            scaled = bool(diff.max() <= 1e-5 * ref.abs().max() + 1e-8)
+            ex = torch.all(dt == ref).item()
+            print(f"{k:9s} | exact: {str(ex):5s} | approximate: {str(app):5s} | scaled: "
+                  f"{str(scaled):5s} | maxdiff: {diff.max().item():.6g}{raised}")
+            if dtype == torch.float64:
+                ok &= app and scaled
+        ok &= dtype != torch.float64 or abs(loss.item() - float(meta["loss"])) <= 1e-5 * loss.item()
+    print("\nall rows approximately equal (float64)" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -341,6 +490,8 @@ def main():
                    help="write only the parameters, Xb, Yb and the 26 gradients")
     c = sub.add_parser("check", help="hold a --dump file against autograd")
     c.add_argument("file")
+    n = sub.add_parser("check-net", help="hold a gradcheck --arch --dump file against autograd")
+    n.add_argument("file")
     a = ap.parse_args()
     torch.set_num_threads(1)
     if a.cmd == "write":
@@ -348,6 +499,8 @@ def main():
             sys.exit("torch_reference.py: sizes must be >= 1 (batch, vocab >= 2)")
         cmd_write(a)
         return 0
+    if a.cmd == "check-net":
+        return cmd_check_net(a)
     return cmd_check(a)
 
 

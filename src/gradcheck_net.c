@@ -1,0 +1,205 @@
+// gradcheck_net.c: `makemore gradcheck --arch mlp|wavenet`: every parameter gradient of
+// the Net's fused float32 backward against its float64 twin (net_ref.c), and the twin
+// against central differences of the float64 loss, printed as the lecture's cmp() rows.
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "common.h"
+#include "net.h"
+#include "net_cli.h"
+#include "net_ref.h"
+#include "safetensors.h"
+
+// A float32 gradient is approximately equal to the float64 one when
+// |a - b| <= RTOL * max|b| + ATOL over its tensor (src/ARCHITECTURES.md says why the scale).
+#define RTOL 1e-5
+#define ATOL 1e-8
+#define FD_PROBES 8  // elements per tensor held to central differences
+
+static void usage(void) {
+    printf("usage: makemore gradcheck --arch mlp|wavenet [--layers N] [--batch B] [--block T]\n"
+           "                          [--embd E] [--hidden H] [--seed S] [--bn-var unbiased|biased]\n"
+           "                          [--dump FILE]\n"
+           "Every parameter gradient of the fused float32 backward of the model against its\n"
+           "float64 twin (and the twin against central differences of the float64 loss).\n"
+           "Defaults: wavenet block 8, embd 24, hidden 128 (part 5); mlp block 3, embd 10,\n"
+           "hidden 64 (the lecture's check), batch 32, vocabulary 27. --dump FILE writes the\n"
+           "parameters, the batch (Xb, Yb), the loss and every gradient (d<name>) for\n"
+           "tests/torch_reference.py check-net FILE. Exit 0 when every row is approximately equal.\n");
+}
+
+static int dump(const char *path, const Net *n, const float *grads, int B, Err *err) {
+    StTensor t[2 * NET_MAX_TENSORS + 2];
+    char names[NET_MAX_TENSORS][20];
+    int k = 0;
+    for (int i = 0; i < n->n_tensors; i++) {
+        const NetTensor *x = &n->tensor[i];
+        if (x->is_stat) continue;
+        t[k++] = (StTensor){.name = x->name, .dtype = ST_F32, .ndim = x->ndim,
+                            .shape = {x->shape[0], x->shape[1]}, .data = net_tensor(n, i)};
+        snprintf(names[i], sizeof names[i], "d%s", x->name);
+        t[k++] = (StTensor){.name = names[i], .dtype = ST_F32, .ndim = x->ndim,
+                            .shape = {x->shape[0], x->shape[1]}, .data = grads + x->off};
+    }
+    t[k++] = (StTensor){.name = "Xb", .dtype = ST_I32, .ndim = 2, .shape = {B, n->cfg.T}, .data = n->Xb};
+    t[k++] = (StTensor){.name = "Yb", .dtype = ST_I32, .ndim = 1, .shape = {B}, .data = n->Yb};
+    const NetConfig *c = &n->cfg;
+    char text[8][40];
+    int vals[] = {c->layers, c->V, c->T, c->E, c->H, B};
+    const char *keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "batch"};
+    StMeta meta[10];
+    for (int i = 0; i < 6; i++) {
+        snprintf(text[i], sizeof text[i], "%d", vals[i]);
+        meta[i] = (StMeta){keys[i], text[i]};
+    }
+    snprintf(text[6], sizeof text[6], "%.9g", (double)n->loss);
+    meta[6] = (StMeta){"loss", text[6]};
+    meta[7] = (StMeta){"arch", net_arch_name(c->arch)};
+    meta[8] = (StMeta){"bn_var", c->bessel ? "unbiased" : "biased"};
+    return st_save(path, t, k, meta, 9, err);
+}
+
+// Where a weight's or bias's gradient sum cancels (always for a bias in front of a
+// batchnorm, whose exact gradient is 0), its float32 value is rounding noise of its terms.
+// A float32 sum of K terms is off by at most about K 2^-24 S, S the sum of |terms|
+// (src/gradcheck.c says the same for the lecture's model). For entry e of tensor i, when i
+// is a LINEAR layer's W or b, returns (K + 4) 2^-23 S, S from the float32 activations of
+// the pass just run; else 0.
+static double rounding_atol(const Net *n, int i, size_t e) {
+    for (int l = 1; l < n->n_layers; l++) {
+        const Layer *L = &n->layer[l], *p = &n->layer[l - 1];
+        if (L->kind != L_LINEAR && L->kind != L_LINEAR_OUT) continue;
+        if (L->w != i && L->b != i) continue;
+        int M = L->kind == L_LINEAR ? n->B * L->in_rows : n->B, K = L->in_cols, N = L->cols;
+        const float *in = n->acts + p->out, *dout = n->acts + L->dout;
+        int k = L->w == i ? (int)(e / (size_t)N) : -1, j = (int)(e % (size_t)N);
+        double S = 0;
+        for (int m = 0; m < M; m++)
+            S += fabs((double)dout[(size_t)m * N + j]) * (k < 0 ? 1.0 : fabs((double)in[(size_t)m * K + k]));
+        return (M + 4) * ldexp(S, -23);
+    }
+    return 0;
+}
+
+// One row: float32 gradient g against the float64 twin G, and the twin against central
+// differences at FD_PROBES elements. Returns 1 when approximately equal.
+static int row(const Net *n, int i, const float *g, const double *G, double *P, int B) {
+    const NetTensor *x = &n->tensor[i];
+    double scale = 0, md = 0, fd = 0, atol_used = 0;
+    int exact = 1, within = 1;
+    for (size_t k = 0; k < x->numel; k++) {
+        size_t o = x->off + k;
+        scale = fmax(scale, fabs(G[o]));
+        md = fmax(md, fabs(g[o] - G[o]));
+        exact &= g[o] == (float)G[o];
+    }
+    for (size_t k = 0; k < x->numel; k++) {  // rtol at the tensor's scale, atol per entry
+        size_t o = x->off + k;
+        double d = fabs(g[o] - G[o]), atol = ATOL;
+        if (d > RTOL * scale + ATOL) {
+            atol = fmax(ATOL, rounding_atol(n, i, k));
+            atol_used = fmax(atol_used, atol);
+        }
+        within &= d <= RTOL * scale + atol;
+    }
+    for (int p = 0; p < FD_PROBES && (size_t)p < x->numel; p++) {
+        size_t o = x->off + (size_t)p * x->numel / FD_PROBES, keep_o = o;
+        double h = 1e-5, keep = P[o];
+        P[o] = keep + h;
+        double up = net_ref_loss(n, P, n->Xb, n->Yb, B, NULL);
+        P[o] = keep - h;
+        double dn = net_ref_loss(n, P, n->Xb, n->Yb, B, NULL);
+        P[keep_o] = keep;
+        fd = fmax(fd, fabs((up - dn) / (2 * h) - G[o]));
+    }
+    int approx = within && fd <= 1e-6 * scale + 1e-8;
+    printf("%-9s | exact: %-5s | approximate: %-5s | maxdiff: %.6g | scale: %.3g | "
+           "float64 vs differences: %.3g", x->name, exact ? "True" : "False",
+           approx ? "True" : "False", md, scale, fd);
+    if (atol_used > 0) printf(" | atol (*): %.3g", atol_used);
+    printf("\n");
+    if (!approx) fprintf(stderr, "makemore gradcheck: mismatch in %s\n", x->name);
+    return approx;
+}
+
+static void parse(NetConfig *c, int *B, uint64_t *seed, const char **dump_path, int argc, char **argv) {
+    static const char *const ARCH[] = {"mlp", "wavenet", NULL}, *const VAR[] = {"unbiased", "biased", NULL};
+    Cli cl;
+    cli_init(&cl, "gradcheck", argc, argv);
+    NetArch arch = ARCH_MLP;
+    while (cli_next(&cl))
+        if (cli_is(&cl, "--arch", 1)) arch = cli_choice(&cl, ARCH) ? ARCH_WAVENET : ARCH_MLP;
+    int wave = arch == ARCH_WAVENET;
+    *c = (NetConfig){.arch = arch, .V = 27, .T = wave ? 8 : 3, .E = wave ? 24 : 10,
+                     .H = wave ? 128 : 64, .layers = 1, .bessel = 1, .momentum = 0.1f};
+    cli_init(&cl, "gradcheck", argc, argv);
+    while (cli_next(&cl)) {
+        if (cli_is(&cl, "--help", 0) || cli_is(&cl, "-h", 0)) { usage(); exit(0); }
+        else if (cli_is(&cl, "--arch", 1)) continue;
+        else if (cli_is(&cl, "--layers", 1)) c->layers = (int)cli_long(&cl, 1, 16);
+        else if (cli_is(&cl, "--batch", 1)) *B = (int)cli_long(&cl, 2, 4096);
+        else if (cli_is(&cl, "--block", 1)) c->T = (int)cli_long(&cl, 1, 64);
+        else if (cli_is(&cl, "--embd", 1)) c->E = (int)cli_long(&cl, 1, 256);
+        else if (cli_is(&cl, "--hidden", 1)) c->H = (int)cli_long(&cl, 1, 1024);
+        else if (cli_is(&cl, "--seed", 1)) *seed = cli_u64(&cl);
+        else if (cli_is(&cl, "--bn-var", 1)) c->bessel = cli_choice(&cl, VAR) == 0;
+        else if (cli_is(&cl, "--dump", 1)) {
+            if (!*cl.value) cli_fail(&cl, "--dump: empty file name");
+            *dump_path = cl.value;
+        } else cli_unknown(&cl);
+    }
+    Err err;
+    if (net_config_check(c, &err)) cli_fail(&cl, "%s", err.msg);
+}
+
+int net_gradcheck_main(int argc, char **argv) {
+    NetConfig c;
+    int B = 32;
+    uint64_t seed = 42;
+    const char *dump_path = NULL;
+    parse(&c, &B, &seed, &dump_path, argc, argv);
+    Net n;
+    net_alloc(&n, &c, B);
+    Rng r;
+    rng_seed(&r, seed);
+    net_init(&n, &r, 1);  // non-trivial biases, gains and shifts: zeros hide bugs
+    for (int i = 0; i < B * c.T; i++) n.Xb[i] = (int)rng_below(&r, (uint32_t)c.V);
+    for (int b = 0; b < B; b++) n.Yb[b] = (int)rng_below(&r, (uint32_t)c.V);
+    net_forward(&n, n.Xb, n.Yb, 0);
+    net_backward(&n);
+    double *P = xcalloc(n.num_params, sizeof(double)), *G = xcalloc(n.num_params, sizeof(double));
+    for (size_t i = 0; i < n.num_params; i++) P[i] = n.params[i];
+    double loss = net_ref_loss(&n, P, n.Xb, n.Yb, B, G);
+    printf("gradcheck --arch %s (seed %llu): %d layer%s, B=%d T=%d E=%d H=%d V=%d, batchnorm "
+           "variance %s, %zu parameters\nloss: float32 %.9g, float64 %.12g\n",
+           net_arch_name(c.arch), (unsigned long long)seed, c.layers, c.layers == 1 ? "" : "s",
+           B, c.T, c.E, c.H, c.V, c.bessel ? "unbiased" : "biased", n.num_params, (double)n.loss, loss);
+    printf("fused float32 backward vs the float64 twin (approximate: maxdiff <= %g max|grad| + %g, "
+           "or (*) + the float32 rounding bound of a cancelling sum, and the twin within 1e-6 "
+           "max|grad| of central differences at %d elements):\n", RTOL, ATOL, FD_PROBES);
+    int ok = fabs(loss - n.loss) <= 1e-5 * fabs(loss), rows = 0, good = 0;
+    for (int i = n.n_tensors - 1; i >= 0; i--) {  // backward order, as the lecture prints
+        if (n.tensor[i].is_stat) continue;
+        rows++;
+        good += row(&n, i, n.grads, G, P, B);
+    }
+    ok &= good == rows;
+    printf("%s: %d of %d rows approximately equal\n", ok ? "ok" : "MISMATCH", good, rows);
+    if (dump_path) {
+        Err err;
+        if (dump(dump_path, &n, n.grads, B, &err)) {
+            fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+            ok = 0;
+        } else {
+            printf("wrote %s (check it: /usr/bin/python3 tests/torch_reference.py check-net %s)\n",
+                   dump_path, dump_path);
+        }
+    }
+    xfree(P);
+    xfree(G);
+    net_free(&n);
+    return ok ? 0 : 1;
+}

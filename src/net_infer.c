@@ -1,0 +1,117 @@
+// net_infer.c: the Net in inference mode: batchnorm on its stored statistics,
+// calibration of those statistics, logits and the evaluation loss. Chunks of EVAL_CHUNK
+// examples through two ping-pong scratch buffers.
+#include <string.h>
+
+#include "common.h"
+#include "kernels.h"
+#include "linear.h"
+#include "net.h"
+
+enum { EVAL_CHUNK = 4096 };  // as model.c, so mlp/1 calibrates bit for bit as model.c
+
+static size_t widest(const Net *n) {
+    size_t w = 0;
+    for (int l = 0; l < n->n_layers; l++) {
+        size_t x = (size_t)n->layer[l].rows * n->layer[l].cols;
+        w = x > w ? x : w;
+    }
+    return w;
+}
+
+size_t net_scratch_floats(const Net *n, int m) { return 2 * (size_t)m * widest(n); }
+
+// Runs layers [0, upto) for X [m,T] in inference mode; returns their output (in scratch),
+// [m*rows, cols] of layer upto-1. upto == n_layers: logits go to `logits`, returned.
+static const float *infer(const Net *n, float *logits, const int *X, int m, float *scratch,
+                          int upto) {
+    const NetConfig *c = &n->cfg;
+    float *cur = scratch, *next = scratch + (size_t)m * widest(n);
+    for (int l = 0; l < upto; l++) {
+        const Layer *L = &n->layer[l];
+        int rows = m * L->rows;
+        float *out = next;
+        switch (L->kind) {
+        case L_EMBED:
+            embedding_forward(cur, net_tensor(n, L->w), X, m, c->T, c->E);
+            continue;
+        case L_FLATTEN:
+            continue;
+        case L_LINEAR:
+            linear_forward(out, cur, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
+                           rows, L->in_cols, L->cols);
+            break;
+        case L_BN_TANH:
+            batchnorm_tanh_forward_eval(out, cur, net_tensor(n, L->mean), net_tensor(n, L->var),
+                                        net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols);
+            break;
+        case L_LINEAR_OUT:
+            linear_forward(logits, cur, net_tensor(n, L->w), net_tensor(n, L->b), m, L->in_cols,
+                           c->V);
+            return logits;
+        }
+        next = cur;
+        cur = out;
+    }
+    return cur;
+}
+
+void net_logits(const Net *n, float *logits, const int *X, int m, float *scratch) {
+    infer(n, logits, X, m, scratch, n->n_layers);
+}
+
+// Layer l's (a BN_TANH) statistics over all of ex, its input computed with the layers
+// before it in inference mode: two passes (mean, then squared deviations) in double,
+// the variance unbiased as torch.var, over ex->n * rows rows.
+static void calibrate_layer(Net *n, int l, const Examples *ex, float *scratch, double *sum,
+                            double *sq) {
+    const Layer *L = &n->layer[l];
+    const int H = L->cols, T = n->cfg.T;
+    memset(sum, 0, (size_t)H * sizeof(double));
+    memset(sq, 0, (size_t)H * sizeof(double));
+    double count = (double)ex->n * L->rows;
+    for (int pass = 0; pass < 2; pass++) {
+        for (int i0 = 0; i0 < ex->n; i0 += EVAL_CHUNK) {
+            int m = ex->n - i0 < EVAL_CHUNK ? ex->n - i0 : EVAL_CHUNK;
+            const float *x = infer(n, NULL, ex->X + (size_t)i0 * T, m, scratch, l);
+            for (size_t b = 0; b < (size_t)m * L->rows; b++)
+                for (int j = 0; j < H; j++) {
+                    double v = x[b * H + j];
+                    if (pass == 0) sum[j] += v;
+                    else sq[j] += (v - sum[j]) * (v - sum[j]);
+                }
+        }
+        if (pass == 0)
+            for (int j = 0; j < H; j++) sum[j] /= count;  // sum now holds the mean
+    }
+    float *mean = net_tensor(n, L->mean), *var = net_tensor(n, L->var);
+    for (int j = 0; j < H; j++) {
+        mean[j] = (float)sum[j];
+        var[j] = (float)(count > 1 ? sq[j] / (count - 1) : 0.0);
+    }
+}
+
+void net_calibrate(Net *n, const Examples *ex) {
+    float *scratch = xcalloc(net_scratch_floats(n, EVAL_CHUNK), sizeof(float));
+    double *sum = xcalloc((size_t)n->cfg.H, sizeof(double));
+    double *sq = xcalloc((size_t)n->cfg.H, sizeof(double));
+    for (int l = 0; l < n->n_layers; l++)
+        if (n->layer[l].kind == L_BN_TANH) calibrate_layer(n, l, ex, scratch, sum, sq);
+    xfree(scratch);
+    xfree(sum);
+    xfree(sq);
+}
+
+double net_eval_loss(const Net *n, const Examples *ex) {
+    float *scratch = xcalloc(net_scratch_floats(n, EVAL_CHUNK), sizeof(float));
+    float *logits = xcalloc((size_t)EVAL_CHUNK * n->cfg.V, sizeof(float));
+    double total = 0.0;
+    for (int i0 = 0; i0 < ex->n; i0 += EVAL_CHUNK) {
+        int m = ex->n - i0 < EVAL_CHUNK ? ex->n - i0 : EVAL_CHUNK;
+        net_logits(n, logits, ex->X + (size_t)i0 * n->cfg.T, m, scratch);
+        total += ce_loss_sum(logits, ex->Y + i0, m, n->cfg.V);
+    }
+    xfree(scratch);
+    xfree(logits);
+    return ex->n ? total / ex->n : 0.0;
+}

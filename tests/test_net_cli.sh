@@ -1,0 +1,90 @@
+#!/bin/sh
+# test_net_cli.sh: the MLP family through the real binary: a small WaveNet and a 2-layer
+# MLP train -> checkpoint -> eval gives the training run's losses; an interrupted and
+# resumed run ends byte-identical to an uninterrupted one; contradicting flags and a
+# block that is not a power of two exit 2; gradcheck --arch exits 0.
+# Env: MAKEMORE (the binary), NAMES (names.txt).
+MAKEMORE=${MAKEMORE:-build/makemore}
+NAMES=${NAMES:-data/names.txt}
+T=$(mktemp -d) || exit 1
+trap 'rm -rf "$T"' EXIT INT TERM
+passed=0
+failed=0
+pass() { passed=$((passed + 1)); echo "ok   $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+
+WAVE="--arch wavenet --block 4 --embd 6 --hidden 16 --batch 16 --data $NAMES --threads 1 --samples 0"
+MLP2="--arch mlp --layers 2 --block 3 --embd 5 --hidden 12 --batch 16 --data $NAMES --threads 1 --samples 0"
+
+for model in WAVE MLP2; do
+    eval "flags=\$$model"
+    # train -> checkpoint -> eval: the same three losses
+    if $MAKEMORE train $flags --steps 300 --decay-step 200 --out "$T/$model.full" >"$T/full.out" 2>"$T/err" &&
+       $MAKEMORE eval --model "$T/$model.full" --data "$NAMES" >"$T/eval.out" 2>>"$T/err"; then
+        grep -E '^(train|val|test) ' "$T/full.out" >"$T/full.loss"
+        if [ "$(wc -l <"$T/full.loss")" -eq 3 ] && cmp -s "$T/full.loss" "$T/eval.out"; then
+            pass "$model: eval of the checkpoint gives the run's losses"
+        else
+            fail "$model: eval" "$(cat "$T/full.loss" "$T/eval.out" | tr '\n' ' ')"
+        fi
+    else
+        fail "$model: train/eval" "$(cat "$T/err")"
+    fi
+    # 150 steps, then --resume to 300: byte-identical checkpoint and the same losses
+    if $MAKEMORE train $flags --steps 150 --decay-step 200 --out "$T/$model.half" >/dev/null 2>"$T/err" &&
+       $MAKEMORE train --data "$NAMES" --threads 1 --samples 0 --resume "$T/$model.half" --steps 300 >"$T/res.out" 2>>"$T/err"; then
+        grep -E '^(train|val|test) ' "$T/res.out" >"$T/res.loss"
+        if cmp -s "$T/$model.full" "$T/$model.half" && cmp -s "$T/full.loss" "$T/res.loss"; then
+            pass "$model: --resume is bit-identical"
+        else
+            fail "$model: --resume" "checkpoints or losses differ: $(cat "$T/res.loss" | tr '\n' ' ')"
+        fi
+    else
+        fail "$model: resume run" "$(cat "$T/err")"
+    fi
+    $MAKEMORE sample --model "$T/$model.full" --data "$NAMES" -n 5 >"$T/s.out" 2>"$T/err"
+    if [ $? -eq 0 ] && [ "$(wc -l <"$T/s.out")" -eq 5 ]; then pass "$model: sample"; else fail "$model: sample" "$(cat "$T/err")"; fi
+done
+
+# expect NAME STATUS FRAGMENT CMD...: one stderr line holding FRAGMENT, exit STATUS
+expect() {
+    name=$1 want=$2 frag=$3
+    shift 3
+    "$@" >/dev/null 2>"$T/stderr"
+    rc=$?
+    if [ "$rc" -eq "$want" ] && grep -qF -- "$frag" "$T/stderr" && [ "$(wc -l <"$T/stderr")" -eq 1 ]; then
+        pass "$name"
+    else
+        fail "$name" "exit $rc, stderr: $(cat "$T/stderr")"
+    fi
+}
+expect "wavenet --block 6" 2 "power of two" $MAKEMORE train --arch wavenet --block 6 --data "$NAMES"
+expect "wavenet --layers" 2 "log2(--block)" $MAKEMORE train --arch wavenet --layers 2 --data "$NAMES"
+expect "resume wavenet with --arch mlp" 2 "conflicts with --resume" \
+    $MAKEMORE train --data "$NAMES" --resume "$T/WAVE.full" --arch mlp --steps 400
+expect "resume wavenet with --block 8" 2 "--block 8 conflicts" \
+    $MAKEMORE train --data "$NAMES" --resume "$T/WAVE.full" --block 8 --steps 400
+expect "resume mlp/2 with --layers 3" 2 "--layers 3 conflicts" \
+    $MAKEMORE train --data "$NAMES" --resume "$T/MLP2.full" --layers 3 --steps 400
+$MAKEMORE train --block 3 --embd 4 --hidden 8 --steps 20 --data "$NAMES" --threads 1 --samples 0 \
+    --out "$T/lecture.st" >/dev/null 2>&1 || fail "lecture model run" "exit $?"
+expect "resume the lecture's mlp with --arch wavenet" 2 "contradict" \
+    $MAKEMORE train --data "$NAMES" --resume "$T/lecture.st" --arch wavenet --steps 40
+expect "the lecture's model: --bn-stats running is not it" 2 "contradict" \
+    $MAKEMORE train --data "$NAMES" --resume "$T/lecture.st" --bn-stats running --steps 40
+# under mpirun every rank would train alone and write the same --out: refused, nothing written
+OMPI_COMM_WORLD_SIZE=2 expect "the MLP family refuses mpirun" 2 "trains in one process" \
+    $MAKEMORE train --arch wavenet --data "$NAMES" --out "$T/mpi.st"
+[ ! -e "$T/mpi.st" ] && pass "nothing written under mpirun" || fail "mpirun refusal" "$T/mpi.st written"
+
+for g in "--arch wavenet --batch 8 --hidden 16 --embd 6" "--arch mlp --layers 3 --batch 8"; do
+    if $MAKEMORE gradcheck $g >"$T/g.out" 2>&1 && grep -q "rows approximately equal" "$T/g.out" &&
+       ! grep -q "approximate: False" "$T/g.out"; then
+        pass "gradcheck $g"
+    else
+        fail "gradcheck $g" "$(tail -3 "$T/g.out")"
+    fi
+done
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
