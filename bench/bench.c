@@ -490,6 +490,8 @@ int main(int argc, char **argv) {
     if (o.threads[o.n_threads - 1] >= 2)
         for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "gemm"); i++)
             dxdw_two_cores(out, o.sizes[i], &plan);
+    if (entry_selected_name(&o, "wavenet"))
+        res.failures += wavenet_section(out, o.threads, o.n_threads, &plan, o.python, o.torch, o.quick);
     if (o.profile)
         for (int i = 0; i < o.n_sizes && entry_selected(&o, BENCH_ENTRIES[BENCH_N_ENTRIES - 1]); i++)
             step_profile(out, o.sizes[i], o.threads, o.n_threads, &plan);

@@ -143,6 +143,11 @@ void scatter_atomic_adds(float *dC, const float *dembcat, const int *Xb, int n, 
 void linear_backward_loops(float *din, float *dW, float *db, const float *dout,
                            const float *in, const float *W, int B, int n_in, int n_out);
 
+// ---- part 5's WaveNet step (bench_wavenet.c) ---------------------------------------
+// The step at each thread count beside PyTorch's (torch = 1: bench/torch_wavenet.py via
+// python), then by layer. Returns the number of failed checks (0 or 1).
+int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan *plan,
+                    const char *python, int torch, int quick);
 // ---- the fused step by phase (bench_profile.c) -------------------------------------
 void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
                   const TimingPlan *plan);

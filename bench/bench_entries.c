@@ -543,7 +543,7 @@ static void step_atomic(void *p) {
     StepState *s = p;
     Params *w = &s->atomic_m.params;
     const Config *c = &s->cfg;
-    model_sample_batch(s->Xb, s->Yb, &s->ex, s->B, &s->rng_atomic);
+    examples_sample_batch(s->Xb, s->Yb, &s->ex, s->B, &s->rng_atomic);
     atomic_forward(&s->a, w, s->Xb, s->Yb);
     atomic_backward(&s->a);
     float *params[] = {w->C, w->W1, w->b1, w->W2, w->b2, w->bngain, w->bnbias};

@@ -29,7 +29,7 @@ typedef struct {
 
 static void ph_batch(void *p) {
     PROF_VARS(p);
-    model_sample_batch(a->Xb, a->Yb, &s->ex, B, &s->rng);
+    examples_sample_batch(a->Xb, a->Yb, &s->ex, B, &s->rng);
 }
 static void ph_emb_fwd(void *p) {
     PROF_VARS(p);
@@ -91,7 +91,7 @@ static const struct {
     BenchFn run;
     int depth;
 } PHASES[] = {
-    {"model_sample_batch", ph_batch, 0},
+    {"examples_sample_batch", ph_batch, 0},
     {"model_forward", ph_forward, 0},
     {"embedding_forward", ph_emb_fwd, 1},
     {"gemm fwd1 (b1 in the bn)", ph_lin1_fwd, 1},

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "common.h"
+#include "rng.h"
 
 #define MAX_WORD_LEN 256   // longer lines are an error (names are short; this guards memory)
 
@@ -40,7 +41,7 @@ typedef struct {
     // The same examples packed for batch sampling: row i is X[i, 0..T-1] then Y[i], one
     // byte each (vocabularies have at most 256 symbols). 180k examples take 730 KB: the
     // random rows a batch draws come from L2 instead of two L3 lines each.
-    // NULL for Examples made by hand; model_sample_batch then reads X and Y.
+    // NULL for Examples made by hand; examples_sample_batch then reads X and Y.
     uint8_t *rows;  // [n, T+1]
 } Examples;
 
@@ -58,6 +59,10 @@ int words_parse(Words *out, const char *data, size_t len, const char *name, Err 
 void words_free(Words *w);
 
 void vocab_build(Vocab *v, const Words *w);
+
+// Xb[B, T], Yb[B]: B examples drawn uniformly with replacement from ex (one rng_below
+// each, in order: the batch is a function of the generator's state alone).
+void examples_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng);
 // 0 when every byte of every word is in v; else -1 naming the word's index and byte.
 int vocab_check(const Vocab *v, const Words *w, const char *name, Err *err);
 

@@ -91,8 +91,6 @@ void model_sgd(Model *m, float lr);      // params -= lr * grads
 // model_backward then model_sgd, fused: W1/W2 are updated inside their weight-gradient
 // GEMMs, so grads.W1/grads.W2 are left untouched (the other grads are filled).
 void model_backward_sgd(Model *m, float lr);
-// Draws a batch of m->acts.B examples uniformly with replacement from ex.
-void model_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng);
 // One whole step: batch, forward, model_backward_sgd. Returns the loss.
 float model_train_step(Model *m, const Examples *ex, float lr, Rng *rng);
 

@@ -96,11 +96,17 @@ void net_init(Net *n, Rng *rng, int perturb);
 float net_forward(Net *n, const int *Xb, const int *Yb, int update_running);
 // Fills every parameter gradient (overwritten).
 void net_backward(Net *n);
+// One layer of each (net_forward and net_backward run them in order; the bench times them
+// one by one). Layer l's forward reads layer l-1's output; the last one also computes the
+// loss and dlogits. Backward: sgd = 1 is the fused step (weights updated inside their
+// GEMMs with lr), else the gradients go to n->grads.
+void net_layer_forward(Net *n, int l, int update_running);
+void net_layer_backward(Net *n, int l, int sgd, float lr);
 void net_sgd(Net *n, float lr);  // params -= lr * grads
 // net_backward and net_sgd fused: each weight is updated inside its gradient GEMM
 // (its grads entry is left untouched); the other tensors go through grads.
 void net_backward_sgd(Net *n, float lr);
-// Batch (model_sample_batch), net_forward, net_backward_sgd. Returns the loss.
+// Batch (examples_sample_batch), net_forward, net_backward_sgd. Returns the loss.
 float net_train_step(Net *n, const Examples *ex, float lr, Rng *rng);
 
 // Calibrates every batchnorm's statistics on ex, layer by layer in inference mode

@@ -311,3 +311,18 @@ void split_free(Split *s) {
     examples_free(&s->test);
     memset(s, 0, sizeof *s);
 }
+
+void examples_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng) {
+    const int T = ex->T;
+    for (int b = 0; b < B; b++) {
+        uint32_t i = rng_below(rng, (uint32_t)ex->n);
+        if (ex->rows) {  // the packed copy: one short row, usually in L2
+            const uint8_t *r = ex->rows + (size_t)i * (T + 1);
+            for (int t = 0; t < T; t++) Xb[b * T + t] = r[t];
+            Yb[b] = r[T];
+        } else {
+            for (int t = 0; t < T; t++) Xb[b * T + t] = ex->X[(size_t)i * T + t];
+            Yb[b] = ex->Y[i];
+        }
+    }
+}

@@ -176,21 +176,6 @@ void model_sgd(Model *m, float lr) {
     for (long i = 0; i < n; i++) w[i] -= lr * g[i];
 }
 
-void model_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng) {
-    const int T = ex->T;
-    for (int b = 0; b < B; b++) {
-        uint32_t i = rng_below(rng, (uint32_t)ex->n);
-        if (ex->rows) {  // the packed copy: one short row, usually in L2
-            const uint8_t *r = ex->rows + (size_t)i * (T + 1);
-            for (int t = 0; t < T; t++) Xb[b * T + t] = r[t];
-            Yb[b] = r[T];
-        } else {
-            for (int t = 0; t < T; t++) Xb[b * T + t] = ex->X[(size_t)i * T + t];
-            Yb[b] = ex->Y[i];
-        }
-    }
-}
-
 static void sgd_update(float *w, const float *g, size_t n, float lr) {
     #pragma omp simd
     for (size_t i = 0; i < n; i++) w[i] -= lr * g[i];
@@ -220,7 +205,7 @@ void model_backward_sgd(Model *m, float lr) {
 
 float model_train_step(Model *m, const Examples *ex, float lr, Rng *rng) {
     Acts *a = &m->acts;
-    model_sample_batch(a->Xb, a->Yb, ex, a->B, rng);
+    examples_sample_batch(a->Xb, a->Yb, ex, a->B, rng);
     float loss = model_forward(m, a->Xb, a->Yb);
     model_backward_sgd(m, lr);
     return loss;

@@ -236,49 +236,49 @@ static void running_update(float *mean, float *var, const float *bmean, const fl
     }
 }
 
-float net_forward(Net *n, const int *Xb, const int *Yb, int update_running) {
+void net_layer_forward(Net *n, int l, int update_running) {
     const NetConfig *c = &n->cfg;
     float *A = n->acts;
     int B = n->B;
-    if (n->Xb != Xb) memcpy(n->Xb, Xb, (size_t)B * c->T * sizeof(int));
-    if (n->Yb != Yb) memcpy(n->Yb, Yb, (size_t)B * sizeof(int));
-    for (int l = 0; l < n->n_layers; l++) {
-        const Layer *L = &n->layer[l];
-        const float *in = l ? A + n->layer[l - 1].out : NULL;  // [B*in_rows, in_cols]
-        int rows = B * L->rows;
-        switch (L->kind) {
-        case L_EMBED:    // (B*T, E)
-            embedding_forward(A + L->out, net_tensor(n, L->w), n->Xb, B, c->T, c->E);
-            break;
-        case L_FLATTEN:  // a view: (B*rows, cols) over the same floats
-            break;
-        case L_LINEAR:   // (B*rows, H)
-            linear_forward(A + L->out, in, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
-                           rows, L->in_cols, L->cols);
-            break;
-        case L_BN_TANH:  // (B*rows, H), statistics over all B*rows rows
-            batchnorm_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
-                                   in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
-                                   c->bessel);
-            if (update_running && c->bn_stats == BN_STATS_RUNNING)
-                running_update(net_tensor(n, L->mean), net_tensor(n, L->var), A + L->bmean,
-                               A + L->bvar, c->momentum, L->cols);
-            break;
-        case L_LINEAR_OUT:  // (B, V), then the loss and dlogits
-            linear_forward(A + L->out, in, net_tensor(n, L->w), net_tensor(n, L->b), B,
-                           L->in_cols, c->V);
-            n->loss = ce_forward_backward_fused(A + L->dout, A + L->out, n->Yb, B, c->V);
-            break;
-        }
+    const Layer *L = &n->layer[l];
+    const float *in = l ? A + n->layer[l - 1].out : NULL;  // [B*in_rows, in_cols]
+    int rows = B * L->rows;
+    switch (L->kind) {
+    case L_EMBED:    // (B*T, E)
+        embedding_forward(A + L->out, net_tensor(n, L->w), n->Xb, B, c->T, c->E);
+        break;
+    case L_FLATTEN:  // a view: (B*rows, cols) over the same floats
+        break;
+    case L_LINEAR:   // (B*rows, H)
+        linear_forward(A + L->out, in, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
+                       rows, L->in_cols, L->cols);
+        break;
+    case L_BN_TANH:  // (B*rows, H), statistics over all B*rows rows
+        batchnorm_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
+                               in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
+                               c->bessel);
+        if (update_running && c->bn_stats == BN_STATS_RUNNING)
+            running_update(net_tensor(n, L->mean), net_tensor(n, L->var), A + L->bmean,
+                           A + L->bvar, c->momentum, L->cols);
+        break;
+    case L_LINEAR_OUT:  // (B, V), then the loss and dlogits
+        linear_forward(A + L->out, in, net_tensor(n, L->w), net_tensor(n, L->b), B,
+                       L->in_cols, c->V);
+        n->loss = ce_forward_backward_fused(A + L->dout, A + L->out, n->Yb, B, c->V);
+        break;
     }
+}
+
+float net_forward(Net *n, const int *Xb, const int *Yb, int update_running) {
+    if (n->Xb != Xb) memcpy(n->Xb, Xb, (size_t)n->B * n->cfg.T * sizeof(int));
+    if (n->Yb != Yb) memcpy(n->Yb, Yb, (size_t)n->B * sizeof(int));
+    for (int l = 0; l < n->n_layers; l++) net_layer_forward(n, l, update_running);
     return n->loss;
 }
 
 static float *grad_of(Net *n, int i) { return n->grads + n->tensor[i].off; }
 
-// One layer's backward. sgd: the fused step (weights updated inside their GEMMs with
-// lr), else the gradients are written to n->grads.
-static void layer_backward(Net *n, int l, int sgd, float lr) {
+void net_layer_backward(Net *n, int l, int sgd, float lr) {
     const NetConfig *c = &n->cfg;
     float *A = n->acts;
     const Layer *L = &n->layer[l];
@@ -312,7 +312,7 @@ static void layer_backward(Net *n, int l, int sgd, float lr) {
 }
 
 void net_backward(Net *n) {
-    for (int l = n->n_layers - 1; l >= 0; l--) layer_backward(n, l, 0, 0.0f);
+    for (int l = n->n_layers - 1; l >= 0; l--) net_layer_backward(n, l, 0, 0.0f);
 }
 
 static void sgd_update(float *w, const float *g, size_t n, float lr) {
@@ -323,7 +323,7 @@ static void sgd_update(float *w, const float *g, size_t n, float lr) {
 void net_sgd(Net *n, float lr) { sgd_update(n->params, n->grads, n->num_params, lr); }
 
 void net_backward_sgd(Net *n, float lr) {
-    for (int l = n->n_layers - 1; l >= 0; l--) layer_backward(n, l, 1, lr);
+    for (int l = n->n_layers - 1; l >= 0; l--) net_layer_backward(n, l, 1, lr);
     for (int i = 0; i < n->n_tensors; i++) {
         const NetTensor *t = &n->tensor[i];
         if (!t->is_stat && !t->gemm_updated)
@@ -332,7 +332,7 @@ void net_backward_sgd(Net *n, float lr) {
 }
 
 float net_train_step(Net *n, const Examples *ex, float lr, Rng *rng) {
-    model_sample_batch(n->Xb, n->Yb, ex, n->B, rng);
+    examples_sample_batch(n->Xb, n->Yb, ex, n->B, rng);
     float loss = net_forward(n, n->Xb, n->Yb, 1);
     net_backward_sgd(n, lr);
     return loss;

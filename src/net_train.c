@@ -12,11 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
 #include "net.h"
 #include "net_cli.h"
 #include "net_io.h"
+#include "outfile.h"
+#include "safetensors.h"
 #include "sample.h"
 
 #define CMD "train"
@@ -158,9 +161,13 @@ static void load_data(Words *w, Vocab *v, Split *s, const char *path, int T, uin
     if (split_build(s, w, v, T, split_seed, &err) != 0) cli_die(CMD, EXIT_RUNTIME, "%s: %s", path, err.msg);
 }
 
+// The first SIGINT/SIGTERM/SIGHUP stops the loop after its step (with a checkpoint); a
+// second one removes a save's temporary file and the lock, then takes the default action.
 static volatile sig_atomic_t stop_signal = 0;
 static void on_signal(int sig) {
     if (stop_signal) {
+        st_remove_temp_signal_safe();
+        outfile_unlock_signal_safe();
         signal(sig, SIG_DFL);
         raise(sig);
     }
@@ -219,9 +226,29 @@ static void print_samples(const Net *n, const Vocab *v, uint64_t seed, int count
     }
 }
 
+// Before any work: --out is not an input, is writable the way it will be written, and
+// no other run writes it now (the same rules as the lecture's model, src/RELIABILITY.md).
+static void check_outputs(const NetOpts *o) {
+    if (o->out && outfile_same(o->data, o->out))
+        cli_die(CMD, EXIT_USAGE, "--out %s is the words file --data %s", o->out, o->data);
+    if (o->out) {
+        outfile_probe(CMD, "--out", o->out);
+        outfile_lock(CMD, "--out", o->out);
+    } else if (!outfile_cwd_writable()) {
+        say(CMD, "note: the working directory is not writable, so an interrupted run could "
+            "not be checkpointed; give --out FILE to keep one");
+    }
+}
+
 int net_train_main(int argc, char **argv) {
     NetOpts o;
     parse(&o, argc, argv);
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};  // before the lock
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    check_outputs(&o);
     threads_set(o.threads);
     Net n;
     Vocab v;
@@ -258,6 +285,12 @@ int net_train_main(int argc, char **argv) {
         rng_seed(&rng, ts.seed);
         net_init(&n, &rng, 0);
     }
+    if (!checkpoint_words_match(&ts, &w))  // --resume: the words file it was trained on
+        cli_die(CMD, EXIT_RUNTIME, "--data %s (%llu bytes, crc32c %08x) is not the words file "
+                "--resume %s was trained on (%llu bytes, crc32c %08x); resume with that file",
+                o.data, (unsigned long long)w.file_bytes, (unsigned)w.file_crc, o.resume,
+                (unsigned long long)ts.data_bytes, (unsigned)ts.data_crc);
+    checkpoint_words_record(&ts, &w);
     const char *out = o.out ? o.out : DEFAULT_INTERRUPT_PATH;
     const NetConfig *c = &n.cfg;
     printf("makemore train: %s, %d layer%s, block %d, embd %d, hidden %d, batchnorm %s "
@@ -268,10 +301,6 @@ int net_train_main(int argc, char **argv) {
            ts.batch, ts.lr, ts.lr2, ts.decay_step, (unsigned long long)ts.seed);
     if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
     fflush(stdout);
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
     long step0 = ts.step;
     double t0 = now_seconds();
     int sig = train_loop(&n, &s.train, &ts, &rng, &o, &v, out);

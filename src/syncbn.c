@@ -135,7 +135,7 @@ float dp_train_step(Model *m, const Examples *ex, float lr, Rng *rng, int *stop)
     g_batch = grow(g_batch, &g_batch_cap, B * (T + 1), sizeof(int));
     g_fused = grow(g_fused, &g_fused_cap, n0 + 3, sizeof(float));
     int *Xg = g_batch, *Yg = g_batch + B * T;
-    model_sample_batch(Xg, Yg, ex, (int)B, rng);  // the global batch, as one process draws it
+    examples_sample_batch(Xg, Yg, ex, (int)B, rng);  // the global batch, as one process draws it
     float loss = model_forward(m, Xg + (size_t)r * Bl * T, Yg + (size_t)r * Bl);
     model_backward(m);
     float *f = g_fused;

@@ -61,7 +61,7 @@ static void test_fused_step_matches_backward_plus_sgd(void) {
         Examples ex;
         random_examples(&ex, 500, cfgs[k].T, cfgs[k].V, &rng);
         int *Xb = xcalloc((size_t)B * cfgs[k].T, sizeof(int)), *Yb = xcalloc(B, sizeof(int));
-        model_sample_batch(Xb, Yb, &ex, B, &rng);
+        examples_sample_batch(Xb, Yb, &ex, B, &rng);
         float la = model_forward(&a, Xb, Yb);
         model_backward(&a);
         model_sgd(&a, 0.1f);
@@ -242,9 +242,9 @@ static void test_packed_sampling(void) {
     int X1[B * 4], Y1[B], X2[B * 4], Y2[B];
     rng_seed(&r1, 9);
     rng_seed(&r2, 9);
-    model_sample_batch(X1, Y1, &ex, B, &r1);  // rows == NULL: reads X and Y
+    examples_sample_batch(X1, Y1, &ex, B, &r1);  // rows == NULL: reads X and Y
     examples_pack(&ex);
-    model_sample_batch(X2, Y2, &ex, B, &r2);
+    examples_sample_batch(X2, Y2, &ex, B, &r2);
     CHECK(ex.rows && memcmp(X1, X2, sizeof X1) == 0 && memcmp(Y1, Y2, sizeof Y1) == 0,
           "packed rows give other batches");
     CHECK(memcmp(r1.s, r2.s, sizeof r1.s) == 0, "packed sampling drew a different number of values");

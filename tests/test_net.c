@@ -22,7 +22,7 @@ static NetConfig config(NetArch arch, int V, int T, int E, int H, int layers) {
     return c;
 }
 
-// Random examples (no packed rows: model_sample_batch reads X and Y).
+// Random examples (no packed rows: examples_sample_batch reads X and Y).
 static Examples random_examples(int n, int T, int V, uint64_t seed) {
     Examples ex = {.n = n, .T = T, .rows = NULL};
     ex.X = malloc((size_t)n * T * sizeof(int));
@@ -96,7 +96,7 @@ static void check_gradients(NetConfig c, int B, uint64_t seed) {
     rng_seed(&r, seed);
     net_init(&n, &r, 1);
     Examples ex = random_examples(64, c.T, c.V, seed + 1);
-    model_sample_batch(n.Xb, n.Yb, &ex, B, &r);
+    examples_sample_batch(n.Xb, n.Yb, &ex, B, &r);
     net_forward(&n, n.Xb, n.Yb, 0);
     net_backward(&n);
     double *P = malloc(n.num_params * sizeof(double)), *G = malloc(n.num_params * sizeof(double));

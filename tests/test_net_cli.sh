@@ -72,6 +72,29 @@ expect "resume the lecture's mlp with --arch wavenet" 2 "contradict" \
     $MAKEMORE train --data "$NAMES" --resume "$T/lecture.st" --arch wavenet --steps 40
 expect "the lecture's model: --bn-stats running is not it" 2 "contradict" \
     $MAKEMORE train --data "$NAMES" --resume "$T/lecture.st" --bn-stats running --steps 40
+head -c 100000 "$NAMES" | sed '$d' >"$T/other.txt"
+expect "wavenet --resume with another words file" 1 "is not the words file" \
+    $MAKEMORE train --data "$T/other.txt" --resume "$T/WAVE.half" --steps 300
+# outputs are checked before any work, and locked while a run writes them
+expect "wavenet --out in a missing directory" 1 "create it first" \
+    $MAKEMORE train $WAVE --steps 100000 --out "$T/missing/x.st"
+expect "wavenet --out is the words file" 2 "is the words file" \
+    $MAKEMORE train $WAVE --steps 100000 --out "$NAMES"
+$MAKEMORE train $WAVE --steps 100000000 --out "$T/locked.st" >/dev/null 2>&1 &
+bg=$!
+i=0
+while [ ! -e "$T/locked.st.lock" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+expect "wavenet: a second run on the same --out fails, naming the first" 1 "in use by another makemore run (pid $bg" \
+    $MAKEMORE train $WAVE --steps 10 --out "$T/locked.st"
+kill -HUP $bg
+wait $bg
+rc=$?
+if [ $rc -eq 129 ] && [ -s "$T/locked.st" ] && [ ! -e "$T/locked.st.lock" ]; then
+    pass "wavenet: SIGHUP stops with a checkpoint (exit 129), the lock removed"
+else
+    fail "wavenet SIGHUP" "exit $rc; $(ls "$T")"
+fi
+
 # under mpirun every rank would train alone and write the same --out: refused, nothing written
 OMPI_COMM_WORLD_SIZE=2 expect "the MLP family refuses mpirun" 2 "trains in one process" \
     $MAKEMORE train --arch wavenet --data "$NAMES" --out "$T/mpi.st"

@@ -130,7 +130,7 @@ static void test_dp_steps_against_one_process(void) {
     memcpy(&r2, &r1, sizeof r1);
     double worst = 0;
     for (int s = 0; s < steps; s++) {
-        model_sample_batch(one.acts.Xb, one.acts.Yb, &ex, B, &r1);
+        examples_sample_batch(one.acts.Xb, one.acts.Yb, &ex, B, &r1);
         float l1 = one_process_step(&one, 0.1f);
         int stop = 0;
         float l2 = dp_train_step(&dp, &ex, 0.1f, &r2, &stop);
