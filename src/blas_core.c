@@ -60,7 +60,8 @@ static void core_fix(char **argv) {
 void blas_setup(char **argv) {
     core_fix(argv);
     // In OpenBLAS's OpenMP build openblas_set_num_threads() also sets OpenMP's count, so
-    // the pool's size is put back; OpenBLAS itself stays on one thread from here on.
+    // the pool's size is put back. That build re-reads the pool's size at every call, so
+    // linear.c's sgemm_call holds each call to one thread (test_linear checks it).
     int pool = omp_get_max_threads();
     openblas_set_num_threads(1);
     omp_set_num_threads(pool);

@@ -7,21 +7,32 @@
 #include <cblas.h>
 #include <omp.h>
 
-// Threads. OpenBLAS runs on one thread (blas_setup); the engine splits a large GEMM itself,
+// Threads. OpenBLAS runs on one thread (sgemm_call); the engine splits a large GEMM itself,
 // into tiles of C's longer side fixed by the shape alone, never by the thread count, and
 // never along K. Every element of C is then the sum one single-threaded sgemm call makes
 // for the same tile, whatever the number of threads: GEMM results do not depend on it.
 // Small GEMMs (the whole lecture step at B = 32) are one plain call: splitting their rows
 // across our pool was measured slower for the whole step at the lecture's size (B = 32,
 // quiet 2-core machine: 39.3-40.0 us/step split vs 35.7 us unsplit).
+// Tiled GEMMs below GEMM_FORK_MIN_MACS run their tiles in order on the calling thread (the
+// same bits): inside a step, a fork for a GEMM of 1-2 M MACs (part 5's WaveNet at B = 32)
+// was measured to cost more than the second core gives back (src/ARCHITECTURES.md).
 #define GEMM_SPLIT_MIN_MACS (1L << 20)  // M*N*K from which a GEMM is tiled
+#define GEMM_FORK_MIN_MACS (1L << 22)   // M*N*K from which the tiles are spread over threads
 #define GEMM_TILE_MIN 64                // tiles have at least this many rows (or columns)
 #define GEMM_MAX_TILES 16
 
+// Every sgemm of the engine passes here. OpenBLAS's OpenMP build sizes its own team from
+// omp_get_max_threads() at each call (openblas_set_num_threads(1) does not hold once the
+// pool is larger), so outside a parallel region the pool is set to 1 around the call: the
+// call runs on this thread alone, as inside a region, and the split stays the engine's.
 static void sgemm_call(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                        int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    int pool = omp_in_parallel() ? 1 : omp_get_max_threads();
+    if (pool > 1) omp_set_num_threads(1);
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,
                 transB ? CblasTrans : CblasNoTrans, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (pool > 1) omp_set_num_threads(pool);
 }
 
 int gemm_tiles(int M, int N, int K) {
@@ -55,7 +66,7 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha, const float 
         return;
     }
     int split_rows = M >= N;
-    if (omp_get_max_threads() == 1) {  // the same tiles, in order, without a fork
+    if (omp_get_max_threads() == 1 || (long)M * N * K < GEMM_FORK_MIN_MACS) {  // same tiles, in order
         for (int i = 0; i < n; i++)
             gemm_tile(i, n, split_rows, transA, transB, M, N, K, alpha, A, B, beta, C);
         return;

@@ -1,6 +1,8 @@
 // test_linear.c: the cblas_sgemm wrappers against naive double loops, in all four
 // transpose forms, and the linear layer's forward / backward / backward+SGD.
 #include <stdlib.h>
+#include <omp.h>
+
 #include <string.h>
 
 #include "check.h"
@@ -56,7 +58,8 @@ static void test_gemm_all_transposes(void) {
 // against the double loops, and bit-identical at 1, 2 and 3 threads (the tiles are fixed
 // by the shape, never by the thread count).
 static void test_gemm_tiles_thread_independent(void) {
-    const int sizes[][3] = {{700, 130, 30}, {30, 1030, 200}, {257, 300, 27}};
+    // tiled and run in order (under 4 M MACs), tiled and forked (from 4 M MACs)
+    const int sizes[][3] = {{700, 130, 30}, {30, 1030, 200}, {257, 300, 27}, {1030, 64, 128}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2];
         CHECK(gemm_tiles(M, N, K) > 1, "M=%d N=%d K=%d is not tiled: the test tests nothing", M,
@@ -86,6 +89,23 @@ static void test_gemm_tiles_thread_independent(void) {
                 xfree(A); xfree(B); xfree(C0); xfree(ref);
             }
     }
+}
+
+int openblas_get_num_threads(void);  // OpenBLAS's own (cblas.h brings complex.h's I)
+
+// OpenBLAS's OpenMP build would size its team from the pool at each call; the engine's
+// GEMMs run it on one thread (linear.c), and the pool keeps its size.
+static void test_openblas_stays_on_one_thread(void) {
+    const int M = 200, N = 200, K = 25;  // one call (not tiled), large enough for OpenBLAS to fork
+    CHECK(gemm_tiles(M, N, K) == 1, "M=%d N=%d K=%d is tiled: the test tests nothing", M, N, K);
+    float *A = randv((size_t)M * K), *B = randv((size_t)K * N), *C = randv((size_t)M * N);
+    threads_set(2);
+    gemm(0, 0, M, N, K, 1.0f, A, B, 0.0f, C);
+    CHECK(openblas_get_num_threads() == 1, "OpenBLAS runs %d threads after a GEMM with a pool of 2",
+          openblas_get_num_threads());
+    CHECK(omp_get_max_threads() == 2, "the pool is %d after a GEMM, not 2", omp_get_max_threads());
+    threads_set(1);
+    xfree(A); xfree(B); xfree(C);
 }
 
 static void test_linear_forward_backward(void) {
@@ -164,5 +184,6 @@ TEST_MAIN {
     threads_set(2);
     RUN_TEST(test_gemm_all_transposes);
     RUN_TEST(test_gemm_tiles_thread_independent);
+    RUN_TEST(test_openblas_stays_on_one_thread);
     return check_summary();
 }
