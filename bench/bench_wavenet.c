@@ -28,7 +28,8 @@ typedef struct {
     Net n;
     Examples ex;
     Rng rng;
-    int l;  // the layer a per-layer phase runs
+    int l;         // the layer a per-layer phase runs
+    int thr[8];    // thread counts of the interleaved step timings
 } Wave;
 
 static const char *const KIND_NAMES[] = {"embedding", "flatten (view)", "linear", "batchnorm+tanh",
@@ -109,6 +110,18 @@ static void ph_step(void *p) {
     Wave *w = p;
     net_train_step(&w->n, &w->ex, WN_LR, &w->rng);
 }
+// The step at thr[K] threads: the thread counts are timed round-robin (time_interleaved),
+// so on a shared machine each meets the same noise and their ratio holds.
+#define STEP_AT(K)                                                \
+    static void ph_step_##K(void *p) {                            \
+        Wave *w = p;                                              \
+        threads_set(w->thr[K]);                                   \
+        net_train_step(&w->n, &w->ex, WN_LR, &w->rng);            \
+    }
+STEP_AT(0) STEP_AT(1) STEP_AT(2) STEP_AT(3) STEP_AT(4) STEP_AT(5) STEP_AT(6) STEP_AT(7)
+static const BenchFn STEP_FNS[8] = {ph_step_0, ph_step_1, ph_step_2, ph_step_3,
+                                    ph_step_4, ph_step_5, ph_step_6, ph_step_7};
+
 static void ph_batch(void *p) {
     Wave *w = p;
     examples_sample_batch(w->n.Xb, w->n.Yb, &w->ex, w->n.B, &w->rng);
@@ -171,11 +184,15 @@ int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan
                "through net.c; median us per step\n", n->num_params);
     int wrong = wave_verify(&w, f);
     double step[WN_MAX_THREADS];
-    fprintf(f, "  %-8s %12s %12s %14s %10s\n", "threads", "engine", "PyTorch", "PyTorch/engine",
-            "vs 1 thr");
+    int inter = n_threads < 8 ? n_threads : 8;
+    Timing tm[8];
+    for (int k = 0; k < inter; k++) w.thr[k] = threads[k];
+    if (!wrong) time_interleaved(STEP_FNS, &w, inter, plan, tm);
+    fprintf(f, "  %-8s %12s %12s %14s %10s   (engine's thread counts timed round-robin)\n",
+            "threads", "engine", "PyTorch", "PyTorch/engine", "vs 1 thr");
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
-        step[k] = wrong ? NAN : time_fn(ph_step, &w, plan).median;
+        step[k] = wrong ? NAN : k < inter ? tm[k].median : time_fn(ph_step, &w, plan).median;
         double tm = 0, tmin = 0;
         int have = torch && torch_wavenet(python, threads[k], quick, &tm, &tmin) == 0;
         char tcol[32] = "-", ratio[32] = "-";

@@ -85,6 +85,7 @@ const char *net_arch_name(NetArch a);
 double net_memory_bytes(const NetConfig *cfg, int B);
 float *net_tensor(const Net *n, int i);  // data of tensor i (params or stats)
 int net_find(const Net *n, const char *name);  // tensor index or -1
+int net_tensor_is_bn(const Net *n, int i);     // 1: a batchnorm's gain or shift
 
 // The lecture's initialisation for the architecture (src/ARCHITECTURES.md). perturb = 1
 // makes every bias, gain and shift non-trivial as the gradient check wants.

@@ -8,6 +8,7 @@
 
 #include "data.h"
 #include "model.h"
+#include "net.h"
 #include "rng.h"
 
 // Training-mode batchnorm + tanh on this rank's Bl rows with the global batch's statistics
@@ -32,5 +33,9 @@ void syncbn_tanh_backward(float *dhprebn, float *dbngain, float *dbnbias, const 
 // *stop: in, this rank's signal (0 none); out, the signal the ranks agreed on (SIGINT if any
 // rank had one, else SIGTERM if any, else 0). Returns the global batch's mean loss.
 float dp_train_step(Model *m, const Examples *ex, float lr, Rng *rng, int *stop);
+// The same for a Net of the MLP family: this rank's n->B rows of the global batch, every
+// batchnorm synchronised, one fused allreduce of the gradients (with the loss and the stop
+// signals), net_sgd on every rank; the running statistics move with the global batch's.
+float net_dp_train_step(Net *n, const Examples *ex, float lr, Rng *rng, int *stop);
 
 #endif

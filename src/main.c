@@ -35,10 +35,10 @@ int main(int argc, char **argv) {
         return 0;
     }
     if (net_route(cmd, argc - 1, argv + 1)) {  // the MLP family's layer table (net.c)
-        if (!strcmp(cmd, "train") && dist_launched()) {
+        if (!strcmp(cmd, "train") && dist_launched() && !dist_built()) {
             // Every rank would train alone and write the same --out.
-            say(NULL, "train: the MLP family (--arch, --layers, --bn-stats) trains in one process; "
-                "data-parallel training under mpirun covers the lecture's model (run without mpirun)");
+            say(NULL, "train: this makemore was built without MPI, so under mpirun every rank would "
+                "train alone; build with make MPI=1 for data-parallel training, or run without mpirun");
             return EXIT_USAGE;
         }
         if (!strcmp(cmd, "train")) return net_train_main(argc - 1, argv + 1);

@@ -9,9 +9,11 @@
 #include <string.h>
 
 #include "common.h"
+#include "dist.h"
 #include "kernels.h"
 #include "linear.h"
 #include "model.h"
+#include "syncbn.h"
 
 const char *net_arch_name(NetArch a) { return a == ARCH_WAVENET ? "wavenet" : "mlp"; }
 
@@ -254,9 +256,14 @@ void net_layer_forward(Net *n, int l, int update_running) {
                        rows, L->in_cols, L->cols);
         break;
     case L_BN_TANH:  // (B*rows, H), statistics over all B*rows rows
-        batchnorm_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
-                               in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
-                               c->bessel);
+        if (dist_size() > 1)  // DIST: the statistics of every rank's rows (syncbn.h)
+            syncbn_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
+                                in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
+                                c->bessel);
+        else
+            batchnorm_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
+                                   in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
+                                   c->bessel);
         if (update_running && c->bn_stats == BN_STATS_RUNNING)
             running_update(net_tensor(n, L->mean), net_tensor(n, L->var), A + L->bmean,
                            A + L->bvar, c->momentum, L->cols);
@@ -274,6 +281,12 @@ float net_forward(Net *n, const int *Xb, const int *Yb, int update_running) {
     if (n->Yb != Yb) memcpy(n->Yb, Yb, (size_t)n->B * sizeof(int));
     for (int l = 0; l < n->n_layers; l++) net_layer_forward(n, l, update_running);
     return n->loss;
+}
+
+int net_tensor_is_bn(const Net *n, int i) {
+    for (int l = 0; l < n->n_layers; l++)
+        if (n->layer[l].kind == L_BN_TANH && (n->layer[l].w == i || n->layer[l].b == i)) return 1;
+    return 0;
 }
 
 static float *grad_of(Net *n, int i) { return n->grads + n->tensor[i].off; }
@@ -294,8 +307,12 @@ void net_layer_backward(Net *n, int l, int sgd, float lr) {
                              L->in_cols, c->V);
         break;
     case L_BN_TANH:     // exercise 3 with tanh fused, over all B*rows rows
-        bn_tanh_backward_fused(A + p->dout, grad_of(n, L->w), grad_of(n, L->b), A + L->dout,
-                               A + L->out, A + L->raw, A + L->binv, W, rows, L->cols, c->bessel);
+        if (dist_size() > 1)  // DIST: the closed form's two column sums over every rank's rows
+            syncbn_tanh_backward(A + p->dout, grad_of(n, L->w), grad_of(n, L->b), A + L->dout,
+                                 A + L->out, A + L->raw, A + L->binv, W, rows, L->cols, c->bessel);
+        else
+            bn_tanh_backward_fused(A + p->dout, grad_of(n, L->w), grad_of(n, L->b), A + L->dout,
+                                   A + L->out, A + L->raw, A + L->binv, W, rows, L->cols, c->bessel);
         break;
     case L_LINEAR:
         if (sgd) linear_backward_sgd(A + p->dout, W, db, A + L->dout, A + p->out, lr,

@@ -15,12 +15,15 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "dist.h"
+#include "log.h"
 #include "net.h"
 #include "net_cli.h"
 #include "net_io.h"
 #include "outfile.h"
 #include "safetensors.h"
 #include "sample.h"
+#include "syncbn.h"
 
 #define CMD "train"
 #define DEFAULT_INTERRUPT_PATH "makemore-interrupted.safetensors"
@@ -29,10 +32,10 @@ enum { G_ARCH, G_LAYERS, G_BNSTATS, G_BLOCK, G_EMBD, G_HIDDEN, G_BATCH, G_BNVAR,
        G_LR2, G_DECAY, G_SEED, G_SPLIT, NUM_G };
 
 typedef struct {
-    const char *data, *out, *resume;
+    const char *data, *out, *resume, *log;
     NetConfig cfg;
     TrainState ts;
-    int threads, samples, print_every;
+    int threads, threads_given, samples, print_every;
     long save_every;
     int given[NUM_G];
 } NetOpts;
@@ -98,7 +101,8 @@ static void parse(NetOpts *o, int argc, char **argv) {
         else if (cli_is(&c, "--decay-step", 1)) { o->ts.decay_step = cli_long(&c, 0, 1000000000L); g[G_DECAY] = 1; }
         else if (cli_is(&c, "--seed", 1)) { o->ts.seed = cli_u64(&c); g[G_SEED] = 1; }
         else if (cli_is(&c, "--split-seed", 1)) { o->ts.split_seed = cli_u64(&c); g[G_SPLIT] = 1; }
-        else if (cli_is(&c, "--threads", 1)) o->threads = (int)cli_long(&c, 1, 1024);
+        else if (cli_is(&c, "--threads", 1)) { o->threads = (int)cli_long(&c, 1, 1024); o->threads_given = 1; }
+        else if (cli_is(&c, "--log", 1)) o->log = c.value;
         else if (cli_is(&c, "--print-every", 1)) o->print_every = (int)cli_long(&c, 1, 1000000000L);
         else if (cli_is(&c, "--out", 1)) o->out = c.value;
         else if (cli_is(&c, "--save-every", 1)) o->save_every = cli_long(&c, 1, 1000000000L);
@@ -174,41 +178,60 @@ static void on_signal(int sig) {
     stop_signal = sig;
 }
 
-static void save_or_die(const char *path, const Net *n, const Vocab *v, const TrainState *ts) {
+// Rank 0 alone writes (DIST); the log on disk covers every step the checkpoint holds.
+static void save_or_die(const char *path, const Net *n, const Vocab *v, const TrainState *ts, Log *log) {
     char msg[256];
     if (net_nonfinite(n, 0, msg, sizeof msg))
         cli_die(CMD, EXIT_RUNTIME, "not saving %s after step %ld: %s", path, ts->step, msg);
+    if (dist_rank() != 0) return;
+    if (log->f) log_sync(log);
     Err err;
     if (net_save(path, n, v, ts, &err) != 0) cli_die(CMD, EXIT_RUNTIME, "%s", err.msg);
 }
 
+// One step, alone or as one of P ranks. *stop: in, this process's stop request (a signal,
+// or SIGPIPE for rank 0's failed log); out, the stop every rank agreed on.
+static float one_step(Net *n, const Examples *train, float lr, Rng *rng, int *stop) {
+    if (dist_size() > 1) return net_dp_train_step(n, train, lr, rng, stop);  // DIST
+    return net_train_step(n, train, lr, rng);
+}
+
 // The loop from ts->step to ts->steps; returns 0, or the signal that stopped it.
 static int train_loop(Net *n, const Examples *train, TrainState *ts, Rng *rng, const NetOpts *o,
-                      const Vocab *v, const char *out) {
+                      const Vocab *v, const char *out, Log *log) {
     for (; ts->step < ts->steps; ts->step++) {
         long i = ts->step;
         float lr = i < ts->decay_step ? ts->lr : ts->lr2;
-        float loss = net_train_step(n, train, lr, rng);
+        int stop = stop_signal ? stop_signal : log->failed ? SIGPIPE : 0;
+        float loss = one_step(n, train, lr, rng, &stop);
         char what[256];
         int bad = !(loss == loss && loss < 1e30f);
         if (bad) snprintf(what, sizeof what, "the loss is %g", (double)loss);
         else bad = net_nonfinite(n, 1, what, sizeof what) ||
                    ((i + 1) % 100 == 0 && net_nonfinite(n, 0, what, sizeof what));
         if (bad) cli_die(CMD, EXIT_RUNTIME, "training diverged at step %ld (lr %g): %s; stopped", i, lr, what);
+        if (log->f && !log->failed && fprintf(log->f, "%ld,%.9g\n", i, (double)loss) < 0) log_error(log);
         if (i % o->print_every == 0) {
             printf("%7ld/%7ld: %.4f\n", i, ts->steps, loss);
             fflush(stdout);
         }
         int last = i + 1 == ts->steps;
-        if (!last && (stop_signal || (o->save_every && (i + 1) % o->save_every == 0))) {
+        if (!last && (stop || (o->save_every && (i + 1) % o->save_every == 0))) {
             TrainState now = *ts;
             now.step = i + 1;
             memcpy(now.rng, rng->s, sizeof now.rng);
-            save_or_die(out, n, v, &now);
-            if (stop_signal) {
-                fprintf(stderr, "makemore " CMD ": stopped after step %ld of %ld; checkpoint "
-                        "written to %s; continue with --resume %s\n", i + 1, ts->steps, out, out);
-                return stop_signal;
+            save_or_die(out, n, v, &now, log);
+            if (stop) {
+                char np[32] = "";
+                if (dist_size() > 1) snprintf(np, sizeof np, "mpirun -np %d ", dist_size());
+                if (log->failed)
+                    say(CMD, "writing the log %s failed (%s) at step %ld; checkpoint written to %s; "
+                        "continue with %smakemore train --resume %s", log->path, strerror(log->err),
+                        i + 1, out, np, out);
+                else
+                    say(CMD, "stopped after step %ld of %ld; checkpoint written to %s; continue "
+                        "with %smakemore train --resume %s", i + 1, ts->steps, out, np, out);
+                return log->failed && dist_size() == 1 ? -1 : stop == SIGPIPE ? SIGTERM : stop;
             }
         }
     }
@@ -229,8 +252,16 @@ static void print_samples(const Net *n, const Vocab *v, uint64_t seed, int count
 // Before any work: --out is not an input, is writable the way it will be written, and
 // no other run writes it now (the same rules as the lecture's model, src/RELIABILITY.md).
 static void check_outputs(const NetOpts *o) {
+    if (dist_rank() != 0) return;  // DIST: rank 0 alone writes, so rank 0 alone checks and locks
     if (o->out && outfile_same(o->data, o->out))
         cli_die(CMD, EXIT_USAGE, "--out %s is the words file --data %s", o->out, o->data);
+    if (o->log && (outfile_same(o->log, o->data) || (o->out && outfile_same(o->log, o->out))))
+        cli_die(CMD, EXIT_USAGE, "--log %s is also the words file or --out (allowed: a file of its own)", o->log);
+    if (o->log) {
+        outfile_probe(CMD, "--log", o->log);
+        outfile_lock(CMD, "--log", o->log);
+        if (!o->resume) outfile_check_log(CMD, o->log);
+    }
     if (o->out) {
         outfile_probe(CMD, "--out", o->out);
         outfile_lock(CMD, "--out", o->out);
@@ -241,8 +272,16 @@ static void check_outputs(const NetOpts *o) {
 }
 
 int net_train_main(int argc, char **argv) {
+    dist_init();  // DIST: one of P ranks under mpirun (make MPI=1), else nothing
+    const int P = dist_size();
     NetOpts o;
     parse(&o, argc, argv);
+    if (P > 1) {  // DIST: P ranks share each batch; each takes its share of the machine's cores
+        if (!o.resume && o.ts.batch % P != 0)
+            cli_die(CMD, EXIT_USAGE, "--batch %d is not a multiple of the %d MPI ranks (each rank "
+                    "takes batch/ranks rows; allowed: a multiple of %d)", o.ts.batch, P, P);
+        if (!o.threads_given) o.threads = o.threads / dist_local_size() > 0 ? o.threads / dist_local_size() : 1;
+    }
     struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};  // before the lock
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
@@ -262,9 +301,17 @@ int net_train_main(int argc, char **argv) {
         if (net_load(&n, &v, &ts, &has_ts, o.resume, 1, &err) != 0) cli_die(CMD, EXIT_RUNTIME, "%s", err.msg);
         if (!has_ts) cli_die(CMD, EXIT_RUNTIME, "--resume %s: a model file without a training state cannot be resumed", o.resume);
         check_resume(&o, &n.cfg, &ts);
+        int saved_ranks = ts.ranks > 0 ? ts.ranks : 1;
+        if (saved_ranks != P) {  // DIST: each count of ranks rounds its sums its own way
+            char how[48] = "without mpirun";
+            if (saved_ranks > 1) snprintf(how, sizeof how, "with mpirun -np %d", saved_ranks);
+            cli_die(CMD, EXIT_USAGE, "--resume %s was trained on %d process%s, this run has %d; "
+                    "continue it %s (another count would not give the uninterrupted run's "
+                    "results)", o.resume, saved_ranks, saved_ranks == 1 ? "" : "es", P, how);
+        }
         if (ts.batch < 2 || ts.batch > 1 << 20) cli_die(CMD, EXIT_RUNTIME, "--resume %s: batch %d (allowed: 2..1048576)", o.resume, ts.batch);
         Net sized;  // activations for the run's batch
-        net_alloc(&sized, &n.cfg, ts.batch);
+        net_alloc(&sized, &n.cfg, ts.batch / P);  // DIST: this rank's rows
         memcpy(sized.params, n.params, n.num_params * sizeof(float));
         memcpy(sized.stats, n.stats, n.num_stats * sizeof(float));
         net_free(&n);
@@ -281,7 +328,8 @@ int net_train_main(int argc, char **argv) {
         if (have > 0 && need > have)
             cli_die(CMD, EXIT_USAGE, "the model and its batch need %.1f GiB, more than this "
                     "machine's %.1f GiB; lower --batch, --hidden or --layers", need / (1 << 30), have / (1 << 30));
-        net_alloc(&n, &o.cfg, ts.batch);
+        net_alloc(&n, &o.cfg, ts.batch / P);  // DIST: this rank's rows
+        ts.ranks = P;
         rng_seed(&rng, ts.seed);
         net_init(&n, &rng, 0);
     }
@@ -293,17 +341,35 @@ int net_train_main(int argc, char **argv) {
     checkpoint_words_record(&ts, &w);
     const char *out = o.out ? o.out : DEFAULT_INTERRUPT_PATH;
     const NetConfig *c = &n.cfg;
+    char dist[128];
+    dist_describe(dist, sizeof dist);
     printf("makemore train: %s, %d layer%s, block %d, embd %d, hidden %d, batchnorm %s "
-           "statistics; %zu parameters; %d thread%s\n", net_arch_name(c->arch), c->layers,
+           "statistics; %zu parameters; %d thread%s; %s\n", net_arch_name(c->arch), c->layers,
            c->layers == 1 ? "" : "s", c->T, c->E, c->H, STATS_CHOICES[c->bn_stats], n.num_params,
-           o.threads, o.threads == 1 ? "" : "s");
+           o.threads, o.threads == 1 ? "" : "s", dist);
     printf("schedule: %ld steps, batch %d, lr %g then %g from step %ld, seed %llu\n", ts.steps,
            ts.batch, ts.lr, ts.lr2, ts.decay_step, (unsigned long long)ts.seed);
     if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
     fflush(stdout);
+    Log log = {NULL, o.log, 0, 0};
+    if (o.log && dist_rank() == 0) {  // DIST: rank 0 alone writes the log
+        if (o.resume) log_resume(&log, o.log, ts.step);
+        else log_create(&log, o.log);
+    }
     long step0 = ts.step;
     double t0 = now_seconds();
-    int sig = train_loop(&n, &s.train, &ts, &rng, &o, &v, out);
+    int sig = train_loop(&n, &s.train, &ts, &rng, &o, &v, out, &log);
+    int log_failed = log.failed;
+    log_close(&log);
+    if (sig < 0) return EXIT_RUNTIME;  // the log failed: checkpoint written, the loop said so
+    if (!sig && log_failed) {
+        say(CMD, "writing the log %s failed (%s) at the end of training; not saving", o.log,
+            strerror(log.err));
+        return EXIT_RUNTIME;
+    }
+    if (!sig && P > 1 && !dist_same_everywhere(n.params, n.num_params))
+        cli_die(CMD, EXIT_RUNTIME, "the ranks' parameters differ after training (an MPI "
+                "reduction that is not the same on every rank); not saving");
     if (!sig) {
         double el = now_seconds() - t0;
         if (ts.step > step0)
@@ -316,7 +382,7 @@ int net_train_main(int argc, char **argv) {
         memcpy(ts.rng, rng.s, sizeof ts.rng);
         ts.calibrated = 1;
         if (o.out || stop_signal) {
-            save_or_die(out, &n, &v, &ts);
+            save_or_die(out, &n, &v, &ts, &log);
             printf("saved %s\n", out);
         }
         if (!stop_signal && o.samples > 0) print_samples(&n, &v, ts.seed, o.samples);

@@ -3,7 +3,8 @@
 # batchnorm and the step (test_syncbn under mpirun), per-step losses within 1e-5 relative and
 # the same eval losses, bit-identical repeats with a fixed P, one printer, checkpoint and
 # resume, a refused resume with another P, SIGINT, a killed rank, a batch that P does not
-# divide. Skipped (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
+# divide; the same for a WaveNet of the MLP family (losses, resume, another P). Skipped
+# (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
 # Env: MAKEMORE (binary), NAMES (names.txt), BUILD. Prints "N passed, N failed".
 M=${MAKEMORE:-build/makemore}
 W=${NAMES:-data/names.txt}
@@ -101,6 +102,33 @@ kill $guard 2>/dev/null
 check "a killed rank: the job exits non-zero within 60 s, saying which rank" \
     '[ -n "$victim" ] && [ $rc -ne 0 ] && [ $(( $(date +%s) - t0 )) -lt 60 ] && grep -q "rank 1 .*exited on signal 9" "$T/k.err"' \
     "victim=$victim rc=$rc $(cat "$T/k.err" | head -8)"
+
+# The MLP family (a small WaveNet: three synchronised batchnorms over (B, rows) rows each)
+WAVE="--arch wavenet --block 4 --embd 6 --hidden 16 --data $W --batch 32 --steps 300 --threads 1 --print-every 100"
+timeout 300 $MPIRUN $M train $WAVE --samples 2 --log "$T/wmpi.csv" --out "$T/wmpi.st" >"$T/wmpi.out" 2>"$T/wmpi.err"
+rc=$?
+$M train $WAVE --samples 2 --log "$T/wone.csv" >"$T/wone.out" 2>&1
+check "wavenet under mpirun -np 2: exit 0, 2 ranks in the header, rank 0 alone prints" \
+    '[ $rc -eq 0 ] && grep -q "; Open MPI.*; 2 ranks$" "$T/wmpi.out" && [ $(grep -c "^train " "$T/wmpi.out") -eq 1 ]' \
+    "rc=$rc $(cat "$T/wmpi.out" "$T/wmpi.err" | head -20)"
+worst=$(awk -F, 'NR == FNR { if (FNR > 1) a[$1] = $2; next }
+    FNR > 1 && ($1 in a) { n++; d = ($2 - a[$1]) / a[$1]; if (d < 0) d = -d; if (d > w) w = d }
+    END { if (n != 300) print "missing"; else printf "%.3g\n", w }' "$T/wone.csv" "$T/wmpi.csv")
+check "wavenet: per-step losses against one process, largest relative difference $worst <= 1e-5" \
+    'awk -v w="$worst" "BEGIN { exit !(w != \"missing\" && w + 0 <= 1e-5) }"' "worst $worst"
+grep -E "^(train|val|test) " "$T/wmpi.out" >"$T/wa"
+grep -E "^(train|val|test) " "$T/wone.out" >"$T/wb"
+check "wavenet: final train/val/test losses agree to 4 decimals" '[ -s "$T/wa" ] && cmp -s "$T/wa" "$T/wb"' \
+    "mpi: $(tr '\n' ' ' <"$T/wa") one: $(tr '\n' ' ' <"$T/wb")"
+timeout 300 $MPIRUN $M train $WAVE --samples 0 --steps 150 --out "$T/whalf.st" >/dev/null 2>&1
+timeout 300 $MPIRUN $M train --data "$W" --resume "$T/whalf.st" --steps 300 --samples 2 --threads 1 >"$T/wres.out" 2>&1
+rc=$?
+check "wavenet: checkpoint at step 150, resume under mpirun -np 2: bit-identical checkpoint" \
+    '[ $rc -eq 0 ] && cmp -s "$T/whalf.st" "$T/wmpi.st"' "rc=$rc $(tail -5 "$T/wres.out")"
+$M train --data "$W" --resume "$T/whalf.st" --steps 400 >/dev/null 2>"$T/err"
+rc=$?
+check "wavenet: resume with another number of processes: exit 2, says mpirun -np 2" \
+    '[ $rc -eq 2 ] && grep -q "trained on 2 processes.*mpirun -np 2" "$T/err"' "rc=$rc $(cat "$T/err")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
