@@ -23,6 +23,7 @@
 #include "outfile.h"
 #include "safetensors.h"
 #include "sample.h"
+#include "stop.h"
 #include "syncbn.h"
 
 #define CMD "train"
@@ -165,19 +166,6 @@ static void load_data(Words *w, Vocab *v, Split *s, const char *path, int T, uin
     if (split_build(s, w, v, T, split_seed, &err) != 0) cli_die(CMD, EXIT_RUNTIME, "%s: %s", path, err.msg);
 }
 
-// The first SIGINT/SIGTERM/SIGHUP stops the loop after its step (with a checkpoint); a
-// second one removes a save's temporary file and the lock, then takes the default action.
-static volatile sig_atomic_t stop_signal = 0;
-static void on_signal(int sig) {
-    if (stop_signal) {
-        st_remove_temp_signal_safe();
-        outfile_unlock_signal_safe();
-        signal(sig, SIG_DFL);
-        raise(sig);
-    }
-    stop_signal = sig;
-}
-
 // Rank 0 alone writes (DIST); the log on disk covers every step the checkpoint holds.
 static void save_or_die(const char *path, const Net *n, const Vocab *v, const TrainState *ts, Log *log) {
     char msg[256];
@@ -282,11 +270,7 @@ int net_train_main(int argc, char **argv) {
                     "takes batch/ranks rows; allowed: a multiple of %d)", o.ts.batch, P, P);
         if (!o.threads_given) o.threads = o.threads / dist_local_size() > 0 ? o.threads / dist_local_size() : 1;
     }
-    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};  // before the lock
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
+    stop_signals_catch(1);  // before the lock (stop.h)
     check_outputs(&o);
     threads_set(o.threads);
     Net n;

@@ -44,6 +44,7 @@
 #include "outfile.h"
 #include "safetensors.h"
 #include "sample.h"
+#include "stop.h"
 #include "syncbn.h"
 
 #define CMD "train"
@@ -229,39 +230,6 @@ static int check_sizes(const Config *c, int B, char *msg, size_t len) {
 }
 
 // ---- signals -------------------------------------------------------------------------
-
-static volatile sig_atomic_t stop_signal = 0;
-
-// The first SIGINT/SIGTERM/SIGHUP asks the loop to stop after its step; a second one,
-// while that is underway (a slow step, the checkpoint's write), removes the temporary
-// file of a save in progress and the lock files, then takes the default action at once
-// (the atomic save leaves the previous checkpoint intact).
-static void on_signal(int sig) {
-    if (stop_signal) {
-        st_remove_temp_signal_safe();
-        outfile_unlock_signal_safe();
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
-    stop_signal = sig;
-}
-
-// SIGPIPE and SIGXFSZ are ignored for the whole run: a closed stdout then shows as EPIPE
-// (the run stops with a checkpoint), a file-size limit as EFBIG on the write that
-// crosses it (the temp file is removed, the last checkpoint kept), each with one line.
-static void set_signals(int catch_them) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = catch_them ? on_signal : SIG_DFL;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
-    signal(SIGXFSZ, SIG_IGN);
-}
 
 static const char *stop_name(int sig) {
     return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
@@ -680,7 +648,7 @@ int train_main(int argc, char **argv) {
     if (!o.out && !outfile_cwd_writable())
         say(CMD, "note: the working directory is not writable, so an interrupted run could "
             "not be checkpointed; give --out FILE to keep one");
-    set_signals(1);
+    stop_signals_catch(1);
     print_header(o.data, &d, &m, &ts, o.threads);
     train_gemm_setup(&m, o.gemm, o.plan, o.resume != NULL, ts.gemm_plan, sizeof ts.gemm_plan);
     if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
@@ -755,7 +723,7 @@ int train_main(int argc, char **argv) {
         wordset_free(&heldout_set);
         stdout_check();
     }
-    set_signals(0);
+    stop_signals_catch(0);
     dataset_free(&d);
     model_free(&m);
     if (stop_signal == SIGPIPE) {
