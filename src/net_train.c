@@ -56,9 +56,11 @@ static void usage(void) {
            "  --bn-stats S       calibrate (part 4, mlp's default) or running (momentum 0.1,\n"
            "                     part 5, wavenet's default): batchnorm's inference statistics\n"
            "  --block, --embd, --hidden, --batch, --bn-var, --steps, --lr, --lr2, --decay-step,\n"
-           "  --seed, --split-seed, --threads, --print-every, --out, --save-every, --resume,\n"
+           "  --seed, --split-seed, --threads, --print-every, --log, --out, --save-every, --resume,\n"
            "  --samples, --data   as for the lecture's model; --block must be a power of two\n"
-           "                     (2..64) for wavenet, whose levels halve it down to 1\n");
+           "                     (2..64) for wavenet, whose levels halve it down to 1\n"
+           "Under mpirun (make MPI=1) the run is data-parallel, every batchnorm synchronised\n"
+           "(src/SCALING.md); --batch must be a multiple of the ranks.\n");
 }
 
 static void defaults(NetOpts *o, NetArch arch) {
