@@ -21,6 +21,13 @@ void wordset_free(WordSet *s);
 // Index drawn from softmax(logits[V] / temperature) over the top_k largest (<= 0: all).
 int sample_draw(const float *logits, int V, float temperature, int top_k, Rng *rng);
 
+// The sampling loop for any model: logits(model, context [T], logits [V], scratch) gives
+// the inference logits of one context. Starts from '.'*T, draws with sample_draw, stops at
+// '.' or after MAX_WORD_LEN symbols; out holds MAX_WORD_LEN + 1 bytes.
+typedef void (*SampleLogitsFn)(const void *model, const int *context, float *logits, float *scratch);
+void sample_word_with(char *out, SampleLogitsFn logits, const void *model, float *scratch, int T,
+                      int V, const Vocab *v, Rng *rng, float temperature, int top_k);
+
 // One word: start from '.'*T, draw from softmax(logits / temperature) restricted to the
 // top_k largest (top_k <= 0: all), stop at '.' or after MAX_WORD_LEN symbols.
 // out holds MAX_WORD_LEN + 1 bytes. m must be calibrated (inference mode).

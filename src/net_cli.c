@@ -44,22 +44,14 @@ int net_route(const char *cmd, int argc, char **argv) {
            (stats && strcmp(stats, "calibrate"));
 }
 
+static void net_logits_one(const void *n, const int *context, float *logits, float *scratch) {
+    net_logits(n, logits, context, 1, scratch);
+}
+
 void net_sample_word(char *out, const Net *n, const Vocab *v, Rng *rng, float temperature,
                      int top_k) {
-    const NetConfig *c = &n->cfg;
-    int context[64] = {0};
-    float logits[256];
     float *scratch = xcalloc(net_scratch_floats(n, 1), sizeof(float));
-    int len = 0;
-    while (len < MAX_WORD_LEN) {
-        net_logits(n, logits, context, 1, scratch);
-        int ix = sample_draw(logits, c->V, temperature, top_k, rng);
-        if (ix == 0) break;
-        out[len++] = v->itos[ix];
-        memmove(context, context + 1, (size_t)(c->T - 1) * sizeof(int));
-        context[c->T - 1] = ix;
-    }
-    out[len] = '\0';
+    sample_word_with(out, net_logits_one, n, scratch, n->cfg.T, n->cfg.V, v, rng, temperature, top_k);
     xfree(scratch);
 }
 

@@ -83,22 +83,31 @@ void sample_logits_one(float *logits, const Model *m, const int *context, float 
     cblas_sgemv(CblasRowMajor, CblasTrans, H, V, 1.0f, m->params.W2, V, h, 1, 1.0f, logits, 1);
 }
 
-// One word with the caller's scratch ([T*E + 2H] floats).
-static void sample_one(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
-                       int top_k, float *scratch) {
-    const Config *c = &m->cfg;
+void sample_word_with(char *out, SampleLogitsFn logits_of, const void *model, float *scratch, int T,
+                      int V, const Vocab *v, Rng *rng, float temperature, int top_k) {
     int context[64] = {0};  // T <= 64 (checked where configs are made)
     float logits[256];
     int len = 0;
     while (len < MAX_WORD_LEN) {
-        sample_logits_one(logits, m, context, scratch);
-        int ix = sample_draw(logits, c->V, temperature, top_k, rng);
+        logits_of(model, context, logits, scratch);
+        int ix = sample_draw(logits, V, temperature, top_k, rng);
         if (ix == 0) break;
         out[len++] = v->itos[ix];
-        memmove(context, context + 1, (size_t)(c->T - 1) * sizeof(int));
-        context[c->T - 1] = ix;
+        memmove(context, context + 1, (size_t)(T - 1) * sizeof(int));
+        context[T - 1] = ix;
     }
     out[len] = '\0';
+}
+
+static void model_logits_one(const void *m, const int *context, float *logits, float *scratch) {
+    sample_logits_one(logits, m, context, scratch);
+}
+
+// One word with the caller's scratch ([T*E + 2H] floats).
+static void sample_one(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
+                       int top_k, float *scratch) {
+    sample_word_with(out, model_logits_one, m, scratch, m->cfg.T, m->cfg.V, v, rng, temperature,
+                     top_k);
 }
 
 void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
