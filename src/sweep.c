@@ -30,6 +30,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "net_io.h"
 
 #define CMD "sweep"
 #define MAX_RUNS 10000
@@ -39,9 +40,10 @@
 
 // Train flags a sweep passes on to every run (and that --grid may vary), and the ones it
 // sets itself.
-static const char *const TRAIN_FLAGS[] = {"--data", "--block", "--embd", "--hidden", "--batch",
-                                          "--bn-var", "--steps", "--lr", "--lr2", "--decay-step",
-                                          "--split-seed", "--print-every", "--save-every", NULL};
+static const char *const TRAIN_FLAGS[] = {"--data", "--arch", "--layers", "--bn-stats", "--block",
+                                          "--embd", "--hidden", "--batch", "--bn-var", "--steps",
+                                          "--lr", "--lr2", "--decay-step", "--split-seed",
+                                          "--print-every", "--save-every", NULL};
 static const char *const OWN_FLAGS[] = {"--seed", "--threads", "--out", "--log", "--resume",
                                         "--samples", NULL};
 
@@ -96,8 +98,9 @@ static void sweep_usage(void) {
         "                     (default makemore-sweep; created if missing)\n"
         "  --resume           continue an interrupted sweep from the checkpoints in --out-dir\n"
         "                     (same flags); without it, existing checkpoints there are an error\n"
-        "train flags: --data --block --embd --hidden --batch --bn-var --steps --lr --lr2\n"
-        "  --decay-step --split-seed --print-every --save-every (see makemore train --help);\n"
+        "train flags: --data --arch --layers --bn-stats --block --embd --hidden --batch --bn-var\n"
+        "  --steps --lr --lr2 --decay-step --split-seed --print-every --save-every (see\n"
+        "  makemore train --help; --arch wavenet: makemore train --arch wavenet --help);\n"
         "  the sweep sets --seed, --threads 1, --samples 0, --out itself.\n"
         "Ctrl-C (SIGINT) or SIGTERM stops every run; each writes its resumable checkpoint and\n"
         "the sweep prints the command that resumes. Exit status: 0 every run ok, 1 a run\n"
@@ -155,9 +158,9 @@ static void parse_grid_item(SweepOpts *o, const Cli *c, char *tok) {
         cli_fail(c, "--grid: '%s' is not KEY=V1,V2 (e.g. lr=0.1,0.05)", tok);
     snprintf(flag, sizeof flag, "--%.*s", (int)(eq - tok), tok);
     if (!in_list(TRAIN_FLAGS, flag))
-        cli_fail(c, "--grid: '%.*s' is not a train flag a sweep can vary (allowed: data, block, "
-                 "embd, hidden, batch, bn-var, steps, lr, lr2, decay-step, split-seed; seeds "
-                 "come from --seeds)", (int)(eq - tok), tok);
+        cli_fail(c, "--grid: '%.*s' is not a train flag a sweep can vary (allowed: data, arch, "
+                 "layers, bn-stats, block, embd, hidden, batch, bn-var, steps, lr, lr2, "
+                 "decay-step, split-seed; seeds come from --seeds)", (int)(eq - tok), tok);
     for (int k = 0; k < o->ngrid; k++)
         if (!strcmp(o->grid[k].key, flag + 2)) cli_fail(c, "--grid: %s given twice", flag + 2);
     if (o->ngrid == MAX_GRID) cli_fail(c, "--grid: more than %d keys", MAX_GRID);
@@ -302,17 +305,22 @@ static void runs_plan(Run *runs, int nruns, const SweepOpts *o) {
         if (!o->resume)
             cli_die(CMD, EXIT_USAGE, "%s exists (an earlier sweep's run); give --resume to "
                     "continue that sweep, or another --out-dir", u->ckpt);
-        Model m;
         Vocab v;
         TrainState ts;
-        int has_ts = 0;
+        int has_ts = 0, failed;
         Err err;
-        if (checkpoint_load(&m, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0) {
+        if (net_file_kind(u->ckpt, NULL) == 1) {  // a run of the MLP family (net_io.h)
+            Net n;
+            if (!(failed = net_load(&n, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0)) net_free(&n);
+        } else {
+            Model m;
+            if (!(failed = checkpoint_load(&m, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0)) model_free(&m);
+        }
+        if (failed) {
             u->status = RUN_FAILED;
             snprintf(u->msg, sizeof u->msg, "cannot resume: %s", err.msg);
             continue;
         }
-        model_free(&m);
         int done = has_ts && ts.calibrated && ts.step == ts.steps &&
                    (!o->steps_given || o->steps == ts.steps);
         u->mode = done ? 2 : 1;

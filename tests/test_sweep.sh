@@ -1,7 +1,8 @@
 #!/bin/sh
 # test_sweep.sh: `makemore sweep` end to end: every run bit-identical to the same
 # `makemore train --seed S --threads 1` alone (checkpoint bytes and losses), the table, the
-# CSV, a grid, a failed run among good ones, bad flags, and Ctrl-C then --resume.
+# CSV, a grid, a failed run among good ones, bad flags, and Ctrl-C then --resume; a sweep
+# of WaveNets (the MLP family).
 # Env: MAKEMORE (binary), NAMES (names.txt). Prints "N passed, N failed".
 M=${MAKEMORE:-build/makemore}
 W=${NAMES:-data/names.txt}
@@ -86,6 +87,19 @@ check "--resume of a finished sweep evaluates, retrains nothing, same losses" \
 
 $M sweep --help >"$T/h" 2>&1
 check "sweep --help" '[ $? -eq 0 ] && grep -q "usage: makemore sweep" "$T/h"'
+
+# The MLP family: a WaveNet sweep's runs are the train runs alone; --resume evaluates them.
+WN="--data $W --arch wavenet --block 4 --embd 6 --hidden 16 --steps 300"
+$M sweep --seeds 1-2 --jobs 2 $WN --out-dir "$T/wn" >"$T/wout" 2>&1
+rc=$?
+$M train $WN --seed 2 --threads 1 --samples 0 --out "$T/wn2.st" >/dev/null 2>&1
+check "sweep --arch wavenet: exit 0, a run bit-identical to train --arch wavenet alone" \
+    '[ $rc -eq 0 ] && cmp -s "$T/wn2.st" "$T/wn/seed=2.safetensors"' "rc=$rc $(tail -5 "$T/wout")"
+$M sweep --seeds 1-2 --jobs 2 $WN --out-dir "$T/wn" --resume >"$T/wres" 2>&1
+rc=$?
+check "sweep --arch wavenet --resume of a finished sweep: evaluated, unchanged" \
+    '[ $rc -eq 0 ] && [ $(grep -c " ok$" "$T/wres") -eq 2 ] && cmp -s "$T/wn2.st" "$T/wn/seed=2.safetensors"' \
+    "rc=$rc $(tail -5 "$T/wres")"
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
