@@ -254,6 +254,26 @@ static int meta_rng(Reader *r, uint64_t out[4]) {
     return 0;
 }
 
+// The vocabulary from metadata "itos": V symbols, '.' then distinct ascending bytes.
+static int read_vocab(Reader *r, int V, Vocab *v) {
+    const char *itos = meta_need(r, "itos");
+    if (!itos) return -1;
+    unsigned char bytes[256];
+    int n = itos_decode(bytes, itos);
+    if (n != V || !vocab_well_formed(bytes, n))
+        return err_set(r->err, "%s: metadata \"itos\": expected %d characters, '.' then distinct "
+                               "ascending bytes a word may hold (0x20-0x7e except '.', "
+                               "0x80-0xff), got %d", r->path, V, n);
+    v->V = n;
+    memset(v->itos, 0, sizeof v->itos);
+    for (int i = 0; i < 256; i++) v->stoi[i] = -1;
+    for (int i = 0; i < n; i++) {
+        v->itos[i] = (char)bytes[i];
+        v->stoi[bytes[i]] = i;
+    }
+    return 0;
+}
+
 static int read_config(Reader *r, Config *c, Vocab *v) {
     const char *format = meta_need(r, "format");
     if (!format) return -1;
@@ -275,22 +295,7 @@ static int read_config(Reader *r, Config *c, Vocab *v) {
                                "and 1 in a \"" FORMAT "\" file", r->path, arch ? arch : "mlp",
                        layers ? layers : "1");
 
-    const char *itos = meta_need(r, "itos");
-    if (!itos) return -1;
-    unsigned char bytes[256];
-    int n = itos_decode(bytes, itos);
-    if (n != c->V || !vocab_well_formed(bytes, n))
-        return err_set(r->err, "%s: metadata \"itos\": expected %d characters, '.' then distinct "
-                               "ascending bytes a word may hold (0x20-0x7e except '.', "
-                               "0x80-0xff), got %d", r->path, c->V, n);
-    v->V = n;
-    memset(v->itos, 0, sizeof v->itos);
-    for (int i = 0; i < 256; i++) v->stoi[i] = -1;
-    for (int i = 0; i < n; i++) {
-        v->itos[i] = (char)bytes[i];
-        v->stoi[bytes[i]] = i;
-    }
-    return 0;
+    return read_vocab(r, c->V, v);
 }
 
 static const char *const TRAIN_KEYS[] = {"step", "steps", "decay_step", "lr", "lr2", "batch",
@@ -515,20 +520,7 @@ int checkpoint_meta_common(StMeta *meta, char (*text)[80], int room, const Vocab
 int checkpoint_read_common(const StFile *f, const char *path, int V, Vocab *v, TrainState *ts,
                            int *has_ts, Err *err) {
     Reader r = {f, path, err};
-    const char *itos = meta_need(&r, "itos");
-    if (!itos) return -1;
-    unsigned char bytes[256];
-    int n = itos_decode(bytes, itos);
-    if (n != V || !vocab_well_formed(bytes, n))
-        return err_set(err, "%s: metadata \"itos\": expected %d characters, '.' then distinct "
-                            "ascending bytes a word may hold, got %d", path, V, n);
-    v->V = n;
-    memset(v->itos, 0, sizeof v->itos);
-    for (int i = 0; i < 256; i++) v->stoi[i] = -1;
-    for (int i = 0; i < n; i++) {
-        v->itos[i] = (char)bytes[i];
-        v->stoi[bytes[i]] = i;
-    }
+    if (read_vocab(&r, V, v)) return -1;
     int has = has_train_keys(&r);
     if (has < 0) return -1;
     if (has && read_train_state(&r, ts)) return -1;
