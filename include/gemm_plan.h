@@ -1,8 +1,9 @@
 // gemm_plan.h: the planner of the step's GEMMs, in the manner of FFTW's plans.
 //
-// Each of the six GEMMs of a training step (two forward, dX and dW of each layer's
-// backward) is a GemmOp: its shape and the implementation chosen for it. The plan is
-// made once per model and batch size, by timing every correct candidate on the machine
+// Each GEMM of a training step (per linear layer of the net's table: its forward, then in
+// the backward its dX and its dW with the SGD update folded in) is a GemmOp: its shape
+// and the implementation chosen for it. net.c builds the plan's op list from the layer
+// table (net_alloc). The plan is made once per model and batch size, by timing every correct candidate on the machine
 // at hand (gemm_plan_auto), or forced (gemm_plan_force), or read back from text
 // (gemm_plan_parse: a checkpoint's metadata or a --plan file). Row-major throughout.
 // Design and measurements: src/PLANNER.md.
@@ -24,9 +25,8 @@ typedef enum {
 
 extern const char *const GEMM_KIND_NAMES[GEMM_N_KINDS];  // "blas", "blas_t", "xsmm", "own"
 
-// The six GEMMs of the step, in the order they run.
-enum { GOP_FWD1, GOP_FWD2, GOP_DX2, GOP_DW2, GOP_DX1, GOP_DW1, GOP_N };
-extern const char *const GOP_NAMES[GOP_N];  // "fwd1", "fwd2", "dx2", "dw2", "dx1", "dw1"
+// At most 3 ops per linear layer, 17 linear layers (--layers 16 and the output layer).
+#define GEMM_PLAN_MAX_OPS 51
 
 typedef struct {
     int transA, transB, M, N, K;
@@ -38,18 +38,24 @@ typedef struct {
     size_t scratch_n;
 } GemmOp;
 
+// The ops in the order they run: for the lecture's model fwd1, fwd2, dx2, dw2, dx1, dw1.
 typedef struct {
-    GemmOp op[GOP_N];
-    int B, TE, H, V;  // the sizes the plan was made for
+    int n;
+    GemmOp op[GEMM_PLAN_MAX_OPS];
+    char name[GEMM_PLAN_MAX_OPS][8];  // "fwd1", "dx2", "dw2", ... (at most "fwd17")
+    char sizes[96];  // what the plan was made for, the head of its text form:
+                     // "B=32,TE=30,H=200,V=27" (the model and batch; net_plan_sizes)
 } GemmPlan;
 
 // 1 when the engine was built with libxsmm.
 int gemm_xsmm_available(void);
 
-// Shapes of the step at batch B (layer 1: [B,TE] -> [B,H], layer 2: [B,H] -> [B,V]),
-// every op GEMM_BLAS except dx2/dw2 GEMM_BLAS_T: the engine's fixed path before the
-// planner, bit for bit (the default of model_alloc).
-void gemm_plan_init(GemmPlan *p, int B, int TE, int H, int V);
+// An empty plan for `sizes`; then gemm_plan_add for each op, in the order they run, with
+// its fixed kind (the engine's path without a planner, bit for bit). Every op starts at
+// its fixed kind. gemm_plan_add returns the op's index.
+void gemm_plan_begin(GemmPlan *p, const char *sizes);
+int gemm_plan_add(GemmPlan *p, const char *name, int transA, int transB, int M, int N, int K,
+                  float beta, GemmKind fixed);
 void gemm_plan_free(GemmPlan *p);
 // Runs op: C = alpha * op(A) . op(B) + beta * C.
 void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C);
@@ -59,7 +65,7 @@ void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, 
 int gemm_op_set(GemmOp *op, GemmKind kind);
 
 // Forces every op to `kind` where it is available (xsmm falls back to blas per op).
-// kind GEMM_BLAS gives the default plan of gemm_plan_init.
+// kind GEMM_BLAS gives the default plan: every op at its fixed kind.
 void gemm_plan_force(GemmPlan *p, GemmKind kind);
 
 // Per candidate of one op, what the planner found.
@@ -73,16 +79,18 @@ typedef struct {
 // Times every available, correct candidate of every op (each checked against
 // cblas_sgemm first, on random inputs) and keeps the fastest; the op's fixed kind stays
 // unless another beats it by more than 3% (the noise of one planning). trials may be NULL,
-// else [GOP_N][GEMM_N_KINDS]. Returns the planning time in seconds.
+// else [p->n][GEMM_N_KINDS]. Returns the planning time in seconds.
 double gemm_plan_auto(GemmPlan *p, GemmTrial trials[][GEMM_N_KINDS]);
 
 // Checks one op's current kind against cblas_sgemm on random inputs; returns the error
 // max |x - ref| / max |ref| (alpha = -0.1, beta as the op's).
 double gemm_op_check(const GemmOp *op, unsigned long long seed);
 
-// Text form: "B=32,TE=30,H=200,V=27:fwd1=xsmm,fwd2=blas,dx2=blas_t,dw2=xsmm,dx1=xsmm,dw1=blas".
+// Text form: the sizes, then op=kind in order:
+// "B=32,TE=30,H=200,V=27:fwd1=xsmm,fwd2=blas,dx2=blas_t,dw2=xsmm,dx1=xsmm,dw1=blas".
+#define GEMM_PLAN_TEXT_MAX 1024
 void gemm_plan_format(const GemmPlan *p, char *buf, size_t len);
-// Reads the text form into p (already gemm_plan_init'ed with the run's sizes). Returns
+// Reads the text form into p (already built with the run's ops and sizes). Returns
 // 0, or -1 with a message in msg: malformed, sizes not the run's, a kind unknown or not
 // available in this build.
 int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len);

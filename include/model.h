@@ -19,6 +19,9 @@
 
 #define BN_EPS 1e-5f
 
+// The six GEMMs of the step in its plan, in the order they run.
+enum { GOP_FWD1, GOP_FWD2, GOP_DX2, GOP_DW2, GOP_DX1, GOP_DW1, GOP_N };
+
 typedef struct {
     int V;       // vocabulary size
     int T;       // context length (--block)

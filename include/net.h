@@ -19,6 +19,7 @@
 #include <stddef.h>
 
 #include "data.h"
+#include "gemm_plan.h"
 #include "rng.h"
 
 typedef enum { ARCH_MLP, ARCH_WAVENET } NetArch;
@@ -54,6 +55,7 @@ typedef struct {
     int mean, var;         // BN_TANH: its inference statistics
     size_t out, dout;      // activation offsets of the output and its gradient (B*rows*cols)
     size_t raw, bmean, bvar, binv;  // BN_TANH: bnraw [B*rows*cols], batch stats [cols] x 3
+    int fwd, dx, dw;       // LINEAR, LINEAR_OUT: its ops in the GEMM plan (-1: none)
 } Layer;
 
 #define NET_MAX_LAYERS 64
@@ -66,18 +68,24 @@ typedef struct {
     NetTensor tensor[NET_MAX_TENSORS];
     size_t num_params, num_stats, num_acts;
     float *params, *grads, *stats, *acts;
-    float *Wt;             // [V, H] scratch of the output layer's fused update
+    GemmPlan plan;         // the training step's GEMMs at batch B, three per linear layer
+                           // (net_alloc: the fixed path; gemm_plan.h)
     int B;                 // batch the activations are sized for
     int *Xb, *Yb;          // [B, T], [B]
     float loss;
 } Net;
+
+// The head of the plan's text form for cfg at batch B: "B=32,TE=30,H=200,V=27" for the
+// lecture's model, with arch and layers before the sizes for the others.
+void net_plan_sizes(const NetConfig *cfg, int B, char *buf, size_t len);
 
 // Checks cfg (sizes, wavenet's power-of-two block) and completes it (wavenet's layers).
 // 0, or -1 with a message naming the flag and what is allowed.
 int net_config_check(NetConfig *cfg, Err *err);
 // Builds the table for cfg (already checked) without allocating: counts and names.
 void net_build(Net *n, const NetConfig *cfg, int B);
-// net_build, then allocates every buffer. B >= 1.
+// net_build, then allocates every buffer and the GEMM plan (every op at its fixed kind:
+// gemm_plan_force sets another). B >= 1.
 void net_alloc(Net *n, const NetConfig *cfg, int B);
 void net_free(Net *n);
 const char *net_arch_name(NetArch a);

@@ -24,7 +24,6 @@
 #endif
 
 const char *const GEMM_KIND_NAMES[GEMM_N_KINDS] = {"blas", "blas_t", "xsmm", "own"};
-const char *const GOP_NAMES[GOP_N] = {"fwd1", "fwd2", "dx2", "dw2", "dx1", "dw1"};
 
 // xsmm and own kernels are not tried above this many multiply-adds: they are
 // single-threaded and unblocked, and each such call costs milliseconds (planning time)
@@ -39,21 +38,24 @@ static void op_shape(GemmOp *op, int tA, int tB, int M, int N, int K, float beta
     *op = (GemmOp){.transA = tA, .transB = tB, .M = M, .N = N, .K = K, .beta = beta};
 }
 
-void gemm_plan_init(GemmPlan *p, int B, int TE, int H, int V) {
+void gemm_plan_begin(GemmPlan *p, const char *sizes) {
     memset(p, 0, sizeof *p);
-    *p = (GemmPlan){.B = B, .TE = TE, .H = H, .V = V};
-    op_shape(&p->op[GOP_FWD1], 0, 0, B, H, TE, 0.0f);  // hprebn = embcat . W1 (b1 in the bn)
-    op_shape(&p->op[GOP_FWD2], 0, 0, B, V, H, 1.0f);   // logits = h . W2 (+ b2 rows)
-    op_shape(&p->op[GOP_DX2], 0, 1, B, H, V, 0.0f);    // dh = dlogits . W2^T
-    op_shape(&p->op[GOP_DW2], 1, 0, H, V, B, 1.0f);    // W2 -= lr h^T . dlogits
-    op_shape(&p->op[GOP_DX1], 0, 1, B, TE, H, 0.0f);   // dembcat = dhprebn . W1^T
-    op_shape(&p->op[GOP_DW1], 1, 0, TE, H, B, 1.0f);   // W1 -= lr embcat^T . dhprebn
-    p->op[GOP_DX2].fixed = p->op[GOP_DW2].fixed = GEMM_BLAS_T;  // the others GEMM_BLAS (0)
-    gemm_plan_force(p, GEMM_BLAS);
+    snprintf(p->sizes, sizeof p->sizes, "%s", sizes);
+}
+
+int gemm_plan_add(GemmPlan *p, const char *name, int tA, int tB, int M, int N, int K, float beta,
+                  GemmKind fixed) {
+    if (p->n >= GEMM_PLAN_MAX_OPS) die(EXIT_RUNTIME, "gemm_plan_add: more than %d ops", GEMM_PLAN_MAX_OPS);
+    GemmOp *op = &p->op[p->n];
+    op_shape(op, tA, tB, M, N, K, beta);
+    op->fixed = fixed;
+    if (gemm_op_set(op, fixed) != 0) gemm_op_set(op, GEMM_BLAS);
+    snprintf(p->name[p->n], sizeof p->name[p->n], "%s", name);
+    return p->n++;
 }
 
 void gemm_plan_free(GemmPlan *p) {
-    for (int i = 0; i < GOP_N; i++) xfree(p->op[i].scratch);
+    for (int i = 0; i < p->n; i++) xfree(p->op[i].scratch);
     memset(p, 0, sizeof *p);
 }
 
@@ -117,7 +119,7 @@ int gemm_op_set(GemmOp *op, GemmKind kind) {
 }
 
 void gemm_plan_force(GemmPlan *p, GemmKind kind) {
-    for (int i = 0; i < GOP_N; i++) {
+    for (int i = 0; i < p->n; i++) {
         GemmKind k = kind;
         if (kind == GEMM_BLAS) k = p->op[i].fixed;
         if (gemm_op_set(&p->op[i], k) != 0) gemm_op_set(&p->op[i], GEMM_BLAS);
@@ -334,7 +336,7 @@ static void plan_op(GemmOp *op, GemmTrial *trials, int time_all, unsigned long l
 double gemm_plan_auto(GemmPlan *p, GemmTrial trials[][GEMM_N_KINDS]) {
     double t0 = now_seconds();
     GemmTrial local[GEMM_N_KINDS];
-    for (int i = 0; i < GOP_N; i++)
+    for (int i = 0; i < p->n; i++)
         plan_op(&p->op[i], trials ? trials[i] : local, trials != NULL, 1000 + (unsigned long long)i);
     return now_seconds() - t0;
 }
@@ -342,9 +344,9 @@ double gemm_plan_auto(GemmPlan *p, GemmTrial trials[][GEMM_N_KINDS]) {
 // ---- text form -----------------------------------------------------------------------
 
 void gemm_plan_format(const GemmPlan *p, char *buf, size_t len) {
-    int n = snprintf(buf, len, "B=%d,TE=%d,H=%d,V=%d:", p->B, p->TE, p->H, p->V);
-    for (int i = 0; i < GOP_N && n >= 0 && (size_t)n < len; i++)
-        n += snprintf(buf + n, len - (size_t)n, "%s%s=%s", i ? "," : "", GOP_NAMES[i],
+    int n = snprintf(buf, len, "%s:", p->sizes);
+    for (int i = 0; i < p->n && n >= 0 && (size_t)n < len; i++)
+        n += snprintf(buf + n, len - (size_t)n, "%s%s=%s", i ? "," : "", p->name[i],
                       GEMM_KIND_NAMES[p->op[i].kind]);
 }
 
@@ -354,29 +356,36 @@ static int find_name(const char *const *names, int n, const char *s, size_t len)
     return -1;
 }
 
+static int find_op(const GemmPlan *p, const char *s, size_t len) {
+    for (int i = 0; i < p->n; i++)
+        if (strlen(p->name[i]) == len && strncmp(p->name[i], s, len) == 0) return i;
+    return -1;
+}
+
 int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len) {
-    int B, TE, H, V, used = 0;
-    if (sscanf(text, "B=%d,TE=%d,H=%d,V=%d:%n", &B, &TE, &H, &V, &used) != 4 || used == 0) {
-        snprintf(msg, msg_len, "plan \"%.80s\": expected \"B=..,TE=..,H=..,V=..:fwd1=KIND,...\"",
-                 text);
+    const char *colon = strchr(text, ':');
+    if (!colon || colon == text || strncmp(text, "B=", 2) != 0) {
+        snprintf(msg, msg_len, "plan \"%.80s\": expected \"%s:%s=KIND,...\"", text, p->sizes,
+                 p->name[0]);
         return -1;
     }
-    if (B != p->B || TE != p->TE || H != p->H || V != p->V) {
-        snprintf(msg, msg_len, "plan for B=%d,TE=%d,H=%d,V=%d does not fit this run's "
-                 "B=%d,TE=%d,H=%d,V=%d (plan again: --gemm auto)", B, TE, H, V, p->B, p->TE,
-                 p->H, p->V);
+    size_t head = (size_t)(colon - text);
+    if (head != strlen(p->sizes) || strncmp(text, p->sizes, head) != 0) {
+        snprintf(msg, msg_len, "plan for %.*s does not fit this run's %s (plan again: --gemm "
+                 "auto)", (int)(head < 200 ? head : 200), text, p->sizes);
         return -1;
     }
-    GemmKind kinds[GOP_N];
-    int seen[GOP_N] = {0};
-    const char *s = text + used;
-    for (int n = 0; n < GOP_N; n++) {
+    GemmKind kinds[GEMM_PLAN_MAX_OPS];
+    int seen[GEMM_PLAN_MAX_OPS] = {0};
+    const char *s = colon + 1;
+    for (int n = 0; n < p->n; n++) {
         const char *eq = strchr(s, '='), *end = eq ? eq + strcspn(eq, ",\n") : NULL;
-        int i = eq ? find_name(GOP_NAMES, GOP_N, s, (size_t)(eq - s)) : -1;
+        int i = eq ? find_op(p, s, (size_t)(eq - s)) : -1;
         int k = i >= 0 ? find_name(GEMM_KIND_NAMES, GEMM_N_KINDS, eq + 1, (size_t)(end - eq - 1)) : -1;
         if (i < 0 || k < 0 || seen[i]) {
             snprintf(msg, msg_len, "plan \"%.80s\": entry %d is not op=kind with op one of "
-                     "fwd1,fwd2,dx2,dw2,dx1,dw1 (each once) and kind blas, blas_t, xsmm or own", text, n + 1);
+                     "this run's %d ops (%s ... %s, each once) and kind blas, blas_t, xsmm or "
+                     "own", text, n + 1, p->n, p->name[0], p->name[p->n - 1]);
             return -1;
         }
         seen[i] = 1;
@@ -384,13 +393,13 @@ int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len) {
         s = *end == ',' ? end + 1 : end;
     }
     if (*s && *s != '\n') {
-        snprintf(msg, msg_len, "plan \"%.80s\": trailing text after the six ops", text);
+        snprintf(msg, msg_len, "plan \"%.80s\": trailing text after the %d ops", text, p->n);
         return -1;
     }
-    for (int i = 0; i < GOP_N; i++)
+    for (int i = 0; i < p->n; i++)
         if (gemm_op_set(&p->op[i], kinds[i]) != 0) {
             snprintf(msg, msg_len, "plan asks %s for %s, which this build cannot run%s",
-                     GEMM_KIND_NAMES[kinds[i]], GOP_NAMES[i],
+                     GEMM_KIND_NAMES[kinds[i]], p->name[i],
                      kinds[i] == GEMM_XSMM && !MAKEMORE_XSMM ? " (built without libxsmm)" : "");
             return -1;
         }
@@ -400,10 +409,10 @@ int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len) {
 void gemm_plan_describe(const GemmPlan *p, char *buf, size_t len) {
     int n = 0;
     buf[0] = '\0';
-    for (int i = 0; i < GOP_N && n >= 0 && (size_t)n < len; i++) {
+    for (int i = 0; i < p->n && n >= 0 && (size_t)n < len; i++) {
         const GemmOp *op = &p->op[i];
         n += snprintf(buf + n, len - (size_t)n, "%s%s %dx%dx%d %s: %s", i ? ", " : "",
-                      GOP_NAMES[i], op->M, op->N, op->K, op->transA ? "TN" : op->transB ? "NT" : "NN",
+                      p->name[i], op->M, op->N, op->K, op->transA ? "TN" : op->transB ? "NT" : "NN",
                       GEMM_KIND_NAMES[op->kind]);
     }
 }

@@ -2,6 +2,7 @@
 #include "model.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "common.h"
@@ -85,7 +86,17 @@ void model_alloc(Model *m, const Config *c, int B) {
     m->bnvar = xcalloc((size_t)c->H, sizeof(float));
     for (int j = 0; j < c->H; j++) m->bnvar[j] = 1.0f;
     acts_alloc(&m->acts, c, B);
-    gemm_plan_init(&m->plan, B, c->T * c->E, c->H, c->V);
+    char sizes[96];
+    snprintf(sizes, sizeof sizes, "B=%d,TE=%d,H=%d,V=%d", B, c->T * c->E, c->H, c->V);
+    GemmPlan *p = &m->plan;
+    int TE = c->T * c->E, H = c->H, V = c->V;
+    gemm_plan_begin(p, sizes);
+    gemm_plan_add(p, "fwd1", 0, 0, B, H, TE, 0.0f, GEMM_BLAS);
+    gemm_plan_add(p, "fwd2", 0, 0, B, V, H, 1.0f, GEMM_BLAS);
+    gemm_plan_add(p, "dx2", 0, 1, B, H, V, 0.0f, GEMM_BLAS_T);
+    gemm_plan_add(p, "dw2", 1, 0, H, V, B, 1.0f, GEMM_BLAS_T);
+    gemm_plan_add(p, "dx1", 0, 1, B, TE, H, 0.0f, GEMM_BLAS);
+    gemm_plan_add(p, "dw1", 1, 0, TE, H, B, 1.0f, GEMM_BLAS);
 }
 
 void model_free(Model *m) {

@@ -80,6 +80,7 @@ static Layer *add_layer(Net *n, LayerKind kind, int rows, int cols) {
     L->rows = rows;
     L->cols = cols;
     L->w = L->b = L->mean = L->var = -1;
+    L->fwd = L->dx = L->dw = -1;
     n->n_layers++;
     return L;
 }
@@ -166,23 +167,60 @@ void net_build(Net *n, const NetConfig *cfg, int B) {
     n->num_acts = o.acts;
 }
 
+void net_plan_sizes(const NetConfig *c, int B, char *buf, size_t len) {
+    if (c->arch == ARCH_MLP && c->layers == 1)
+        snprintf(buf, len, "B=%d,TE=%d,H=%d,V=%d", B, c->T * c->E, c->H, c->V);
+    else
+        snprintf(buf, len, "B=%d,arch=%s,layers=%d,T=%d,E=%d,H=%d,V=%d", B, net_arch_name(c->arch),
+                 c->layers, c->T, c->E, c->H, c->V);
+}
+
+// The ops in the order the step runs them: every forward from the input up, then dX and
+// dW of each linear layer from the output down. The output layer's fixed path runs both
+// on a transposed copy (GEMM_BLAS_T: its 27-wide NT and TN forms are OpenBLAS's slow
+// paths, linear.h); the others run cblas_sgemm as the shapes are.
+static void plan_build(Net *n) {
+    char sizes[96], name[16];
+    net_plan_sizes(&n->cfg, n->B, sizes, sizeof sizes);
+    gemm_plan_begin(&n->plan, sizes);
+    int k = 0;
+    for (int l = 0; l < n->n_layers; l++) {
+        Layer *L = &n->layer[l];
+        if (L->kind != L_LINEAR && L->kind != L_LINEAR_OUT) continue;
+        snprintf(name, sizeof name, "fwd%d", ++k);
+        L->fwd = gemm_plan_add(&n->plan, name, 0, 0, n->B * L->in_rows, L->cols, L->in_cols,
+                               L->b >= 0 ? 1.0f : 0.0f, GEMM_BLAS);
+    }
+    for (int l = n->n_layers - 1; l >= 0; l--) {
+        Layer *L = &n->layer[l];
+        if (L->kind != L_LINEAR && L->kind != L_LINEAR_OUT) continue;
+        GemmKind fixed = L->kind == L_LINEAR_OUT ? GEMM_BLAS_T : GEMM_BLAS;
+        int rows = n->B * L->in_rows;
+        snprintf(name, sizeof name, "dx%d", k);
+        L->dx = gemm_plan_add(&n->plan, name, 0, 1, rows, L->in_cols, L->cols, 0.0f, fixed);
+        snprintf(name, sizeof name, "dw%d", k--);
+        L->dw = gemm_plan_add(&n->plan, name, 1, 0, L->in_cols, L->cols, rows, 1.0f, fixed);
+    }
+}
+
 void net_alloc(Net *n, const NetConfig *cfg, int B) {
     net_build(n, cfg, B);
     n->params = xcalloc(n->num_params, sizeof(float));
     n->grads = xcalloc(n->num_params, sizeof(float));
     n->stats = xcalloc(n->num_stats ? n->num_stats : 1, sizeof(float));
     n->acts = xcalloc(n->num_acts, sizeof(float));
-    n->Wt = xcalloc((size_t)cfg->V * cfg->H, sizeof(float));
     n->Xb = xcalloc((size_t)B * cfg->T, sizeof(int));
     n->Yb = xcalloc((size_t)B, sizeof(int));
     for (int i = 0; i < n->n_tensors; i++)  // statistics start as mean 0, variance 1
         if (n->tensor[i].is_stat)
             for (size_t k = 0; k < n->tensor[i].numel; k++)
                 n->stats[n->tensor[i].off + k] = n->tensor[i].init_shift;
+    plan_build(n);
 }
 
 void net_free(Net *n) {
-    void *all[] = {n->params, n->grads, n->stats, n->acts, n->Wt, n->Xb, n->Yb};
+    gemm_plan_free(&n->plan);
+    void *all[] = {n->params, n->grads, n->stats, n->acts, n->Xb, n->Yb};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xfree(all[i]);
     memset(n, 0, sizeof *n);
 }
@@ -206,7 +244,7 @@ double net_memory_bytes(const NetConfig *cfg, int B) {
         size_t w = (size_t)n.layer[l].rows * n.layer[l].cols;
         widest = w > widest ? w : widest;
     }
-    double floats = 2.0 * n.num_params + n.num_stats + n.num_acts + (double)cfg->V * cfg->H +
+    double floats = 2.0 * n.num_params + n.num_stats + n.num_acts + 2.0 * cfg->V * cfg->H +
                     (double)B * (cfg->T + 1) + 4096.0 * (2.0 * widest + cfg->V + cfg->T);
     return 4.0 * floats;
 }
@@ -252,8 +290,8 @@ void net_layer_forward(Net *n, int l, int update_running) {
     case L_FLATTEN:  // a view: (B*rows, cols) over the same floats
         break;
     case L_LINEAR:   // (B*rows, H)
-        linear_forward(A + L->out, in, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
-                       rows, L->in_cols, L->cols);
+        linear_forward_op(&n->plan.op[L->fwd], A + L->out, in, net_tensor(n, L->w),
+                          L->b >= 0 ? net_tensor(n, L->b) : NULL);
         break;
     case L_BN_TANH:  // (B*rows, H), statistics over all B*rows rows
         if (dist_size() > 1)  // DIST: the statistics of every rank's rows (syncbn.h)
@@ -269,8 +307,8 @@ void net_layer_forward(Net *n, int l, int update_running) {
                            A + L->bvar, c->momentum, L->cols);
         break;
     case L_LINEAR_OUT:  // (B, V), then the loss and dlogits
-        linear_forward(A + L->out, in, net_tensor(n, L->w), net_tensor(n, L->b), B,
-                       L->in_cols, c->V);
+        linear_forward_op(&n->plan.op[L->fwd], A + L->out, in, net_tensor(n, L->w),
+                          net_tensor(n, L->b));
         n->loss = ce_forward_backward_fused(A + L->dout, A + L->out, n->Yb, B, c->V);
         break;
     }
@@ -301,8 +339,8 @@ void net_layer_backward(Net *n, int l, int sgd, float lr) {
     float *db = L->b >= 0 ? grad_of(n, L->b) : NULL;
     switch (L->kind) {
     case L_LINEAR_OUT:  // dh = dlogits . W^T, dW = h^T . dlogits, db = sums of dlogits
-        if (sgd) linear_backward_sgd_nn(A + p->dout, W, n->Wt, db, A + L->dout, A + p->out, lr, B,
-                                        L->in_cols, c->V);
+        if (sgd) linear_backward_sgd_op(&n->plan.op[L->dx], &n->plan.op[L->dw], A + p->dout, W, db,
+                                        A + L->dout, A + p->out, lr);
         else linear_backward(A + p->dout, grad_of(n, L->w), db, A + L->dout, A + p->out, W, B,
                              L->in_cols, c->V);
         break;
@@ -315,8 +353,8 @@ void net_layer_backward(Net *n, int l, int sgd, float lr) {
                                    A + L->out, A + L->raw, A + L->binv, W, rows, L->cols, c->bessel);
         break;
     case L_LINEAR:
-        if (sgd) linear_backward_sgd(A + p->dout, W, db, A + L->dout, A + p->out, lr,
-                                     B * L->in_rows, L->in_cols, L->cols);
+        if (sgd) linear_backward_sgd_op(&n->plan.op[L->dx], &n->plan.op[L->dw], A + p->dout, W, db,
+                                        A + L->dout, A + p->out, lr);
         else linear_backward(A + p->dout, grad_of(n, L->w), db, A + L->dout, A + p->out, W,
                              B * L->in_rows, L->in_cols, L->cols);
         break;

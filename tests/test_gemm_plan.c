@@ -12,10 +12,26 @@
 #include "gemm_plan.h"
 #include "kernels.h"
 #include "linear.h"
-#include "model.h"
+#include "net.h"
 #include "rng.h"
 
 static Rng rng;
+
+// The lecture's model's six ops in its plan (net.c's order: forwards up, then dX, dW down).
+enum { GOP_FWD1, GOP_FWD2, GOP_DX2, GOP_DW2, GOP_DX1, GOP_DW1, GOP_N };
+
+// The plan net.c builds for the lecture's model at these sizes (T = 1, E = TE), taken out
+// of its Net: the op list comes from the layer table alone.
+static void lecture_plan(GemmPlan *p, int B, int TE, int H, int V) {
+    NetConfig cfg = {.arch = ARCH_MLP, .V = V, .T = 1, .E = TE, .H = H, .layers = 1, .bessel = 1,
+                     .momentum = 0.1f};
+    Net n;
+    net_alloc(&n, &cfg, B);
+    *p = n.plan;
+    memset(&n.plan, 0, sizeof n.plan);
+    net_free(&n);
+    CHECK(p->n == GOP_N, "the lecture's model has %d ops, not 6", p->n);
+}
 
 static float *randv(size_t n) {
     float *x = xcalloc(n, sizeof(float));
@@ -53,7 +69,7 @@ static void test_every_kind_against_loops(void) {
     int ran_xsmm = 0;
     for (int s = 0; s < N_SIZES; s++) {
         GemmPlan p;
-        gemm_plan_init(&p, SIZES[s][0], SIZES[s][1], SIZES[s][2], SIZES[s][3]);
+        lecture_plan(&p, SIZES[s][0], SIZES[s][1], SIZES[s][2], SIZES[s][3]);
         for (int i = 0; i < GOP_N; i++)
             for (int k = 0; k < GEMM_N_KINDS; k++) {
                 GemmOp *op = &p.op[i];
@@ -61,7 +77,7 @@ static void test_every_kind_against_loops(void) {
                     CHECK(k != GEMM_BLAS && !(k == GEMM_BLAS_T && (op->transA || op->transB)) &&
                               !(k == GEMM_XSMM && gemm_xsmm_available()) &&
                               !(k == GEMM_OWN && gemm_own_available()),
-                          "%s cannot run %s", GOP_NAMES[i], GEMM_KIND_NAMES[k]);
+                          "%s cannot run %s", p.name[i], GEMM_KIND_NAMES[k]);
                     continue;
                 }
                 ran_xsmm += k == GEMM_XSMM;
@@ -74,7 +90,7 @@ static void test_every_kind_against_loops(void) {
                     for (size_t j = 0; j < nC; j++) C[j] = NAN;  // an unwritten output fails
                 gemm_op_run(op, alpha, A, B, C);
                 double d = max_abs_diff(C, ref, (long)nC);
-                CHECK(d < 1e-5 * (op->K + 4), "%s %s %dx%dx%d: maxdiff %g", GOP_NAMES[i],
+                CHECK(d < 1e-5 * (op->K + 4), "%s %s %dx%dx%d: maxdiff %g", p.name[i],
                       GEMM_KIND_NAMES[k], op->M, op->N, op->K, d);
                 xfree(A); xfree(B); xfree(C); xfree(ref);
             }
@@ -88,7 +104,7 @@ static void test_default_plan_is_the_fixed_path(void) {
     for (int s = 0; s < N_SIZES; s++) {
         int B = SIZES[s][0], TE = SIZES[s][1], H = SIZES[s][2], V = SIZES[s][3];
         GemmPlan p;
-        gemm_plan_init(&p, B, TE, H, V);
+        lecture_plan(&p, B, TE, H, V);
         float *in = randv((size_t)B * H), *W = randv((size_t)H * V), *b = randv((size_t)V);
         float *dout = randv((size_t)B * V), *out1 = randv((size_t)B * V), *out2 = randv((size_t)B * V);
         linear_forward(out1, in, W, b, B, H, V);
@@ -121,23 +137,23 @@ static void test_default_plan_is_the_fixed_path(void) {
 
 static void test_auto_plan_checked(void) {
     GemmPlan p;
-    gemm_plan_init(&p, 32, 30, 200, 27);
+    lecture_plan(&p, 32, 30, 200, 27);
     GemmTrial t[GOP_N][GEMM_N_KINDS];
     double secs = gemm_plan_auto(&p, t);
     CHECK(secs > 0 && secs < 30, "planning took %g s", secs);
     for (int i = 0; i < GOP_N; i++) {
         CHECK(t[i][GEMM_BLAS].tried && t[i][GEMM_BLAS].correct && t[i][GEMM_BLAS].seconds > 0,
-              "%s: cblas_sgemm not timed", GOP_NAMES[i]);
+              "%s: cblas_sgemm not timed", p.name[i]);
         const GemmTrial *pick = &t[i][p.op[i].kind];
-        CHECK(pick->correct, "%s: picked %s, which failed its check", GOP_NAMES[i],
+        CHECK(pick->correct, "%s: picked %s, which failed its check", p.name[i],
               GEMM_KIND_NAMES[p.op[i].kind]);
         for (int k = 0; k < GEMM_N_KINDS; k++)
             CHECK(!t[i][k].correct ||  // the fixed kind stays unless beaten by over 3%
                       t[i][k].seconds >= pick->seconds * (p.op[i].kind == p.op[i].fixed ? 0.97 : 1.0),
-                  "%s: %s (%g s) was faster than the pick %s (%g s)", GOP_NAMES[i], GEMM_KIND_NAMES[k], t[i][k].seconds,
+                  "%s: %s (%g s) was faster than the pick %s (%g s)", p.name[i], GEMM_KIND_NAMES[k], t[i][k].seconds,
                   GEMM_KIND_NAMES[p.op[i].kind], pick->seconds);
         double err = gemm_op_check(&p.op[i], 77);
-        CHECK(err < 1e-5, "%s (%s) against cblas_sgemm: %g", GOP_NAMES[i],
+        CHECK(err < 1e-5, "%s (%s) against cblas_sgemm: %g", p.name[i],
               GEMM_KIND_NAMES[p.op[i].kind], err);
     }
     gemm_plan_free(&p);
@@ -145,8 +161,8 @@ static void test_auto_plan_checked(void) {
 
 static void test_text_round_trip(void) {
     GemmPlan p, q;
-    gemm_plan_init(&p, 32, 30, 200, 27);
-    gemm_plan_init(&q, 32, 30, 200, 27);
+    lecture_plan(&p, 32, 30, 200, 27);
+    lecture_plan(&q, 32, 30, 200, 27);
     char text[256], again[256], msg[512];
     // each op to each kind it can run, in turn, so every name goes through the text
     for (int k = 0; k < GEMM_N_KINDS; k++) {
@@ -178,37 +194,46 @@ static void test_text_round_trip(void) {
 }
 
 // One whole training step under each forced plan and the auto plan: the parameters it
-// leaves agree with the default plan's within float rounding.
-static void test_step_under_each_plan(void) {
-    Config cfg = {.V = 27, .T = 3, .E = 10, .H = 64, .bessel = 1};
+// leaves agree with the default plan's within float rounding; for the lecture's model and
+// part 5's WaveNet (12 ops).
+static void step_under_each_plan(NetArch arch) {
+    NetConfig cfg = {.arch = arch, .V = 27, .T = arch == ARCH_WAVENET ? 8 : 3, .E = 10, .H = 64,
+                     .layers = 1, .bessel = 1, .momentum = 0.1f};
+    Err err;
+    CHECK(net_config_check(&cfg, &err) == 0, "%s", err.msg);
     const int B = 32;
-    int X[B * 3], Y[B];
-    for (int i = 0; i < B * 3; i++) X[i] = (int)rng_below(&rng, 27);
+    int X[B * 8], Y[B];
+    for (int i = 0; i < B * cfg.T; i++) X[i] = (int)rng_below(&rng, 27);
     for (int i = 0; i < B; i++) Y[i] = (int)rng_below(&rng, 27);
-    Model ref, m;
-    model_alloc(&ref, &cfg, B);
+    Net ref, m;
+    net_alloc(&ref, &cfg, B);
     Rng r;
     rng_seed(&r, 5);
-    model_init_weights(&ref, &r);
-    float *init = copyv(ref.params_memory, ref.num_params);
-    model_forward(&ref, X, Y);
-    model_backward_sgd(&ref, 1.0f);
+    net_init(&ref, &r, 1);
+    float *init = copyv(ref.params, ref.num_params);
+    net_forward(&ref, X, Y, 1);
+    net_backward_sgd(&ref, 1.0f);
     for (int mode = 0; mode < 3; mode++) {
-        model_alloc(&m, &cfg, B);
-        memcpy(m.params_memory, init, ref.num_params * sizeof(float));
+        net_alloc(&m, &cfg, B);
+        memcpy(m.params, init, ref.num_params * sizeof(float));
         if (mode == 0) gemm_plan_auto(&m.plan, NULL);
         else gemm_plan_force(&m.plan, mode == 1 ? GEMM_XSMM : GEMM_BLAS);
-        model_forward(&m, X, Y);
-        model_backward_sgd(&m, 1.0f);
+        net_forward(&m, X, Y, 1);
+        net_backward_sgd(&m, 1.0f);
         double d = 0;
         for (size_t i = 0; i < ref.num_params; i++)
-            d = fmax(d, fabs((double)m.params_memory[i] - ref.params_memory[i]));
-        CHECK(d < 1e-5 && (mode != 2 || d == 0), "plan %d: parameters after a step differ by %g",
-              mode, d);
-        model_free(&m);
+            d = fmax(d, fabs((double)m.params[i] - ref.params[i]));
+        CHECK(d < 1e-5 && (mode != 2 || d == 0), "%s, plan %d: parameters after a step differ "
+              "by %g", net_arch_name(arch), mode, d);
+        net_free(&m);
     }
-    model_free(&ref);
+    net_free(&ref);
     xfree(init);
+}
+
+static void test_step_under_each_plan(void) {
+    step_under_each_plan(ARCH_MLP);
+    step_under_each_plan(ARCH_WAVENET);
 }
 
 // The step's forward adds b1 inside the batchnorm's passes (batchnorm_tanh_forward_bias)
@@ -226,8 +251,9 @@ static void test_bias_fused_into_batchnorm(void) {
     float st1[3][200], st2[3][200];
     for (int threads = 1; threads <= 2; threads++) {
         int B = threads == 1 ? 32 : BMAX;
-        GemmPlan p;
-        gemm_plan_init(&p, B, TE, H, 27);
+        GemmPlan p;  // fwd1 writing the product alone (beta 0)
+        gemm_plan_begin(&p, "B=0");
+        gemm_plan_add(&p, "fwd1", 0, 0, B, H, TE, 0.0f, GEMM_BLAS);
         threads_set(threads);
         linear_forward(pre, x, W, b, B, TE, H);
         batchnorm_tanh_forward(h1, r1, st1[0], st1[1], st1[2], pre, g, beta, B, H, 1);
