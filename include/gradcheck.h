@@ -19,5 +19,9 @@
 #define MAKEMORE_GRADCHECK_H
 
 int gradcheck_main(int argc, char **argv);  // argv[0] is "gradcheck"
+// `makemore gradcheck --arch mlp|wavenet [--layers N]`: every layer of the family's table
+// against its float64 twin and finite differences (gradcheck_net.c); gradcheck_main
+// hands a command line with --arch to it.
+int net_gradcheck_main(int argc, char **argv);
 
 #endif

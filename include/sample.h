@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "data.h"
-#include "model.h"
+#include "net.h"
 #include "rng.h"
 
 // A sorted set of words, for marking samples as seen in training / held out / new.
@@ -30,17 +30,12 @@ void sample_word_with(char *out, SampleLogitsFn logits, const void *model, float
 
 // One word: start from '.'*T, draw from softmax(logits / temperature) restricted to the
 // top_k largest (top_k <= 0: all), stop at '.' or after MAX_WORD_LEN symbols.
-// out holds MAX_WORD_LEN + 1 bytes. m must be calibrated (inference mode).
-void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
-                 int top_k);
-
-// The inference forward for one context (T symbols) into logits [V], as model_logits
-// with n = 1 but with matrix-vector products; scratch holds T*E + 2H floats.
-void sample_logits_one(float *logits, const Model *m, const int *context, float *scratch);
+// out holds MAX_WORD_LEN + 1 bytes. n must hold inference statistics (calibrated or running).
+void sample_word(char *out, const Net *n, const Vocab *v, Rng *rng, float temperature, int top_k);
 
 // n words, one a line, each marked "(in training words)", "(held-out word)" or "(new)"
 // when the sets are given (either may be NULL).
-void sample_print(FILE *f, const Model *m, const Vocab *v, Rng *rng, int n, float temperature,
+void sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float temperature,
                   int top_k, const WordSet *train, const WordSet *heldout);
 
 #endif

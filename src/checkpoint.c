@@ -1,15 +1,12 @@
-// checkpoint.c: a model (and optionally its training state) as one safetensors file.
+// checkpoint.c: what every makemore file holds besides its tensors (net_io.c writes and
+// reads the model itself): the vocabulary and the training state, as metadata strings.
 //
-// Tensors (F32): C, W1, b1, W2, b2, bngain, bnbias with the shapes of param_shape(),
-// and bnmean, bnvar as [1,H]. On load, bngain, bnbias, bnmean and bnvar may also be
-// [H]; any other tensor is refused.
-// Metadata (all strings): format = "makemore-mlp-1"; vocab_size, block, embd, hidden
-// (decimal); bn_var = "unbiased" | "biased"; itos = the vocabulary, itos[0..V-1],
-// where each byte is written as the Unicode code point of the same value (so bytes
-// >= 0x80 make valid UTF-8 JSON: Python reads it back with s.encode("latin-1");
-// for an ASCII vocabulary it is the plain string). With a TrainState: step, steps,
-// decay_step, batch, calibrated (decimal), seed, split_seed (unsigned decimal),
-// lr, lr2 ("%.9g", which round-trips a float), rng (4 x 16 hex digits joined by ',').
+// itos = the vocabulary, itos[0..V-1], where each byte is written as the Unicode code point
+// of the same value (so bytes >= 0x80 make valid UTF-8 JSON: Python reads it back with
+// s.encode("latin-1"); for an ASCII vocabulary it is the plain string). With a TrainState:
+// step, steps, decay_step, batch, calibrated (decimal), seed, split_seed (unsigned
+// decimal), lr, lr2 ("%.9g", which round-trips a float), rng (4 x 16 hex digits joined by
+// ','); optionally data_bytes and data_crc32c (the words file), gemm_plan, ranks.
 #include "checkpoint.h"
 
 #include <math.h>
@@ -19,28 +16,6 @@
 #include <string.h>
 
 #include "safetensors.h"
-
-#define FORMAT "makemore-mlp-1"
-enum { BUF_BNMEAN = NUM_PARAMS, BUF_BNVAR, NUM_TENSORS };
-static const char *const BUFFER_NAMES[2] = {"bnmean", "bnvar"};
-
-static const char *tensor_name(int i) { return i < NUM_PARAMS ? PARAM_NAMES[i] : BUFFER_NAMES[i - NUM_PARAMS]; }
-
-// Shape of tensor i as written: parameters as param_shape, the buffers [1,H].
-static void tensor_shape(const Config *c, int i, int *ndim, int64_t shape[2]) {
-    int s[2] = {1, c->H}, n = 2;
-    if (i < NUM_PARAMS) param_shape(c, i, &n, s);
-    *ndim = n;
-    shape[0] = s[0];
-    shape[1] = n == 2 ? s[1] : 0;
-}
-
-static float *tensor_data(const Model *m, int i) {
-    float *p[NUM_TENSORS] = {m->params.C,  m->params.W1,     m->params.b1,
-                             m->params.W2, m->params.b2,     m->params.bngain,
-                             m->params.bnbias, m->bnmean,    m->bnvar};
-    return p[i];
-}
 
 // ---- the vocabulary string ----------------------------------------------------
 
@@ -81,6 +56,10 @@ static int vocab_well_formed(const unsigned char *itos, int V) {
     for (int i = 1; i < V; i++)
         if (!word_byte_allowed(itos[i]) || (i > 1 && itos[i] <= itos[i - 1])) return 0;
     return 1;
+}
+
+int checkpoint_vocab_ok(const Vocab *v) {
+    return vocab_well_formed((const unsigned char *)v->itos, v->V);
 }
 
 // ---- saving --------------------------------------------------------------------
@@ -126,33 +105,6 @@ static void meta_train_state(MetaList *l, const TrainState *ts) {
     }
     if (ts->gemm_plan[0]) meta_add(l, "gemm_plan", ts->gemm_plan);
     if (ts->ranks > 1) meta_addf(l, "ranks", "%d", ts->ranks);  // data-parallel (dist.h)
-}
-
-int checkpoint_save(const char *path, const Model *m, const Vocab *v, const TrainState *ts,
-                    Err *err) {
-    const Config *c = &m->cfg;
-    if (v->V != c->V || !vocab_well_formed((const unsigned char *)v->itos, v->V))
-        return err_set(err, "%s: not saved: the vocabulary (V = %d) is malformed or does not "
-                            "match the model's V = %d", path, v->V, c->V);
-    StTensor t[NUM_TENSORS];
-    for (int i = 0; i < NUM_TENSORS; i++) {
-        t[i] = (StTensor){.name = tensor_name(i), .dtype = ST_F32, .data = tensor_data(m, i)};
-        tensor_shape(c, i, &t[i].ndim, t[i].shape);
-    }
-    MetaList l = {.n = 0};
-    char itos[2 * 256 + 1];
-    itos_encode(itos, v);
-    meta_add(&l, "format", FORMAT);
-    meta_addf(&l, "vocab_size", "%d", c->V);
-    meta_addf(&l, "block", "%d", c->T);
-    meta_addf(&l, "embd", "%d", c->E);
-    meta_addf(&l, "hidden", "%d", c->H);
-    meta_add(&l, "bn_var", c->bessel ? "unbiased" : "biased");
-    meta_add(&l, "itos", itos);
-    meta_add(&l, "arch", "mlp");  // the MLP family (net_io.c): this file is mlp, 1 layer
-    meta_add(&l, "layers", "1");
-    if (ts) meta_train_state(&l, ts);
-    return st_save(path, t, NUM_TENSORS, l.meta, l.n, err);
 }
 
 // ---- loading: metadata -----------------------------------------------------------
@@ -274,30 +226,6 @@ static int read_vocab(Reader *r, int V, Vocab *v) {
     return 0;
 }
 
-static int read_config(Reader *r, Config *c, Vocab *v) {
-    const char *format = meta_need(r, "format");
-    if (!format) return -1;
-    if (strcmp(format, FORMAT) != 0)
-        return err_set(r->err, "%s: metadata \"format\" = \"%.40s\": expected \"" FORMAT "\"",
-                       r->path, format);
-    if (meta_int(r, "vocab_size", 2, 256, &c->V) || meta_int(r, "block", 1, 64, &c->T) ||
-        meta_int(r, "embd", 1, 4096, &c->E) || meta_int(r, "hidden", 1, 16384, &c->H))
-        return -1;
-    const char *bn = meta_need(r, "bn_var");
-    if (!bn) return -1;
-    if (strcmp(bn, "unbiased") != 0 && strcmp(bn, "biased") != 0)
-        return err_set(r->err, "%s: metadata \"bn_var\" = \"%.40s\": expected \"unbiased\" or "
-                               "\"biased\"", r->path, bn);
-    c->bessel = strcmp(bn, "unbiased") == 0;
-    const char *arch = st_meta_get(r->f, "arch"), *layers = st_meta_get(r->f, "layers");
-    if ((arch && strcmp(arch, "mlp") != 0) || (layers && strcmp(layers, "1") != 0))
-        return err_set(r->err, "%s: metadata arch \"%.20s\", layers \"%.20s\": expected mlp "
-                               "and 1 in a \"" FORMAT "\" file", r->path, arch ? arch : "mlp",
-                       layers ? layers : "1");
-
-    return read_vocab(r, c->V, v);
-}
-
 static const char *const TRAIN_KEYS[] = {"step", "steps", "decay_step", "lr", "lr2", "batch",
                                          "seed", "split_seed", "rng", "calibrated"};
 enum { N_TRAIN_KEYS = sizeof TRAIN_KEYS / sizeof TRAIN_KEYS[0] };
@@ -348,144 +276,6 @@ static int read_train_state(Reader *r, TrainState *ts) {
     ts->data_crc = (uint32_t)v;
     ts->has_data_fp = 1;
     return 0;
-}
-
-// ---- loading: tensors --------------------------------------------------------------
-
-// Tensor i must be present, F32, of the expected shape (or [H] for a [1,H] one).
-static int check_tensor(Reader *r, const Config *c, int i, const StTensor **out) {
-    const char *name = tensor_name(i);
-    const StTensor *t = st_find(r->f, name);
-    if (!t) return err_set(r->err, "%s: tensor \"%s\" is missing", r->path, name);
-    if (t->dtype != ST_F32) return err_set(r->err, "%s: tensor \"%s\": dtype is not F32", r->path, name);
-    int ndim;
-    int64_t want[2];
-    tensor_shape(c, i, &ndim, want);
-    int same = t->ndim == ndim && t->shape[0] == want[0] && (ndim == 1 || t->shape[1] == want[1]);
-    int flat_ok = ndim == 2 && want[0] == 1 && t->ndim == 1 && t->shape[0] == want[1];
-    if (!same && !flat_ok) {
-        char got[96] = "[";
-        for (int d = 0; d < t->ndim; d++)
-            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
-                     (long long)t->shape[d]);
-        strcat(got, "]");
-        if (ndim == 1)
-            return err_set(r->err, "%s: tensor \"%s\": shape %s, expected [%lld]", r->path, name,
-                           got, (long long)want[0]);
-        return err_set(r->err, "%s: tensor \"%s\": shape %s, expected [%lld, %lld]", r->path,
-                       name, got, (long long)want[0], (long long)want[1]);
-    }
-    *out = t;
-    return 0;
-}
-
-// Tensor i's values (read by now) must be finite (and non-negative for bnvar).
-static int check_values(Reader *r, int i, const StTensor *t) {
-    const char *name = tensor_name(i);
-    size_t n = st_numel(t);
-    const unsigned char *bytes = t->data;
-    for (size_t k = 0; k < n; k++) {
-        float x;
-        memcpy(&x, bytes + 4 * k, sizeof x);  // file data is not necessarily aligned
-        if (!isfinite(x) || (i == BUF_BNVAR && x < 0))
-            return err_set(r->err, "%s: tensor \"%s\": element %zu is %g, expected a finite%s "
-                                   "value", r->path, name, k, (double)x,
-                           i == BUF_BNVAR ? " non-negative" : "");
-    }
-    return 0;
-}
-
-static int check_no_extra_tensors(Reader *r) {
-    for (int k = 0; k < r->f->n_tensors; k++) {
-        int known = 0;
-        for (int i = 0; i < NUM_TENSORS; i++) known |= strcmp(r->f->tensors[k].name, tensor_name(i)) == 0;
-        if (!known)
-            return err_set(r->err, "%s: unexpected tensor \"%.64s\" (a makemore model has C, W1, "
-                                   "b1, W2, b2, bngain, bnbias, bnmean, bnvar)", r->path,
-                           r->f->tensors[k].name);
-    }
-    return 0;
-}
-
-// The header is read and checked (checksum, config, every tensor's dtype and shape)
-// before the data is read: a file whose header does not describe a makemore model of its
-// real size costs no more than its header.
-static int load_validated(Model *m, Vocab *v, TrainState *ts, int *has_ts, Reader *r, int B,
-                          StFile *f, unsigned flags) {
-    if (!f->checked && !(flags & CKPT_ACCEPT_UNCHECKED))
-        return err_set(r->err, "%s: no checksum (written by an older makemore or another "
-                               "program): its integrity cannot be verified; give "
-                               "--accept-unchecked to load it anyway", r->path);
-    Config c;
-    if (read_config(r, &c, v)) return -1;
-    int has = has_train_keys(r);
-    if (has < 0) return -1;
-    TrainState state;
-    if (has && read_train_state(r, &state)) return -1;
-    const StTensor *t[NUM_TENSORS];
-    for (int i = 0; i < NUM_TENSORS; i++)
-        if (check_tensor(r, &c, i, &t[i])) return -1;
-    if (check_no_extra_tensors(r)) return -1;
-    if (st_read_data(f, r->path, r->err)) return -1;
-    for (int i = 0; i < NUM_TENSORS; i++) {
-        t[i] = st_find(f, tensor_name(i));  // data pointers are set now
-        if (check_values(r, i, t[i])) return -1;
-    }
-    // Every tensor is in the file with its full size, so the allocation is bounded by it.
-    model_alloc(m, &c, B);
-    for (int i = 0; i < NUM_TENSORS; i++)
-        memcpy(tensor_data(m, i), t[i]->data, st_numel(t[i]) * sizeof(float));
-    if (has_ts) *has_ts = has;
-    if (ts && has) *ts = state;
-    return 0;
-}
-
-int checkpoint_load_flags(Model *m, Vocab *v, TrainState *ts, int *has_train_state,
-                          const char *path, int B, unsigned flags, Err *err) {
-    memset(m, 0, sizeof *m);
-    if (has_train_state) *has_train_state = 0;
-    if (B < 1) return err_set(err, "%s: batch size %d: must be at least 1", path, B);
-    StFile f;
-    if (st_open(&f, path, err)) return -1;
-    Reader r = {&f, path, err};
-    int rc = load_validated(m, v, ts, has_train_state, &r, B, &f, flags);
-    st_free(&f);
-    if (rc) err_make_printable(err);
-    return rc;
-}
-
-int checkpoint_load(Model *m, Vocab *v, TrainState *ts, int *has_train_state, const char *path,
-                    int B, Err *err) {
-    return checkpoint_load_flags(m, v, ts, has_train_state, path, B, 0, err);
-}
-
-// ---- resuming ---------------------------------------------------------------------------
-
-int checkpoint_load_resume(Model *m, Vocab *v, TrainState *ts, const char *path,
-                           unsigned flags, Err *err) {
-    int has_ts = 0;
-    if (checkpoint_load_flags(m, v, ts, &has_ts, path, 1, flags, err) != 0) return -1;
-    const char *why = NULL;
-    char msg[256];
-    if (!has_ts) {
-        why = "a model file without a training state (step, rng, schedule) cannot be resumed";
-    } else if (m->cfg.bessel && ts->batch < 2) {
-        snprintf(msg, sizeof msg, "batch %d with bn_var unbiased (allowed: >= 2)", ts->batch);
-        why = msg;
-    } else if (!(ts->lr > 0) || ts->lr > 1000 || !(ts->lr2 > 0) || ts->lr2 > 1000) {
-        snprintf(msg, sizeof msg, "learning rates %g, %g (allowed: greater than 0, at most "
-                 "1000)", ts->lr, ts->lr2);
-        why = msg;
-    } else if (ts->steps > 1000000000L || ts->decay_step > 1000000000L || ts->batch > 1 << 20) {
-        snprintf(msg, sizeof msg, "steps %ld, decay_step %ld, batch %d out of range (allowed: "
-                 "at most 1000000000, 1000000000, 1048576)", ts->steps, ts->decay_step, ts->batch);
-        why = msg;
-    }
-    if (!why) return 0;
-    model_free(m);
-    err_set(err, "--resume %s: %s", path, why);
-    err_make_printable(err);
-    return -1;
 }
 
 int checkpoint_words_match(const TrainState *ts, const Words *w) {

@@ -1,4 +1,5 @@
-// cmd_sample.c: `makemore sample` and `makemore eval`, both from a saved model.
+// cmd_sample.c: `makemore sample` and `makemore eval`, both from a saved model (any
+// architecture of the family: net_io.h).
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -9,7 +10,8 @@
 #include "cli.h"
 #include "common.h"
 #include "data.h"
-#include "model.h"
+#include "net.h"
+#include "net_io.h"
 #include "sample.h"
 #include "train.h"
 
@@ -17,20 +19,21 @@
 // 2 (command line).
 // Loads the model at path; *split_seed becomes the one it was trained with unless the
 // user gave --split-seed. Returns 1 when the file is an unfinished training checkpoint
-// (batchnorm not calibrated yet), else 0.
+// whose batchnorm statistics are to be calibrated (not calibrated yet, and the model
+// keeps calibrated statistics), else 0.
 // *ts gets the file's training state (ts->has_data_fp = 0 when it has none).
-static int load_model_or_die(const char *cmd, Model *m, Vocab *v, TrainState *ts,
+static int load_model_or_die(const char *cmd, Net *m, Vocab *v, TrainState *ts,
                              const char *path, uint64_t *split_seed, int split_seed_given,
                              int accept_unchecked) {
     Err err;
     int has_ts = 0;
     memset(ts, 0, sizeof *ts);
-    if (checkpoint_load_flags(m, v, ts, &has_ts, path, 1,
-                              accept_unchecked ? CKPT_ACCEPT_UNCHECKED : 0, &err) != 0)
+    if (net_load_flags(m, v, ts, &has_ts, path, 1, accept_unchecked ? NET_ACCEPT_UNCHECKED : 0,
+                       &err) != 0)
         cli_die(cmd, EXIT_RUNTIME, "%s", err.msg);
     if (!has_ts) ts->has_data_fp = 0;
     if (has_ts && !split_seed_given) *split_seed = ts->split_seed;
-    return has_ts && !ts->calibrated;
+    return has_ts && !ts->calibrated && m->cfg.bn_stats == BN_STATS_CALIBRATE;
 }
 
 // Evaluating or marking with other words than the model's can be intended: a note, not
@@ -69,13 +72,13 @@ static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *p
 
 // A checkpoint written during training (interrupted or periodic) holds batchnorm's
 // initial statistics: calibrate them on the training split, as train does at the end.
-static void calibrate_if_needed(const char *cmd, Model *m, int needed, const Split *s,
+static void calibrate_if_needed(const char *cmd, Net *m, int needed, const Split *s,
                                 const char *model) {
     if (!needed) return;
     if (s) {
         const int live = isatty(STDERR_FILENO);
         if (live) fprintf(stderr, "  calibrating batchnorm (%d examples)...", s->train.n);
-        model_calibrate(m, &s->train);
+        net_calibrate(m, &s->train);
         if (live) fputs("\r\033[K", stderr);
         say(cmd, "note: %s is an unfinished training checkpoint; batchnorm calibrated on the "
             "training split first", model);
@@ -120,7 +123,7 @@ int sample_main(int argc, char **argv) {
         else cli_unknown(&c);
     }
     if (!model_path) cli_fail(&c, "--model FILE is required");
-    Model m;
+    Net m;
     Vocab v;
     TrainState ts;
     int uncalibrated = load_model_or_die("sample", &m, &v, &ts, model_path, &split_seed,
@@ -147,7 +150,7 @@ int sample_main(int argc, char **argv) {
         split_free(&s);
         words_free(&w);
     }
-    model_free(&m);
+    net_free(&m);
     return 0;
 }
 
@@ -176,7 +179,7 @@ int eval_main(int argc, char **argv) {
         else cli_unknown(&c);
     }
     if (!model_path) cli_fail(&c, "--model FILE is required");
-    Model m;
+    Net m;
     Vocab v;
     TrainState ts;
     int uncalibrated = load_model_or_die("eval", &m, &v, &ts, model_path, &split_seed,
@@ -192,7 +195,7 @@ int eval_main(int argc, char **argv) {
     const int live = isatty(STDERR_FILENO);  // long phases named on a terminal
     for (int k = 0; k < 3; k++) {
         if (live) fprintf(stderr, "\r\033[K  evaluating %s (%d examples)...", names[k], sets[k]->n);
-        loss[k] = model_eval_loss(&m, sets[k]);
+        loss[k] = net_eval_loss(&m, sets[k]);
         if (live) fputs("\r\033[K", stderr);
         if (!isfinite(loss[k]))  // finite parameters can still overflow in the forward
             cli_die("eval", EXIT_RUNTIME, "%s: the %s loss is %g: the model's forward overflows "
@@ -201,6 +204,6 @@ int eval_main(int argc, char **argv) {
     printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     split_free(&s);
     words_free(&w);
-    model_free(&m);
+    net_free(&m);
     return 0;
 }

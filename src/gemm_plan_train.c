@@ -24,7 +24,7 @@ static int read_plan_file(const char *path, char *buf, size_t len) {
     if (!fgets(buf, (int)len, f) || (!strchr(buf, '\n') && !feof(f))) {
         fclose(f);
         cli_die(CMD, EXIT_RUNTIME, "--plan %s: expected one line of at most %zu bytes "
-                "(B=..,TE=..,H=..,V=..:fwd1=KIND,...); delete it to plan again", path, len - 2);
+                "(SIZES:fwd1=KIND,...); delete it to plan again", path, len - 2);
     }
     fclose(f);
     buf[strcspn(buf, "\n")] = '\0';
@@ -45,10 +45,9 @@ static void write_plan_file(const char *path, const char *text) {
     }
 }
 
-void train_gemm_setup(Model *m, int mode, const char *plan_file, int resumed, char *stored,
+void train_gemm_setup(GemmPlan *p, int mode, const char *plan_file, int resumed, char *stored,
                       size_t len) {
-    GemmPlan *p = &m->plan;
-    char text[256], msg[512], from[320];
+    char text[GEMM_PLAN_TEXT_MAX], msg[512], from[320];
     double planning = -1.0;
     int have_file = plan_file && read_plan_file(plan_file, text, sizeof text);
     if (have_file && mode >= 0)
@@ -74,7 +73,7 @@ void train_gemm_setup(Model *m, int mode, const char *plan_file, int resumed, ch
     }
     gemm_plan_format(p, stored, len);
     if (plan_file && !have_file) write_plan_file(plan_file, stored);
-    char desc[512];
+    char desc[4096];
     gemm_plan_describe(p, desc, sizeof desc);
     if (planning >= 0) printf("gemm: %s, planned in %.0f ms: %s\n", from, planning * 1e3, desc);
     else printf("gemm: %s: %s\n", from, desc);

@@ -1163,6 +1163,9 @@ static void usage(void) {
 }
 
 int gradcheck_main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)  // the family's table, layer by layer: gradcheck_net.c
+        if (!strcmp(argv[i], "--arch") || !strncmp(argv[i], "--arch=", 7))
+            return net_gradcheck_main(argc, argv);
     Cli cl;
     cli_init(&cl, "gradcheck", argc, argv);
     Config cfg = {.V = 27, .T = 3, .E = 10, .H = 64, .bessel = 1};

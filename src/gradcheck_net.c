@@ -9,7 +9,7 @@
 #include "cli.h"
 #include "common.h"
 #include "net.h"
-#include "net_cli.h"
+#include "gradcheck.h"
 #include "net_ref.h"
 #include "safetensors.h"
 

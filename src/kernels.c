@@ -14,7 +14,6 @@
 #include <string.h>
 
 #include "common.h"
-#include "model.h"
 #include "vecmath.h"
 
 // Reductions over more rows than par_worth's threshold are cut into this many parts.

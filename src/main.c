@@ -7,18 +7,19 @@
 #include "dist.h"
 #include "gradcheck.h"
 #include "sweep.h"
-#include "net_cli.h"
 #include "train.h"
 
 static void usage(FILE *f) {
     fprintf(f,
             "usage: makemore <command> [flags]     (makemore <command> --help for its flags)\n\n"
-            "  train       train the lecture's MLP on a words file, report losses, sample\n"
+            "  train       train a model of the MLP family (by default the lecture's) on a words\n"
+            "              file, report losses, sample\n"
             "  sample      sample words from a saved model\n"
             "  eval        a saved model's train/val/test loss on a words file\n"
             "  sweep       many trainings at once: seeds x a grid of flags, one core each\n"
             "  gradcheck   exercise 1-3: every gradient against float64, finite differences,\n"
-            "              the fused kernels and (with --ref) a PyTorch reference file\n");
+            "              the fused kernels and (with --ref) a PyTorch reference file;\n"
+            "              --arch mlp|wavenet: every layer of the family's table\n");
 }
 
 int main(int argc, char **argv) {
@@ -34,17 +35,11 @@ int main(int argc, char **argv) {
         usage(stdout);
         return 0;
     }
-    if (net_route(cmd, argc - 1, argv + 1)) {  // the MLP family's layer table (net.c)
-        if (!strcmp(cmd, "train") && dist_launched() && !dist_built()) {
-            // Every rank would train alone and write the same --out.
-            say(NULL, "train: this makemore was built without MPI, so under mpirun every rank would "
-                "train alone; build with make MPI=1 for data-parallel training, or run without mpirun");
-            return EXIT_USAGE;
-        }
-        if (!strcmp(cmd, "train")) return net_train_main(argc - 1, argv + 1);
-        if (!strcmp(cmd, "eval")) return net_eval_main(argc - 1, argv + 1);
-        if (!strcmp(cmd, "sample")) return net_sample_main(argc - 1, argv + 1);
-        return net_gradcheck_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "train") && dist_launched() && !dist_built()) {
+        // Every rank would train alone and write the same --out.
+        say(NULL, "train: this makemore was built without MPI, so under mpirun every rank would "
+            "train alone; build with make MPI=1 for data-parallel training, or run without mpirun");
+        return EXIT_USAGE;
     }
     if (!strcmp(cmd, "train")) return train_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "sample")) return sample_main(argc - 1, argv + 1);

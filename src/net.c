@@ -12,7 +12,6 @@
 #include "dist.h"
 #include "kernels.h"
 #include "linear.h"
-#include "model.h"
 #include "syncbn.h"
 
 const char *net_arch_name(NetArch a) { return a == ARCH_WAVENET ? "wavenet" : "mlp"; }

@@ -3,12 +3,14 @@
 // examples through two ping-pong scratch buffers.
 #include <string.h>
 
+#include <cblas.h>
+
 #include "common.h"
 #include "kernels.h"
 #include "linear.h"
 #include "net.h"
 
-enum { EVAL_CHUNK = 4096 };  // as model.c, so mlp/1 calibrates bit for bit as model.c
+enum { EVAL_CHUNK = 4096 };  // the lecture model's calibration chunk (its sums' order)
 
 static size_t widest(const Net *n) {
     size_t w = 0;
@@ -20,6 +22,20 @@ static size_t widest(const Net *n) {
 }
 
 size_t net_scratch_floats(const Net *n, int m) { return 2 * (size_t)m * widest(n); }
+
+// out[rows, n_out] = in . W + b (b may be NULL). One row (sampling draws a word one symbol
+// at a time) is a matrix-vector product: cblas_sgemv reads W in place, where sgemm copies
+// and packs it on every call, which for one row costs more than the arithmetic.
+static void linear_infer(float *out, const float *in, const float *W, const float *b, int rows,
+                         int n_in, int n_out) {
+    if (rows != 1) {
+        linear_forward(out, in, W, b, rows, n_in, n_out);
+        return;
+    }
+    if (b) memcpy(out, b, (size_t)n_out * sizeof(float));
+    cblas_sgemv(CblasRowMajor, CblasTrans, n_in, n_out, 1.0f, W, n_out, in, 1, b ? 1.0f : 0.0f,
+                out, 1);
+}
 
 // Runs layers [0, upto) for X [m,T] in inference mode; returns their output (in scratch),
 // [m*rows, cols] of layer upto-1. upto == n_layers: logits go to `logits`, returned.
@@ -38,16 +54,16 @@ static const float *infer(const Net *n, float *logits, const int *X, int m, floa
         case L_FLATTEN:
             continue;
         case L_LINEAR:
-            linear_forward(out, cur, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
-                           rows, L->in_cols, L->cols);
+            linear_infer(out, cur, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
+                         rows, L->in_cols, L->cols);
             break;
         case L_BN_TANH:
             batchnorm_tanh_forward_eval(out, cur, net_tensor(n, L->mean), net_tensor(n, L->var),
                                         net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols);
             break;
         case L_LINEAR_OUT:
-            linear_forward(logits, cur, net_tensor(n, L->w), net_tensor(n, L->b), m, L->in_cols,
-                           c->V);
+            linear_infer(logits, cur, net_tensor(n, L->w), net_tensor(n, L->b), m, L->in_cols,
+                         c->V);
             return logits;
         }
         next = cur;

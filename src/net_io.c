@@ -1,11 +1,17 @@
-// net_io.c: a Net (and its training state) as one safetensors file.
+// net_io.c: a model file: a Net (and its training state) as one safetensors file.
 //
 // Tensors (F32): the table's, under the table's names (src/ARCHITECTURES.md), statistics
-// included. Metadata: format = "makemore-net-1"; arch = "mlp" | "wavenet"; layers, block,
-// embd, hidden, vocab_size (decimal); bn_var = "unbiased" | "biased"; bn_stats =
-// "calibrate" | "running"; momentum ("%.9g"); then itos and the training state exactly
-// as checkpoint.c writes them. A "makemore-mlp-1" file (model.c's, with or without its
-// arch/layers keys) loads as mlp with 1 layer and calibrated statistics.
+// included; for the lecture's model C, W1, b1, W2, b2, bngain, bnbias, bnmean, bnvar. On
+// load a [1,H] tensor may also be [H]; any other tensor is refused. Metadata: format =
+// "makemore-net-1"; arch = "mlp" | "wavenet"; layers, block, embd, hidden, vocab_size
+// (decimal); bn_var = "unbiased" | "biased"; bn_stats = "calibrate" | "running"; momentum
+// ("%.9g"); then itos and the training state as checkpoint.c writes them. A
+// "makemore-mlp-1" file (written before the layer table, with or without arch/layers
+// keys) loads as mlp with 1 layer and calibrated statistics.
+//
+// Loading checks the file's checksums, then its header (config, every tensor's dtype and
+// shape) before the data is read, then every value: a file whose header does not describe
+// a makemore model of its real size costs no more than its header.
 #include "net_io.h"
 
 #include <math.h>
@@ -22,7 +28,9 @@ enum { META_ROOM = 40 };
 
 int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *ts, Err *err) {
     const NetConfig *c = &n->cfg;
-    if (v->V != c->V) return err_set(err, "%s: not saved: vocabulary of %d, model of %d", path, v->V, c->V);
+    if (v->V != c->V || !checkpoint_vocab_ok(v))
+        return err_set(err, "%s: not saved: the vocabulary (V = %d) is malformed or does not "
+                       "match the model's V = %d", path, v->V, c->V);
     StTensor t[NET_MAX_TENSORS];
     for (int i = 0; i < n->n_tensors; i++) {
         const NetTensor *x = &n->tensor[i];
@@ -55,9 +63,10 @@ int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *t
 // The config from the metadata: a Net file's keys, or a model.c file as mlp/1.
 static int read_net_config(const StFile *f, const char *path, NetConfig *c, Err *err) {
     const char *format = st_meta_get(f, "format");
-    if (!format || (strcmp(format, NET_FORMAT) && strcmp(format, MODEL_FORMAT)))
+    if (!format) return err_set(err, "%s: metadata \"format\" is missing", path);
+    if (strcmp(format, NET_FORMAT) && strcmp(format, MODEL_FORMAT))
         return err_set(err, "%s: metadata \"format\" = \"%.40s\": expected \"" NET_FORMAT
-                       "\" or \"" MODEL_FORMAT "\"", path, format ? format : "(missing)");
+                       "\" or \"" MODEL_FORMAT "\"", path, format);
     int net = strcmp(format, NET_FORMAT) == 0;
     *c = (NetConfig){.arch = ARCH_MLP, .layers = 1, .bn_stats = BN_STATS_CALIBRATE, .momentum = 0.1f};
     if (checkpoint_meta_int(f, path, "vocab_size", 2, 256, &c->V, err) ||
@@ -66,8 +75,10 @@ static int read_net_config(const StFile *f, const char *path, NetConfig *c, Err 
         checkpoint_meta_int(f, path, "hidden", 1, 16384, &c->H, err))
         return -1;
     const char *bn = st_meta_get(f, "bn_var");
-    if (!bn || (strcmp(bn, "unbiased") && strcmp(bn, "biased")))
-        return err_set(err, "%s: metadata \"bn_var\": expected \"unbiased\" or \"biased\"", path);
+    if (!bn) return err_set(err, "%s: metadata \"bn_var\" is missing", path);
+    if (strcmp(bn, "unbiased") && strcmp(bn, "biased"))
+        return err_set(err, "%s: metadata \"bn_var\" = \"%.40s\": expected \"unbiased\" or "
+                       "\"biased\"", path, bn);
     c->bessel = strcmp(bn, "unbiased") == 0;
     const char *arch = st_meta_get(f, "arch");
     if (arch && strcmp(arch, "mlp") && strcmp(arch, "wavenet"))
@@ -89,15 +100,16 @@ static int read_net_config(const StFile *f, const char *path, NetConfig *c, Err 
     if (!mom || end == mom || *end || !(c->momentum > 0 && c->momentum <= 1))
         return err_set(err, "%s: metadata \"momentum\": expected a number in (0, 1]", path);
     int layers = c->layers;
-    if (net_config_check(c, err)) return -1;
+    Err bad;
+    if (net_config_check(c, &bad))
+        return err_set(err, "%s: metadata: %.400s", path, bad.msg);
     if (c->layers != layers)
         return err_set(err, "%s: metadata \"layers\" = %d, but a wavenet of block %d has %d",
                        path, layers, c->T, c->layers);
     return 0;
 }
 
-// Tensor i of the table: present, F32, its shape (or [H] for [1,H]), finite values,
-// variances non-negative.
+// Tensor i of the table: present, F32, its shape (or [H] for [1,H]).
 static int check_tensor(const StFile *f, const char *path, const Net *n, int i,
                         const StTensor **out, Err *err) {
     const NetTensor *x = &n->tensor[i];
@@ -107,30 +119,48 @@ static int check_tensor(const StFile *f, const char *path, const Net *n, int i,
     int same = t->ndim == x->ndim && t->shape[0] == x->shape[0] &&
                (x->ndim == 1 || t->shape[1] == x->shape[1]);
     int flat = x->ndim == 2 && x->shape[0] == 1 && t->ndim == 1 && t->shape[0] == x->shape[1];
-    if (!same && !flat)
-        return err_set(err, "%s: tensor \"%s\": wrong shape, expected [%d%s%.0d]", path, x->name,
-                       x->shape[0], x->ndim == 2 ? ", " : "", x->ndim == 2 ? x->shape[1] : 0);
-    int is_var = strncmp(x->name, "bnvar", 5) == 0;
-    const unsigned char *bytes = t->data;
-    for (size_t k = 0; k < x->numel; k++) {
-        float v;
-        memcpy(&v, bytes + 4 * k, sizeof v);
-        if (!isfinite(v) || (is_var && v < 0))
-            return err_set(err, "%s: tensor \"%s\": element %zu is %g, expected a finite%s value",
-                           path, x->name, k, (double)v, is_var ? " non-negative" : "");
+    if (!same && !flat) {
+        char got[96] = "[";
+        for (int d = 0; d < t->ndim; d++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%lld", d ? ", " : "",
+                     (long long)t->shape[d]);
+        strcat(got, "]");
+        if (x->ndim == 1)
+            return err_set(err, "%s: tensor \"%s\": shape %s, expected [%d]", path, x->name, got,
+                           x->shape[0]);
+        return err_set(err, "%s: tensor \"%s\": shape %s, expected [%d, %d]", path, x->name, got,
+                       x->shape[0], x->shape[1]);
     }
     *out = t;
     return 0;
 }
 
-static int load_validated(Net *n, Vocab *v, TrainState *ts, int *has_ts, const StFile *f,
-                          const char *path, int B, Err *err) {
+// Its values (read by now): finite, and non-negative for a variance.
+static int check_values(const char *path, const NetTensor *x, const StTensor *t, Err *err) {
+    int is_var = x->is_stat && strncmp(x->name, "bnvar", 5) == 0;
+    const unsigned char *bytes = t->data;
+    for (size_t k = 0; k < x->numel; k++) {
+        float v;
+        memcpy(&v, bytes + 4 * k, sizeof v);  // file data is not necessarily aligned
+        if (!isfinite(v) || (is_var && v < 0))
+            return err_set(err, "%s: tensor \"%s\": element %zu is %g, expected a finite%s value",
+                           path, x->name, k, (double)v, is_var ? " non-negative" : "");
+    }
+    return 0;
+}
+
+static int load_validated(Net *n, Vocab *v, TrainState *ts, int *has_ts, StFile *f,
+                          const char *path, int B, unsigned flags, Err *err) {
+    if (!f->checked && !(flags & NET_ACCEPT_UNCHECKED))
+        return err_set(err, "%s: no checksum (written by an older makemore or another program): "
+                       "its integrity cannot be verified; give --accept-unchecked to load it "
+                       "anyway", path);
     NetConfig c;
     if (read_net_config(f, path, &c, err)) return -1;
     TrainState state;
     int has = 0;
     if (checkpoint_read_common(f, path, c.V, v, &state, &has, err)) return -1;
-    Net shape;
+    static Net shape;  // the table alone (no buffers); large, so not on the stack
     net_build(&shape, &c, 1);
     const StTensor *t[NET_MAX_TENSORS];
     for (int i = 0; i < shape.n_tensors; i++)
@@ -140,6 +170,12 @@ static int load_validated(Net *n, Vocab *v, TrainState *ts, int *has_ts, const S
             return err_set(err, "%s: unexpected tensor \"%.64s\" (not part of a %s model with %d "
                            "layer%s)", path, f->tensors[k].name, net_arch_name(c.arch), c.layers,
                            c.layers == 1 ? "" : "s");
+    if (st_read_data(f, path, err)) return -1;
+    for (int i = 0; i < shape.n_tensors; i++) {
+        t[i] = st_find(f, shape.tensor[i].name);  // data pointers are set now
+        if (check_values(path, &shape.tensor[i], t[i], err)) return -1;
+    }
+    // Every tensor is in the file with its full size, so the allocation is bounded by it.
     net_alloc(n, &c, B);
     for (int i = 0; i < n->n_tensors; i++)
         memcpy(net_tensor(n, i), t[i]->data, n->tensor[i].numel * sizeof(float));
@@ -148,25 +184,45 @@ static int load_validated(Net *n, Vocab *v, TrainState *ts, int *has_ts, const S
     return 0;
 }
 
-int net_load(Net *n, Vocab *v, TrainState *ts, int *has_ts, const char *path, int B, Err *err) {
+int net_load_flags(Net *n, Vocab *v, TrainState *ts, int *has_ts, const char *path, int B,
+                   unsigned flags, Err *err) {
     memset(n, 0, sizeof *n);
     if (has_ts) *has_ts = 0;
     if (B < 1) return err_set(err, "%s: batch size %d: must be at least 1", path, B);
     StFile f;
-    if (st_load(&f, path, err)) return -1;
-    int rc = load_validated(n, v, ts, has_ts, &f, path, B, err);
+    if (st_open(&f, path, err)) return -1;
+    int rc = load_validated(n, v, ts, has_ts, &f, path, B, flags, err);
     st_free(&f);
     if (rc) err_make_printable(err);
     return rc;
 }
 
-int net_file_kind(const char *path, NetConfig *cfg) {
-    StFile f;
-    Err err;
-    if (st_load(&f, path, &err)) return -1;
-    const char *format = st_meta_get(&f, "format");
-    int kind = format && strcmp(format, NET_FORMAT) == 0;
-    if (cfg && read_net_config(&f, path, cfg, &err)) kind = -1;
-    st_free(&f);
-    return kind;
+int net_load(Net *n, Vocab *v, TrainState *ts, int *has_ts, const char *path, int B, Err *err) {
+    return net_load_flags(n, v, ts, has_ts, path, B, 0, err);
+}
+
+int net_load_resume(Net *n, Vocab *v, TrainState *ts, const char *path, unsigned flags, Err *err) {
+    int has_ts = 0;
+    if (net_load_flags(n, v, ts, &has_ts, path, 1, flags, err) != 0) return -1;
+    const char *why = NULL;
+    char msg[256];
+    if (!has_ts) {
+        why = "a model file without a training state (step, rng, schedule) cannot be resumed";
+    } else if (n->cfg.bessel && ts->batch < 2) {
+        snprintf(msg, sizeof msg, "batch %d with bn_var unbiased (allowed: >= 2)", ts->batch);
+        why = msg;
+    } else if (!(ts->lr > 0) || ts->lr > 1000 || !(ts->lr2 > 0) || ts->lr2 > 1000) {
+        snprintf(msg, sizeof msg, "learning rates %g, %g (allowed: greater than 0, at most "
+                 "1000)", ts->lr, ts->lr2);
+        why = msg;
+    } else if (ts->steps > 1000000000L || ts->decay_step > 1000000000L || ts->batch > 1 << 20) {
+        snprintf(msg, sizeof msg, "steps %ld, decay_step %ld, batch %d out of range (allowed: "
+                 "at most 1000000000, 1000000000, 1048576)", ts->steps, ts->decay_step, ts->batch);
+        why = msg;
+    }
+    if (!why) return 0;
+    net_free(n);
+    err_set(err, "--resume %s: %s", path, why);
+    err_make_printable(err);
+    return -1;
 }

@@ -3,12 +3,12 @@
 // rule through mean, variance and (var + eps)^-1/2 one step at a time (the atomic form),
 // not exercise 3's closed form the fused float32 kernel uses, so the two are independent.
 #include "net_ref.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <string.h>
 
 #include "common.h"
-#include "model.h"
 
 typedef struct {
     double *out, *dout, *raw, *inv, *mean, *var;

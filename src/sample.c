@@ -66,23 +66,6 @@ int sample_draw(const float *logits, int V, float temperature, int top_k, Rng *r
     return last;  // u landed on the rounding slack at the top
 }
 
-// The inference forward for one context, as model_logits with n = 1, with matrix-vector
-// products (cblas_sgemv reads W1 and W2 in place; sgemm copies and packs them on every
-// call, which for one row costs more than the arithmetic). logits [V]; scratch
-// [T*E + 2H] floats. Equal to model_logits up to float rounding (the sums' order).
-void sample_logits_one(float *logits, const Model *m, const int *context, float *scratch) {
-    const Config *c = &m->cfg;
-    const int TE = c->T * c->E, H = c->H, V = c->V;
-    float *embcat = scratch, *hprebn = scratch + TE, *h = hprebn + H;
-    embedding_forward(embcat, m->params.C, context, 1, c->T, c->E);
-    memcpy(hprebn, m->params.b1, (size_t)H * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasTrans, TE, H, 1.0f, m->params.W1, H, embcat, 1, 1.0f, hprebn, 1);
-    batchnorm_tanh_forward_eval(h, hprebn, m->bnmean, m->bnvar, m->params.bngain,
-                                m->params.bnbias, 1, H);
-    memcpy(logits, m->params.b2, (size_t)V * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasTrans, H, V, 1.0f, m->params.W2, V, h, 1, 1.0f, logits, 1);
-}
-
 void sample_word_with(char *out, SampleLogitsFn logits_of, const void *model, float *scratch, int T,
                       int V, const Vocab *v, Rng *rng, float temperature, int top_k) {
     int context[64] = {0};  // T <= 64 (checked where configs are made)
@@ -99,34 +82,24 @@ void sample_word_with(char *out, SampleLogitsFn logits_of, const void *model, fl
     out[len] = '\0';
 }
 
-static void model_logits_one(const void *m, const int *context, float *logits, float *scratch) {
-    sample_logits_one(logits, m, context, scratch);
+static void net_logits_one(const void *n, const int *context, float *logits, float *scratch) {
+    net_logits(n, logits, context, 1, scratch);
 }
 
-// One word with the caller's scratch ([T*E + 2H] floats).
-static void sample_one(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
-                       int top_k, float *scratch) {
-    sample_word_with(out, model_logits_one, m, scratch, m->cfg.T, m->cfg.V, v, rng, temperature,
-                     top_k);
-}
-
-void sample_word(char *out, const Model *m, const Vocab *v, Rng *rng, float temperature,
-                 int top_k) {
-    const Config *c = &m->cfg;
-    float *scratch = xcalloc((size_t)(c->T * c->E + 2 * c->H), sizeof(float));
-    sample_one(out, m, v, rng, temperature, top_k, scratch);
+void sample_word(char *out, const Net *n, const Vocab *v, Rng *rng, float temperature, int top_k) {
+    float *scratch = xcalloc(net_scratch_floats(n, 1), sizeof(float));
+    sample_word_with(out, net_logits_one, n, scratch, n->cfg.T, n->cfg.V, v, rng, temperature, top_k);
     xfree(scratch);
 }
 
 // Words are drawn one symbol at a time, each from the previous: one row per forward, far
 // below any kernel's fork threshold, yet OpenBLAS and OpenMP still wake their threads for
 // it (92% of the time was libgomp's spinning). So the loop runs on one thread, with its
-// scratch allocated once and matrix-vector products.
-void sample_print(FILE *f, const Model *m, const Vocab *v, Rng *rng, int n, float temperature,
+// scratch allocated once and matrix-vector products (net_infer.c).
+void sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float temperature,
                   int top_k, const WordSet *train, const WordSet *heldout) {
-    const Config *c = &m->cfg;
     char word[MAX_WORD_LEN + 1];
-    float *scratch = xcalloc((size_t)(c->T * c->E + 2 * c->H), sizeof(float));
+    float *scratch = xcalloc(net_scratch_floats(m, 1), sizeof(float));
     int threads = threads_get();
     threads_set(1);
     // A long run shows its progress on a terminal (stderr), four times a second.
@@ -137,7 +110,8 @@ void sample_print(FILE *f, const Model *m, const Vocab *v, Rng *rng, int n, floa
             last = now_seconds();
             fprintf(stderr, "\r  sampled %d of %d words   ", i, n);
         }
-        sample_one(word, m, v, rng, temperature, top_k, scratch);
+        sample_word_with(word, net_logits_one, m, scratch, m->cfg.T, m->cfg.V, v, rng, temperature,
+                         top_k);
         const char *mark = "";
         if (train || heldout)
             mark = wordset_has(train, word)     ? "  (in training words)"

@@ -309,13 +309,8 @@ static void runs_plan(Run *runs, int nruns, const SweepOpts *o) {
         TrainState ts;
         int has_ts = 0, failed;
         Err err;
-        if (net_file_kind(u->ckpt, NULL) == 1) {  // a run of the MLP family (net_io.h)
-            Net n;
-            if (!(failed = net_load(&n, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0)) net_free(&n);
-        } else {
-            Model m;
-            if (!(failed = checkpoint_load(&m, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0)) model_free(&m);
-        }
+        Net n;
+        if (!(failed = net_load(&n, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0)) net_free(&n);
         if (failed) {
             u->status = RUN_FAILED;
             snprintf(u->msg, sizeof u->msg, "cannot resume: %s", err.msg);

@@ -11,6 +11,7 @@
 // a rank's sums do not depend on the thread count; MPI_Allreduce's order for a fixed P and
 // message size is fixed, so a run with a fixed P repeats bit for bit.
 #include "syncbn.h"
+#include "kernels.h"
 
 #include <math.h>
 #include <omp.h>
@@ -122,35 +123,6 @@ void syncbn_tanh_backward(float *dhprebn, float *dbngain, float *dbnbias, const 
             dhprebn[o + j] = scale * ((float)B * d - dbnbias[j] - bnraw[o + j] * (k * dbngain[j]));
         }
     }
-}
-
-// Each rank's dlogits is (softmax - onehot) / Bl: P times its share of the global mean's
-// gradient, and every gradient downstream (the synchronised batchnorm sums included) scales
-// with it. So the global gradient is (sum over ranks) / P, and bngain/bnbias's, already
-// summed by the batchnorm allreduce, are divided by P alone.
-float dp_train_step(Model *m, const Examples *ex, float lr, Rng *rng, int *stop) {
-    Acts *a = &m->acts;
-    const int P = dist_size(), r = dist_rank(), Bl = a->B, T = m->cfg.T, H = m->cfg.H;
-    const size_t B = (size_t)Bl * P, n0 = m->num_params - 2 * (size_t)H;  // bngain, bnbias last
-    g_batch = grow(g_batch, &g_batch_cap, B * (T + 1), sizeof(int));
-    g_fused = grow(g_fused, &g_fused_cap, n0 + 3, sizeof(float));
-    int *Xg = g_batch, *Yg = g_batch + B * T;
-    examples_sample_batch(Xg, Yg, ex, (int)B, rng);  // the global batch, as one process draws it
-    float loss = model_forward(m, Xg + (size_t)r * Bl * T, Yg + (size_t)r * Bl);
-    model_backward(m);
-    float *f = g_fused;
-    memcpy(f, m->grads_memory, n0 * sizeof(float));
-    f[n0] = loss;
-    f[n0 + 1] = *stop == SIGINT;
-    f[n0 + 2] = *stop != 0 && *stop != SIGINT;
-    dist_allreduce_sum(f, (int)(n0 + 3));  // DIST: the step's one gradient allreduce
-    const float inv_P = 1.0f / (float)P;
-    float *g = m->grads_memory;
-    for (size_t i = 0; i < n0; i++) g[i] = f[i] * inv_P;
-    for (size_t i = n0; i < m->num_params; i++) g[i] *= inv_P;
-    *stop = f[n0 + 1] > 0 ? SIGINT : f[n0 + 2] > 0 ? SIGTERM : 0;
-    model_sgd(m, lr);
-    return f[n0] * inv_P;
 }
 
 // The same step for a Net (net.h): every batchnorm of the table is synchronised (net.c

@@ -1,4 +1,5 @@
-// train.c: `makemore train`: the lecture's exercise-4 loop (SGD, lr step decay), its
+// train.c: `makemore train`: the lecture's exercise-4 loop (SGD, lr step decay) for every
+// model of the family (the layer table, net.c: the lecture's MLP by default), its
 // progress report, checkpoints (periodic, on a stop request, final) and resume; then
 // batchnorm calibration, split losses and samples. The log is log.c, the output paths
 // and locks outfile.c, the checkpoint and its resume checks checkpoint.c.
@@ -40,7 +41,8 @@
 #include "gemm_plan_train.h"
 #include "log.h"
 #include "dist.h"
-#include "model.h"
+#include "net.h"
+#include "net_io.h"
 #include "outfile.h"
 #include "safetensors.h"
 #include "sample.h"
@@ -65,14 +67,16 @@ static void fail(int status, const char *fmt, ...) {
 
 // Flags that define the model and the schedule: with --resume they must agree with the
 // checkpoint (only --steps may differ: it extends or shortens the run).
-enum { F_BLOCK, F_EMBD, F_HIDDEN, F_BATCH, F_BNVAR, F_STEPS, F_LR, F_LR2, F_DECAY, F_SEED,
-       F_SPLIT_SEED, F_THREADS, NUM_F };
+enum { F_ARCH, F_LAYERS, F_BNSTATS, F_BLOCK, F_EMBD, F_HIDDEN, F_BATCH, F_BNVAR, F_STEPS, F_LR,
+       F_LR2, F_DECAY, F_SEED, F_SPLIT_SEED, F_THREADS, NUM_F };
 
 typedef struct {
     const char *data, *out, *log, *resume;
     const char *plan;  // --plan FILE
     int gemm;          // --gemm: GEMM_MODE_*, -1 not given
-    int embd, hidden, block, batch, bessel, threads, samples, print_every;
+    NetArch arch;
+    BnStats bn_stats;
+    int layers, embd, hidden, block, batch, bessel, threads, samples, print_every;
     long steps, decay_step, save_every;
     float lr, lr2;
     uint64_t seed, split_seed;
@@ -81,6 +85,14 @@ typedef struct {
 } TrainOpts;
 
 static const char *const BN_VAR_CHOICES[] = {"unbiased", "biased", NULL};
+static const char *const ARCH_CHOICES[] = {"mlp", "wavenet", NULL};
+static const char *const STATS_CHOICES[] = {"calibrate", "running", NULL};
+
+static NetConfig model_config(const TrainOpts *o, int V) {
+    return (NetConfig){.arch = o->arch, .V = V, .T = o->block, .E = o->embd, .H = o->hidden,
+                       .layers = o->layers, .bessel = o->bessel, .bn_stats = o->bn_stats,
+                       .momentum = 0.1f};
+}
 
 // DIST: which build this is, and how to run it data-parallel (src/SCALING.md).
 static void dist_usage(void) {
@@ -96,11 +108,19 @@ static void dist_usage(void) {
 static void train_usage(void) {
     printf(
         "usage: makemore train [flags]\n"
-        "Trains the lecture's MLP (embedding -> linear -> batchnorm -> tanh -> linear ->\n"
-        "cross-entropy) with the fused hand-written backward, then calibrates batchnorm,\n"
-        "prints train/val/test loss and samples.\n\n"
+        "Trains a model of the makemore MLP family with the fused hand-written backward: by\n"
+        "default the lecture's MLP (embedding -> linear -> batchnorm -> tanh -> linear ->\n"
+        "cross-entropy), then calibrates batchnorm, prints train/val/test loss and samples.\n\n"
+        "  --arch A           mlp (default) or wavenet (part 5: block 8, embd 24, hidden 128,\n"
+        "                     200000 steps, lr 0.1 then 0.01 from 150000, running statistics;\n"
+        "                     src/ARCHITECTURES.md)\n"
+        "  --layers N         mlp: hidden Linear-BatchNorm-Tanh blocks (1..16, default 1);\n"
+        "                     wavenet: log2(--block), not a flag\n"
+        "  --bn-stats S       batchnorm's inference statistics: calibrate (on the training\n"
+        "                     split after training: part 4, mlp's default) or running\n"
+        "                     (momentum 0.1: part 5, wavenet's default)\n"
         "  --data FILE        words, one per line (default data/names.txt)\n"
-        "  --block T          context length (default 3; 1..64)\n"
+        "  --block T          context length (default 3; 1..64; wavenet: a power of two >= 2)\n"
         "  --embd E           embedding width (default 10; 1..4096)\n"
         "  --hidden H         hidden width (default 200; 1..16384)\n"
         "  --batch B          batch size (default 32; >= 2 with --bn-var unbiased)\n"
@@ -108,7 +128,7 @@ static void train_usage(void) {
         "  --steps N          training steps (default 200000)\n"
         "  --lr X             learning rate (default 0.1)\n"
         "  --lr2 X            learning rate from --decay-step on (default 0.01)\n"
-        "  --decay-step N     step of the decay (default 100000)\n"
+        "  --decay-step N     step of the decay (default 100000; wavenet 150000)\n"
         "  --seed S           initialisation and batch sampling (default 1)\n"
         "  --split-seed S     Python random.seed of the 80/10/10 split (default 42)\n"
         "  --threads N        threads for BLAS and kernels (default: all cores)\n"
@@ -123,8 +143,6 @@ static void train_usage(void) {
         "                     auto (time every candidate now, keep the fastest), xsmm\n"
         "  --plan FILE        read the GEMM plan from FILE, or write the one made to it\n"
         "  --accept-unchecked resume from a checkpoint without a checksum (an older file)\n"
-        "  --arch mlp|wavenet, --layers N, --bn-stats calibrate|running: the MLP family\n"
-        "                     (src/ARCHITECTURES.md; makemore train --arch wavenet --help)\n"
         "On SIGINT/SIGTERM/SIGHUP (or when stdout is closed) the current step finishes, a\n"
         "checkpoint is written (to --out, or " DEFAULT_INTERRUPT_PATH ") and the run exits\n"
         "with 128 + the signal (130/143/129; 141 for a closed stdout), printing the command\n"
@@ -135,16 +153,27 @@ static void train_usage(void) {
     dist_usage();  // DIST
 }
 
+// The architecture first (it sets the defaults), then every flag.
 static void train_parse(TrainOpts *o, int argc, char **argv) {
-    *o = (TrainOpts){.data = "data/names.txt", .embd = 10, .hidden = 200, .block = 3,
-                     .batch = 32, .bessel = 1, .threads = omp_get_num_procs(), .samples = 20,
-                     .print_every = 10000, .steps = 200000, .decay_step = 100000,
-                     .lr = 0.1f, .lr2 = 0.01f, .seed = 1, .split_seed = 42, .gemm = -1};
     Cli c;
+    cli_init(&c, CMD, argc, argv);
+    NetArch arch = ARCH_MLP;
+    while (cli_next(&c))
+        if (cli_is(&c, "--arch", 1)) arch = cli_choice(&c, ARCH_CHOICES) == 1 ? ARCH_WAVENET : ARCH_MLP;
+    int wave = arch == ARCH_WAVENET;
+    *o = (TrainOpts){.data = "data/names.txt", .arch = arch, .layers = 1,
+                     .bn_stats = wave ? BN_STATS_RUNNING : BN_STATS_CALIBRATE,
+                     .embd = wave ? 24 : 10, .hidden = wave ? 128 : 200, .block = wave ? 8 : 3,
+                     .batch = 32, .bessel = 1, .threads = omp_get_num_procs(), .samples = 20,
+                     .print_every = 10000, .steps = 200000, .decay_step = wave ? 150000 : 100000,
+                     .lr = 0.1f, .lr2 = 0.01f, .seed = 1, .split_seed = 42, .gemm = -1};
     cli_init(&c, CMD, argc, argv);
     int *g = o->given;
     while (cli_next(&c)) {
         if (cli_is(&c, "--help", 0) || cli_is(&c, "-h", 0)) { train_usage(); exit(0); }
+        else if (cli_is(&c, "--arch", 1)) g[F_ARCH] = 1;
+        else if (cli_is(&c, "--layers", 1)) { o->layers = (int)cli_long(&c, 1, 16); g[F_LAYERS] = 1; }
+        else if (cli_is(&c, "--bn-stats", 1)) { o->bn_stats = cli_choice(&c, STATS_CHOICES) ? BN_STATS_RUNNING : BN_STATS_CALIBRATE; g[F_BNSTATS] = 1; }
         else if (cli_is(&c, "--data", 1)) o->data = c.value;
         else if (cli_is(&c, "--block", 1)) { o->block = (int)cli_long(&c, 1, 64); g[F_BLOCK] = 1; }
         else if (cli_is(&c, "--embd", 1)) { o->embd = (int)cli_long(&c, 1, 4096); g[F_EMBD] = 1; }
@@ -164,17 +193,18 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
         else if (cli_is(&c, "--out", 1)) o->out = c.value;
         else if (cli_is(&c, "--save-every", 1)) o->save_every = cli_long(&c, 1, 1000000000L);
         else if (cli_is(&c, "--resume", 1)) o->resume = c.value;
-        // The MLP family (net_cli.c): main.c routes every other model to net_train_main;
-        // what reaches here is the lecture's model, which these values name.
-        else if (cli_is(&c, "--arch", 1) || cli_is(&c, "--layers", 1) || cli_is(&c, "--bn-stats", 1)) {
-            if (strcmp(c.value, "mlp") && strcmp(c.value, "1") && strcmp(c.value, "calibrate"))
-                cli_fail(&c, "%s %s: not the lecture's model (allowed here: --arch mlp, --layers 1, "
-                         "--bn-stats calibrate)", c.flag, c.value);
-        }
         else if (cli_is(&c, "--samples", 1)) o->samples = (int)cli_long(&c, 0, 100000);
         else if (cli_is(&c, "--gemm", 1)) o->gemm = cli_choice(&c, GEMM_MODE_CHOICES);
         else if (cli_is(&c, "--plan", 1)) o->plan = c.value;
         else cli_unknown(&c);
+    }
+    if (o->arch == ARCH_WAVENET && g[F_LAYERS])
+        cli_fail(&c, "--layers %d with --arch wavenet: its depth is log2(--block) (give --block)",
+                 o->layers);
+    if (!o->resume) {  // the words file's vocabulary comes later; everything else is checked now
+        NetConfig cfg = model_config(o, 2);
+        Err err;
+        if (net_config_check(&cfg, &err)) cli_fail(&c, "%s", err.msg);
     }
     if (!o->resume && o->bessel && o->batch < 2)
         cli_fail(&c, "--batch: %d is too small for --bn-var unbiased (the variance divides by "
@@ -192,33 +222,44 @@ static void train_parse(TrainOpts *o, int argc, char **argv) {
 
 // ---- sizes ---------------------------------------------------------------------------
 
-// Every tensor of the model, its training step and its evaluation must fit the int
-// indices of the kernels, and the whole must fit the machine's memory. 0 or -1 with msg.
-static int check_sizes(const Config *c, int B, char *msg, size_t len) {
-    const long long V = c->V, T = c->T, E = c->E, H = c->H, TE = T * E;
-    const long long EVAL = 4096;  // model.c's evaluation chunk
-    struct { const char *what; long long n; } t[] = {
-        {"C (vocabulary x embd)", V * E},  {"W1 (block x embd x hidden)", TE * H},
-        {"W2 (hidden x vocabulary)", H * V}, {"the batch's embeddings (batch x block x embd)", B * TE},
-        {"the batch's hidden layer (batch x hidden)", B * H}, {"the batch's logits (batch x vocabulary)", B * V},
-    };
-    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++)
-        if (t[i].n > INT_MAX / 2) {
-            snprintf(msg, len, "%s would have %lld elements (allowed: at most %d); lower --batch, "
-                     "--block, --embd or --hidden", t[i].what, t[i].n, INT_MAX / 2);
-            return -1;
-        }
-    long long params = V * E + TE * H + H + H * V + V + 2 * H;
-    long long floats = 2 * params + 2 * H                       // params, grads, bnmean/bnvar
-                       + B * (2 * TE + 5 * H + 2 * V + 4)        // activations of the step
-                       + B * (T + 1)                             // the batch (ints)
-                       + EVAL * (TE + 2 * H + V);                // evaluation scratch
-    double need = 4.0 * (double)floats;
+// Every tensor of the model, every activation of its training step and of its evaluation
+// must fit the int indices of the kernels, and the whole must fit the machine's memory.
+// 0 or -1 with msg.
+static int check_sizes(const NetConfig *c, int B, char *msg, size_t len) {
+    const long long EVAL = 4096;  // net_infer.c's evaluation chunk
+    static Net n;  // the table alone (no buffers)
+    net_build(&n, c, 1);
+    long long worst = 0;
+    char what[96] = "";
+    for (int i = 0; i < n.n_tensors; i++) {
+        const NetTensor *t = &n.tensor[i];
+        if ((long long)t->numel <= worst) continue;
+        worst = (long long)t->numel;
+        snprintf(what, sizeof what, "the parameter %s [%d x %d]", t->name, t->shape[0],
+                 t->ndim == 2 ? t->shape[1] : 1);
+    }
+    static const char *const KIND[] = {"embeddings", "", "linear output", "hidden layer", "logits"};
+    const long long rows = B > EVAL ? B : EVAL;  // the batch, or the evaluation's chunk
+    for (int l = 0, hidden = 0; l < n.n_layers; l++) {
+        const Layer *L = &n.layer[l];
+        hidden += L->kind == L_BN_TANH;
+        long long a = rows * L->rows * L->cols;
+        if (L->kind == L_FLATTEN || a <= worst) continue;
+        worst = a;
+        snprintf(what, sizeof what, "the %s's %s%.0d (%lld x %d x %d)", B > EVAL ? "batch" : "evaluation",
+                 KIND[L->kind], L->kind == L_BN_TANH ? hidden : 0, rows, L->rows, L->cols);
+    }
+    if (worst > INT_MAX / 2) {
+        snprintf(msg, len, "%s would have %lld elements (allowed: at most %d); lower --batch, "
+                 "--block, --embd or --hidden", what, worst, INT_MAX / 2);
+        return -1;
+    }
+    double need = net_memory_bytes(c, B);
     double have = cli_machine_memory();
     long page = sysconf(_SC_PAGESIZE);
     if (have > 0 && need > have) {
         snprintf(msg, len, "the model and its batch need %.1f GiB, more than this machine's "
-                 "%.1f GiB of memory; lower --batch, --block, --embd or --hidden",
+                 "%.1f GiB of memory; lower --batch, --block, --embd, --hidden or --layers",
                  need / (1 << 30), have / (1 << 30));
         return -1;
     }
@@ -244,45 +285,20 @@ static void stdout_check(void) {
 
 // ---- the numerical guard -------------------------------------------------------------
 
-// Finite-checks on the bits, not with isfinite(): immune to -ffinite-math-only (which
-// lets the compiler assume isfinite() is always true). A float is non-finite iff its
-// exponent bits are all ones, i.e. |bits| >= 0x7f800000. A max-reduction: vectorises.
-static size_t first_nonfinite(const float *x, size_t n) {
-    uint32_t worst = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        u &= 0x7fffffffu;
-        worst = u > worst ? u : worst;
-    }
-    if (worst < 0x7f800000u) return n;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t u;
-        memcpy(&u, &x[i], sizeof u);
-        if ((u & 0x7f800000u) == 0x7f800000u) return i;
-    }
-    return n;
+static int float_finite(float x) {  // on the bits: immune to -ffinite-math-only
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    return (u & 0x7f800000u) != 0x7f800000u;
 }
 
-static int float_finite(float x) { return first_nonfinite(&x, 1) == 1; }
-
-// Names the first non-finite tensor of the set (params or grads) into msg; the small
-// set is what every step checks (C, b1, b2, bngain, bnbias: ~1k floats); W1 and W2 are
-// updated inside their GEMMs, so their gradients are never materialised: a non-finite
-// one shows in the next step's loss, in the small gradients behind it (dh, dhprebn feed
-// b1, bnbias, C), or in the full check every GUARD_FULL_EVERY steps and before each save.
-static int tensors_finite(const Model *m, const Params *p, int small_only, const char *kind,
-                          char *msg, size_t len) {
-    const float *t[NUM_PARAMS] = {p->C, p->W1, p->b1, p->W2, p->b2, p->bngain, p->bnbias};
-    for (int i = 0; i < NUM_PARAMS; i++) {
-        if (small_only && (i == P_W1 || i == P_W2)) continue;
-        size_t n = param_numel(&m->cfg, i), k = first_nonfinite(t[i], n);
-        if (k < n) {
-            snprintf(msg, len, "%s %s[%zu] is %g", kind, PARAM_NAMES[i], k, (double)t[i][k]);
-            return 0;
-        }
-    }
-    return 1;
+// 1 when the set is finite, else 0 with the first non-finite value named in msg. The
+// small set is what every step checks (every gradient the fused step keeps: C, the
+// biases, the batchnorms' gains and shifts); the weights are updated inside their GEMMs,
+// so their gradients are never materialised: a non-finite one shows in the next step's
+// loss, in the small gradients behind it, or in the full check of the parameters every
+// GUARD_FULL_EVERY steps and before each save.
+static int tensors_finite(const Net *n, int small_grads, char *msg, size_t len) {
+    return !net_nonfinite(n, small_grads, msg, len);
 }
 
 // ---- the run -------------------------------------------------------------------------
@@ -322,11 +338,11 @@ static void dataset_free(Dataset *d) {
     words_free(&d->words);
 }
 
-static void print_header(const char *path, const Dataset *d, const Model *m, const TrainState *ts,
+static void print_header(const char *path, const Dataset *d, const Net *n, const TrainState *ts,
                          int threads) {
     char blas[160];
     blas_describe(blas, sizeof blas);
-    const Config *c = &m->cfg;
+    const NetConfig *c = &n->cfg;
     const Split *s = &d->split;
     char dist[256];
     dist_describe(dist, sizeof dist);
@@ -334,16 +350,21 @@ static void print_header(const char *path, const Dataset *d, const Model *m, con
     printf("data: %s: %d words, vocabulary %d; split (seed %llu): %d/%d/%d words, "
            "%d/%d/%d examples\n", path, d->words.n, d->vocab.V, (unsigned long long)ts->split_seed,
            s->n_words[0], s->n_words[1], s->n_words[2], s->train.n, s->val.n, s->test.n);
-    printf("model: block %d, embd %d, hidden %d, batchnorm variance %s; %zu parameters\n",
-           c->T, c->E, c->H, c->bessel ? "unbiased (B-1)" : "biased (B)", m->num_params);
+    printf("model: %s, %d layer%s, block %d, embd %d, hidden %d, batchnorm variance %s, %s "
+           "statistics; %zu parameters\n", net_arch_name(c->arch), c->layers,
+           c->layers == 1 ? "" : "s", c->T, c->E, c->H, c->bessel ? "unbiased (B-1)" : "biased (B)",
+           c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrated", n->num_params);
     printf("schedule: %ld steps, batch %d, lr %g then %g from step %ld, seed %llu\n", ts->steps,
            ts->batch, ts->lr, ts->lr2, ts->decay_step, (unsigned long long)ts->seed);
     fflush(stdout);
 }
 
 // With --resume, every model/schedule flag given must agree with the checkpoint.
-static void check_resume_flags(const TrainOpts *o, const Config *c, const TrainState *ts) {
+static void check_resume_flags(const TrainOpts *o, const NetConfig *c, const TrainState *ts) {
     struct { int f; const char *flag; int same; char given[32], saved[32]; } k[] = {
+        {F_ARCH, "--arch", o->arch == c->arch, "", ""},
+        {F_LAYERS, "--layers", o->layers == c->layers, "", ""},
+        {F_BNSTATS, "--bn-stats", o->bn_stats == c->bn_stats, "", ""},
         {F_BLOCK, "--block", o->block == c->T, "", ""},
         {F_EMBD, "--embd", o->embd == c->E, "", ""},
         {F_HIDDEN, "--hidden", o->hidden == c->H, "", ""},
@@ -359,6 +380,9 @@ static void check_resume_flags(const TrainOpts *o, const Config *c, const TrainS
         if (!o->given[k[i].f] || k[i].same) continue;
         char given[48], saved[48];
         switch (k[i].f) {
+        case F_ARCH: snprintf(given, sizeof given, "%s", net_arch_name(o->arch)); snprintf(saved, sizeof saved, "%s", net_arch_name(c->arch)); break;
+        case F_LAYERS: snprintf(given, sizeof given, "%d", o->layers); snprintf(saved, sizeof saved, "%d", c->layers); break;
+        case F_BNSTATS: snprintf(given, sizeof given, "%s", STATS_CHOICES[o->bn_stats]); snprintf(saved, sizeof saved, "%s", STATS_CHOICES[c->bn_stats]); break;
         case F_BLOCK: snprintf(given, sizeof given, "%d", o->block); snprintf(saved, sizeof saved, "%d", c->T); break;
         case F_EMBD: snprintf(given, sizeof given, "%d", o->embd); snprintf(saved, sizeof saved, "%d", c->E); break;
         case F_HIDDEN: snprintf(given, sizeof given, "%d", o->hidden); snprintf(saved, sizeof saved, "%d", c->H); break;
@@ -385,13 +409,13 @@ static void check_resume_flags(const TrainOpts *o, const Config *c, const TrainS
 // Loads the checkpoint to resume: the model (activations for the run's batch), its
 // vocabulary and training state (checkpoint_load_resume checks it is one this program
 // could have written); the flags given must agree with it.
-static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, Rng *rng) {
+static void resume_load(const TrainOpts *o, Net *n, Vocab *v, TrainState *ts, Rng *rng) {
     Err err;
-    Model loaded;
-    if (checkpoint_load_resume(&loaded, v, ts, o->resume,
-                               o->accept_unchecked ? CKPT_ACCEPT_UNCHECKED : 0, &err) != 0)
+    Net loaded;
+    if (net_load_resume(&loaded, v, ts, o->resume, o->accept_unchecked ? NET_ACCEPT_UNCHECKED : 0,
+                        &err) != 0)
         fail(EXIT_RUNTIME, "%s", err.msg);
-    const Config *c = &loaded.cfg;
+    const NetConfig *c = &loaded.cfg;
     check_resume_flags(o, c, ts);
     char msg[512];
     if (check_sizes(c, ts->batch, msg, sizeof msg) != 0)
@@ -403,11 +427,10 @@ static void resume_load(const TrainOpts *o, Model *m, Vocab *v, TrainState *ts, 
              "%s (another count would not give the uninterrupted run's results)", o->resume,
              ts->ranks, ts->ranks == 1 ? "" : "es", dist_size(), how);
     }
-    model_alloc(m, c, ts->batch / dist_size());  // activations for this rank's share of the batch
-    memcpy(m->params_memory, loaded.params_memory, m->num_params * sizeof(float));
-    memcpy(m->bnmean, loaded.bnmean, (size_t)c->H * sizeof(float));
-    memcpy(m->bnvar, loaded.bnvar, (size_t)c->H * sizeof(float));
-    model_free(&loaded);
+    net_alloc(n, c, ts->batch / dist_size());  // activations for this rank's share of the batch
+    memcpy(n->params, loaded.params, n->num_params * sizeof(float));
+    memcpy(n->stats, loaded.stats, n->num_stats * sizeof(float));
+    net_free(&loaded);
     memcpy(rng->s, ts->rng, sizeof rng->s);
     if (o->given[F_STEPS]) ts->steps = o->steps;
     // Training on (a finished run extended): the checkpoints written on the way hold the
@@ -435,18 +458,18 @@ static void kept(char *out, size_t len, const Saved *s) {
 // parameters (then the previous checkpoint stays, and the run fails). A failed write
 // (EFBIG past a file-size limit, ENOSPC, EIO) leaves no temp file and the previous
 // checkpoint as it was, and fails naming both; `why` prefixes the message.
-static void save_checkpoint(Saved *s, const Model *m, const Vocab *v, const TrainState *ts,
+static void save_checkpoint(Saved *s, const Net *n, const Vocab *v, const TrainState *ts,
                             Log *log, const char *why) {
     char msg[256], k[1024];
     kept(k, sizeof k, s);
-    if (!tensors_finite(m, &m->params, 0, "parameter", msg, sizeof msg)) {
+    if (!tensors_finite(n, 0, msg, sizeof msg)) {
         log_close(log);
         fail(EXIT_RUNTIME, "%snot saving %s after step %ld: %s; %s", why, s->path, ts->step, msg, k);
     }
     if (dist_rank() != 0) return;  // DIST: rank 0 writes
     log_sync(log);  // the log on disk covers every step the checkpoint holds
     Err err;
-    if (checkpoint_save(s->path, m, v, ts, &err) != 0) {
+    if (net_save(s->path, n, v, ts, &err) != 0) {
         log_close(log);
         fail(EXIT_RUNTIME, "%s%s after step %ld; %s", why, err.msg, ts->step, k);
     }
@@ -535,7 +558,7 @@ static void check_fingerprint(const TrainOpts *o, const Words *w, TrainState *ts
 // checkpoint, then one line saying why and how to continue. Returns the exit status.
 // sig: the signal that stops the run (with P ranks, the one every rank agreed on), or 0
 // when the log failed.
-static int stop_run(const TrainOpts *o, Saved *saved, const Model *m, const Dataset *d,
+static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Dataset *d,
                     const TrainState *now, Log *log, int live, int sig) {
     live_clear(live);
     char why[512] = "";
@@ -543,7 +566,7 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Model *m, const Data
     if (log_failed)
         snprintf(why, sizeof why, "writing the log %s failed (%s) after step %ld of %ld; ",
                  log->path, strerror(log->err), now->step, now->steps);
-    save_checkpoint(saved, m, &d->vocab, now, log, why);
+    save_checkpoint(saved, n, &d->vocab, now, log, why);
     log_close(log);
     char *cmd = continue_command(o, saved->path);
     if (log_failed)
@@ -555,7 +578,7 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Model *m, const Data
     return log_failed || !sig ? EXIT_RUNTIME : 128 + sig;
 }
 
-static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts, Rng *rng,
+static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, Rng *rng,
                        Saved *saved, Log *log, int live, int *stopped) {
     long step0 = ts->step;
     double t0 = now_seconds(), last_live = t0;
@@ -569,18 +592,17 @@ static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts,
             // after this step's allreduce waits for the next step); rank 0's failed log
             // counts as a stop request, so that no rank is left waiting in an allreduce
             stop = stop_signal ? stop_signal : log->failed ? SIGPIPE : 0;
-            loss = dp_train_step(m, &d->split.train, lr, rng, &stop);
+            loss = net_dp_train_step(n, &d->split.train, lr, rng, &stop);
         } else {
-            loss = model_train_step(m, &d->split.train, lr, rng);
+            loss = net_train_step(n, &d->split.train, lr, rng);
             stop = stop_signal;
         }
         if (!float_finite(loss)) {
             snprintf(what, sizeof what, "the loss is %g", (double)loss);
             diverged(i, lr, what, saved, log, live);
         }
-        if (!tensors_finite(m, &m->grads, 1, "the gradient", what, sizeof what) ||
-            ((i + 1) % GUARD_FULL_EVERY == 0 &&
-             !tensors_finite(m, &m->params, 0, "parameter", what, sizeof what)))
+        if (!tensors_finite(n, 1, what, sizeof what) ||
+            ((i + 1) % GUARD_FULL_EVERY == 0 && !tensors_finite(n, 0, what, sizeof what)))
             diverged(i, lr, what, saved, log, live);
         if (log->f && !log->failed && fprintf(log->f, "%ld,%.9g\n", i, (double)loss) < 0)
             log_error(log);
@@ -599,10 +621,10 @@ static void train_loop(const TrainOpts *o, Model *m, Dataset *d, TrainState *ts,
             now.step = i + 1;
             memcpy(now.rng, rng->s, sizeof now.rng);
             if (stop || log->failed) {
-                *stopped = stop_run(o, saved, m, d, &now, log, live, log->failed ? 0 : stop);
+                *stopped = stop_run(o, saved, n, d, &now, log, live, log->failed ? 0 : stop);
                 return;
             }
-            save_checkpoint(saved, m, &d->vocab, &now, log, "");
+            save_checkpoint(saved, n, &d->vocab, &now, log, "");
         }
     }
     double elapsed = now_seconds() - t0;
@@ -622,7 +644,7 @@ int train_main(int argc, char **argv) {
     const int live = isatty(STDERR_FILENO);
     if (live) fputs("  loading and splitting the words file...", stderr);
 
-    Model m;
+    Net m;
     TrainState ts;
     Rng rng;
     Dataset d;
@@ -635,12 +657,14 @@ int train_main(int argc, char **argv) {
                           .lr2 = o.lr2, .batch = o.batch, .seed = o.seed,
                           .split_seed = o.split_seed, .ranks = dist_size()};
         dataset_load(&d, o.data, o.block, o.split_seed, NULL, NULL);
-        Config cfg = {.V = d.vocab.V, .T = o.block, .E = o.embd, .H = o.hidden, .bessel = o.bessel};
+        NetConfig cfg = model_config(&o, d.vocab.V);
+        Err err;
+        if (net_config_check(&cfg, &err)) fail(EXIT_USAGE, "%s", err.msg);
         char msg[512];
         if (check_sizes(&cfg, o.batch, msg, sizeof msg) != 0) fail(EXIT_USAGE, "%s", msg);
-        model_alloc(&m, &cfg, o.batch / dist_size());  // DIST: this rank's rows
+        net_alloc(&m, &cfg, o.batch / dist_size());  // DIST: this rank's rows
         rng_seed(&rng, o.seed);
-        model_init_weights(&m, &rng);
+        net_init(&m, &rng, 0);
     }
     live_clear(live);
     check_fingerprint(&o, &d.words, &ts);
@@ -650,7 +674,7 @@ int train_main(int argc, char **argv) {
             "not be checkpointed; give --out FILE to keep one");
     stop_signals_catch(1);
     print_header(o.data, &d, &m, &ts, o.threads);
-    train_gemm_setup(&m, o.gemm, o.plan, o.resume != NULL, ts.gemm_plan, sizeof ts.gemm_plan);
+    train_gemm_setup(&m.plan, o.gemm, o.plan, o.resume != NULL, ts.gemm_plan, sizeof ts.gemm_plan);
     if (o.resume) printf("resuming %s at step %ld of %ld\n", o.resume, ts.step, ts.steps);
     stdout_check();
     Log log = {NULL, o.log, 0, 0};
@@ -663,7 +687,7 @@ int train_main(int argc, char **argv) {
     train_loop(&o, &m, &d, &ts, &rng, &saved, &log, live, &stopped);
     if (stopped >= 0) {
         dataset_free(&d);
-        model_free(&m);
+        net_free(&m);
         return stopped;
     }
     log_close(&log);
@@ -675,23 +699,25 @@ int train_main(int argc, char **argv) {
     }
 
     if (dist_size() > 1) {  // DIST: rank 0 calibrates, evaluates, saves and samples alone
-        if (!dist_same_everywhere(m.params_memory, m.num_params))
+        if (!dist_same_everywhere(m.params, m.num_params))
             fail(EXIT_RUNTIME, "the ranks' parameters differ after training (an MPI reduction "
                  "that is not the same on every rank); not saving");
         if (dist_rank() != 0) {
             dataset_free(&d);
-            model_free(&m);
+            net_free(&m);
             return 0;
         }
     }
     // A signal from here on lets calibration and the final save finish (seconds), then stops.
-    phase(live, "calibrating batchnorm", d.split.train.n);
-    model_calibrate(&m, &d.split.train);
+    if (m.cfg.bn_stats == BN_STATS_CALIBRATE) {
+        phase(live, "calibrating batchnorm", d.split.train.n);
+        net_calibrate(&m, &d.split.train);
+    }
     double loss[3];
     const Examples *sets[3] = {&d.split.train, &d.split.val, &d.split.test};
     for (int k = 0; k < 3; k++) {
         phase(live, k == 0 ? "evaluating train" : k == 1 ? "evaluating val" : "evaluating test", sets[k]->n);
-        loss[k] = model_eval_loss(&m, sets[k]);
+        loss[k] = net_eval_loss(&m, sets[k]);
     }
     live_clear(live);
     printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
@@ -707,7 +733,7 @@ int train_main(int argc, char **argv) {
         say(CMD, "%s after training finished; the model is saved to %s", stop_name(stop_signal),
             saved.path);
         dataset_free(&d);
-        model_free(&m);
+        net_free(&m);
         return 128 + stop_signal;
     }
     if (o.samples > 0) {
@@ -725,7 +751,7 @@ int train_main(int argc, char **argv) {
     }
     stop_signals_catch(0);
     dataset_free(&d);
-    model_free(&m);
+    net_free(&m);
     if (stop_signal == SIGPIPE) {
         say(CMD, "stdout is closed (EPIPE) while printing the samples; the model is %s",
             o.out ? "saved" : "not saved (no --out)");

@@ -1,7 +1,8 @@
-// test_checkpoint.c: checkpoint save -> load round trips (parameters, buffers,
-// vocabulary and TrainState bit-identical), and the loader's refusals: every
-// mutation of a valid file (tensor shape, dtype, NaN/inf, missing or extra tensor,
-// each metadata key) must fail with a message naming the file and the culprit.
+// test_checkpoint.c: model file save -> load round trips (net_io.h: parameters,
+// statistics, vocabulary and TrainState bit-identical), and the loader's refusals: every
+// mutation of a valid file (tensor shape, dtype, NaN/inf, missing or extra tensor, each
+// metadata key) must fail with a message naming the file and the culprit; a file in the
+// format written before the layer table (makemore-mlp-1) loads as the lecture's model.
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,8 @@
 
 #include "check.h"
 #include "checkpoint.h"
+#include "net.h"
+#include "net_io.h"
 #include "safetensors.h"
 
 static char tmpdir[64];
@@ -26,17 +29,16 @@ static void make_vocab(Vocab *v, const char *text) {
     words_free(&w);
 }
 
-// A small model with random parameters and buffers (bnvar positive).
-static void make_model(Model *m, const Vocab *v, int bessel, uint64_t seed) {
-    Config c = {.V = v->V, .T = 3, .E = 4, .H = 6, .bessel = bessel};
-    model_alloc(m, &c, 4);
+// A small lecture model with random parameters and statistics (bnvar positive).
+static void make_model(Net *m, const Vocab *v, int bessel, uint64_t seed) {
+    NetConfig c = {.arch = ARCH_MLP, .V = v->V, .T = 3, .E = 4, .H = 6, .layers = 1,
+                   .bessel = bessel, .bn_stats = BN_STATS_CALIBRATE, .momentum = 0.1f};
+    net_alloc(m, &c, 4);
     Rng rng;
     rng_seed(&rng, seed);
-    model_init_weights(m, &rng);
-    for (int j = 0; j < c.H; j++) {
-        m->bnmean[j] = rng_normal(&rng);
-        m->bnvar[j] = 0.5f + rng_uniform(&rng);
-    }
+    net_init(m, &rng, 1);
+    for (size_t j = 0; j < m->num_stats; j++)  // bnmean then bnvar
+        m->stats[j] = j < 6 ? rng_normal(&rng) : 0.5f + rng_uniform(&rng);
 }
 
 static TrainState sample_state(void) {
@@ -53,25 +55,25 @@ static int same_floats(const float *a, const float *b, size_t n) { return memcmp
 static void test_round_trip_with_state(void) {
     Vocab v, v2;
     make_vocab(&v, "emma\nolivia\nava\nlou\n");  // . a e i l m o u v
-    Model m, m2;
+    Net m, m2;
     make_model(&m, &v, 1, 7);
     TrainState ts = sample_state(), ts2;
     memset(&ts2, 0, sizeof ts2);
     Err err = {{0}};
-    CHECK(checkpoint_save(base_path, &m, &v, &ts, &err) == 0, "save: %s", err.msg);
+    CHECK(net_save(base_path, &m, &v, &ts, &err) == 0, "save: %s", err.msg);
     int has = -1;
-    if (checkpoint_load(&m2, &v2, &ts2, &has, base_path, 2, &err)) {
+    if (net_load(&m2, &v2, &ts2, &has, base_path, 2, &err)) {
         CHECK(0, "load: %s", err.msg);
-        model_free(&m);
+        net_free(&m);
         return;
     }
     CHECK(has == 1, "has_train_state = %d", has);
     CHECK(memcmp(&m.cfg, &m2.cfg, sizeof m.cfg) == 0, "config differs: V %d T %d E %d H %d b %d",
           m2.cfg.V, m2.cfg.T, m2.cfg.E, m2.cfg.H, m2.cfg.bessel);
-    CHECK(m2.num_params == m.num_params && same_floats(m.params_memory, m2.params_memory, m.num_params),
+    CHECK(m2.num_params == m.num_params && same_floats(m.params, m2.params, m.num_params),
           "parameters differ");
-    CHECK(same_floats(m.bnmean, m2.bnmean, 6) && same_floats(m.bnvar, m2.bnvar, 6), "buffers differ");
-    CHECK(m2.acts.B == 2, "activations for B = %d", m2.acts.B);
+    CHECK(m2.num_stats == 12 && same_floats(m.stats, m2.stats, 12), "statistics differ");
+    CHECK(m2.B == 2, "activations for B = %d", m2.B);
     CHECK(v2.V == v.V && memcmp(v.itos, v2.itos, (size_t)v.V) == 0 &&
               memcmp(v.stoi, v2.stoi, sizeof v.stoi) == 0, "vocabulary differs");
     CHECK(ts2.step == ts.step && ts2.steps == ts.steps && ts2.decay_step == ts.decay_step,
@@ -81,12 +83,14 @@ static void test_round_trip_with_state(void) {
     CHECK(ts2.batch == 32 && ts2.seed == UINT64_MAX && ts2.split_seed == 42 && ts2.calibrated == 1,
           "batch %d seed %llu", ts2.batch, (unsigned long long)ts2.seed);
     CHECK(memcmp(ts2.rng, ts.rng, sizeof ts.rng) == 0, "rng state differs");
-    model_free(&m2);
+    net_free(&m2);
 
     // The metadata as another reader sees it.
     StFile f;
     CHECK(st_load(&f, base_path, &err) == 0, "%s", err.msg);
-    const char *want[][2] = {{"format", "makemore-mlp-1"}, {"vocab_size", "9"}, {"block", "3"},
+    const char *want[][2] = {{"format", "makemore-net-1"}, {"arch", "mlp"}, {"layers", "1"},
+                             {"bn_stats", "calibrate"}, {"momentum", "0.100000001"},
+                             {"vocab_size", "9"}, {"block", "3"},
                              {"embd", "4"}, {"hidden", "6"}, {"bn_var", "unbiased"},
                              {"itos", ".aeilmouv"}, {"lr", "0.100000001"}, {"lr2", "0.0100000007"},
                              {"rng", "0123456789abcdef,fedcba9876543210,0000000000000001,8000000000000000"},
@@ -100,33 +104,33 @@ static void test_round_trip_with_state(void) {
     CHECK(bm && bm->ndim == 2 && bm->shape[0] == 1 && bm->shape[1] == 6, "bnmean shape");
     CHECK(b1 && b1->ndim == 1 && b1->shape[0] == 6, "b1 shape");
     st_free(&f);
-    model_free(&m);
+    net_free(&m);
 }
 
 static void test_round_trip_plain_biased_utf8(void) {
     Vocab v, v2;
     make_vocab(&v, "zo\xc3\xab\nrene\xcc\x81\nx y\n");  // bytes 0x81 0xab 0xc3 0xcc and a space
-    Model m, m2;
+    Net m, m2;
     make_model(&m, &v, 0, 8);
     char path[160];
     snprintf(path, sizeof path, "%s/plain.safetensors", tmpdir);
     Err err = {{0}};
-    CHECK(checkpoint_save(path, &m, &v, NULL, &err) == 0, "save: %s", err.msg);
+    CHECK(net_save(path, &m, &v, NULL, &err) == 0, "save: %s", err.msg);
     TrainState ts;
     memset(&ts, 0x5a, sizeof ts);
     TrainState untouched = ts;
     int has = -1;
-    if (checkpoint_load(&m2, &v2, &ts, &has, path, 1, &err)) {
+    if (net_load(&m2, &v2, &ts, &has, path, 1, &err)) {
         CHECK(0, "load: %s", err.msg);
-        model_free(&m);
+        net_free(&m);
         return;
     }
     CHECK(has == 0, "has_train_state = %d", has);
     CHECK(memcmp(&ts, &untouched, sizeof ts) == 0, "ts written without a training state");
     CHECK(m2.cfg.bessel == 0, "bn_var biased not kept");
     CHECK(v2.V == v.V && memcmp(v.itos, v2.itos, (size_t)v.V) == 0, "UTF-8 vocabulary differs");
-    CHECK(same_floats(m.params_memory, m2.params_memory, m.num_params), "parameters differ");
-    model_free(&m2);
+    CHECK(same_floats(m.params, m2.params, m.num_params), "parameters differ");
+    net_free(&m2);
     // itos in the file: each byte as the code point of its value (Python: b.decode("latin-1")).
     StFile f;
     CHECK(st_load(&f, path, &err) == 0, "%s", err.msg);
@@ -135,25 +139,25 @@ static void test_round_trip_plain_biased_utf8(void) {
           itos ? itos : "NULL");
     CHECK(st_meta_get(&f, "step") == NULL, "a plain model file has no step");
     st_free(&f);
-    CHECK(checkpoint_load(&m2, &v2, NULL, NULL, path, 1, &err) == 0, "NULL ts/has: %s", err.msg);
-    model_free(&m2);
+    CHECK(net_load(&m2, &v2, NULL, NULL, path, 1, &err) == 0, "NULL ts/has: %s", err.msg);
+    net_free(&m2);
     unlink(path);
-    model_free(&m);
+    net_free(&m);
 }
 
 static void test_save_refuses_vocab_mismatch(void) {
     Vocab v, other;
     make_vocab(&v, "ab\n");
     make_vocab(&other, "abc\n");
-    Model m;
+    Net m;
     make_model(&m, &v, 1, 9);
     char path[160];
     snprintf(path, sizeof path, "%s/mismatch.safetensors", tmpdir);
     Err err = {{0}};
-    CHECK(checkpoint_save(path, &m, &other, NULL, &err) == -1, "saved with another vocabulary");
+    CHECK(net_save(path, &m, &other, NULL, &err) == -1, "saved with another vocabulary");
     CHECK(strstr(err.msg, path) != NULL, "message: %s", err.msg);
     CHECK(access(path, F_OK) != 0, "a file was written");
-    model_free(&m);
+    net_free(&m);
 }
 
 // ---- mutations of the valid file ---------------------------------------------------
@@ -229,6 +233,9 @@ static void test_mutations(void) {
         {T_SHAPE("bngain", ST_F32, 1, 6, 0), .fragment = NULL},
         {T_SHAPE("bnvar", ST_F32, 1, 6, 0), .fragment = NULL},
         {META("lr", "1e-1"), .fragment = NULL},
+        {META("bn_stats", "running"), .fragment = NULL},
+        {META("momentum", "0.5"), .fragment = NULL},
+        {META("format", "makemore-mlp-1"), .fragment = NULL},  // written before the layer table
         // tensors
         {T_SHAPE("W1", ST_F32, 2, 13, 6), .fragment = "tensor \"W1\": shape [13, 6], expected [12, 6]"},
         {T_SHAPE("W1", ST_F32, 2, 6, 12), .fragment = "tensor \"W1\": shape [6, 12], expected [12, 6]"},
@@ -246,7 +253,15 @@ static void test_mutations(void) {
         {.tensor = "C", .drop_tensor = 1, .poison_index = -1, .fragment = "tensor \"C\" is missing"},
         {T_SHAPE("extra", ST_F32, 1, 2, 0), .fragment = "unexpected tensor \"extra\""},
         // configuration
-        {META("format", "makemore-mlp-2"), .fragment = "metadata \"format\" = \"makemore-mlp-2\": expected \"makemore-mlp-1\""},
+        {META("format", "makemore-mlp-2"), .fragment = "metadata \"format\" = \"makemore-mlp-2\": expected \"makemore-net-1\" or \"makemore-mlp-1\""},
+        {META("arch", "cnn"), .fragment = "metadata \"arch\" = \"cnn\": expected \"mlp\" or \"wavenet\""},
+        {META("arch", "wavenet"), .fragment = "metadata: --block 3 with --arch wavenet"},
+        {META("arch", NULL), .fragment = "metadata \"arch\" is missing"},
+        {META("layers", "2"), .fragment = "tensor \"W2\": shape [6, 9], expected [6, 6]"},
+        {META("layers", "17"), .fragment = "metadata \"layers\""},
+        {META("bn_stats", "both"), .fragment = "metadata \"bn_stats\""},
+        {META("momentum", "0"), .fragment = "metadata \"momentum\""},
+        {META("momentum", "nan"), .fragment = "metadata \"momentum\""},
         {META("format", NULL), .fragment = "metadata \"format\" is missing"},
         {META("vocab_size", "9x"), .fragment = "metadata \"vocab_size\" = \"9x\": expected an integer in 2..256"},
         {META("vocab_size", " 9"), .fragment = "metadata \"vocab_size\""},
@@ -293,42 +308,45 @@ static void test_mutations(void) {
     snprintf(path, sizeof path, "%s/mutant.safetensors", tmpdir);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         write_mutation(path, &base, &cases[i]);
-        Model m;
+        Net m;
         Vocab v;
         TrainState ts;
         int has;
         memset(&err, 0, sizeof err);
-        int rc = checkpoint_load(&m, &v, &ts, &has, path, 1, &err);
+        int rc = net_load(&m, &v, &ts, &has, path, 1, &err);
+        if (rc == 0 && !strcmp(cases[i].key ? cases[i].key : "", "format"))  // the old format
+            CHECK(m.cfg.arch == ARCH_MLP && m.cfg.layers == 1 && m.cfg.bn_stats == BN_STATS_CALIBRATE,
+                  "a makemore-mlp-1 file loaded as %s/%d", net_arch_name(m.cfg.arch), m.cfg.layers);
         if (!cases[i].fragment) {
             CHECK(rc == 0, "case %zu rejected: %s", i, err.msg);
-            if (rc == 0) model_free(&m);
+            if (rc == 0) net_free(&m);
             continue;
         }
         CHECK(rc == -1, "case %zu accepted (want \"%s\")", i, cases[i].fragment);
-        if (rc == 0) model_free(&m);
+        if (rc == 0) net_free(&m);
         CHECK(strncmp(err.msg, path, strlen(path)) == 0 && strstr(err.msg, cases[i].fragment),
               "case %zu: message \"%s\" lacks \"%s\"", i, err.msg, cases[i].fragment);
-        CHECK(m.params_memory == NULL, "case %zu: a failed load allocated the model", i);
+        CHECK(m.params == NULL, "case %zu: a failed load allocated the model", i);
     }
     unlink(path);
     st_free(&base);
 }
 
 static void test_load_errors(void) {
-    Model m;
+    Net m;
     Vocab v;
     Err err = {{0}};
     char path[160];
     snprintf(path, sizeof path, "%s/absent.safetensors", tmpdir);
-    CHECK(checkpoint_load(&m, &v, NULL, NULL, path, 1, &err) == -1, "missing file loaded");
+    CHECK(net_load(&m, &v, NULL, NULL, path, 1, &err) == -1, "missing file loaded");
     CHECK(strstr(err.msg, path) && strstr(err.msg, "No such file"), "message: %s", err.msg);
-    CHECK(checkpoint_load(&m, &v, NULL, NULL, base_path, 0, &err) == -1, "B = 0 accepted");
+    CHECK(net_load(&m, &v, NULL, NULL, base_path, 0, &err) == -1, "B = 0 accepted");
     CHECK(strstr(err.msg, "batch size 0"), "message: %s", err.msg);
     // A safetensors file that is not a checkpoint.
     const float x[2] = {1, 2};
     StTensor t = {"weight", ST_F32, 1, {2}, x};
     CHECK(st_save(path, &t, 1, NULL, 0, &err) == 0, "%s", err.msg);
-    CHECK(checkpoint_load(&m, &v, NULL, NULL, path, 1, &err) == -1, "foreign file loaded");
+    CHECK(net_load(&m, &v, NULL, NULL, path, 1, &err) == -1, "foreign file loaded");
     CHECK(strstr(err.msg, "metadata \"format\" is missing"), "message: %s", err.msg);
     unlink(path);
 }

@@ -136,8 +136,8 @@ expect "flag: lr hex" 2 "--lr: '0x1p-3' is not a finite decimal number" $F --lr 
 expect "flag: lr trailing junk" 2 "--lr: '0.1x' is not a finite decimal number" $F --lr 0.1x
 expect "flag: batch 1 with Bessel (n-1 = 0)" 2 "--batch: 1 is too small for --bn-var unbiased" $F --batch 1
 expect "flag: bad choice" 2 "--bn-var: 'maybe' is not allowed (allowed: unbiased, biased)" $F --bn-var maybe
-expect "flag: W1 would overflow int" 2 "W1 (block x embd x hidden) would have 4294967296 elements" $M train $TINY --block 64 --embd 4096 --hidden 16384 --out "$OUT/m.st"
-expect "flag: batch x hidden would overflow int" 2 "the batch's hidden layer (batch x hidden) would have 17179869184 elements" $M train $TINY --batch 1048576 --hidden 16384 --out "$OUT/m.st"
+expect "flag: W1 would overflow int" 2 "the parameter W1 [262144 x 16384] would have 4294967296 elements" $M train $TINY --block 64 --embd 4096 --hidden 16384 --out "$OUT/m.st"
+expect "flag: batch x hidden would overflow int" 2 "the batch's linear output (1048576 x 1 x 16384) would have 17179869184 elements" $M train $TINY --batch 1048576 --hidden 16384 --out "$OUT/m.st"
 expect "flag: unknown flag" 2 "unknown flag '--stpes'" $F --stpes 5
 expect "flag: stray argument" 2 "unexpected argument 'names.txt'" $F names.txt
 expect "flag: missing value" 2 "--steps needs a value" $F --steps
@@ -253,8 +253,8 @@ forge escape.st 's/}$/,"x\\u001b[2J\\n":{"dtype":"F32","shape":[0],"data_offsets
 expect "checkpoint: control characters in a name stay on one line" 1 'unexpected tensor "x\x1b[2J\n"' $E "$IN/escape.st"
 forge escape2.st 's/"bngain":{"dtype":"F32","shape":\[1,2\],"data_offsets"/"\\ngain":{"dtype":"F32","shape":[1,2],"data_W2fsets"/'
 expect "checkpoint: newline in a bad entry's name (fuzz_checkpoint's crash)" 1 'tensor "\ngain": needs exactly the fields dtype, shape, data_offsets' $E "$IN/escape2.st"
-forge format.st 's/makemore-mlp-1/makemore-mlp-9/'
-expect "checkpoint: wrong format" 1 "metadata \"format\" = \"makemore-mlp-9\": expected \"makemore-mlp-1\"" $E "$IN/format.st"
+forge format.st 's/makemore-net-1/makemore-net-9/'
+expect "checkpoint: wrong format" 1 "metadata \"format\" = \"makemore-net-9\": expected \"makemore-net-1\" or \"makemore-mlp-1\"" $E "$IN/format.st"
 forge no_embd.st 's/"embd":"2",//'
 expect "checkpoint: metadata missing" 1 "metadata \"embd\" is missing" $E "$IN/no_embd.st"
 forge block0.st 's/"block":"1"/"block":"0"/'

@@ -83,17 +83,17 @@ static int load_bytes(const uint8_t *p, size_t len, unsigned flags, Err *err) {
     if (fd < 0 || write_all_fd(fd, p, len) != 0) abort();
     char path[64];
     snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-    Model m;
+    Net m;
     Vocab v;
-    int rc = checkpoint_load_flags(&m, &v, NULL, NULL, path, 1, flags, err);
-    if (rc == 0) model_free(&m);
+    int rc = net_load_flags(&m, &v, NULL, NULL, path, 1, flags, err);
+    if (rc == 0) net_free(&m);
     close(fd);
     return rc;
 }
 
 // A seed checkpoint loads; each of its truncations and one-byte corruptions is either
 // rejected with a message or loads as a usable model: the target checks both. For the
-// seed without checksums (loaded with CKPT_ACCEPT_UNCHECKED) some corruptions load (a
+// seed without checksums (loaded with NET_ACCEPT_UNCHECKED) some corruptions load (a
 // byte inside a float's mantissa, a padding space); for the checksummed seed, loaded
 // strictly, none may.
 static void mutations_of(const char *seed_path, unsigned flags, int must_reject_all) {
@@ -124,7 +124,7 @@ static void mutations_of(const char *seed_path, unsigned flags, int must_reject_
 }
 
 static void test_checkpoint_mutations(void) {
-    mutations_of("tests/fuzz/corpus_checkpoint/unbiased_b1", CKPT_ACCEPT_UNCHECKED, 0);
+    mutations_of("tests/fuzz/corpus_checkpoint/unbiased_b1", NET_ACCEPT_UNCHECKED, 0);
 }
 
 static void test_checksummed_mutations(void) {

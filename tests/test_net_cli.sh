@@ -68,9 +68,9 @@ expect "resume mlp/2 with --layers 3" 2 "--layers 3 conflicts" \
     $MAKEMORE train --data "$NAMES" --resume "$T/MLP2.full" --layers 3 --steps 400
 $MAKEMORE train --block 3 --embd 4 --hidden 8 --steps 20 --data "$NAMES" --threads 1 --samples 0 \
     --out "$T/lecture.st" >/dev/null 2>&1 || fail "lecture model run" "exit $?"
-expect "resume the lecture's mlp with --arch wavenet" 2 "contradict" \
+expect "resume the lecture's mlp with --arch wavenet" 2 "--arch wavenet conflicts with --resume" \
     $MAKEMORE train --data "$NAMES" --resume "$T/lecture.st" --arch wavenet --steps 40
-expect "the lecture's model: --bn-stats running is not it" 2 "contradict" \
+expect "the lecture's model: --bn-stats running is not it" 2 "--bn-stats running conflicts with --resume" \
     $MAKEMORE train --data "$NAMES" --resume "$T/lecture.st" --bn-stats running --steps 40
 head -c 100000 "$NAMES" | sed '$d' >"$T/other.txt"
 expect "wavenet --resume with another words file" 1 "is not the words file" \
