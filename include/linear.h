@@ -22,26 +22,13 @@ void linear_forward(float *out, const float *in, const float *W, const float *b,
 void linear_backward(float *din, float *dW, float *db, const float *dout, const float *in,
                      const float *W, int B, int n_in, int n_out);
 
-// The same with the SGD update folded into the weight-gradient GEMM (used by the
-// training step, where dW is never needed on its own):
-//   din = dout . W^T (with the old W)   db = column sums of dout   W -= lr * in^T . dout
-// (one sgemm with alpha = -lr, beta = 1). din may be NULL.
-void linear_backward_sgd(float *din, float *W, float *db, const float *dout, const float *in,
-                         float lr, int B, int n_in, int n_out);
-
-// linear_backward_sgd for a narrow W (n_out small, as layer 2's 27), using the scratch
-// Wt[n_out,n_in]: din = dout . (W^T copied into Wt) as an NN GEMM, then Wt = dW^T =
-// dout^T . in and W -= lr * Wt^T. OpenBLAS sends the NT form dout . W^T and the
-// in^T . dout update of a 27-wide W to slower paths than these two shapes (layer 2 at
-// B = 32, each alone on one core: dh 4.1 vs 5.0 us, update 5.0 vs 6.0 us). din and db
-// match linear_backward's; W matches W - lr * dW within rounding.
-void linear_backward_sgd_nn(float *din, float *W, float *Wt, float *db, const float *dout,
-                            const float *in, float lr, int B, int n_in, int n_out);
-
-// The training step's forms: each GEMM is one op of the model's GemmPlan (its shape and
-// chosen implementation). With the default plan (gemm_plan_init) they compute exactly
-// what linear_forward and, for layer 2, linear_backward_sgd_nn / for layer 1
-// linear_backward_sgd do, bit for bit.
+// The training step's forms: each GEMM is one op of the net's GemmPlan (its shape and
+// chosen implementation; net.c builds the ops from the layer table). The SGD update is
+// folded into the weight-gradient GEMM (alpha = -lr, beta = 1): dW is never materialised.
+// The output layer's fixed kind (GEMM_BLAS_T) runs its dX and dW on transposed copies:
+// OpenBLAS sends the NT form dout . W^T and the in^T . dout update of a 27-wide W to
+// slower paths than the NN forms of the copies (at B = 32, each alone on one core: dh
+// 4.1 vs 5.0 us, update 5.0 vs 6.0 us).
 // out[B,n_out] = in . W + b (b may be NULL); op: {NN, M = B, N = n_out, K = n_in}: with
 // beta 1 the bias rows are preloaded and the product accumulated onto them (as
 // linear_forward); with beta 0 the product is written, then the bias added.

@@ -98,24 +98,6 @@ void linear_backward(float *din, float *dW, float *db, const float *dout, const 
     if (db) bias_backward(db, dout, B, n_out);
 }
 
-void linear_backward_sgd(float *din, float *W, float *db, const float *dout, const float *in,
-                         float lr, int B, int n_in, int n_out) {
-    if (din) gemm(0, 1, B, n_in, n_out, 1.0f, dout, W, 0.0f, din);  // before W moves
-    if (db) bias_backward(db, dout, B, n_out);
-    gemm(1, 0, n_in, n_out, B, -lr, in, dout, 1.0f, W);
-}
-
-void linear_backward_sgd_nn(float *din, float *W, float *Wt, float *db, const float *dout,
-                            const float *in, float lr, int B, int n_in, int n_out) {
-    for (int i = 0; i < n_in; i++)  // Wt[o, i] = W[i, o]
-        for (int o = 0; o < n_out; o++) Wt[(size_t)o * n_in + i] = W[(size_t)i * n_out + o];
-    gemm(0, 0, B, n_in, n_out, 1.0f, dout, Wt, 0.0f, din);  // din = dout . W^T
-    if (db) bias_backward(db, dout, B, n_out);
-    gemm(1, 0, n_out, n_in, B, 1.0f, dout, in, 0.0f, Wt);   // Wt = dW^T = dout^T . in
-    for (int i = 0; i < n_in; i++)
-        for (int o = 0; o < n_out; o++) W[(size_t)i * n_out + o] -= lr * Wt[(size_t)o * n_in + i];
-}
-
 void bias_backward(float *db, const float *dout, int B, int n_out) {
     memset(db, 0, (size_t)n_out * sizeof(float));
     for (int r = 0; r < B; r++) {

@@ -186,9 +186,11 @@ static void plan_build(Net *n) {
     for (int l = 0; l < n->n_layers; l++) {
         Layer *L = &n->layer[l];
         if (L->kind != L_LINEAR && L->kind != L_LINEAR_OUT) continue;
+        // A hidden layer's product alone (its bias goes into the batchnorm's passes); the
+        // output layer's accumulated onto its preloaded bias rows.
         snprintf(name, sizeof name, "fwd%d", ++k);
         L->fwd = gemm_plan_add(&n->plan, name, 0, 0, n->B * L->in_rows, L->cols, L->in_cols,
-                               L->b >= 0 ? 1.0f : 0.0f, GEMM_BLAS);
+                               L->kind == L_LINEAR_OUT ? 1.0f : 0.0f, GEMM_BLAS);
     }
     for (int l = n->n_layers - 1; l >= 0; l--) {
         Layer *L = &n->layer[l];
@@ -288,19 +290,21 @@ void net_layer_forward(Net *n, int l, int update_running) {
         break;
     case L_FLATTEN:  // a view: (B*rows, cols) over the same floats
         break;
-    case L_LINEAR:   // (B*rows, H)
+    case L_LINEAR:   // (B*rows, H): the product; its bias is added in the batchnorm's passes
         linear_forward_op(&n->plan.op[L->fwd], A + L->out, in, net_tensor(n, L->w),
-                          L->b >= 0 ? net_tensor(n, L->b) : NULL);
+                          dist_size() > 1 && L->b >= 0 ? net_tensor(n, L->b) : NULL);
         break;
     case L_BN_TANH:  // (B*rows, H), statistics over all B*rows rows
         if (dist_size() > 1)  // DIST: the statistics of every rank's rows (syncbn.h)
             syncbn_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
                                 in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
                                 c->bessel);
-        else
-            batchnorm_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
-                                   in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
-                                   c->bessel);
+        else  // the linear layer before it left its product alone: its bias is added here
+            batchnorm_tanh_forward_bias(A + L->out, A + L->raw, A + L->bmean, A + L->bvar,
+                                        A + L->binv, in, n->layer[l - 1].b >= 0 ?
+                                        net_tensor(n, n->layer[l - 1].b) : NULL,
+                                        net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
+                                        c->bessel);
         if (update_running && c->bn_stats == BN_STATS_RUNNING)
             running_update(net_tensor(n, L->mean), net_tensor(n, L->var), A + L->bmean,
                            A + L->bvar, c->momentum, L->cols);

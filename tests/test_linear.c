@@ -148,27 +148,29 @@ static void test_linear_forward_backward(void) {
         }
         CHECK(max_abs_diff(db, ref, O) < gemm_tol(B), "db B=%d I=%d O=%d", B, I, O);
 
-        // backward+SGD: same din/db, and W moved by -lr * dW (dW from the plain backward)
+        // backward+SGD as the training step runs it (linear_backward_sgd_op, the plan's dX
+        // and dW ops at both fixed kinds: as the shapes are, and on transposed copies as the
+        // output layer's): din/db as the plain backward's within rounding, W moved by -lr * dW
         const float lr = 0.1f;
         float *W2 = xcalloc((size_t)I * O, sizeof(float));
         float *din2 = xcalloc((size_t)B * I, sizeof(float)), *db2 = xcalloc((size_t)O, sizeof(float));
-        memcpy(W2, W, (size_t)I * O * sizeof(float));
-        linear_backward_sgd(din2, W2, db2, dout, in, lr, B, I, O);
-        int same_din = memcmp(din, din2, (size_t)B * I * sizeof(float)) == 0;
-        int same_db = memcmp(db, db2, (size_t)O * sizeof(float)) == 0;
-        CHECK(same_din && same_db, "backward_sgd's din/db differ from backward's (B=%d)", B);
         for (int k = 0; k < I * O; k++) ref[k] = (double)W[k] - lr * (double)dW[k];
-        CHECK(max_abs_diff(W2, ref, (long)I * O) < 1e-5, "W after SGD, B=%d I=%d O=%d", B, I, O);
-        // the narrow-W variant: same din and db within rounding, same update
-        float *Wt = xcalloc((size_t)I * O, sizeof(float));
-        memcpy(W2, W, (size_t)I * O * sizeof(float));
-        linear_backward_sgd_nn(din2, W2, Wt, db2, dout, in, lr, B, I, O);
-        double d_din = 0;
-        for (int k = 0; k < B * I; k++) d_din = fmax(d_din, fabs(din2[k] - din[k]));
-        CHECK(d_din < gemm_tol(O) && memcmp(db, db2, (size_t)O * sizeof(float)) == 0,
-              "backward_sgd_nn's din (maxdiff %g) or db differ, B=%d", d_din, B);
-        CHECK(max_abs_diff(W2, ref, (long)I * O) < 1e-5, "W after SGD (nn), B=%d I=%d O=%d", B, I, O);
-        xfree(Wt);
+        for (int kind = GEMM_BLAS; kind <= GEMM_BLAS_T; kind++) {
+            GemmPlan p;
+            gemm_plan_begin(&p, "B=0");
+            int dx = gemm_plan_add(&p, "dx1", 0, 1, B, I, O, 0.0f, (GemmKind)kind);
+            int dw = gemm_plan_add(&p, "dw1", 1, 0, I, O, B, 1.0f, (GemmKind)kind);
+            memcpy(W2, W, (size_t)I * O * sizeof(float));
+            linear_backward_sgd_op(&p.op[dx], &p.op[dw], din2, W2, db2, dout, in, lr);
+            double d_din = 0;
+            for (int k = 0; k < B * I; k++) d_din = fmax(d_din, fabs(din2[k] - din[k]));
+            CHECK(d_din < gemm_tol(O) && memcmp(db, db2, (size_t)O * sizeof(float)) == 0,
+                  "%s: din (maxdiff %g) or db differ from backward's, B=%d",
+                  GEMM_KIND_NAMES[kind], d_din, B);
+            CHECK(max_abs_diff(W2, ref, (long)I * O) < 1e-5, "%s: W after SGD, B=%d I=%d O=%d",
+                  GEMM_KIND_NAMES[kind], B, I, O);
+            gemm_plan_free(&p);
+        }
         xfree(W2); xfree(din2); xfree(db2);
         xfree(in); xfree(W); xfree(b); xfree(dout); xfree(out); xfree(din); xfree(dW); xfree(db);
         xfree(ref);
