@@ -11,6 +11,7 @@
 
 #include "backward_atomic.h"
 #include "data.h"
+#include "net.h"
 
 // The lecture's fixed model dimensions; the bench varies batch B and hidden width H.
 enum { BENCH_V = 27, BENCH_T = 3, BENCH_E = 10 };
@@ -126,6 +127,14 @@ extern int bench_inject_fault;
 // n random examples (the size of the lecture's training split is 182625), packed for
 // batch sampling as examples_build packs real ones; free with examples_free.
 void synthetic_examples(Examples *ex, long n, unsigned long long seed);
+
+// The lecture's model (V, T, E of the bench, hidden width H) as net.c's table: mlp with
+// one hidden layer, Bessel's correction, calibrated statistics; allocated for batch B
+// under the default GEMM plan. Its plan holds the step's six GEMMs: fwd1, fwd2, dx2,
+// dw2, dx1, dw1. Parameters are zero: net_init gives the lecture's initialisation.
+void lecture_net_alloc(Net *n, int H, int B);
+// Index of the op named `name` in p ("fwd1", "dx2", ...); dies when there is none.
+int plan_op(const GemmPlan *p, const char *name);
 
 // Deterministic fill helpers for inputs.
 void fill_normal_seeded(float *x, long n, float scale, unsigned long long seed);

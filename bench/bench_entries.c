@@ -10,7 +10,7 @@
 #include "common.h"
 #include "kernels.h"
 #include "linear.h"
-#include "model.h"
+#include "net.h"
 #include "rng.h"
 
 // ---- verification -------------------------------------------------------------------
@@ -110,33 +110,73 @@ void synthetic_examples(Examples *ex, long n, unsigned long long seed) {
     examples_pack(ex);
 }
 
+// ---- the lecture's model as a Net -------------------------------------------------
+
+// The atomic graph's dimensions (exercise 1 takes a Config).
+static Config bench_config(int H) {
+    return (Config){.V = BENCH_V, .T = BENCH_T, .E = BENCH_E, .H = H, .bessel = 1};
+}
+
+void lecture_net_alloc(Net *n, int H, int B) {
+    NetConfig c = {.arch = ARCH_MLP, .V = BENCH_V, .T = BENCH_T, .E = BENCH_E, .H = H,
+                   .layers = 1, .bessel = 1, .bn_stats = BN_STATS_CALIBRATE, .momentum = 0.1f};
+    Err err;
+    if (net_config_check(&c, &err)) die(EXIT_RUNTIME, "bench: %s", err.msg);
+    net_alloc(n, &c, B);
+}
+
+int plan_op(const GemmPlan *p, const char *name) {
+    for (int i = 0; i < p->n; i++)
+        if (strcmp(p->name[i], name) == 0) return i;
+    die(EXIT_RUNTIME, "bench: the GEMM plan has no op %s", name);
+}
+
+// The lecture's seven parameters in the order of exercise 1's Params: their names in the
+// Net (mlp/1 keeps the lecture's) and the gradient names the checks print.
+enum { N_LECTURE = 7 };
+static const char *const LECTURE_NAMES[N_LECTURE] = {"C", "W1", "b1", "W2", "b2", "bngain", "bnbias"};
+static const char *const LECTURE_GRADS[N_LECTURE] = {"dC",  "dW1",     "db1",    "dW2",
+                                                     "db2", "dbngain", "dbnbias"};
+
+static int lecture_index(const Net *n, int k) {
+    int i = net_find(n, LECTURE_NAMES[k]);
+    if (i < 0) die(EXIT_RUNTIME, "bench: the net has no tensor %s", LECTURE_NAMES[k]);
+    return i;
+}
+
+// The Net's tensors as exercise 1's Params (pointers into n->params).
+static Params lecture_params(const Net *n) {
+    float *t[N_LECTURE];
+    for (int k = 0; k < N_LECTURE; k++) t[k] = net_tensor(n, lecture_index(n, k));
+    return (Params){.C = t[0], .W1 = t[1], .b1 = t[2], .W2 = t[3], .b2 = t[4], .bngain = t[5],
+                    .bnbias = t[6]};
+}
+
 // ---- a model with the lecture's forward done, shared by the kernel entries ----------
 
 typedef struct {
     Config cfg;
     int B;
-    Model m;           // parameters (lecture's init)
+    Net n;             // parameters (lecture's init)
+    Params p;          // its seven tensors, as the atomic graph takes them
     AtomicActs a;      // every intermediate of the forward, and the atomic gradients
     int *Xb, *Yb;
 } Fixture;
 
-static Config bench_config(int H) {
-    return (Config){.V = BENCH_V, .T = BENCH_T, .E = BENCH_E, .H = H, .bessel = 1};
-}
-
 static void fixture_init(Fixture *fx, BenchSize s) {
     fx->cfg = bench_config(s.H);
     fx->B = s.B;
-    model_alloc(&fx->m, &fx->cfg, s.B);
+    lecture_net_alloc(&fx->n, s.H, s.B);
     Rng rng;
     rng_seed(&rng, 1000u + 31u * (uint64_t)s.B + (uint64_t)s.H);
-    model_init_weights(&fx->m, &rng);
+    net_init(&fx->n, &rng, 0);
+    fx->p = lecture_params(&fx->n);
     fx->Xb = xcalloc((size_t)s.B * BENCH_T, sizeof(int));
     fx->Yb = xcalloc((size_t)s.B, sizeof(int));
     fill_index_seeded(fx->Xb, (long)s.B * BENCH_T, BENCH_V, 11);
     fill_index_seeded(fx->Yb, s.B, BENCH_V, 12);
     atomic_alloc(&fx->a, &fx->cfg, s.B);
-    atomic_forward(&fx->a, &fx->m.params, fx->Xb, fx->Yb);
+    atomic_forward(&fx->a, &fx->p, fx->Xb, fx->Yb);
     // An upstream gradient for the batchnorm entries: dh as from a real backward.
     fill_normal_seeded(fx->a.dh, (long)s.B * s.H, 0.01f, 13);
     atomic_tanh_backward(&fx->a);
@@ -144,7 +184,7 @@ static void fixture_init(Fixture *fx, BenchSize s) {
 
 static void fixture_free(Fixture *fx) {
     atomic_free(&fx->a);
-    model_free(&fx->m);
+    net_free(&fx->n);
     xfree(fx->Xb);
     xfree(fx->Yb);
 }
@@ -170,7 +210,7 @@ static void ce_fused(void *p) {
 
 static void ce_fused_loss(void *p) {
     CeState *s = p;
-    s->fx.m.acts.loss = ce_forward_backward_fused(s->dlogits_loss, s->fx.a.logits, s->fx.Yb,
+    s->fx.n.loss = ce_forward_backward_fused(s->dlogits_loss, s->fx.a.logits, s->fx.Yb,
                                                   s->fx.B, BENCH_V);
 }
 
@@ -278,7 +318,7 @@ typedef struct {
 static void bn_closed_into(BnState *s, int slot) {
     const AtomicActs *a = &s->fx.a;
     bn_backward_fused(s->dhprebn[slot], s->dbngain[slot], s->dbnbias[slot], a->dhpreact, a->bnraw,
-                      a->bnvar_inv, s->fx.m.params.bngain, s->fx.B, s->fx.cfg.H, 1);
+                      a->bnvar_inv, s->fx.p.bngain, s->fx.B, s->fx.cfg.H, 1);
 }
 
 static void bn_atomic(void *p) { atomic_bn_backward_chain(&((BnState *)p)->fx.a); }
@@ -302,7 +342,7 @@ static void bn_tanh_fused(void *p) {
     BnState *s = p;
     const AtomicActs *a = &s->fx.a;
     bn_tanh_backward_fused(s->dhprebn[2], s->dbngain[2], s->dbnbias[2], a->dh, a->h, a->bnraw,
-                           a->bnvar_inv, s->fx.m.params.bngain, s->fx.B, s->fx.cfg.H, 1);
+                           a->bnvar_inv, s->fx.p.bngain, s->fx.B, s->fx.cfg.H, 1);
 }
 
 static void bn_destroy(void *p) {
@@ -516,9 +556,11 @@ typedef struct {
     int B;
     float lr;
     Examples ex;       // synthetic, the size of the lecture's training split
-    Model fused;       // the engine's step, the default plan (blas)
-    Model planned[2];  // the same under the auto plan and the forced xsmm plan
-    Model atomic_m;    // parameters the atomic step updates
+    Net fused;         // the engine's step (net_train_step), the default plan (blas)
+    Net planned[2];    // the same under the auto plan and the forced xsmm plan
+    Net atomic_n;      // parameters the atomic step updates
+    Params atomic_p;   // atomic_n's seven tensors, as the atomic graph takes them
+    size_t numel[N_LECTURE];  // their sizes
     AtomicActs a;
     int *Xb, *Yb;
     float *initial;    // parameters at the start, for resets
@@ -541,40 +583,39 @@ static void sgd(float *restrict w, const float *restrict g, long n, float lr) {
 
 static void step_atomic(void *p) {
     StepState *s = p;
-    Params *w = &s->atomic_m.params;
-    const Config *c = &s->cfg;
+    Params *w = &s->atomic_p;
     examples_sample_batch(s->Xb, s->Yb, &s->ex, s->B, &s->rng_atomic);
     atomic_forward(&s->a, w, s->Xb, s->Yb);
     atomic_backward(&s->a);
     float *params[] = {w->C, w->W1, w->b1, w->W2, w->b2, w->bngain, w->bnbias};
     const float *grads[] = {s->a.dC, s->a.dW1, s->a.db1, s->a.dW2, s->a.db2, s->a.dbngain,
                             s->a.dbnbias};
-    for (int i = 0; i < NUM_PARAMS; i++) sgd(params[i], grads[i], (long)param_numel(c, i), s->lr);
+    for (int i = 0; i < N_LECTURE; i++) sgd(params[i], grads[i], (long)s->numel[i], s->lr);
 }
 
 static void step_fused(void *p) {
     StepState *s = p;
-    model_train_step(&s->fused, &s->ex, s->lr, &s->rng_fused);
+    net_train_step(&s->fused, &s->ex, s->lr, &s->rng_fused);
 }
 
 static void step_auto(void *p) {
     StepState *s = p;
-    model_train_step(&s->planned[0], &s->ex, s->lr, &s->rng_planned[0]);
+    net_train_step(&s->planned[0], &s->ex, s->lr, &s->rng_planned[0]);
 }
 
 static void step_xsmm(void *p) {
     StepState *s = p;
-    model_train_step(&s->planned[1], &s->ex, s->lr, &s->rng_planned[1]);
+    net_train_step(&s->planned[1], &s->ex, s->lr, &s->rng_planned[1]);
 }
 
 static void step_restart(StepState *s, float lr) {
     size_t bytes = s->fused.num_params * sizeof(float);
-    memcpy(s->fused.params_memory, s->initial, bytes);
-    memcpy(s->atomic_m.params_memory, s->initial, bytes);
+    memcpy(s->fused.params, s->initial, bytes);
+    memcpy(s->atomic_n.params, s->initial, bytes);
     rng_seed(&s->rng_fused, STEP_SEED);
     rng_seed(&s->rng_atomic, STEP_SEED);
     for (int k = 0; k < 2; k++) {
-        memcpy(s->planned[k].params_memory, s->initial, bytes);
+        memcpy(s->planned[k].params, s->initial, bytes);
         rng_seed(&s->rng_planned[k], STEP_SEED);
     }
     s->lr = lr;
@@ -592,8 +633,8 @@ static void step_reset(void *p) {
 
 static void step_after_check(void *p, int variant) {
     StepState *s = p;
-    const Model *m = variant == 0 ? &s->atomic_m : variant == 1 ? &s->fused : &s->planned[variant - 2];
-    const float *after = m->params_memory;
+    const Net *n = variant == 0 ? &s->atomic_n : variant == 1 ? &s->fused : &s->planned[variant - 2];
+    const float *after = n->params;
     for (size_t i = 0; i < s->fused.num_params; i++)
         s->applied[variant][i] = (float)(((double)s->initial[i] - after[i]) / CHECK_LR);
     step_restart(s, STEP_LR);
@@ -602,10 +643,10 @@ static void step_after_check(void *p, int variant) {
 static void step_destroy(void *p) {
     StepState *s = p;
     examples_free(&s->ex);
-    model_free(&s->fused);
-    model_free(&s->atomic_m);
-    model_free(&s->planned[0]);
-    model_free(&s->planned[1]);
+    net_free(&s->fused);
+    net_free(&s->atomic_n);
+    net_free(&s->planned[0]);
+    net_free(&s->planned[1]);
     atomic_free(&s->a);
     xfree(s->Xb);
     xfree(s->Yb);
@@ -614,16 +655,15 @@ static void step_destroy(void *p) {
     xfree(s);
 }
 
-// Outputs: the applied gradient, cut into the seven parameters.
+// Outputs: the applied gradient, cut into the seven parameters (by their place in the
+// Net's parameter buffer).
 static void step_outputs(Case *c, StepState *s) {
-    static const char *const names[] = {"dC", "dW1", "db1", "dW2", "db2", "dbngain", "dbnbias"};
+    const Net *n = &s->fused;
     for (int v = 0; v < 4; v++) {
-        s->applied[v] = xcalloc(s->fused.num_params, sizeof(float));
-        float *at = s->applied[v];
-        for (int i = 0; i < NUM_PARAMS; i++) {
-            long n = (long)param_numel(&s->cfg, i);
-            set_out(c, v, i, names[i], at, n);
-            at += n;
+        s->applied[v] = xcalloc(n->num_params, sizeof(float));
+        for (int k = 0; k < N_LECTURE; k++) {
+            const NetTensor *t = &n->tensor[lecture_index(n, k)];
+            set_out(c, v, k, LECTURE_GRADS[k], s->applied[v] + t->off, (long)t->numel);
         }
     }
 }
@@ -633,16 +673,19 @@ static void step_setup(Case *c, BenchSize sz) {
     s->cfg = bench_config(sz.H);
     s->B = sz.B;
     synthetic_examples(&s->ex, STEP_EXAMPLES, 41);
-    model_alloc(&s->fused, &s->cfg, sz.B);
-    model_alloc(&s->atomic_m, &s->cfg, sz.B);
-    for (int k = 0; k < 2; k++) model_alloc(&s->planned[k], &s->cfg, sz.B);
+    lecture_net_alloc(&s->fused, sz.H, sz.B);
+    lecture_net_alloc(&s->atomic_n, sz.H, sz.B);
+    for (int k = 0; k < 2; k++) lecture_net_alloc(&s->planned[k], sz.H, sz.B);
     gemm_plan_force(&s->planned[1].plan, GEMM_XSMM);
+    s->atomic_p = lecture_params(&s->atomic_n);
+    for (int k = 0; k < N_LECTURE; k++)
+        s->numel[k] = s->atomic_n.tensor[lecture_index(&s->atomic_n, k)].numel;
     atomic_alloc(&s->a, &s->cfg, sz.B);
     Rng init;
     rng_seed(&init, 43);
-    model_init_weights(&s->fused, &init);
+    net_init(&s->fused, &init, 0);
     s->initial = xcalloc(s->fused.num_params, sizeof(float));
-    memcpy(s->initial, s->fused.params_memory, s->fused.num_params * sizeof(float));
+    memcpy(s->initial, s->fused.params, s->fused.num_params * sizeof(float));
     s->Xb = xcalloc((size_t)sz.B * BENCH_T, sizeof(int));
     s->Yb = xcalloc((size_t)sz.B, sizeof(int));
     step_restart(s, STEP_LR);

@@ -15,10 +15,11 @@ int gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const d
     int wrong = 0;
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
-        GemmPlan p;
-        gemm_plan_init(&p, sz.B, BENCH_T * BENCH_E, sz.H, BENCH_V);
-        GemmTrial t[GOP_N][GEMM_N_KINDS];
-        double planning = gemm_plan_auto(&p, t);
+        Net n;  // the lecture's model: its plan holds the step's six GEMMs
+        lecture_net_alloc(&n, sz.H, sz.B);
+        GemmPlan *p = &n.plan;
+        GemmTrial t[GEMM_PLAN_MAX_OPS][GEMM_N_KINDS];
+        double planning = gemm_plan_auto(p, t);
         double rate = sgemm_gflops[k];
         fprintf(f, "\ngemm: the step's GEMMs at B=%d H=%d, %d thread(s): median us per call "
                    "(planner's timing, each checked against cblas_sgemm first); * = the plan's "
@@ -28,13 +29,13 @@ int gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const d
         for (int c = 0; c < GEMM_N_KINDS; c++) fprintf(f, " %12s", GEMM_KIND_NAMES[c]);
         fprintf(f, " %9s %8s\n", "pick/floor", "max err");
         double sum_pick = 0, sum_floor = 0, sum_blas = 0;
-        for (int i = 0; i < GOP_N; i++) {
-            const GemmOp *op = &p.op[i];
+        for (int i = 0; i < p->n; i++) {
+            const GemmOp *op = &p->op[i];
             char shape[32];
             snprintf(shape, sizeof shape, "%dx%dx%d %s", op->M, op->N, op->K,
                      op->transA ? "TN" : op->transB ? "NT" : "NN");
             double floor_us = 2.0 * op->M * op->N * op->K / (rate * 1e3);
-            fprintf(f, "  %-5s %-15s %6.2f", GOP_NAMES[i], shape, floor_us);
+            fprintf(f, "  %-5s %-15s %6.2f", p->name[i], shape, floor_us);
             double worst = 0;
             for (int c = 0; c < GEMM_N_KINDS; c++) {
                 const GemmTrial *tr = &t[i][c];
@@ -43,7 +44,7 @@ int gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const d
                     fprintf(f, " %12s", "WRONG");
                     fprintf(stderr, "bench: VERIFY FAILED at B=%d H=%d, %d thread(s): gemm %s/%s "
                             "differs from cblas_sgemm by %.3g of its scale\n", sz.B, sz.H,
-                            threads[k], GOP_NAMES[i], GEMM_KIND_NAMES[c], tr->err);
+                            threads[k], p->name[i], GEMM_KIND_NAMES[c], tr->err);
                     wrong++;
                 }
                 else fprintf(f, " %11.2f%s", tr->seconds * 1e6, (int)op->kind == c ? "*" : " ");
@@ -53,11 +54,11 @@ int gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const d
             fprintf(f, " %9.2fx %8.1e\n", pick / floor_us, worst);
             sum_pick += pick;
             sum_floor += floor_us;
-            sum_blas += t[i][i == GOP_DX2 || i == GOP_DW2 ? GEMM_BLAS_T : GEMM_BLAS].seconds * 1e6;
+            sum_blas += t[i][op->fixed].seconds * 1e6;  // the default plan: each op's fixed kind
         }
         fprintf(f, "  all six: floor %.2f us, the default plan (blas) %.2f us, the pick %.2f us "
                    "(%.2fx the floor)\n", sum_floor, sum_blas, sum_pick, sum_pick / sum_floor);
-        gemm_plan_free(&p);
+        net_free(&n);
     }
     fflush(f);
     return wrong;
@@ -134,15 +135,16 @@ static void dxdw_layer(FILE *f, const char *name, const GemmOp *dx, const GemmOp
 
 void dxdw_two_cores(FILE *f, BenchSize sz, const TimingPlan *plan) {
     threads_set(2);
-    GemmPlan p;
-    gemm_plan_init(&p, sz.B, BENCH_T * BENCH_E, sz.H, BENCH_V);
-    gemm_plan_force(&p, GEMM_BLAS);
-    gemm_op_set(&p.op[GOP_DX2], GEMM_BLAS);  // both forms run the same plain dX GEMM
+    Net n;  // the lecture's model: its plan holds the step's GEMMs
+    lecture_net_alloc(&n, sz.H, sz.B);
+    GemmOp *op = n.plan.op;
+    const GemmPlan *p = &n.plan;
+    gemm_op_set(&op[plan_op(p, "dx2")], GEMM_BLAS);  // both forms run the same plain dX GEMM
     fprintf(f, "\ndX || dW: a linear backward's two GEMMs on two cores (OpenMP sections; dW "
                "into a buffer, update after the join) vs the engine's serial form, B=%d H=%d, "
                "2 threads:\n", sz.B, sz.H);
-    dxdw_layer(f, "layer 2", &p.op[GOP_DX2], &p.op[GOP_DW2], plan);
-    dxdw_layer(f, "layer 1", &p.op[GOP_DX1], &p.op[GOP_DW1], plan);
-    gemm_plan_free(&p);
+    dxdw_layer(f, "layer 2", &op[plan_op(p, "dx2")], &op[plan_op(p, "dw2")], plan);
+    dxdw_layer(f, "layer 1", &op[plan_op(p, "dx1")], &op[plan_op(p, "dw1")], plan);
+    net_free(&n);
     fflush(f);
 }

@@ -1,7 +1,8 @@
 // bench_profile.c: the engine's fused training step taken apart. Each phase of
-// model_train_step (batch, the forward's kernels, the backward's kernels, the update) is
-// timed on its own, at every thread count, so a step's time and its thread scaling can
-// be read phase by phase: the profile figures behind the step's row of the table.
+// net_train_step for the lecture's model (net.c's mlp with one hidden layer: batch, each
+// layer's forward, each layer's fused backward, the update) is timed on its own, at every
+// thread count, so a step's time and its thread scaling can be read phase by phase: the
+// profile figures behind the step's row of the table.
 #include <stdio.h>
 #include <string.h>
 
@@ -9,115 +10,120 @@
 #include "common.h"
 #include "kernels.h"
 #include "linear.h"
-#include "model.h"
+#include "net.h"
 #include "rng.h"
 
+#define PROF_LR 1e-6f  // a step that changes the model but not the timing
+
 typedef struct {
-    Model m;
+    Net n;
     Examples ex;
     Rng rng;
+    int emb, lin1, bn, out;  // the layers of the table: embedding, W1, batchnorm+tanh, W2 + CE
 } Prof;
 
-#define PROF_VARS(p)                                 \
-    Prof *s = (p);                                   \
-    Acts *a = &s->m.acts;                            \
-    const Params *w = &s->m.params;                  \
-    Params *g = &s->m.grads;                         \
-    const Config *c = &s->m.cfg;                     \
-    const int B = a->B, TE = c->T * c->E;            \
-    (void)w, (void)g, (void)B, (void)TE
-
 static void ph_batch(void *p) {
-    PROF_VARS(p);
-    examples_sample_batch(a->Xb, a->Yb, &s->ex, B, &s->rng);
+    Prof *s = p;
+    examples_sample_batch(s->n.Xb, s->n.Yb, &s->ex, s->n.B, &s->rng);
 }
 static void ph_emb_fwd(void *p) {
-    PROF_VARS(p);
-    embedding_forward(a->embcat, w->C, a->Xb, B, c->T, c->E);
+    Prof *s = p;
+    net_layer_forward(&s->n, s->emb, 1);
 }
 static void ph_lin1_fwd(void *p) {
-    PROF_VARS(p);
-    gemm_op_run(&s->m.plan.op[GOP_FWD1], 1.0f, a->embcat, w->W1, a->hprebn);
+    Prof *s = p;
+    net_layer_forward(&s->n, s->lin1, 1);
 }
 static void ph_bn_fwd(void *p) {
-    PROF_VARS(p);
-    batchnorm_tanh_forward_bias(a->h, a->bnraw, a->bnmeani, a->bnvar, a->bnvar_inv, a->hprebn,
-                                w->b1, w->bngain, w->bnbias, B, c->H, c->bessel);
+    Prof *s = p;
+    net_layer_forward(&s->n, s->bn, 1);
 }
+// The output layer's forward is two kernels (net_layer_forward runs both): timed apart,
+// each called as net_layer_forward calls it.
 static void ph_lin2_fwd(void *p) {
-    PROF_VARS(p);
-    linear_forward_op(&s->m.plan.op[GOP_FWD2], a->logits, a->h, w->W2, w->b2);
+    Prof *s = p;
+    Net *n = &s->n;
+    const Layer *L = &n->layer[s->out];
+    linear_forward_op(&n->plan.op[L->fwd], n->acts + L->out, n->acts + n->layer[s->out - 1].out,
+                      net_tensor(n, L->w), net_tensor(n, L->b));
 }
 static void ph_ce(void *p) {
-    PROF_VARS(p);
-    a->loss = ce_forward_backward_fused(a->dlogits, a->logits, a->Yb, B, c->V);
+    Prof *s = p;
+    Net *n = &s->n;
+    const Layer *L = &n->layer[s->out];
+    n->loss = ce_forward_backward_fused(n->acts + L->dout, n->acts + L->out, n->Yb, n->B, n->cfg.V);
 }
 static void ph_lin2_bwd(void *p) {
-    PROF_VARS(p);
-    const GemmOp *op = s->m.plan.op;
-    linear_backward_sgd_op(&op[GOP_DX2], &op[GOP_DW2], a->dh, s->m.params.W2, g->b2, a->dlogits,
-                           a->h, 1e-6f);
+    Prof *s = p;
+    net_layer_backward(&s->n, s->out, 1, PROF_LR);
 }
 static void ph_bn_bwd(void *p) {
-    PROF_VARS(p);
-    bn_tanh_backward_fused(a->dhprebn, g->bngain, g->bnbias, a->dh, a->h, a->bnraw, a->bnvar_inv,
-                           w->bngain, B, c->H, c->bessel);
+    Prof *s = p;
+    net_layer_backward(&s->n, s->bn, 1, PROF_LR);
 }
 static void ph_lin1_bwd(void *p) {
-    PROF_VARS(p);
-    const GemmOp *op = s->m.plan.op;
-    linear_backward_sgd_op(&op[GOP_DX1], &op[GOP_DW1], a->dembcat, s->m.params.W1, g->b1,
-                           a->dhprebn, a->embcat, 1e-6f);
+    Prof *s = p;
+    net_layer_backward(&s->n, s->lin1, 1, PROF_LR);
 }
 static void ph_emb_bwd(void *p) {
-    PROF_VARS(p);
-    embedding_backward(g->C, a->dembcat, a->Xb, B, c->T, c->E, c->V);
+    Prof *s = p;
+    net_layer_backward(&s->n, s->emb, 1, PROF_LR);
 }
 static void ph_forward(void *p) {
     Prof *s = p;
-    model_forward(&s->m, s->m.acts.Xb, s->m.acts.Yb);
+    net_forward(&s->n, s->n.Xb, s->n.Yb, 1);
 }
-static void ph_backward_sgd(void *p) { model_backward_sgd(&((Prof *)p)->m, 1e-6f); }
+static void ph_backward_sgd(void *p) { net_backward_sgd(&((Prof *)p)->n, PROF_LR); }
 static void ph_step(void *p) {
     Prof *s = p;
-    model_train_step(&s->m, &s->ex, 1e-6f, &s->rng);
+    net_train_step(&s->n, &s->ex, PROF_LR, &s->rng);
 }
 
-// The step as model_train_step runs it: the public pieces (depth 0) and the kernels
-// inside them (depth 1). The update of the small tensors is the part of
-// model_backward_sgd its kernels do not account for.
+// The step as net_train_step runs it: the public pieces (depth 0) and the layers inside
+// them (depth 1), each named by the kernel it runs (the flatten layer is a view: nothing
+// runs). The update of the small tensors is the part of net_backward_sgd its layers do
+// not account for.
 static const struct {
     const char *name;
     BenchFn run;
     int depth;
 } PHASES[] = {
     {"examples_sample_batch", ph_batch, 0},
-    {"model_forward", ph_forward, 0},
+    {"net_forward", ph_forward, 0},
     {"embedding_forward", ph_emb_fwd, 1},
-    {"gemm fwd1 (b1 in the bn)", ph_lin1_fwd, 1},
-    {"batchnorm_tanh_forward_bias", ph_bn_fwd, 1},
+    {"linear_forward_op 1", ph_lin1_fwd, 1},
+    {"batchnorm_tanh_forward", ph_bn_fwd, 1},
     {"linear_forward_op 2", ph_lin2_fwd, 1},
     {"ce_forward_backward_fused", ph_ce, 1},
-    {"model_backward_sgd", ph_backward_sgd, 0},
+    {"net_backward_sgd", ph_backward_sgd, 0},
     {"linear_backward_sgd_op 2", ph_lin2_bwd, 1},
     {"bn_tanh_backward_fused", ph_bn_bwd, 1},
     {"linear_backward_sgd_op 1", ph_lin1_bwd, 1},
     {"embedding_backward", ph_emb_bwd, 1},
-    {"model_train_step (whole)", ph_step, 0},
+    {"net_train_step (whole)", ph_step, 0},
 };
 enum { N_PHASES = sizeof PHASES / sizeof PHASES[0], MAX_PROFILE_THREADS = 64 };
 
+static int layer_of(const Net *n, LayerKind kind) {
+    for (int l = 0; l < n->n_layers; l++)
+        if (n->layer[l].kind == kind) return l;
+    die(EXIT_RUNTIME, "bench profile: the net has no layer of kind %d", (int)kind);
+}
+
 static void prof_init(Prof *s, BenchSize sz) {
-    Config cfg = {.V = BENCH_V, .T = BENCH_T, .E = BENCH_E, .H = sz.H, .bessel = 1};
-    model_alloc(&s->m, &cfg, sz.B);
+    lecture_net_alloc(&s->n, sz.H, sz.B);
+    s->emb = layer_of(&s->n, L_EMBED);
+    s->lin1 = layer_of(&s->n, L_LINEAR);
+    s->bn = layer_of(&s->n, L_BN_TANH);
+    s->out = layer_of(&s->n, L_LINEAR_OUT);
     rng_seed(&s->rng, 51);
-    model_init_weights(&s->m, &s->rng);
+    net_init(&s->n, &s->rng, 0);
     synthetic_examples(&s->ex, 182625, 52);
-    model_train_step(&s->m, &s->ex, 1e-6f, &s->rng);  // every activation filled
+    net_train_step(&s->n, &s->ex, PROF_LR, &s->rng);  // every activation filled
 }
 
 static void prof_free(Prof *s) {
-    model_free(&s->m);
+    net_free(&s->n);
     examples_free(&s->ex);
 }
 
@@ -132,8 +138,8 @@ void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
     char plans[MAX_PROFILE_THREADS][512];
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
-        gemm_plan_auto(&s.m.plan, NULL);  // the step as --gemm auto runs it at this thread count
-        gemm_plan_describe(&s.m.plan, plans[k], sizeof plans[k]);
+        gemm_plan_auto(&s.n.plan, NULL);  // the step as --gemm auto runs it at this thread count
+        gemm_plan_describe(&s.n.plan, plans[k], sizeof plans[k]);
         for (int i = 0; i < N_PHASES; i++) t[i][k] = time_fn(PHASES[i].run, &s, plan).median;
     }
     const double whole = t[N_PHASES - 1][0];

@@ -1,10 +1,12 @@
 // bench_wavenet.c: the `wavenet` section: part 5's training step (block 8, embd 24,
 // hidden 128, B = 32; src/ARCHITECTURES.md) through the layer table of net.c, at each
 // thread count, beside PyTorch's part-5 loop (bench/torch_wavenet.py) at the same thread
-// count, then the step taken apart layer by layer.
+// count, and at 1 thread under the auto GEMM plan beside the default plan, then the step
+// taken apart layer by layer.
 //
 // Checked before timing: every gradient of net_backward against the float64 twin
-// (net_ref.c), and the fused step (net_backward_sgd) against net_backward then net_sgd.
+// (net_ref.c), the fused step (net_backward_sgd) against net_backward then net_sgd, and
+// the fused step under the auto plan against the same under the default plan.
 #include <fcntl.h>
 #include <math.h>
 #include <spawn.h>
@@ -25,7 +27,9 @@ enum { WN_MAX_THREADS = 64, WN_POOL = 182625 };  // examples: the size of the tr
 #define WN_LR 1e-6f  // a step that changes the model but not the timing
 
 typedef struct {
-    Net n;
+    Net n;         // the default plan (every GEMM at its fixed kind)
+    Net na;        // the same table under the auto plan made at 1 thread
+    char auto_plan[GEMM_PLAN_TEXT_MAX];
     Examples ex;
     Rng rng;
     int l;         // the layer a per-layer phase runs
@@ -57,6 +61,7 @@ static void wave_init(Wave *w) {
 
 static void wave_free(Wave *w) {
     net_free(&w->n);
+    net_free(&w->na);
     free(w->ex.rows);
 }
 
@@ -106,6 +111,43 @@ static int wave_verify(Wave *w, FILE *f) {
     return 1;
 }
 
+// The auto plan's net: n's table, parameters and statistics, its plan made once by
+// gemm_plan_auto at 1 thread. Checked: one fused step (lr 0.1) from the same parameters and
+// batch under each plan leaves the same parameters within float rounding (the plans'
+// kernels round differently). Returns 0 when it holds.
+static int wave_auto_init(Wave *w, FILE *f) {
+    Net *n = &w->n, *a = &w->na;
+    net_alloc(a, &n->cfg, n->B);
+    threads_set(1);
+    gemm_plan_auto(&a->plan, NULL);
+    gemm_plan_format(&a->plan, w->auto_plan, sizeof w->auto_plan);
+    size_t bytes = n->num_params * sizeof(float);
+    memcpy(a->params, n->params, bytes);
+    memcpy(a->stats, n->stats, n->num_stats * sizeof(float));
+    float *keep = xcalloc(n->num_params, sizeof(float));
+    memcpy(keep, n->params, bytes);
+    net_forward(n, n->Xb, n->Yb, 0);
+    net_backward_sgd(n, 0.1f);
+    net_forward(a, n->Xb, n->Yb, 0);
+    net_backward_sgd(a, 0.1f);
+    if (bench_inject_fault) a->params[a->num_params / 2] += 1e-3f * fabsf(a->params[a->num_params / 2]) + 1e-3f;
+    double *P = xcalloc(n->num_params, sizeof(double));
+    for (size_t i = 0; i < n->num_params; i++) P[i] = n->params[i];
+    double err = worst_rel(a, a->params, P);
+    memcpy(n->params, keep, bytes);
+    memcpy(a->params, keep, bytes);
+    free(keep), free(P);
+    // The plans' kernels sum in other orders: forced xsmm measured 5.7e-7 here, so 1e-5
+    // leaves room for rounding while a wrong kernel (0.1% off) still fails.
+    const double tol = 1e-5;
+    fprintf(f, "  check: the fused step under the auto plan vs the default plan %.1e of scale "
+               "(<= %.0e)\n", err, tol);
+    if (err <= tol) return 0;
+    fprintf(stderr, "bench: VERIFY FAILED: wavenet step under the auto plan: parameters %.3g of "
+            "scale from the default plan's\n", err);
+    return 1;
+}
+
 static void ph_step(void *p) {
     Wave *w = p;
     net_train_step(&w->n, &w->ex, WN_LR, &w->rng);
@@ -121,6 +163,18 @@ static void ph_step(void *p) {
 STEP_AT(0) STEP_AT(1) STEP_AT(2) STEP_AT(3) STEP_AT(4) STEP_AT(5) STEP_AT(6) STEP_AT(7)
 static const BenchFn STEP_FNS[8] = {ph_step_0, ph_step_1, ph_step_2, ph_step_3,
                                     ph_step_4, ph_step_5, ph_step_6, ph_step_7};
+// At 1 thread: the step under the auto plan, and under the default plan (timed with the
+// thread counts' steps when none of those is 1).
+static void ph_step_auto(void *p) {
+    Wave *w = p;
+    threads_set(1);
+    net_train_step(&w->na, &w->ex, WN_LR, &w->rng);
+}
+static void ph_step_default1(void *p) {
+    Wave *w = p;
+    threads_set(1);
+    net_train_step(&w->n, &w->ex, WN_LR, &w->rng);
+}
 
 static void ph_batch(void *p) {
     Wave *w = p;
@@ -183,13 +237,29 @@ int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan
                "parameters; batch, forward, fused backward + update, running statistics) "
                "through net.c; median us per step\n", n->num_params);
     int wrong = wave_verify(&w, f);
+    wrong |= wave_auto_init(&w, f);
     double step[WN_MAX_THREADS];
     int inter = n_threads < 8 ? n_threads : 8;
-    Timing tm[8];
-    for (int k = 0; k < inter; k++) w.thr[k] = threads[k];
-    if (!wrong) time_interleaved(STEP_FNS, &w, inter, plan, tm);
+    // round-robin: the default plan at each thread count, then the auto plan at 1 thread,
+    // then the default plan at 1 thread when no thread count above is 1
+    BenchFn fns[10];
+    Timing tm[10];
+    int at1 = -1;  // the default plan's 1-thread timing
+    for (int k = 0; k < inter; k++) {
+        w.thr[k] = threads[k];
+        fns[k] = STEP_FNS[k];
+        if (threads[k] == 1 && at1 < 0) at1 = k;
+    }
+    int n_fns = inter, at_auto = n_fns++;
+    fns[at_auto] = ph_step_auto;
+    if (at1 < 0) {
+        at1 = n_fns++;
+        fns[at1] = ph_step_default1;
+    }
+    if (!wrong) time_interleaved(fns, &w, n_fns, plan, tm);
     fprintf(f, "  %-8s %12s %12s %14s %10s   (engine's thread counts timed round-robin)\n",
             "threads", "engine", "PyTorch", "PyTorch/engine", "vs 1 thr");
+    double torch1 = -1;  // PyTorch at 1 thread, when one of the rows ran it
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
         step[k] = wrong ? NAN : k < inter ? tm[k].median : time_fn(ph_step, &w, plan).median;
@@ -199,9 +269,22 @@ int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan
         if (have) {
             snprintf(tcol, sizeof tcol, "%.1f", tm);
             snprintf(ratio, sizeof ratio, "%.2fx", tm / (step[k] * 1e6));
+            if (threads[k] == 1) torch1 = tm;
         }
         fprintf(f, "  %-8d %12.1f %12s %14s %9.2fx\n", threads[k], step[k] * 1e6, tcol, ratio,
                 step[0] / step[k]);
+    }
+    {  // the auto plan at 1 thread; its last column: the default plan's 1-thread step over it
+        double sa = wrong ? NAN : tm[at_auto].median, s1 = wrong ? NAN : tm[at1].median;
+        char tcol[32] = "-", ratio[32] = "-";
+        if (torch1 > 0) {
+            snprintf(tcol, sizeof tcol, "%.1f", torch1);
+            snprintf(ratio, sizeof ratio, "%.2fx", torch1 / (sa * 1e6));
+        }
+        fprintf(f, "  %-8s %12.1f %12s %14s %9.2fx\n", "1 auto", sa * 1e6, tcol, ratio, s1 / sa);
+        fprintf(f, "  (1 auto: the step under the auto GEMM plan made at 1 thread, timed with the "
+                   "rows above; last column: the default plan's 1-thread step, %.1f us, over it)\n"
+                   "  auto plan: %s\n", s1 * 1e6, w.auto_plan);
     }
     if (!torch) fprintf(f, "  (PyTorch column off: --no-torch, or --quick without --torch)\n");
     fprintf(f, "  by layer (us per call, forward / fused backward), share of the step at %d thread(s):\n",
