@@ -98,6 +98,9 @@ int net_tensor_is_bn(const Net *n, int i);     // 1: a batchnorm's gain or shift
 // The lecture's initialisation for the architecture (src/ARCHITECTURES.md). perturb = 1
 // makes every bias, gain and shift non-trivial as the gradient check wants.
 void net_init(Net *n, Rng *rng, int perturb);
+// The parameters alone (n->params may be any buffer of num_params floats: the exercises'
+// Params, model.h, share the layout).
+void net_init_params(Net *n, Rng *rng, int perturb);
 
 // Training forward on the batch Xb [B,T], Yb [B]: returns the mean loss and leaves
 // dlogits (the cross-entropy backward is fused with the loss). update_running: also

@@ -27,6 +27,7 @@
 #include "common.h"
 #include "kernels.h"
 #include "model.h"
+#include "net.h"
 #include "rng.h"
 #include "safetensors.h"
 
@@ -188,20 +189,20 @@ static void problem_free(Problem *pr) {
     memset(pr, 0, sizeof *pr);
 }
 
-// The lecture's gradient-check cell: C ~ N(0,1); W1 ~ N(0,1)*(5/3)/sqrt(T*E);
-// b1, W2, b2 ~ 0.1 N(0,1); bngain ~ 1 + 0.1 N(0,1); bnbias ~ 0.1 N(0,1) (non-zero on
-// purpose: zeros would hide backward bugs). Xb, Yb uniform over the vocabulary.
+// The lecture's gradient-check cell: its initialisation, which is the model's (net_init
+// on the layer table: C ~ N(0,1); W1 ~ N(0,1)*(5/3)/sqrt(T*E); b1, W2, b2 ~ 0.1 N(0,1);
+// bngain ~ 1 + 0.1 N(0,1); bnbias ~ 0.1 N(0,1), non-zero on purpose: zeros would hide
+// backward bugs), drawn in the table's order into the same layout. Xb, Yb uniform over
+// the vocabulary.
 static void problem_random(Problem *pr, Rng *rng) {
     const Config *c = &pr->cfg;
-    const int V = c->V, T = c->T, E = c->E, H = c->H;
-    const float w1_scale = (5.0f / 3.0f) / sqrtf((float)(T * E));
-    for (long i = 0; i < (long)V * E; i++) pr->p.C[i] = rng_normal(rng);
-    for (long i = 0; i < (long)T * E * H; i++) pr->p.W1[i] = rng_normal(rng) * w1_scale;
-    for (int i = 0; i < H; i++) pr->p.b1[i] = rng_normal(rng) * 0.1f;
-    for (long i = 0; i < (long)H * V; i++) pr->p.W2[i] = rng_normal(rng) * 0.1f;
-    for (int i = 0; i < V; i++) pr->p.b2[i] = rng_normal(rng) * 0.1f;
-    for (int i = 0; i < H; i++) pr->p.bngain[i] = 1.0f + rng_normal(rng) * 0.1f;
-    for (int i = 0; i < H; i++) pr->p.bnbias[i] = rng_normal(rng) * 0.1f;
+    const int V = c->V, T = c->T;
+    NetConfig nc = {.arch = ARCH_MLP, .V = c->V, .T = c->T, .E = c->E, .H = c->H, .layers = 1,
+                    .bessel = c->bessel, .bn_stats = BN_STATS_CALIBRATE, .momentum = 0.1f};
+    static Net n;  // the table alone; its parameters in a buffer of the layout params_point uses
+    net_build(&n, &nc, 1);
+    n.params = pr->pmem;
+    net_init_params(&n, rng, 0);
     for (long i = 0; i < (long)pr->B * T; i++) pr->Xb[i] = (int)rng_below(rng, (uint32_t)V);
     for (int i = 0; i < pr->B; i++) pr->Yb[i] = (int)rng_below(rng, (uint32_t)V);
 }

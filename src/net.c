@@ -255,11 +255,17 @@ double net_memory_bytes(const NetConfig *cfg, int B) {
 void net_init(Net *n, Rng *rng, int perturb) {
     for (int i = 0; i < n->n_tensors; i++) {
         const NetTensor *t = &n->tensor[i];
+        float *x = net_tensor(n, i);
+        for (size_t k = 0; t->is_stat && k < t->numel; k++) x[k] = t->init_shift;
+    }
+    net_init_params(n, rng, perturb);
+}
+
+void net_init_params(Net *n, Rng *rng, int perturb) {
+    for (int i = 0; i < n->n_tensors; i++) {
+        const NetTensor *t = &n->tensor[i];
+        if (t->is_stat) continue;
         float *x = net_tensor(n, i), scale = t->init_scale;
-        if (t->is_stat) {
-            for (size_t k = 0; k < t->numel; k++) x[k] = t->init_shift;
-            continue;
-        }
         if (perturb && scale == 0.0f) scale = 0.1f;
         for (size_t k = 0; k < t->numel; k++)
             x[k] = scale == 0.0f ? t->init_shift : rng_normal(rng) * scale + t->init_shift;
