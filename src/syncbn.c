@@ -20,6 +20,7 @@
 
 #include "common.h"
 #include "dist.h"
+#include "kernels.h"
 #include "vecmath.h"
 
 // ---- scratch, allocated once (grown, never per step), freed at exit ------------------
@@ -124,6 +125,45 @@ void syncbn_tanh_backward(float *dhprebn, float *dbngain, float *dbnbias, const 
     }
 }
 
+// The data-parallel step for a Net (net.h): every batchnorm of the table is synchronised
+// (net.c calls the functions above when P > 1), and every gradient but the batchnorm gains
+// and shifts (already global sums) goes through the one fused allreduce, then / P.
+// Each rank's dlogits is (softmax - onehot) / Bl: P times its share of the global mean's
+// gradient, and every gradient downstream (the synchronised batchnorm sums included) scales
+// with it. So the global gradient is (sum over ranks) / P, and bngain/bnbias's, already
+// summed by the batchnorm allreduce, are divided by P alone.
+float net_dp_train_step(Net *n, const Examples *ex, float lr, Rng *rng, int *stop) {
+    const int P = dist_size(), r = dist_rank(), Bl = n->B, T = n->cfg.T;
+    const size_t B = (size_t)Bl * P, np = n->num_params;
+    g_batch = grow(g_batch, &g_batch_cap, B * (T + 1), sizeof(int));
+    g_fused = grow(g_fused, &g_fused_cap, np + 3, sizeof(float));
+    int *Xg = g_batch, *Yg = g_batch + B * T;
+    examples_sample_batch(Xg, Yg, ex, (int)B, rng);  // the global batch, as one process draws it
+    float loss = net_forward(n, Xg + (size_t)r * Bl * T, Yg + (size_t)r * Bl, 1);
+    net_backward(n);
+    float *f = g_fused;
+    memcpy(f, n->grads, np * sizeof(float));  // the batchnorm entries are sent and not used
+    f[np] = loss;
+    f[np + 1] = *stop == SIGINT;
+    f[np + 2] = *stop != 0 && *stop != SIGINT;
+    dist_allreduce_sum(f, (int)(np + 3));  // DIST: the step's one gradient allreduce
+    const float inv_P = 1.0f / (float)P;
+    for (int i = 0; i < n->n_tensors; i++) {
+        const NetTensor *t = &n->tensor[i];
+        if (t->is_stat) continue;
+        float *g = n->grads + t->off;
+        const float *src = net_tensor_is_bn(n, i) ? g : f + t->off;
+        for (size_t k = 0; k < t->numel; k++) g[k] = src[k] * inv_P;
+    }
+    *stop = f[np + 1] > 0 ? SIGINT : f[np + 2] > 0 ? SIGTERM : 0;
+    net_sgd(n, lr);
+    return f[np] * inv_P;
+}
+
+// TO BE DELETED with model.c: the model.c version of the step, kept only while src/train.c
+// calls it (nothing else may: the tests use net_dp_train_step). The one use of model.h here.
+#include "model.h"
+
 // Each rank's dlogits is (softmax - onehot) / Bl: P times its share of the global mean's
 // gradient, and every gradient downstream (the synchronised batchnorm sums included) scales
 // with it. So the global gradient is (sum over ranks) / P, and bngain/bnbias's, already
@@ -151,35 +191,4 @@ float dp_train_step(Model *m, const Examples *ex, float lr, Rng *rng, int *stop)
     *stop = f[n0 + 1] > 0 ? SIGINT : f[n0 + 2] > 0 ? SIGTERM : 0;
     model_sgd(m, lr);
     return f[n0] * inv_P;
-}
-
-// The same step for a Net (net.h): every batchnorm of the table is synchronised (net.c
-// calls the functions above when P > 1), and every gradient but the batchnorm gains and
-// shifts (already global sums) goes through the one fused allreduce, then / P.
-float net_dp_train_step(Net *n, const Examples *ex, float lr, Rng *rng, int *stop) {
-    const int P = dist_size(), r = dist_rank(), Bl = n->B, T = n->cfg.T;
-    const size_t B = (size_t)Bl * P, np = n->num_params;
-    g_batch = grow(g_batch, &g_batch_cap, B * (T + 1), sizeof(int));
-    g_fused = grow(g_fused, &g_fused_cap, np + 3, sizeof(float));
-    int *Xg = g_batch, *Yg = g_batch + B * T;
-    examples_sample_batch(Xg, Yg, ex, (int)B, rng);  // the global batch, as one process draws it
-    float loss = net_forward(n, Xg + (size_t)r * Bl * T, Yg + (size_t)r * Bl, 1);
-    net_backward(n);
-    float *f = g_fused;
-    memcpy(f, n->grads, np * sizeof(float));  // the batchnorm entries are sent and not used
-    f[np] = loss;
-    f[np + 1] = *stop == SIGINT;
-    f[np + 2] = *stop != 0 && *stop != SIGINT;
-    dist_allreduce_sum(f, (int)(np + 3));  // DIST: the step's one gradient allreduce
-    const float inv_P = 1.0f / (float)P;
-    for (int i = 0; i < n->n_tensors; i++) {
-        const NetTensor *t = &n->tensor[i];
-        if (t->is_stat) continue;
-        float *g = n->grads + t->off;
-        const float *src = net_tensor_is_bn(n, i) ? g : f + t->off;
-        for (size_t k = 0; k < t->numel; k++) g[k] = src[k] * inv_P;
-    }
-    *stop = f[np + 1] > 0 ? SIGINT : f[np + 2] > 0 ? SIGTERM : 0;
-    net_sgd(n, lr);
-    return f[np] * inv_P;
 }
