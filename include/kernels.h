@@ -6,7 +6,8 @@
 #ifndef MAKEMORE_KERNELS_H
 #define MAKEMORE_KERNELS_H
 
-#define BN_EPS 1e-5f  // batchnorm's epsilon, as nn.BatchNorm1d
+// The batchnorm epsilon (torch.nn.BatchNorm1d's default), of every batchnorm kernel.
+#define BN_EPS 1e-5f
 
 // embcat[b, t*E + e] = C[Xb[b,t], e]             embcat [B,T*E], C [V,E], Xb [B,T]
 void embedding_forward(float *embcat, const float *C, const int *Xb, int B, int T, int E);

@@ -11,7 +11,6 @@
 // a rank's sums do not depend on the thread count; MPI_Allreduce's order for a fixed P and
 // message size is fixed, so a run with a fixed P repeats bit for bit.
 #include "syncbn.h"
-#include "kernels.h"
 
 #include <math.h>
 #include <omp.h>
@@ -21,6 +20,7 @@
 
 #include "common.h"
 #include "dist.h"
+#include "kernels.h"
 #include "vecmath.h"
 
 // ---- scratch, allocated once (grown, never per step), freed at exit ------------------
@@ -125,9 +125,13 @@ void syncbn_tanh_backward(float *dhprebn, float *dbngain, float *dbnbias, const 
     }
 }
 
-// The same step for a Net (net.h): every batchnorm of the table is synchronised (net.c
-// calls the functions above when P > 1), and every gradient but the batchnorm gains and
-// shifts (already global sums) goes through the one fused allreduce, then / P.
+// The data-parallel step for a Net (net.h): every batchnorm of the table is synchronised
+// (net.c calls the functions above when P > 1), and every gradient but the batchnorm gains
+// and shifts (already global sums) goes through the one fused allreduce, then / P.
+// Each rank's dlogits is (softmax - onehot) / Bl: P times its share of the global mean's
+// gradient, and every gradient downstream (the synchronised batchnorm sums included) scales
+// with it. So the global gradient is (sum over ranks) / P, and bngain/bnbias's, already
+// summed by the batchnorm allreduce, are divided by P alone.
 float net_dp_train_step(Net *n, const Examples *ex, float lr, Rng *rng, int *stop) {
     const int P = dist_size(), r = dist_rank(), Bl = n->B, T = n->cfg.T;
     const size_t B = (size_t)Bl * P, np = n->num_params;
