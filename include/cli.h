@@ -36,7 +36,5 @@ void cli_fail(const Cli *c, const char *fmt, ...) __attribute__((noreturn, forma
 void cli_die(const char *cmd, int status, const char *fmt, ...)
     __attribute__((noreturn, format(printf, 3, 4)));
 
-// The machine's physical memory in bytes (0 if unknown): what a run may never exceed.
-double cli_machine_memory(void);
 
 #endif

@@ -48,6 +48,9 @@ void threads_set(int n);   // n >= 1; sets OpenMP and OpenBLAS thread counts
 int threads_get(void);
 // Forking a parallel region costs ~1-3 us; a kernel forks only when its work
 // (roughly: elements touched) is at least this many. Tuned in bench/.
+// Bytes of physical memory, or 0 when unknown.
+double machine_memory(void);
+
 #define PAR_MIN_WORK 32768
 // Usage: #pragma omp parallel for if (par_worth(B * H))
 static inline int par_worth(long work) { return work >= PAR_MIN_WORK; }

@@ -85,4 +85,27 @@ void split_bounds(int n, int *n1, int *n2);
 int split_build(Split *s, Words *w, const Vocab *v, int T, uint64_t split_seed, Err *err);
 void split_free(Split *s);
 
+// A words file ready to train or evaluate on: its words, vocabulary and split.
+typedef struct {
+    Words words;
+    Vocab vocab;
+    Split split;
+} Dataset;
+
+// What dataset_load could not do (err says what, naming the file).
+typedef enum {
+    DATASET_OK,
+    DATASET_WORDS,      // the file could not be read or parsed
+    DATASET_VOCAB,      // a byte outside the fixed vocabulary
+    DATASET_TOO_LARGE,  // its examples would take more than half the machine's memory
+    DATASET_SPLIT,      // the split failed (no examples in a part)
+} DatasetStatus;
+
+// Loads path, builds the vocabulary (or checks the words against fixed_vocab, a model's),
+// checks that the examples of context T fit in half the machine's memory, and splits it
+// as the lecture (split_seed). On failure nothing is left allocated.
+DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
+                           const Vocab *fixed_vocab, Err *err);
+void dataset_free(Dataset *d);
+
 #endif

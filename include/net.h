@@ -91,6 +91,10 @@ void net_free(Net *n);
 const char *net_arch_name(NetArch a);
 // Bytes the training run needs: buffers of the table plus the evaluation scratch.
 double net_memory_bytes(const NetConfig *cfg, int B);
+// 0 when a training run of cfg at batch B fits: every tensor and activation (of the step
+// and of the evaluation's chunks) within the kernels' int indices, the whole within the
+// machine's memory; else -1 with msg naming the tensor or the sizes and which flags to lower.
+int net_check_sizes(const NetConfig *cfg, int B, char *msg, size_t len);
 float *net_tensor(const Net *n, int i);  // data of tensor i (params or stats)
 int net_find(const Net *n, const char *name);  // tensor index or -1
 int net_tensor_is_bn(const Net *n, int i);     // 1: a batchnorm's gain or shift

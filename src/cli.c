@@ -167,7 +167,3 @@ int cli_choice(const Cli *c, const char *const *choices) {
     cli_fail(c, "%s: '%s' is not allowed (allowed: %s)", c->flag, c->value, allowed);
 }
 
-double cli_machine_memory(void) {
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    return pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
-}

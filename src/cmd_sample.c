@@ -48,25 +48,21 @@ static void note_fingerprint(const char *cmd, const TrainState *ts, const Words 
 }
 
 // Words of path split as in training (split_seed), encoded with the model's vocabulary.
-static void load_split_or_die(const char *cmd, Words *w, Split *s, const char *path,
-                              const Vocab *v, int T, uint64_t split_seed, const char *model) {
+static void load_split_or_die(const char *cmd, Dataset *d, const char *path, const Vocab *v,
+                              int T, uint64_t split_seed, const char *model) {
     Err err;
     const int live = isatty(STDERR_FILENO);  // a long phase named on a terminal
     if (live) fputs("  loading and splitting the words file...", stderr);
-    if (words_load(w, path, &err) != 0)
+    switch (dataset_load(d, path, T, split_seed, v, &err)) {
+    case DATASET_OK: break;
+    case DATASET_WORDS:
         cli_die(cmd, EXIT_RUNTIME, "%s%s", err.msg,
                 strcmp(cmd, "sample") == 0 ? " (give --data FILE, or --data - for no marks)" : "");
-    double examples = 0, have = cli_machine_memory();
-    for (int i = 0; i < w->n; i++) examples += (double)strlen(w->w[i]) + 1;
-    if (have > 0 && 4.0 * examples * (T + 1) > 0.5 * have)
-        cli_die(cmd, EXIT_RUNTIME, "%s: %.0f examples with the model's block of %d need %.1f "
-                "GiB, more than half this machine's %.1f GiB of memory", path, examples, T,
-                4.0 * examples * (T + 1) / (1 << 30), have / (1 << 30));
-    if (vocab_check(v, w, path, &err) != 0)
+    case DATASET_VOCAB:
         cli_die(cmd, EXIT_RUNTIME, "%s: the vocabulary of --model %s does not cover this words "
                 "file (give the words file the model was trained on)", err.msg, model);
-    if (split_build(s, w, v, T, split_seed, &err) != 0)
-        cli_die(cmd, EXIT_RUNTIME, "%s: %s", path, err.msg);
+    default: cli_die(cmd, EXIT_RUNTIME, "%s", err.msg);
+    }
     if (live) fputs("\r\033[K", stderr);
 }
 
@@ -129,17 +125,16 @@ int sample_main(int argc, char **argv) {
     int uncalibrated = load_model_or_die("sample", &m, &v, &ts, model_path, &split_seed,
                                          split_seed_given, unchecked);
 
-    Words w = {0};
-    Split s = {0};
+    Dataset d = {0};
     WordSet train_set = {0}, heldout_set = {0};
     int marks = strcmp(data, "-") != 0;
     if (marks) {
-        load_split_or_die("sample", &w, &s, data, &v, m.cfg.T, split_seed, model_path);
-        note_fingerprint("sample", &ts, &w, data, model_path);
-        wordset_build(&train_set, w.w, s.n_words[0]);
-        wordset_build(&heldout_set, w.w + s.n_words[0], w.n - s.n_words[0]);
+        load_split_or_die("sample", &d, data, &v, m.cfg.T, split_seed, model_path);
+        note_fingerprint("sample", &ts, &d.words, data, model_path);
+        wordset_build(&train_set, d.words.w, d.split.n_words[0]);
+        wordset_build(&heldout_set, d.words.w + d.split.n_words[0], d.words.n - d.split.n_words[0]);
     }
-    calibrate_if_needed("sample", &m, uncalibrated, marks ? &s : NULL, model_path);
+    calibrate_if_needed("sample", &m, uncalibrated, marks ? &d.split : NULL, model_path);
     Rng rng;
     rng_seed(&rng, seed);
     sample_print(stdout, &m, &v, &rng, (int)n, (float)temperature, (int)top_k,
@@ -147,8 +142,7 @@ int sample_main(int argc, char **argv) {
     if (marks) {
         wordset_free(&train_set);
         wordset_free(&heldout_set);
-        split_free(&s);
-        words_free(&w);
+        dataset_free(&d);
     }
     net_free(&m);
     return 0;
@@ -184,12 +178,11 @@ int eval_main(int argc, char **argv) {
     TrainState ts;
     int uncalibrated = load_model_or_die("eval", &m, &v, &ts, model_path, &split_seed,
                                          split_seed_given, unchecked);
-    Words w;
-    Split s;
-    load_split_or_die("eval", &w, &s, data, &v, m.cfg.T, split_seed, model_path);
-    note_fingerprint("eval", &ts, &w, data, model_path);
-    calibrate_if_needed("eval", &m, uncalibrated, &s, model_path);
-    const Examples *sets[3] = {&s.train, &s.val, &s.test};
+    Dataset d;
+    load_split_or_die("eval", &d, data, &v, m.cfg.T, split_seed, model_path);
+    note_fingerprint("eval", &ts, &d.words, data, model_path);
+    calibrate_if_needed("eval", &m, uncalibrated, &d.split, model_path);
+    const Examples *sets[3] = {&d.split.train, &d.split.val, &d.split.test};
     static const char *const names[3] = {"train", "val", "test"};
     double loss[3];
     const int live = isatty(STDERR_FILENO);  // long phases named on a terminal
@@ -202,8 +195,7 @@ int eval_main(int argc, char **argv) {
                     "(a corrupt or diverged model)", model_path, names[k], loss[k]);
     }
     printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
-    split_free(&s);
-    words_free(&w);
+    dataset_free(&d);
     net_free(&m);
     return 0;
 }

@@ -162,3 +162,8 @@ void threads_set(int n) {
 }
 
 int threads_get(void) { return omp_get_max_threads(); }
+
+double machine_memory(void) {
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? (double)pages * (double)page : 0.0;
+}

@@ -326,3 +326,39 @@ void examples_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng
         }
     }
 }
+
+DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
+                           const Vocab *fixed_vocab, Err *err) {
+    memset(d, 0, sizeof *d);
+    if (words_load(&d->words, path, err) != 0) return DATASET_WORDS;
+    DatasetStatus st = DATASET_OK;
+    if (fixed_vocab) {
+        d->vocab = *fixed_vocab;
+        if (vocab_check(&d->vocab, &d->words, path, err) != 0) st = DATASET_VOCAB;
+    } else {
+        vocab_build(&d->vocab, &d->words);
+    }
+    // The examples take (block + 1) ints per letter and word end: a huge words file with
+    // a long block must fail here, not in the kernel's OOM killer.
+    double examples = 0, have = machine_memory();
+    for (int i = 0; st == DATASET_OK && i < d->words.n; i++) examples += (double)strlen(d->words.w[i]) + 1;
+    if (st == DATASET_OK && have > 0 && 4.0 * examples * (T + 1) > 0.5 * have) {
+        err_set(err, "%s: %.0f examples with a block of %d need %.1f GiB, more than half this "
+                "machine's %.1f GiB of memory", path, examples, T,
+                4.0 * examples * (T + 1) / (1 << 30), have / (1 << 30));
+        st = DATASET_TOO_LARGE;
+    }
+    if (st == DATASET_OK && split_build(&d->split, &d->words, &d->vocab, T, split_seed, err) != 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        err_set(err, "%s: %s", path, why);
+        st = DATASET_SPLIT;
+    }
+    if (st != DATASET_OK) words_free(&d->words);
+    return st;
+}
+
+void dataset_free(Dataset *d) {
+    split_free(&d->split);
+    words_free(&d->words);
+}

@@ -250,6 +250,48 @@ double net_memory_bytes(const NetConfig *cfg, int B) {
     return 4.0 * floats;
 }
 
+// Every tensor of the model, every activation of its training step (batch B) and of its
+// evaluation (chunks of 4096 examples, net_infer.c) must fit the int indices of the
+// kernels, and the whole must fit the machine's memory.
+int net_check_sizes(const NetConfig *c, int B, char *msg, size_t len) {
+    const long long EVAL = 4096;  // net_infer.c's evaluation chunk
+    static Net n;  // the table alone (no buffers)
+    net_build(&n, c, 1);
+    long long worst = 0;
+    char what[96] = "";
+    for (int i = 0; i < n.n_tensors; i++) {
+        const NetTensor *t = &n.tensor[i];
+        if ((long long)t->numel <= worst) continue;
+        worst = (long long)t->numel;
+        snprintf(what, sizeof what, "the parameter %s [%d x %d]", t->name, t->shape[0],
+                 t->ndim == 2 ? t->shape[1] : 1);
+    }
+    static const char *const KIND[] = {"embeddings", "", "linear output", "hidden layer", "logits"};
+    const long long rows = B > EVAL ? B : EVAL;  // the batch, or the evaluation's chunk
+    for (int l = 0, hidden = 0; l < n.n_layers; l++) {
+        const Layer *L = &n.layer[l];
+        hidden += L->kind == L_BN_TANH;
+        long long a = rows * L->rows * L->cols;
+        if (L->kind == L_FLATTEN || a <= worst) continue;
+        worst = a;
+        snprintf(what, sizeof what, "the %s's %s%.0d (%lld x %d x %d)", B > EVAL ? "batch" : "evaluation",
+                 KIND[L->kind], L->kind == L_BN_TANH ? hidden : 0, rows, L->rows, L->cols);
+    }
+    if (worst > INT_MAX / 2) {
+        snprintf(msg, len, "%s would have %lld elements (allowed: at most %d); lower --batch, "
+                 "--block, --embd or --hidden", what, worst, INT_MAX / 2);
+        return -1;
+    }
+    double need = net_memory_bytes(c, B), have = machine_memory();
+    if (have > 0 && need > have) {
+        snprintf(msg, len, "the model and its batch need %.1f GiB, more than this machine's "
+                 "%.1f GiB of memory; lower --batch, --block, --embd, --hidden or --layers",
+                 need / (1 << 30), have / (1 << 30));
+        return -1;
+    }
+    return 0;
+}
+
 // In tensor order, one draw per element of every tensor that has a random part, exactly
 // as model_init_weights for mlp with one layer.
 void net_init(Net *n, Rng *rng, int perturb) {
