@@ -123,12 +123,16 @@ static void mutations_of(const char *seed_path, unsigned flags, int must_reject_
     free(seed);
 }
 
+// The lecture's model in the earlier format (makemore-mlp-1), and a WaveNet in the
+// layer table's (makemore-net-1).
 static void test_checkpoint_mutations(void) {
     mutations_of("tests/fuzz/corpus_checkpoint/unbiased_b1", NET_ACCEPT_UNCHECKED, 0);
+    mutations_of("tests/fuzz/corpus_checkpoint/wavenet_net1", NET_ACCEPT_UNCHECKED, 0);
 }
 
 static void test_checksummed_mutations(void) {
     mutations_of("tests/fuzz/corpus_checkpoint/checksummed_b2", 0, 1);
+    mutations_of("tests/fuzz/corpus_checkpoint/wavenet_checksummed", 0, 1);
 }
 
 TEST_MAIN {

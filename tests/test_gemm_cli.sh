@@ -50,5 +50,16 @@ if $M train $RUN --steps 10 --gemm xsmm >"$T/o11" 2>"$T/e11"; then
 else
     check "--gemm xsmm without libxsmm: usage error naming it" '[ $? -eq 2 ] && grep -q "no libxsmm" "$T/e11"' "$(cat "$T/e11")"
 fi
+
+# every architecture's GEMMs are planned: a WaveNet's twelve ops, its plan file names the
+# architecture, a plan made for another model is refused
+WAVE="--data $W --arch wavenet --block 4 --embd 6 --hidden 16 --threads 1 --samples 0 --print-every 1000"
+$M train $WAVE --steps 200 --gemm auto --plan "$T/wplan" --log "$T/wauto.csv" >"$T/o12" 2>&1
+check "wavenet --gemm auto --plan FILE: nine ops (two levels and the output), the head names the architecture" \
+    '[ $? -eq 0 ] && grep -qE "^B=32,arch=wavenet,layers=2,T=4,E=6,H=16,V=27:fwd1=[a-z_]+,fwd2=[a-z_]+,fwd3=[a-z_]+,dx3=.*,dw1=[a-z_]+$" "$T/wplan"' "$(cat "$T/o12" "$T/wplan")"
+$M train $WAVE --steps 200 --plan "$T/wplan" --log "$T/wfixed.csv" >"$T/o13" 2>&1
+check "wavenet --plan FILE read back: the same losses" 'cmp -s "$T/wauto.csv" "$T/wfixed.csv"' "$(cat "$T/o13")"
+$M train $RUN --steps 10 --plan "$T/wplan" >"$T/o14" 2>"$T/e14"
+check "the lecture's model with a wavenet's plan: status 1, does not fit" '[ $? -eq 1 ] && grep -q "does not fit" "$T/e14"' "$(cat "$T/e14")"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
