@@ -90,8 +90,8 @@ double *ref_value(RefActs *r, RefParams *p, int k) {
 double ref_forward_after(RefActs *r, int k) { return forward_after(r, stage_of[k]); }
 
 void ref_params_from(RefParams *rp, const Params *p, const Config *cfg) {
-    const size_t V = cfg->V, T = cfg->T, E = cfg->E, H = cfg->H;
-    const size_t numel[7] = {V * E, T * E * H, H, H * V, V, H, H};
+    size_t numel[NUM_PARAMS];  // the layout of the table (model.h), in double
+    for (int k = 0; k < NUM_PARAMS; k++) numel[k] = param_numel(cfg, k);
     const float *src[7] = {p->C, p->W1, p->b1, p->W2, p->b2, p->bngain, p->bnbias};
     double **dst[7] = {&rp->C, &rp->W1, &rp->b1, &rp->W2, &rp->b2, &rp->bngain, &rp->bnbias};
     size_t total = 0;

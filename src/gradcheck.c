@@ -487,7 +487,7 @@ static void fused_run(Fused *f, const AtomicActs *a) {
     f->dbnbias = xcalloc((size_t)H, sizeof(float));
     f->t_dbngain = xcalloc((size_t)H, sizeof(float));
     f->t_dbnbias = xcalloc((size_t)H, sizeof(float));
-    f->dC = xcalloc((size_t)V * E, sizeof(float));
+    f->dC = xcalloc(param_numel(&a->cfg, P_C), sizeof(float));
     ce_backward_fused(f->dlogits, a->logits, a->Yb, B, V);
     f->loss = ce_forward_backward_fused(f->scratch, a->logits, a->Yb, B, V);
     bn_backward_fused(f->dhprebn, f->dbngain, f->dbnbias, a->dhpreact, a->bnraw, a->bnvar_inv,
