@@ -63,6 +63,9 @@ TEST_BIN  := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRC))
 BENCH_SRC := $(wildcard bench/*.c)
 
 .PHONY: all run test bench bench-quick bench-plot plot data clean
+# Objects built through pattern chains stay (make would delete them at the end, after the
+# test runner's closing line, as "intermediate" files).
+.SECONDARY:
 all: $(OUT)/makemore
 
 $(OUT)/obj/%.o: src/%.c | $(OUT)/obj

@@ -293,7 +293,7 @@ int net_check_sizes(const NetConfig *c, int B, char *msg, size_t len) {
 }
 
 // In tensor order, one draw per element of every tensor that has a random part, exactly
-// as model_init_weights for mlp with one layer.
+// as the notebooks draw them (for mlp with one layer: the lecture's part-4 initialisation).
 void net_init(Net *n, Rng *rng, int perturb) {
     for (int i = 0; i < n->n_tensors; i++) {
         const NetTensor *t = &n->tensor[i];

@@ -60,7 +60,8 @@ int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *t
     return st_save(path, t, n->n_tensors, meta, k + m, err);
 }
 
-// The config from the metadata: a Net file's keys, or a model.c file as mlp/1.
+// The config from the metadata: a makemore-net-1 file's keys, or a makemore-mlp-1 file (the
+// format before the layer table) as mlp/1.
 static int read_net_config(const StFile *f, const char *path, NetConfig *c, Err *err) {
     const char *format = st_meta_get(f, "format");
     if (!format) return err_set(err, "%s: metadata \"format\" is missing", path);

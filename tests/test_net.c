@@ -2,7 +2,7 @@
 // layer's backward against the float64 twin and central differences, the fused step against
 // backward + SGD, the lecture's model (mlp/1) stepping as its float64 twin, determinism and
 // thread-count independence, calibration and evaluation against a double reference, packed
-// batch sampling, running statistics, checkpoints (a model.c file loads as mlp/1), and
+// batch sampling, running statistics, checkpoints (a makemore-mlp-1 file loads as mlp/1), and
 // short training runs on names.txt (the lecture's recipe, a WaveNet).
 #include <math.h>
 #include <stdlib.h>
@@ -504,7 +504,7 @@ static void test_packed_sampling(void) {
     examples_free(&ex);
 }
 
-// The lecture's model pinned without model.c: net_init(perturb 0) is the notebook's
+// The lecture's model pinned by independent references: net_init(perturb 0) is the notebook's
 // initialisation, drawn here by hand in its order (C, W1 * (5/3)/sqrt(T*E), b1 * 0.1,
 // W2 * 0.1, b2 * 0.1, bngain = 1 + 0.1 N, bnbias * 0.1; bnmean 0, bnvar 1); then steps of
 // the fused float32 engine against the float64 twin (net_ref.h) on the same batches, with
@@ -682,7 +682,7 @@ static void test_wavenet_trains(void) {
     words_free(&w);
 }
 
-// A model.c checkpoint loads as mlp/1 (same tensors); a Net file round-trips exactly,
+// A makemore-mlp-1 checkpoint (the format before the layer table) loads as mlp/1 (same tensors); a Net file round-trips exactly,
 // and a file whose metadata contradicts its tensors is refused.
 static void test_checkpoints(void) {
     char path[] = "/tmp/test_net_XXXXXX";
@@ -690,7 +690,7 @@ static void test_checkpoints(void) {
     CHECK(fd >= 0, "mkstemp");
     if (fd < 0) return;
     close(fd);
-    // A model.c file ("makemore-mlp-1", before it had arch/layers keys), written here
+    // A makemore-mlp-1 file (before it had arch/layers keys), written here
     // tensor by tensor: the lecture's names, [1,H] batchnorm tensors.
     const int H = 20;
     float data[27 * 10 + 30 * 20 + 20 + 20 * 27 + 27 + 4 * 20];

@@ -95,6 +95,16 @@ else
     fail "wavenet SIGHUP" "exit $rc; $(ls "$T")"
 fi
 
+# a closed stdout stops a wavenet run as it stops the lecture's model: a checkpoint, exit 141,
+# and the command that continues it (one train command for every architecture)
+{ $MAKEMORE train $WAVE --print-every 1 --steps 100000000 --out "$T/pipe.st" 2>"$T/pipe.err"; echo $? >"$T/pipe.rc"; } | head -3 >/dev/null
+if [ "$(cat "$T/pipe.rc")" -eq 141 ] && grep -q "stdout is closed (EPIPE) after step" "$T/pipe.err" &&
+   grep -q -- "--resume" "$T/pipe.err" && $MAKEMORE eval --model "$T/pipe.st" --data "$NAMES" >/dev/null 2>&1; then
+    pass "wavenet: a closed stdout stops with a checkpoint that loads (exit 141)"
+else
+    fail "wavenet closed stdout" "exit $(cat "$T/pipe.rc"); $(cat "$T/pipe.err")"
+fi
+
 # a build without MPI under mpirun: every rank would train alone and write the same --out,
 # so it is refused and nothing is written (the MPI build's runs: tests/test_mpi.sh)
 if $MAKEMORE train --help 2>/dev/null | grep -q "built without MPI"; then
