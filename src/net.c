@@ -245,6 +245,8 @@ double net_memory_bytes(const NetConfig *cfg, int B) {
         size_t w = (size_t)n.layer[l].rows * n.layer[l].cols;
         widest = w > widest ? w : widest;
     }
+    // + the output layer's transposed copies (its two GEMM_BLAS_T ops), the batch, and
+    // the evaluation's ping-pong scratch and logits
     double floats = 2.0 * n.num_params + n.num_stats + n.num_acts + 2.0 * cfg->V * cfg->H +
                     (double)B * (cfg->T + 1) + 4096.0 * (2.0 * widest + cfg->V + cfg->T);
     return 4.0 * floats;
