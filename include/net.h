@@ -43,6 +43,7 @@ typedef struct {
     size_t numel, off;  // offset in params (is_stat == 0) or stats (is_stat == 1)
     int is_stat;
     int gemm_updated;   // a weight the fused step updates inside its GEMM (no gradient kept)
+    int is_bn;          // a batchnorm's gain or shift
     int fan_in;         // weights: rows of W
     float init_scale, init_shift;  // initial value: init_scale * N(0,1) + init_shift
 } NetTensor;

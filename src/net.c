@@ -108,6 +108,7 @@ static void build_tensors(Net *n, Offsets *o, int lin_w[], int lin_b[], int bn_g
     for (int k = 1; k <= L; k++) {
         bn_g[k] = add_tensor(n, o, "bngain", numbered ? k : 0, 1, c->H, 0, wave ? 0.0f : 0.1f, 1.0f);
         bn_b[k] = add_tensor(n, o, "bnbias", numbered ? k : 0, 1, c->H, 0, wave ? 0.0f : 0.1f, 0.0f);
+        n->tensor[bn_g[k]].is_bn = n->tensor[bn_b[k]].is_bn = 1;
     }
     for (int k = 1; k <= L; k++) {
         bn_m[k] = add_tensor(n, o, "bnmean", numbered ? k : 0, 1, c->H, 1, 0.0f, 0.0f);
@@ -374,11 +375,7 @@ float net_forward(Net *n, const int *Xb, const int *Yb, int update_running) {
     return n->loss;
 }
 
-int net_tensor_is_bn(const Net *n, int i) {
-    for (int l = 0; l < n->n_layers; l++)
-        if (n->layer[l].kind == L_BN_TANH && (n->layer[l].w == i || n->layer[l].b == i)) return 1;
-    return 0;
-}
+int net_tensor_is_bn(const Net *n, int i) { return n->tensor[i].is_bn; }
 
 static float *grad_of(Net *n, int i) { return n->grads + n->tensor[i].off; }
 
@@ -446,8 +443,19 @@ float net_train_step(Net *n, const Examples *ex, float lr, Rng *rng) {
     return loss;
 }
 
-// Finite-checks on the bits (immune to -ffinite-math-only): exponent all ones.
+// Finite-checks on the bits, not with isfinite(): immune to -ffinite-math-only (which lets
+// the compiler assume isfinite() is always true). A float is non-finite iff its exponent
+// bits are all ones, i.e. |bits| >= 0x7f800000. First a max-reduction, which vectorises
+// (the guard runs every step); the index only when something is wrong.
 static size_t first_nonfinite(const float *x, size_t n) {
+    uint32_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t u;
+        memcpy(&u, &x[i], sizeof u);
+        u &= 0x7fffffffu;
+        worst = u > worst ? u : worst;
+    }
+    if (worst < 0x7f800000u) return n;
     for (size_t i = 0; i < n; i++) {
         uint32_t u;
         memcpy(&u, &x[i], sizeof u);

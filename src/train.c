@@ -102,15 +102,11 @@ static int float_finite(float x) {  // on the bits: immune to -ffinite-math-only
     return (u & 0x7f800000u) != 0x7f800000u;
 }
 
-// 1 when the set is finite, else 0 with the first non-finite value named in msg. The
-// small set is what every step checks (every gradient the fused step keeps: C, the
-// biases, the batchnorms' gains and shifts); the weights are updated inside their GEMMs,
-// so their gradients are never materialised: a non-finite one shows in the next step's
-// loss, in the small gradients behind it, or in the full check of the parameters every
-// GUARD_FULL_EVERY steps and before each save.
-static int tensors_finite(const Net *n, int small_grads, char *msg, size_t len) {
-    return !net_nonfinite(n, small_grads, msg, len);
-}
+// The guard is net_nonfinite. The small set is what every step checks (every gradient
+// the fused step keeps: C, the biases, the batchnorms' gains and shifts); the weights are
+// updated inside their GEMMs, so their gradients are never materialised: a non-finite one
+// shows in the next step's loss, in the small gradients behind it, or in the full check of
+// the parameters every GUARD_FULL_EVERY steps and before each save.
 
 // ---- the run -------------------------------------------------------------------------
 
@@ -207,7 +203,7 @@ static void save_checkpoint(Saved *s, const Net *n, const Vocab *v, const TrainS
                             Log *log, const char *why) {
     char msg[256], k[1024];
     kept(k, sizeof k, s);
-    if (!tensors_finite(n, 0, msg, sizeof msg)) {
+    if (net_nonfinite(n, 0, msg, sizeof msg)) {
         log_close(log);
         fail(EXIT_RUNTIME, "%snot saving %s after step %ld: %s; %s", why, s->path, ts->step, msg, k);
     }
@@ -307,8 +303,8 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
             snprintf(what, sizeof what, "the loss is %g", (double)loss);
             diverged(i, lr, what, saved, log, live);
         }
-        if (!tensors_finite(n, 1, what, sizeof what) ||
-            ((i + 1) % GUARD_FULL_EVERY == 0 && !tensors_finite(n, 0, what, sizeof what)))
+        if (net_nonfinite(n, 1, what, sizeof what) ||
+            ((i + 1) % GUARD_FULL_EVERY == 0 && net_nonfinite(n, 0, what, sizeof what)))
             diverged(i, lr, what, saved, log, live);
         if (log->f && !log->failed && fprintf(log->f, "%ld,%.9g\n", i, (double)loss) < 0)
             log_error(log);

@@ -151,45 +151,39 @@ void train_opts_parse(TrainOpts *o, int argc, char **argv) {
     }
 }
 
-// With --resume, every model/schedule flag given must agree with the checkpoint.
+// A flag given with --resume that the checkpoint contradicts: exit 2 naming both values.
+static void resume_conflict(const TrainOpts *o, const char *flag, const char *given,
+                            const char *saved) {
+    cli_die(CMD, EXIT_USAGE, "%s %s conflicts with --resume %s, which was trained with %s %s (a "
+            "resumed run keeps the checkpoint's model and schedule; only --steps may change)",
+            flag, given, o->resume, flag, saved);
+}
+
+// With --resume, every model/schedule flag given must agree with the checkpoint (checked
+// in this order: the first that differs is named).
 void train_opts_check_resume(const TrainOpts *o, const NetConfig *c, const TrainState *ts) {
-    struct { int f; const char *flag; int same; char given[32], saved[32]; } k[] = {
-        {F_ARCH, "--arch", o->arch == c->arch, "", ""},
-        {F_LAYERS, "--layers", o->layers == c->layers, "", ""},
-        {F_BNSTATS, "--bn-stats", o->bn_stats == c->bn_stats, "", ""},
-        {F_BLOCK, "--block", o->block == c->T, "", ""},
-        {F_EMBD, "--embd", o->embd == c->E, "", ""},
-        {F_HIDDEN, "--hidden", o->hidden == c->H, "", ""},
-        {F_BATCH, "--batch", o->batch == ts->batch, "", ""},
-        {F_BNVAR, "--bn-var", o->bessel == c->bessel, "", ""},
-        {F_LR, "--lr", o->lr == ts->lr, "", ""},
-        {F_LR2, "--lr2", o->lr2 == ts->lr2, "", ""},
-        {F_DECAY, "--decay-step", o->decay_step == ts->decay_step, "", ""},
-        {F_SEED, "--seed", o->seed == ts->seed, "", ""},
-        {F_SPLIT_SEED, "--split-seed", o->split_seed == ts->split_seed, "", ""},
-    };
-    for (size_t i = 0; i < sizeof k / sizeof k[0]; i++) {
-        if (!o->given[k[i].f] || k[i].same) continue;
-        char given[48], saved[48];
-        switch (k[i].f) {
-        case F_ARCH: snprintf(given, sizeof given, "%s", net_arch_name(o->arch)); snprintf(saved, sizeof saved, "%s", net_arch_name(c->arch)); break;
-        case F_LAYERS: snprintf(given, sizeof given, "%d", o->layers); snprintf(saved, sizeof saved, "%d", c->layers); break;
-        case F_BNSTATS: snprintf(given, sizeof given, "%s", STATS_CHOICES[o->bn_stats]); snprintf(saved, sizeof saved, "%s", STATS_CHOICES[c->bn_stats]); break;
-        case F_BLOCK: snprintf(given, sizeof given, "%d", o->block); snprintf(saved, sizeof saved, "%d", c->T); break;
-        case F_EMBD: snprintf(given, sizeof given, "%d", o->embd); snprintf(saved, sizeof saved, "%d", c->E); break;
-        case F_HIDDEN: snprintf(given, sizeof given, "%d", o->hidden); snprintf(saved, sizeof saved, "%d", c->H); break;
-        case F_BATCH: snprintf(given, sizeof given, "%d", o->batch); snprintf(saved, sizeof saved, "%d", ts->batch); break;
-        case F_BNVAR: snprintf(given, sizeof given, "%s", BN_VAR_CHOICES[!o->bessel]); snprintf(saved, sizeof saved, "%s", BN_VAR_CHOICES[!c->bessel]); break;
-        case F_LR: snprintf(given, sizeof given, "%.9g", o->lr); snprintf(saved, sizeof saved, "%.9g", ts->lr); break;
-        case F_LR2: snprintf(given, sizeof given, "%.9g", o->lr2); snprintf(saved, sizeof saved, "%.9g", ts->lr2); break;
-        case F_DECAY: snprintf(given, sizeof given, "%ld", o->decay_step); snprintf(saved, sizeof saved, "%ld", ts->decay_step); break;
-        case F_SEED: snprintf(given, sizeof given, "%llu", (unsigned long long)o->seed); snprintf(saved, sizeof saved, "%llu", (unsigned long long)ts->seed); break;
-        default: snprintf(given, sizeof given, "%llu", (unsigned long long)o->split_seed); snprintf(saved, sizeof saved, "%llu", (unsigned long long)ts->split_seed); break;
-        }
-        cli_die(CMD, EXIT_USAGE, "%s %s conflicts with --resume %s, which was trained with %s %s (a "
-             "resumed run keeps the checkpoint's model and schedule; only --steps may change)",
-             k[i].flag, given, o->resume, k[i].flag, saved);
+#define SAME(F, FLAG, same, fmt, mine, theirs)                                   \
+    if (o->given[F] && !(same)) {                                                \
+        char g_[48], s_[48];                                                     \
+        snprintf(g_, sizeof g_, fmt, mine);                                      \
+        snprintf(s_, sizeof s_, fmt, theirs);                                    \
+        resume_conflict(o, FLAG, g_, s_);                                        \
     }
+    SAME(F_ARCH, "--arch", o->arch == c->arch, "%s", net_arch_name(o->arch), net_arch_name(c->arch))
+    SAME(F_LAYERS, "--layers", o->layers == c->layers, "%d", o->layers, c->layers)
+    SAME(F_BNSTATS, "--bn-stats", o->bn_stats == c->bn_stats, "%s", STATS_CHOICES[o->bn_stats], STATS_CHOICES[c->bn_stats])
+    SAME(F_BLOCK, "--block", o->block == c->T, "%d", o->block, c->T)
+    SAME(F_EMBD, "--embd", o->embd == c->E, "%d", o->embd, c->E)
+    SAME(F_HIDDEN, "--hidden", o->hidden == c->H, "%d", o->hidden, c->H)
+    SAME(F_BATCH, "--batch", o->batch == ts->batch, "%d", o->batch, ts->batch)
+    SAME(F_BNVAR, "--bn-var", o->bessel == c->bessel, "%s", BN_VAR_CHOICES[!o->bessel], BN_VAR_CHOICES[!c->bessel])
+    SAME(F_LR, "--lr", o->lr == ts->lr, "%.9g", (double)o->lr, (double)ts->lr)
+    SAME(F_LR2, "--lr2", o->lr2 == ts->lr2, "%.9g", (double)o->lr2, (double)ts->lr2)
+    SAME(F_DECAY, "--decay-step", o->decay_step == ts->decay_step, "%ld", o->decay_step, ts->decay_step)
+    SAME(F_SEED, "--seed", o->seed == ts->seed, "%llu", (unsigned long long)o->seed, (unsigned long long)ts->seed)
+    SAME(F_SPLIT_SEED, "--split-seed", o->split_seed == ts->split_seed, "%llu",
+         (unsigned long long)o->split_seed, (unsigned long long)ts->split_seed)
+#undef SAME
     if (o->given[F_STEPS] && o->steps < ts->step)
         cli_die(CMD, EXIT_USAGE, "--steps %ld: --resume %s is already at step %ld (allowed: --steps >= "
              "%ld)", o->steps, o->resume, ts->step, ts->step);
