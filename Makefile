@@ -4,7 +4,7 @@
 #   make test       build and run the tests (SANITIZE=1: under ASan + UBSan, in build-san/)
 #   make bench      build and run the benchmark harness
 #   make MPI=1      the MPI build (mpicc, in build-mpi/): mpirun -np P build-mpi/makemore train
-#                   trains data-parallel (src/SCALING.md); `make test MPI=1` runs its tests too;
+#                   trains data-parallel (docs/SCALING.md); `make test MPI=1` runs its tests too;
 #                   `make MPI=1 bench-allreduce [NP=2]` times MPI_Allreduce here
 CC      ?= gcc
 OPT     ?= -O3
@@ -49,14 +49,14 @@ ifeq ($(XSMM)$(XSMM_FOUND),01)
 endif
 
 # MPI=1: the data-parallel build, with Open MPI's mpicc (Debian: libopenmpi-dev openmpi-bin),
-# in a directory of its own. A plain `make` never uses MPI (src/dist.c is then a no-op).
+# in a directory of its own. A plain `make` never uses MPI (src/dist/dist.c is then a no-op).
 ifeq ($(MPI),1)
   CC      := mpicc
   OUT     := $(OUT:build%=build-mpi%)
   CFLAGS  += -DMAKEMORE_MPI=1
 endif
 
-LIB_SRC   := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_SRC   := $(wildcard src/*/*.c)
 LIB_OBJ   := $(patsubst src/%.c,$(OUT)/obj/%.o,$(LIB_SRC))
 TEST_SRC  := $(wildcard tests/test_*.c)
 TEST_BIN  := $(patsubst tests/%.c,$(OUT)/tests/%,$(TEST_SRC))
@@ -68,7 +68,8 @@ BENCH_SRC := $(wildcard bench/*.c)
 .SECONDARY:
 all: $(OUT)/makemore
 
-$(OUT)/obj/%.o: src/%.c | $(OUT)/obj
+$(OUT)/obj/%.o: src/%.c
+	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 $(OUT)/obj/tests/%.o: tests/%.c | $(OUT)/obj/tests
 	$(CC) $(CFLAGS) -Itests -c $< -o $@
@@ -76,7 +77,7 @@ $(OUT)/obj/bench/%.o: bench/%.c | $(OUT)/obj/bench
 	$(CC) $(CFLAGS) -c $< -o $@
 
 $(OUT)/libmakemore.a: $(LIB_OBJ)
-	ar rcs $@ $^
+	rm -f $@ && ar rcs $@ $^
 $(OUT)/makemore: $(OUT)/obj/main.o $(OUT)/libmakemore.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 $(OUT)/tests/%: $(OUT)/obj/tests/%.o $(OUT)/libmakemore.a | $(OUT)/tests
@@ -161,4 +162,4 @@ bench-allreduce:
 clean:
 	rm -rf build build-san build-noxsmm build-san-noxsmm build-mpi build-mpi-san build-mpi-noxsmm
 
--include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/tests/*.d $(OUT)/obj/bench/*.d)
+-include $(wildcard $(OUT)/obj/*.d $(OUT)/obj/*/*.d)

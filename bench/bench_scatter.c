@@ -1,5 +1,5 @@
 // bench_scatter.c: the strategies tried for the embedding scatter-add besides the
-// engine's two (serial loop and row ownership, in src/kernels.c), and the naive matmul
+// engine's two (serial loop and row ownership, in src/kernels/kernels.c), and the naive matmul
 // loops the linear entry compares cblas_sgemm with. Kept in bench/ only: they are
 // measured, not used.
 #include <omp.h>

@@ -8,7 +8,7 @@
 
 #include <cblas.h>
 
-#include "../src/vecmath.h"
+#include "vecmath.h"
 #include "bench.h"
 #include "common.h"
 #include "linear.h"

@@ -1,5 +1,5 @@
 // bench_wavenet.c: the `wavenet` section: part 5's training step (block 8, embd 24,
-// hidden 128, B = 32; src/ARCHITECTURES.md) through the layer table of net.c, at each
+// hidden 128, B = 32; docs/ARCHITECTURES.md) through the layer table of net.c, at each
 // thread count, beside PyTorch's part-5 loop (bench/torch_wavenet.py) at the same thread
 // count, and at 1 thread under the auto GEMM plan beside the default plan, then the step
 // taken apart layer by layer.

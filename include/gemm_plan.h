@@ -6,7 +6,7 @@
 // table (net_alloc). The plan is made once per model and batch size, by timing every correct candidate on the machine
 // at hand (gemm_plan_auto), or forced (gemm_plan_force), or read back from text
 // (gemm_plan_parse: a checkpoint's metadata or a --plan file). Row-major throughout.
-// Design and measurements: src/PLANNER.md.
+// Design and measurements: docs/PLANNER.md.
 #ifndef MAKEMORE_GEMM_PLAN_H
 #define MAKEMORE_GEMM_PLAN_H
 

@@ -6,7 +6,7 @@
 // gradient buffer, one buffer of batchnorm statistics, one activation buffer; forward,
 // backward, the SGD update, checkpoint names, parameter count and memory estimate.
 //
-// Architectures (src/ARCHITECTURES.md has the whole story):
+// Architectures (docs/ARCHITECTURES.md has the whole story):
 //   mlp, N layers   EMBED -> FLATTEN(T) -> N x [LINEAR -> BN_TANH] -> LINEAR_OUT (+ CE)
 //                   N = 1 is the lecture's part-4 MLP, tensor for tensor.
 //   wavenet         EMBED -> L x [FLATTEN(2) -> LINEAR (no bias) -> BN_TANH] -> LINEAR_OUT
@@ -100,7 +100,7 @@ float *net_tensor(const Net *n, int i);  // data of tensor i (params or stats)
 int net_find(const Net *n, const char *name);  // tensor index or -1
 int net_tensor_is_bn(const Net *n, int i);     // 1: a batchnorm's gain or shift
 
-// The lecture's initialisation for the architecture (src/ARCHITECTURES.md). perturb = 1
+// The lecture's initialisation for the architecture (docs/ARCHITECTURES.md). perturb = 1
 // makes every bias, gain and shift non-trivial as the gradient check wants.
 void net_init(Net *n, Rng *rng, int perturb);
 // The parameters alone (n->params may be any buffer of num_params floats: the exercises'

@@ -13,7 +13,7 @@ largest entry stands above float32's rounding noise: 1e-3 of it exceeds 100 time
 largest difference between PyTorch's float32 gradient and its float64 one (autograd in
 float64 from the same parameters). dlogit_maxes and db1, exactly 0 in exact arithmetic,
 never qualify; with tied maxima at V = 2 nothing below the logits does (W2 is all zero). Prints one line per file and the summary; exit 1 on any miss.
-(B = 2 is left out: its documented ill-conditioning is covered in src/GRADCHECK.md.)
+(B = 2 is left out: its documented ill-conditioning is covered in docs/GRADCHECK.md.)
 """
 import argparse
 import os

@@ -45,7 +45,7 @@ The committed references (tests/data, read by tests/test_gradcheck.sh) were made
 (B = 2 takes W1 x 1e-3 so that the batch variance is of the order of eps: with the lecture's
 scale, two normalised values are +-1/sqrt(2) whatever the inputs and batchnorm's input
 gradient is a 1e-5 remainder of its terms, which no two float32 formulas agree on to
-allclose -- see src/GRADCHECK.md.)
+allclose -- see docs/GRADCHECK.md.)
 
 safetensors is read and written by hand (8-byte little-endian header length, JSON header,
 raw little-endian data), so nothing beyond torch is needed.
@@ -210,7 +210,7 @@ def cmp(s, dt, t, extra=None):
 def zero_atol(name, ref):
     """dlogit_maxes and db1 are exactly 0 in exact arithmetic (softmax is shift-invariant;
     batchnorm subtracts the batch mean): float32 gives the rounding of a sum of K terms that
-    cancel. As `makemore gradcheck`, allow (K + 4) 2^-23 sum|terms| more (src/GRADCHECK.md).
+    cancel. As `makemore gradcheck`, allow (K + 4) 2^-23 sum|terms| more (docs/GRADCHECK.md).
     ref holds the reference gradients by name (the terms come from dnorm_logits, dhprebn)."""
     if name == "logit_maxes":
         t = ref["norm_logits"].double()
@@ -316,7 +316,7 @@ def cmd_check(a):
     for k in NAMES:
         ok &= cmp(k, d[k], auto[k], zero_atol(k, auto))
     print("(*) exactly 0 in exact arithmetic: atol raised by (K + 4) 2^-23 sum|terms| "
-          "(src/GRADCHECK.md)")
+          "(docs/GRADCHECK.md)")
     loss, grads, _ = forward_backward(p, Xb, Yb, bessel)
     print("\nthe forward: the file's loss vs PyTorch's from the file's parameters:")
     if "loss" in tensors:
@@ -400,7 +400,7 @@ class Sequential:
 
 
 def net_names(arch, layers):
-    """The engine's tensor names (src/ARCHITECTURES.md): W1..W{L+1}, b{k} (wavenet: only
+    """The engine's tensor names (docs/ARCHITECTURES.md): W1..W{L+1}, b{k} (wavenet: only
     the last), bngain{k}, bnbias{k}; mlp with one layer: bngain, bnbias."""
     L = layers
     num = (lambda k: str(k)) if (arch == "wavenet" or L > 1) else (lambda k: "")
@@ -443,7 +443,7 @@ def cmd_check_net(a):
               f"(loss: file {float(meta['loss']):.9g}, PyTorch {loss.item():.9g}):")
         print("approximate: torch.allclose (|a-b| <= 1e-8 + 1e-5 |b|), (*) with atol raised by the\n"
               "weight-gradient GEMM's float32 rounding bound (K + 4) 2^-23 sum|in||dout| (as the\n"
-              "lecture model's check, src/GRADCHECK.md); scaled: |a-b| <= 1e-5 max|b| + 1e-8")
+              "lecture model's check, docs/GRADCHECK.md); scaled: |a-b| <= 1e-5 max|b| + 1e-8")
         extra = {}  # a weight gradient's float32 rounding bound: (K + 4) 2^-23 sum_b |in| |dout|
         for m in model.layers:
             if isinstance(m, Linear):

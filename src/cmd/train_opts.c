@@ -25,7 +25,7 @@ NetConfig train_opts_model(const TrainOpts *o, int V) {
                        .momentum = 0.1f};
 }
 
-// DIST: which build this is, and how to run it data-parallel (src/SCALING.md).
+// DIST: which build this is, and how to run it data-parallel (docs/SCALING.md).
 static void dist_usage(void) {
     char d[256];
     dist_describe(d, sizeof d);
@@ -44,7 +44,7 @@ static void train_usage(void) {
         "cross-entropy), then calibrates batchnorm, prints train/val/test loss and samples.\n\n"
         "  --arch A           mlp (default) or wavenet (part 5: block 8, embd 24, hidden 128,\n"
         "                     200000 steps, lr 0.1 then 0.01 from 150000, running statistics;\n"
-        "                     src/ARCHITECTURES.md)\n"
+        "                     docs/ARCHITECTURES.md)\n"
         "  --layers N         mlp: hidden Linear-BatchNorm-Tanh blocks (1..16, default 1);\n"
         "                     wavenet: log2(--block), not a flag\n"
         "  --bn-stats S       batchnorm's inference statistics: calibrate (on the training\n"

@@ -14,7 +14,7 @@
 #include "safetensors.h"
 
 // A float32 gradient is approximately equal to the float64 one when
-// |a - b| <= RTOL * max|b| + ATOL over its tensor (src/ARCHITECTURES.md says why the scale).
+// |a - b| <= RTOL * max|b| + ATOL over its tensor (docs/ARCHITECTURES.md says why the scale).
 #define RTOL 1e-5
 #define ATOL 1e-8
 #define FD_PROBES 8  // elements per tensor held to central differences
@@ -65,7 +65,7 @@ static int dump(const char *path, const Net *n, const float *grads, int B, Err *
 // Where a weight's or bias's gradient sum cancels (always for a bias in front of a
 // batchnorm, whose exact gradient is 0), its float32 value is rounding noise of its terms.
 // A float32 sum of K terms is off by at most about K 2^-24 S, S the sum of |terms|
-// (src/gradcheck.c says the same for the lecture's model). For entry e of tensor i, when i
+// (src/cmd/gradcheck.c says the same for the lecture's model). For entry e of tensor i, when i
 // is a LINEAR layer's W or b, returns (K + 4) 2^-23 S, S from the float32 activations of
 // the pass just run; else 0.
 static double rounding_atol(const Net *n, int i, size_t e) {

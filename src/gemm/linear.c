@@ -16,7 +16,7 @@
 // quiet 2-core machine: 39.3-40.0 us/step split vs 35.7 us unsplit).
 // Tiled GEMMs below GEMM_FORK_MIN_MACS run their tiles in order on the calling thread (the
 // same bits): inside a step, a fork for a GEMM of 1-2 M MACs (part 5's WaveNet at B = 32)
-// was measured to cost more than the second core gives back (src/ARCHITECTURES.md).
+// was measured to cost more than the second core gives back (docs/ARCHITECTURES.md).
 #define GEMM_SPLIT_MIN_MACS (1L << 20)  // M*N*K from which a GEMM is tiled
 #define GEMM_FORK_MIN_MACS (1L << 22)   // M*N*K from which the tiles are spread over threads
 #define GEMM_TILE_MIN 64                // tiles have at least this many rows (or columns)

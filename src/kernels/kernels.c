@@ -1,5 +1,5 @@
 // kernels.c: forward kernels and the fused backward kernels (exercises 2 and 3, the
-// embedding scatter-add). Derivations: src/DERIVATIONS.md.
+// embedding scatter-add). Derivations: docs/DERIVATIONS.md.
 //
 // Threading: each kernel forks only when par_worth(work) says the fork pays for itself;
 // otherwise it runs as a plain call on the calling thread. Reductions never use

@@ -5,7 +5,7 @@
 // log.c, the output paths and locks outfile.c, the model file and its resume checks
 // net_io.c, the words file data.c (Dataset).
 //
-// Reliability rules (src/RELIABILITY.md has the table of guarantees and their tests):
+// Reliability rules (docs/RELIABILITY.md has the table of guarantees and their tests):
 //  - everything that can be checked before training is: flags (cli.c), sizes against
 //    int ranges and the machine's memory, the words file, the checkpoint (its checksum
 //    and the words file's fingerprint), and the outputs (writable, ours, locked) -- so a

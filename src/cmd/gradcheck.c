@@ -12,7 +12,7 @@
 // With --ref FILE the reference is a file of gradients (PyTorch's autograd, for instance).
 // "approximate" is torch.allclose's rule, |a - b| <= 1e-8 + 1e-5 |b| with b the reference;
 // an entry outside it may pass within float32's rounding bound of its line, and its row
-// then says so, marked (*) (see rounding_bounds). src/GRADCHECK.md explains the choices.
+// then says so, marked (*) (see rounding_bounds). docs/GRADCHECK.md explains the choices.
 #include "gradcheck.h"
 #include "outfile.h"
 
@@ -310,7 +310,7 @@ static void free_bounds(double *bound[NUM_GRADS]) {
 // cover B = 2 with the lecture's scales: the result is then eps / (2 d^2 + eps) ~ 1e-5 of
 // its terms (two normalised values are +-1/sqrt(2) whatever the inputs), and the two
 // forms, reading differently rounded forward values (bnraw, bnvar_inv vs bndiff, bnvar),
-// differ by that rounding magnified 1e5 times (src/GRADCHECK.md).
+// differ by that rounding magnified 1e5 times (docs/GRADCHECK.md).
 static double *bn_fused_bound(const AtomicActs *a) {
     const int B = a->B, H = a->cfg.H;
     const double k = a->cfg.bessel ? (double)B / (B - 1) : 1.0;
@@ -368,11 +368,11 @@ static const double *fused_extra(int gi, double *const line_bound[NUM_GRADS],
 static const char FUSED_NOTE[] =
     "(*) entries outside allclose but within float32's rounding bound of the computation: the "
     "notebook\n    line's for sums, (B + 8) 2^-23 sum|terms| for dhprebn, the chain's own error "
-    "against float64\n    for dlogits (src/GRADCHECK.md)";
+    "against float64\n    for dlogits (docs/GRADCHECK.md)";
 
 static const char BOUND_NOTE[] =
     "(*) entries outside allclose but within float32's rounding bound for the line, "
-    "(K + 4) 2^-23 sum|terms|:\n    atol shown is the largest so used (src/GRADCHECK.md)";
+    "(K + 4) 2^-23 sum|terms|:\n    atol shown is the largest so used (docs/GRADCHECK.md)";
 
 // ---- the end-to-end referee (--ref) -------------------------------------------------------
 //
@@ -385,7 +385,7 @@ static const char BOUND_NOTE[] =
 // from the parameters moved by at most one unit in the last place (Monte Carlo arithmetic),
 // scatter around the float64 gradients; the largest deviation of any entry of gradient k
 // over those runs, times E2E_SAFETY, is the allowance for every entry of k. A planted error
-// of 1e-3 relative on an entry above that noise is caught (src/GRADCHECK.md).
+// of 1e-3 relative on an entry above that noise is caught (docs/GRADCHECK.md).
 #define E2E_RUNS 8
 #define E2E_SAFETY 16.0
 
@@ -452,7 +452,7 @@ static void referee_rows(Tally *t, const Referee *rf, double *const file[NUM_GRA
                          float *const own[NUM_GRADS], const GradInfo info[NUM_GRADS]) {
     section(t, "end to end", "end to end: the file's gradients and the engine's own float32 "
             "pass, each vs the float64 graph\nfrom the file's parameters, within float32's "
-            "measured spread for this problem (x16; src/GRADCHECK.md):");
+            "measured spread for this problem (x16; docs/GRADCHECK.md):");
     for (int k = 0; k < NUM_GRADS; k++) {
         if (!file[k]) continue;
         char name[48];
@@ -853,7 +853,7 @@ static int finish(const Tally *t, int B) {
                    "statistics all but fix\nthe normalised values: at B = 2 they are "
                    "+-1/sqrt(2) whatever the inputs, only eps leaves a gradient),\nso float32 "
                    "computations of it by different formulas disagree beyond allclose: "
-                   "src/GRADCHECK.md\n", B);
+                   "docs/GRADCHECK.md\n", B);
         say("gradcheck", "mismatch in %s", t->failed_names);
         return EXIT_RUNTIME;
     }
@@ -867,7 +867,7 @@ static int finish(const Tally *t, int B) {
 static void drift_report(float *const g32[NUM_GRADS], double *const g64[NUM_GRADS],
                          const GradInfo info[NUM_GRADS], const FusedRow *fr, int nf) {
     printf("\nfloat32 vs the float64 graph end to end: rounding accumulated over the whole pass\n"
-           "(a report, not a check: src/GRADCHECK.md says why allclose cannot judge it)\n");
+           "(a report, not a check: docs/GRADCHECK.md says why allclose cannot judge it)\n");
     printf("%-17s | %-14s | %-14s | %s\n", "gradient", "atomic maxdiff", "fused maxdiff",
            "largest |dX|");
     for (int k = 0; k < NUM_GRADS; k++) {

@@ -1,6 +1,6 @@
 // net_io.c: a model file: a Net (and its training state) as one safetensors file.
 //
-// Tensors (F32): the table's, under the table's names (src/ARCHITECTURES.md), statistics
+// Tensors (F32): the table's, under the table's names (docs/ARCHITECTURES.md), statistics
 // included; for the lecture's model C, W1, b1, W2, b2, bngain, bnbias, bnmean, bnvar. On
 // load a [1,H] tensor may also be [H]; any other tensor is refused. Metadata: format =
 // "makemore-net-1"; arch = "mlp" | "wavenet"; layers, block, embd, hidden, vocab_size
