@@ -9,6 +9,7 @@
 #include "bench.h"
 #include "common.h"
 #include "kernels.h"
+#include "blas.h"
 #include "linear.h"
 #include "net.h"
 #include "rng.h"

@@ -9,6 +9,7 @@
 #include "bench.h"
 #include "common.h"
 #include "gemm_plan.h"
+#include "blas.h"
 #include "linear.h"
 
 int gemm_table(FILE *f, BenchSize sz, const int *threads, int n_threads, const double *sgemm_gflops) {

@@ -6,11 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
 
 #include "vecmath.h"
 #include "bench.h"
 #include "common.h"
+#include "blas.h"
 #include "linear.h"
 
 enum { MAX_SAMPLES = 1024 };

@@ -1,20 +1,17 @@
-// linear.h: the matmuls, through cblas_sgemm or the GEMM plan's ops. Row-major throughout.
+// linear.h: the linear layers, their GEMMs through blas.h (gemm) or the GEMM plan's ops.
+// Row-major throughout.
 #ifndef MAKEMORE_LINEAR_H
 #define MAKEMORE_LINEAR_H
 
 #include "gemm_plan.h"
 
-// C[M,N] = alpha * op(A)[M,K] . op(B)[K,N] + beta * C, row-major. Large GEMMs are split
-// over the thread pool in gemm_tiles(M, N, K) tiles of C, a number fixed by the shape alone,
-// so the result is bit-identical at any thread count.
-// op(A) = A ([M,K]) when transA == 0, A^T (A stored [K,M]) when transA == 1; same for B.
-void gemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
-          const float *B, float beta, float *C);
-int gemm_tiles(int M, int N, int K);
-
 // out[B,O] = in[B,n_in] . W[n_in,n_out] + b[n_out]   (b may be NULL)
 void linear_forward(float *out, const float *in, const float *W, const float *b, int B, int n_in,
                     int n_out);
+
+// The same for inference: one row (rows == 1) as a matrix-vector product.
+void linear_forward_rows(float *out, const float *in, const float *W, const float *b, int rows,
+                         int n_in, int n_out);
 
 // Adjoint of linear_forward, gradients overwritten (not accumulated):
 //   dW[n_in,n_out] = in^T . dout   db[n_out] = column sums of dout   din[B,n_in] = dout . W^T

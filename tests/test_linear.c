@@ -7,6 +7,7 @@
 
 #include "check.h"
 #include "common.h"
+#include "blas.h"
 #include "linear.h"
 #include "rng.h"
 

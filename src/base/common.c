@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cblas.h>
 
 int err_set(Err *e, const char *fmt, ...) {
     if (e) {

@@ -3,25 +3,16 @@
 // (when built with MAKEMORE_XSMM). The planner checks each against cblas_sgemm, times
 // the correct ones round-robin on the machine at hand, and keeps the fastest.
 #include "gemm_plan.h"
-#include "linear.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <cblas.h>
-
+#include "blas.h"
 #include "common.h"
 #include "gemm_own.h"
 #include "rng.h"
-
-#ifndef MAKEMORE_XSMM
-#define MAKEMORE_XSMM 0  // the Makefile sets 1 when libxsmm is installed (XSMM=0 turns it off)
-#endif
-#if MAKEMORE_XSMM
-#include <libxsmm.h>
-#endif
 
 const char *const GEMM_KIND_NAMES[GEMM_N_KINDS] = {"blas", "blas_t", "xsmm", "own"};
 
@@ -31,7 +22,7 @@ const char *const GEMM_KIND_NAMES[GEMM_N_KINDS] = {"blas", "blas_t", "xsmm", "ow
 #define SMALL_MAX_MNK (1L << 25)
 #define CHECK_TOL 1e-4  // max |x - ref| / max |ref| against cblas_sgemm
 
-int gemm_xsmm_available(void) { return MAKEMORE_XSMM ? 1 : 0; }
+int gemm_xsmm_available(void) { return xsmm_available(); }
 
 static void op_shape(GemmOp *op, int tA, int tB, int M, int N, int K, float beta) {
     memset(op, 0, sizeof *op);
@@ -75,25 +66,11 @@ static size_t kind_scratch(const GemmOp *op, GemmKind kind) {
     }
 }
 
-#if MAKEMORE_XSMM
-// Row-major C[M,N] = op(A) op(B) is column-major C'[N,M] = op(B)' op(A)': the kernel
-// gets B first. NT runs as NN on a B^T copy (libxsmm 1.17 has no transposed first
-// operand), TN as NN with the second operand transposed (LIBXSMM_GEMM_FLAG_TRANS_B).
+// libxsmm 1.17 has no transposed first operand: NT runs as NN on a B^T copy
+// (xsmm_kernel(0, ...)), TN as op(A) = A^T.
 static void *xsmm_dispatch(const GemmOp *op) {
-    static int ready;
-    if (!ready) {
-        libxsmm_init();
-        ready = 1;
-    }
-    libxsmm_blasint lda = op->N, ldb = op->transA ? op->M : op->K, ldc = op->N;
-    float alpha = 1.0f, beta = op->beta;
-    int flags = (op->transA ? LIBXSMM_GEMM_FLAG_TRANS_B : 0) |
-                (op->beta == 0.0f ? LIBXSMM_GEMM_FLAG_BETA_0 : 0);
-    int prefetch = LIBXSMM_PREFETCH_NONE;
-    return (void *)libxsmm_smmdispatch(op->N, op->M, op->K, &lda, &ldb, &ldc, &alpha, &beta,
-                                       &flags, &prefetch);
+    return xsmm_kernel(op->transA, op->M, op->N, op->K, op->beta);
 }
-#endif
 
 int gemm_op_set(GemmOp *op, GemmKind kind) {
     size_t need = kind_scratch(op, kind);
@@ -101,12 +78,8 @@ int gemm_op_set(GemmOp *op, GemmKind kind) {
     void *fn = NULL;
     if (kind == GEMM_OWN && (double)op->M * op->N * op->K > (double)SMALL_MAX_MNK) return -1;
     if (kind == GEMM_XSMM) {
-#if MAKEMORE_XSMM
-        if ((double)op->M * op->N * op->K > (double)SMALL_MAX_MNK) return -1;
+        if (!xsmm_available() || (double)op->M * op->N * op->K > (double)SMALL_MAX_MNK) return -1;
         if (!(fn = xsmm_dispatch(op))) return -1;
-#else
-        return -1;
-#endif
     }
     if (need > op->scratch_n) {
         xfree(op->scratch);
@@ -128,7 +101,7 @@ void gemm_plan_force(GemmPlan *p, GemmKind kind) {
 
 // ---- running an op -----------------------------------------------------------------
 
-// cblas_sgemm through linear.c's gemm(): one plain call at the step's small shapes, the
+// cblas_sgemm through blas.h's gemm(): one plain call at the step's small shapes, the
 // engine's fixed tiles over the thread pool at large ones (OpenBLAS itself runs one thread).
 static void blas(int tA, int tB, int M, int N, int K, float alpha, const float *A,
                  const float *B, float beta, float *C) {
@@ -168,12 +141,10 @@ static void run_blas_t(const GemmOp *op, float alpha, const float *A, const floa
     }
 }
 
-#if MAKEMORE_XSMM
 static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
-    libxsmm_smmfunction fn = (libxsmm_smmfunction)op->xsmm;
     if (op->transB) {  // alpha folds into the B^T copy
         transpose_scaled(op->scratch, B, op->N, op->K, alpha);
-        fn(op->scratch, A, C);
+        xsmm_run(op->xsmm, A, op->scratch, C);
         return;
     }
     if (alpha != 1.0f) {  // pre-scale the smaller operand (the kernel's alpha is 1)
@@ -185,9 +156,8 @@ static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float 
         if (MK < KN) A = op->scratch;
         else B = op->scratch;
     }
-    fn(B, A, C);
+    xsmm_run(op->xsmm, A, B, C);
 }
-#endif
 
 void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
     switch (op->kind) {
@@ -200,9 +170,7 @@ void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, 
             gemm_own(op->transA, op->transB, op->M, op->N, op->K, alpha, A, B, op->beta, C);
         }
         return;
-#if MAKEMORE_XSMM
     case GEMM_XSMM: run_xsmm(op, alpha, A, B, C); return;
-#endif
     default: blas(op->transA, op->transB, op->M, op->N, op->K, alpha, A, B, op->beta, C); return;
     }
 }
@@ -400,7 +368,7 @@ int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len) {
         if (gemm_op_set(&p->op[i], kinds[i]) != 0) {
             snprintf(msg, msg_len, "plan asks %s for %s, which this build cannot run%s",
                      GEMM_KIND_NAMES[kinds[i]], p->name[i],
-                     kinds[i] == GEMM_XSMM && !MAKEMORE_XSMM ? " (built without libxsmm)" : "");
+                     kinds[i] == GEMM_XSMM && !xsmm_available() ? " (built without libxsmm)" : "");
             return -1;
         }
     return 0;

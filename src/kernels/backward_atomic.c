@@ -1,5 +1,5 @@
 // backward_atomic.c: exercise 1 in float32 -- the lecture's graph (backward_graph.inc)
-// instantiated over float, its matmuls through cblas_sgemm (linear.h). See
+// instantiated over float, its matmuls through cblas_sgemm (blas.h). See
 // backward_atomic.h; the notebook's lines are the functions of backward_graph.inc.
 #include "backward_atomic.h"
 
@@ -7,6 +7,7 @@
 #include <tgmath.h>
 
 #include "common.h"
+#include "blas.h"
 #include "linear.h"
 
 #define real float

@@ -3,7 +3,6 @@
 // examples through two ping-pong scratch buffers.
 #include <string.h>
 
-#include <cblas.h>
 
 #include "common.h"
 #include "kernels.h"
@@ -23,20 +22,6 @@ static size_t widest(const Net *n) {
 
 size_t net_scratch_floats(const Net *n, int m) { return 2 * (size_t)m * widest(n); }
 
-// out[rows, n_out] = in . W + b (b may be NULL). One row (sampling draws a word one symbol
-// at a time) is a matrix-vector product: cblas_sgemv reads W in place, where sgemm copies
-// and packs it on every call, which for one row costs more than the arithmetic.
-static void linear_infer(float *out, const float *in, const float *W, const float *b, int rows,
-                         int n_in, int n_out) {
-    if (rows != 1) {
-        linear_forward(out, in, W, b, rows, n_in, n_out);
-        return;
-    }
-    if (b) memcpy(out, b, (size_t)n_out * sizeof(float));
-    cblas_sgemv(CblasRowMajor, CblasTrans, n_in, n_out, 1.0f, W, n_out, in, 1, b ? 1.0f : 0.0f,
-                out, 1);
-}
-
 // Runs layers [0, upto) for X [m,T] in inference mode; returns their output (in scratch),
 // [m*rows, cols] of layer upto-1. upto == n_layers: logits go to `logits`, returned.
 static const float *infer(const Net *n, float *logits, const int *X, int m, float *scratch,
@@ -54,7 +39,7 @@ static const float *infer(const Net *n, float *logits, const int *X, int m, floa
         case L_FLATTEN:
             continue;
         case L_LINEAR:
-            linear_infer(out, cur, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
+            linear_forward_rows(out, cur, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
                          rows, L->in_cols, L->cols);
             break;
         case L_BN_TANH:
@@ -62,7 +47,7 @@ static const float *infer(const Net *n, float *logits, const int *X, int m, floa
                                         net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols);
             break;
         case L_LINEAR_OUT:
-            linear_infer(logits, cur, net_tensor(n, L->w), net_tensor(n, L->b), m, L->in_cols,
+            linear_forward_rows(logits, cur, net_tensor(n, L->w), net_tensor(n, L->b), m, L->in_cols,
                          c->V);
             return logits;
         }

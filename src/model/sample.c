@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cblas.h>
 
 #include "common.h"
 #include "kernels.h"
