@@ -6,7 +6,7 @@
 // This is the reference the fused kernels of kernels.h are held against, and the
 // "naive" side of the bench. Matmuls go to cblas_sgemm (linear.h); everything else is
 // a plain loop. The graph itself is written once, over a scalar type, in
-// src/kernels/backward_graph.inc: this header is its float32 instance, backward_ref.h its
+// src/exercises/backward_graph.inc: this header is its float32 instance, backward_ref.h its
 // float64 instance (the gradient check's reference).
 #ifndef MAKEMORE_BACKWARD_ATOMIC_H
 #define MAKEMORE_BACKWARD_ATOMIC_H

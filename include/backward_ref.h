@@ -1,5 +1,5 @@
 // backward_ref.h: the float64 twin of backward_atomic.h, the gradient check's reference.
-// The same graph (src/kernels/backward_graph.inc, instantiated over double), same names, same
+// The same graph (src/exercises/backward_graph.inc, instantiated over double), same names, same
 // lines; matmuls are naive loops (no BLAS) so nothing but the precision differs.
 #ifndef MAKEMORE_BACKWARD_REF_H
 #define MAKEMORE_BACKWARD_REF_H

@@ -2,12 +2,15 @@
 // "step,loss" for every step (the loss as %.9g). Flushed and fsynced before every
 // checkpoint; on --resume cut back to the lines before the checkpoint's step, so an
 // interrupted and resumed run leaves the same log as an uninterrupted one. Opening
-// failures print one line and exit 1 ("makemore train: ..."); a failed write is recorded
-// (failed, err) for the run to stop with a checkpoint.
+// failures return -1 with an Err; a failed write is recorded (failed, err) for the run to
+// stop with a checkpoint.
 #ifndef MAKEMORE_LOG_H
 #define MAKEMORE_LOG_H
 
+#include <stddef.h>
 #include <stdio.h>
+
+#include "common.h"
 
 typedef struct {
     FILE *f;
@@ -16,12 +19,13 @@ typedef struct {
     int err;     // its errno
 } Log;
 
-// A fresh log: the header, truncating the file (outfile_check_log said it may).
-void log_create(Log *l, const char *path);
+// A fresh log: the header, truncating the file (outfile_claim said it may). 0, or -1 with err.
+int log_create(Log *l, const char *path, Err *err);
 // The log of a run resumed at `step`: keeps the header and the lines of earlier steps,
 // appends from there; a missing file is created (with a note when step > 0); a file that
-// is not a makemore loss log, or not a regular file, is refused.
-void log_resume(Log *l, const char *path, long step);
+// is not a makemore loss log, or not a regular file, is refused (-1 with err). note gets a
+// line to print ("note: ...") when the log was new or shorter than the run, else "".
+int log_resume(Log *l, const char *path, long step, char *note, size_t note_len, Err *err);
 // A failed write: recorded once (errno), the run stops (a log that silently lost lines
 // would not match the checkpoint it claims to cover).
 void log_error(Log *l);

@@ -1,5 +1,5 @@
 // model.h: the lecture's model as exercises 1-3 see it: its seven parameters, named as in
-// the lecture, as pointers into one buffer. The layout is the layer table's (net.c: the
+// the lecture, as pointers into one buffer. The layout is the layer table's (net.h: the
 // MLP with one hidden layer), which alone describes the model; training, inference and
 // files go through the table (net.h, net_io.h).
 //
@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 
+#include "common.h"
 #include "kernels.h"
 
 typedef struct {
@@ -33,11 +34,17 @@ typedef struct {
     float *C, *W1, *b1, *W2, *b2, *bngain, *bnbias;
 } Params;
 
-// Shape of parameter i: ndim 1 or 2, dims in shape[0..ndim-1].
+// Shape of parameter i as the lecture has it: ndim 1 or 2, dims in shape[0..ndim-1].
 void param_shape(const Config *c, int i, int *ndim, int shape[2]);
 size_t param_numel(const Config *c, int i);
 size_t params_total(const Config *c);
-// Points the named pointers into mem (params_total floats), in enum order.
-void params_point(Params *p, float *mem, const Config *c);
+
+struct Net;
+// The layer table of the lecture's MLP for c (net_build: no buffers). Its first NUM_PARAMS
+// tensors are the seven above, in that order and those shapes: 0, or -1 with err when not.
+int model_table(struct Net *n, const Config *c, Err *err);
+// Points the named pointers into mem (params_total floats) at the offsets of the table n
+// (from model_table).
+void params_point(Params *p, float *mem, const struct Net *n);
 
 #endif

@@ -22,8 +22,21 @@
 #include "gemm_plan.h"
 #include "rng.h"
 
-typedef enum { ARCH_MLP, ARCH_WAVENET } NetArch;
+typedef enum { ARCH_MLP, ARCH_WAVENET, NET_N_ARCHS } NetArch;
 typedef enum { BN_STATS_CALIBRATE, BN_STATS_RUNNING } BnStats;
+extern const char *const NET_ARCH_NAMES[NET_N_ARCHS + 1];  // "mlp", "wavenet", NULL
+extern const char *const BN_STATS_NAMES[3];                // "calibrate", "running", NULL
+
+// An architecture's recipe: its default sizes and the schedule it trains with (the
+// lecture's for mlp, part 5's for wavenet). One function per architecture fills it; the
+// commands' defaults are read from it.
+typedef struct {
+    int T, E, H, layers;   // --block, --embd, --hidden, --layers
+    BnStats bn_stats;
+    long steps, decay_step;
+    float lr, lr2;
+} NetRecipe;
+void net_recipe(NetArch a, NetRecipe *r);
 
 typedef struct {
     NetArch arch;
@@ -62,7 +75,7 @@ typedef struct {
 #define NET_MAX_LAYERS 64
 #define NET_MAX_TENSORS 200
 
-typedef struct {
+typedef struct Net {
     NetConfig cfg;
     int n_layers, n_tensors;
     Layer layer[NET_MAX_LAYERS];

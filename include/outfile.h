@@ -1,38 +1,65 @@
-// outfile.h: the files a run writes are its own. Before any work: every output path is
-// checked writable the way it will be written (outfile_probe), a log is one makemore may
-// take over (outfile_check_log), and a lock names the run that writes it (outfile_lock).
-// Each function prints one line and exits on failure (cmd names the subcommand).
+// outfile.h: the one rule for every file the engine writes, and the opening of every file
+// it reads.
+//
+// A file written (a model or checkpoint, a gradient dump, a loss log, a GEMM plan, a
+// sweep's CSV and its runs' logs, the interrupted run's checkpoint) is claimed before any
+// work (outfile_claim):
+//   - absent: its directory must exist and take a new file (a temporary one is made there
+//     and removed, as an atomic save does);
+//   - present: it must be a regular file, not a symbolic link (never followed into someone
+//     else's file), and provably ours: a makemore file of the same kind (its first bytes,
+//     outfile_is_ours); anything else is refused and left untouched;
+//   - then it is locked for the rest of the process: "<path>.lock" holds the locker's pid
+//     under flock, so a second run writing it fails at once naming the first. A lock file
+//     that is not a makemore lock (a pid line, or empty) is refused, never truncated nor
+//     removed; ours are removed at exit, and by the signal handlers.
+// The writers then write as they always do: whole files atomically (a temporary file
+// beside the target, fsync, rename), logs appended through O_NOFOLLOW.
+// Every function returns 0, or -1 with err naming the flag, the path and what is allowed.
 #ifndef MAKEMORE_OUTFILE_H
 #define MAKEMORE_OUTFILE_H
 
+#include "common.h"
+
 // The first line of a makemore loss log (train --log).
 #define LOG_HEADER "step,loss\n"
+// The first line of a sweep's CSV (sweep --csv).
+#define SWEEP_CSV_HEADER "config,seed,status,train,val,test,seconds,checkpoint\n"
 
-// path (given with `flag`) can be created or replaced: its directory exists and takes
-// a new file (a temporary one is made there and removed, as an atomic save does); an
-// existing path must be a regular file. Exit 1 otherwise.
-void outfile_probe(const char *cmd, const char *flag, const char *path);
+typedef enum {
+    OUT_MODEL,    // safetensors with metadata format "makemore-..." (model, checkpoint, dump)
+    OUT_LOG,      // LOG_HEADER
+    OUT_CSV,      // SWEEP_CSV_HEADER
+    OUT_PLAN,     // a GEMM plan's text, "B=...:fwd1=..."
+    OUT_RUN_LOG,  // a sweep run's output: "makemore ..." (what train prints first)
+} OutKind;
 
-// A log a fresh run may write: absent, empty, or a makemore loss log (its first line is
-// LOG_HEADER); anything else -- another file, a FIFO, a device -- is refused (exit 1).
-void outfile_check_log(const char *cmd, const char *path);
-
-// Takes an exclusive lock (flock) on "<path>.lock", a file holding the locker's pid, so
-// that a second run writing `path` fails at once naming the first (exit 1). The lock
-// file is removed at exit (a stale one left by kill -9 holds no lock and is reused).
-void outfile_lock(const char *cmd, const char *flag, const char *path);
-// Removes the lock files (for a fatal-signal handler: async-signal-safe).
+// The check, then the lock.
+int outfile_claim(const char *flag, const char *path, OutKind kind, Err *err);
+// The check alone (the rule above without the lock).
+int outfile_check(const char *flag, const char *path, OutKind kind, Err *err);
+// The lock alone.
+int outfile_lock(const char *flag, const char *path, Err *err);
+// 1 when the open file fd (a regular file) is empty or a makemore file of kind.
+int outfile_is_ours(int fd, OutKind kind);
+// Opens a claimed file to append (O_NOFOLLOW, a regular file); -1 with err.
+int outfile_open_append(const char *flag, const char *path, Err *err);
+// Removes the lock files this process holds (for a fatal-signal handler: async-signal-safe).
 void outfile_unlock_signal_safe(void);
+
+// An input: opened without blocking on a FIFO or a device (O_NONBLOCK, then fstat), and
+// refused unless it is a regular file; the descriptor comes back blocking. -1 with err
+// ("FLAG PATH: cannot open: ...", "...: is a directory", "...: not a regular file").
+// what: the flag or role that names the path in messages ("--model", or NULL for the path
+// alone).
+int infile_open(const char *what, const char *path, Err *err);
 
 // 1 when x and y name the same file (the same inode; for paths that do not exist yet, the
 // same directory, resolved, and name).
 int outfile_same(const char *x, const char *y);
-// 1 if a file can be created in the working directory (where an interrupted run without
-// --out writes its checkpoint).
-int outfile_cwd_writable(void);
-// path as one shell word that stays one printable line (for the command a stopped run
-// prints): as is when it holds only safe characters; in single quotes when it is
-// printable UTF-8; else in bash's $'...' with every other byte as \xNN. Caller frees.
+// path as one shell word that stays one printable line (for a printed command): as is when
+// it holds only safe characters; in single quotes when it is printable UTF-8; else in
+// bash's $'...' with every other byte as \xNN. Caller frees (NULL when out of memory).
 char *outfile_shell_quote(const char *path);
 
 #endif

@@ -13,6 +13,7 @@
 #include "common.h"
 #include "kernels.h"
 #include "model.h"
+#include "net.h"
 #include "rng.h"
 
 // ---- a problem: the lecture's initialisation, a random batch ---------------------------
@@ -36,7 +37,13 @@ static void problem_make(Problem *pr, int B, int H, int V, int bessel, uint64_t 
     pr->B = B;
     const Config *c = &pr->cfg;
     pr->mem = xcalloc(params_total(c), sizeof(float));
-    params_point(&pr->p, pr->mem, c);
+    static Net table;
+    Err err;
+    if (model_table(&table, c, &err)) {
+        fprintf(stderr, "%s\n", err.msg);
+        exit(1);
+    }
+    params_point(&pr->p, pr->mem, &table);
     Rng rng;
     rng_seed(&rng, seed);
     const int TE = c->T * c->E;

@@ -116,11 +116,11 @@ loads "second SIGINT: the last checkpoint loads" slow.st
 # ---- 3. ours only ---------------------------------------------------------------------------
 cp keep.orig victim.st
 $M train $TINY --steps 5 --log victim.st >out 2>err; rc=$?
-one_line "fresh --log on a checkpoint: refused" 1 "--log victim.st: exists and is not a makemore loss log"
+one_line "fresh --log on a checkpoint: refused" 1 "--log victim.st: not a makemore loss log"
 cmp -s victim.st keep.orig && pass "fresh --log: the checkpoint is untouched" || fail "fresh --log" "victim.st changed"
 printf 'my notes\n' >notes.txt
 $M train $TINY --steps 5 --log notes.txt >out 2>err; rc=$?
-one_line "fresh --log on another file: refused" 1 "--log notes.txt: exists and is not a makemore loss log"
+one_line "fresh --log on another file: refused" 1 "--log notes.txt: not a makemore loss log"
 mkfifo fifo
 timeout 20 $M train $TINY --steps 5 --log fifo >out 2>err; rc=$?
 one_line "--log on a FIFO: refused at once (no hang)" 1 "--log fifo: exists and is not a regular file"

@@ -1,12 +1,11 @@
-// gradcheck_net.c: `makemore gradcheck --arch mlp|wavenet`: every parameter gradient of
-// the Net's fused float32 backward against its float64 twin (net_ref.c), and the twin
-// against central differences of the float64 loss, printed as the lecture's cmp() rows.
+// gradcheck_net.c: `makemore gradcheck --arch A`: every parameter gradient of the layer
+// table's fused float32 backward against its float64 twin (net_ref.c), and the twin against
+// central differences of the float64 loss, printed as the lecture's cmp() rows.
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli.h"
 #include "common.h"
 #include "net.h"
 #include "gradcheck.h"
@@ -18,18 +17,6 @@
 #define RTOL 1e-5
 #define ATOL 1e-8
 #define FD_PROBES 8  // elements per tensor held to central differences
-
-static void usage(void) {
-    printf("usage: makemore gradcheck --arch mlp|wavenet [--layers N] [--batch B] [--block T]\n"
-           "                          [--embd E] [--hidden H] [--seed S] [--bn-var unbiased|biased]\n"
-           "                          [--dump FILE]\n"
-           "Every parameter gradient of the fused float32 backward of the model against its\n"
-           "float64 twin (and the twin against central differences of the float64 loss).\n"
-           "Defaults: wavenet block 8, embd 24, hidden 128 (part 5); mlp block 3, embd 10,\n"
-           "hidden 64 (the lecture's check), batch 32, vocabulary 27. --dump FILE writes the\n"
-           "parameters, the batch (Xb, Yb), the loss and every gradient (d<name>) for\n"
-           "tests/torch_reference.py check-net FILE. Exit 0 when every row is approximately equal.\n");
-}
 
 static int dump(const char *path, const Net *n, const float *grads, int B, Err *err) {
     StTensor t[2 * NET_MAX_TENSORS + 2];
@@ -59,7 +46,8 @@ static int dump(const char *path, const Net *n, const float *grads, int B, Err *
     meta[6] = (StMeta){"loss", text[6]};
     meta[7] = (StMeta){"arch", net_arch_name(c->arch)};
     meta[8] = (StMeta){"bn_var", c->bessel ? "unbiased" : "biased"};
-    return st_save(path, t, k, meta, 9, err);
+    meta[9] = (StMeta){"format", "makemore-gradcheck-net-1"};
+    return st_save(path, t, k, meta, 10, err);
 }
 
 // Where a weight's or bias's gradient sum cancels (always for a bias in front of a
@@ -121,46 +109,12 @@ static int row(const Net *n, int i, const float *g, const double *G, double *P, 
            approx ? "True" : "False", md, scale, fd);
     if (atol_used > 0) printf(" | atol (*): %.3g", atol_used);
     printf("\n");
-    if (!approx) fprintf(stderr, "makemore gradcheck: mismatch in %s\n", x->name);
+    if (!approx) say("gradcheck", "mismatch in %s", x->name);
     return approx;
 }
 
-static void parse(NetConfig *c, int *B, uint64_t *seed, const char **dump_path, int argc, char **argv) {
-    static const char *const ARCH[] = {"mlp", "wavenet", NULL}, *const VAR[] = {"unbiased", "biased", NULL};
-    Cli cl;
-    cli_init(&cl, "gradcheck", argc, argv);
-    NetArch arch = ARCH_MLP;
-    while (cli_next(&cl))
-        if (cli_is(&cl, "--arch", 1)) arch = cli_choice(&cl, ARCH) ? ARCH_WAVENET : ARCH_MLP;
-    int wave = arch == ARCH_WAVENET;
-    *c = (NetConfig){.arch = arch, .V = 27, .T = wave ? 8 : 3, .E = wave ? 24 : 10,
-                     .H = wave ? 128 : 64, .layers = 1, .bessel = 1, .momentum = 0.1f};
-    cli_init(&cl, "gradcheck", argc, argv);
-    while (cli_next(&cl)) {
-        if (cli_is(&cl, "--help", 0) || cli_is(&cl, "-h", 0)) { usage(); exit(0); }
-        else if (cli_is(&cl, "--arch", 1)) continue;
-        else if (cli_is(&cl, "--layers", 1)) c->layers = (int)cli_long(&cl, 1, 16);
-        else if (cli_is(&cl, "--batch", 1)) *B = (int)cli_long(&cl, 2, 4096);
-        else if (cli_is(&cl, "--block", 1)) c->T = (int)cli_long(&cl, 1, 64);
-        else if (cli_is(&cl, "--embd", 1)) c->E = (int)cli_long(&cl, 1, 256);
-        else if (cli_is(&cl, "--hidden", 1)) c->H = (int)cli_long(&cl, 1, 1024);
-        else if (cli_is(&cl, "--seed", 1)) *seed = cli_u64(&cl);
-        else if (cli_is(&cl, "--bn-var", 1)) c->bessel = cli_choice(&cl, VAR) == 0;
-        else if (cli_is(&cl, "--dump", 1)) {
-            if (!*cl.value) cli_fail(&cl, "--dump: empty file name");
-            *dump_path = cl.value;
-        } else cli_unknown(&cl);
-    }
-    Err err;
-    if (net_config_check(c, &err)) cli_fail(&cl, "%s", err.msg);
-}
-
-int net_gradcheck_main(int argc, char **argv) {
-    NetConfig c;
-    int B = 32;
-    uint64_t seed = 42;
-    const char *dump_path = NULL;
-    parse(&c, &B, &seed, &dump_path, argc, argv);
+int gc_net(const NetConfig *cfg, int B, uint64_t seed, const char *dump_path) {
+    NetConfig c = *cfg;
     Net n;
     net_alloc(&n, &c, B);
     Rng r;
@@ -191,7 +145,7 @@ int net_gradcheck_main(int argc, char **argv) {
     if (dump_path) {
         Err err;
         if (dump(dump_path, &n, n.grads, B, &err)) {
-            fprintf(stderr, "makemore gradcheck: %s\n", err.msg);
+            say("gradcheck", "%s", err.msg);
             ok = 0;
         } else {
             printf("wrote %s (check it: /usr/bin/python3 tests/torch_reference.py check-net %s)\n",

@@ -1,6 +1,7 @@
-// cmd_sample.c: `makemore sample` and `makemore eval`, both from a saved model (any
+// sample_eval.c: `makemore sample` and `makemore eval`, both from a saved model (any
 // architecture of the family: net_io.h).
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "flags.h"
 #include "data.h"
 #include "net.h"
 #include "net_io.h"
@@ -30,7 +32,7 @@ static int load_model_or_die(const char *cmd, Net *m, Vocab *v, TrainState *ts,
     memset(ts, 0, sizeof *ts);
     if (net_load_flags(m, v, ts, &has_ts, path, 1, accept_unchecked ? NET_ACCEPT_UNCHECKED : 0,
                        &err) != 0)
-        cli_die(cmd, EXIT_RUNTIME, "%s", err.msg);
+        cmd_fail(cmd, EXIT_RUNTIME, "%s", err.msg);
     if (!has_ts) ts->has_data_fp = 0;
     if (has_ts && !split_seed_given) *split_seed = ts->split_seed;
     return has_ts && !ts->calibrated && m->cfg.bn_stats == BN_STATS_CALIBRATE;
@@ -56,12 +58,12 @@ static void load_split_or_die(const char *cmd, Dataset *d, const char *path, con
     switch (dataset_load(d, path, T, split_seed, v, &err)) {
     case DATASET_OK: break;
     case DATASET_WORDS:
-        cli_die(cmd, EXIT_RUNTIME, "%s%s", err.msg,
+        cmd_fail(cmd, EXIT_RUNTIME, "%s%s", err.msg,
                 strcmp(cmd, "sample") == 0 ? " (give --data FILE, or --data - for no marks)" : "");
     case DATASET_VOCAB:
-        cli_die(cmd, EXIT_RUNTIME, "%s: the vocabulary of --model %s does not cover this words "
+        cmd_fail(cmd, EXIT_RUNTIME, "%s: the vocabulary of --model %s does not cover this words "
                 "file (give the words file the model was trained on)", err.msg, model);
-    default: cli_die(cmd, EXIT_RUNTIME, "%s", err.msg);
+    default: cmd_fail(cmd, EXIT_RUNTIME, "%s", err.msg);
     }
     if (live) fputs("\r\033[K", stderr);
 }
@@ -84,46 +86,62 @@ static void calibrate_if_needed(const char *cmd, Net *m, int needed, const Split
     }
 }
 
+typedef struct {
+    const char *model, *data;
+    int n, top_k, accept_unchecked;
+    uint64_t seed, split_seed;
+    double temperature;
+} SampleOpts;
+
+#define O(field) offsetof(SampleOpts, field)
+static const Flag SAMPLE_FLAGS[] = {
+    {"--model", NULL, FT_STRING, O(model), 0, 0, NULL, "FILE", "a model saved by 'makemore train --out'", FL_PATH},
+    {"--num", "-n", FT_INT, O(n), 0, 1000000, NULL, "N", "how many words", 0},
+    {"--seed", NULL, FT_U64, O(seed), 0, 0, NULL, "S", "sampling seed", 0},
+    {"--temperature", NULL, FT_DOUBLE, O(temperature), 0.01, 100, NULL, "X", "divide the logits by X", 0},
+    {"--top-k", NULL, FT_INT, O(top_k), 1, 256, NULL, "K",
+     "draw only among the K most likely symbols (default: all)", 0},
+    {"--data", NULL, FT_STRING, O(data), 0, 0, NULL, "FILE", "words file for the marks ('-' for none)", FL_PATH},
+    {"--split-seed", NULL, FT_U64, O(split_seed), 0, 0, NULL, "S",
+     "its split (default: the one the model was trained with, or 42)", FL_META},
+    {"--accept-unchecked", NULL, FT_SWITCH, O(accept_unchecked), 0, 0, NULL, NULL,
+     "load a model file without a checksum (an older file)", 0},
+};
+#undef O
+static const SampleOpts SAMPLE_DEFAULTS = {.data = "data/names.txt", .n = 20, .seed = 11,
+                                           .split_seed = 42, .temperature = 1.0};
+static const FlagDefaults SAMPLE_D[] = {{NULL, &SAMPLE_DEFAULTS}};
+static const FlagTable SAMPLE_TABLE = {"sample", SAMPLE_FLAGS, sizeof SAMPLE_FLAGS / sizeof SAMPLE_FLAGS[0],
+                                       SAMPLE_D, 1};
+static const char *const MODEL_SKIP[] = {"--model", NULL};
+
 static void sample_usage(void) {
-    printf("usage: makemore sample --model FILE [flags]\n"
-           "Samples words from a trained model, one a line, marked as in the training words,\n"
-           "a held-out word, or new (from the words file; --data - for no marks).\n\n"
-           "  --model FILE       a model saved by 'makemore train --out'\n"
-           "  -n, --num N        how many words (default 20)\n"
-           "  --seed S           sampling seed (default 11)\n"
-           "  --temperature X    divide the logits by X (default 1; 0.01..100)\n"
-           "  --top-k K          draw only among the K most likely symbols (default: all)\n"
-           "  --data FILE        words file for the marks (default data/names.txt; '-' for none)\n"
-           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n"
-           "  --accept-unchecked load a model file without a checksum (an older file)\n");
+    printf("usage: ");
+    flags_synopsis(stdout, &SAMPLE_TABLE, "makemore sample", 14, "--model FILE", MODEL_SKIP);
+    printf("\nSamples words from a trained model, one a line, marked as in the training words,\n"
+           "a held-out word, or new (from the words file; --data - for no marks).\n\n");
+    flags_help(stdout, &SAMPLE_TABLE);
 }
 
 int sample_main(int argc, char **argv) {
-    const char *model_path = NULL, *data = "data/names.txt";
-    long n = 20, top_k = 0;
-    uint64_t seed = 11, split_seed = 42;
-    int split_seed_given = 0, unchecked = 0;
-    double temperature = 1.0;
-    Cli c;
-    cli_init(&c, "sample", argc, argv);
-    while (cli_next(&c)) {
-        if (cli_is(&c, "--help", 0) || cli_is(&c, "-h", 0)) { sample_usage(); return 0; }
-        else if (cli_is(&c, "--model", 1)) model_path = c.value;
-        else if (cli_is(&c, "-n", 1) || cli_is(&c, "--num", 1)) n = cli_long(&c, 0, 1000000);
-        else if (cli_is(&c, "--seed", 1)) seed = cli_u64(&c);
-        else if (cli_is(&c, "--temperature", 1)) temperature = cli_double(&c, 0.01, 100.0);
-        else if (cli_is(&c, "--top-k", 1)) top_k = cli_long(&c, 1, 256);
-        else if (cli_is(&c, "--data", 1)) data = c.value;
-        else if (cli_is(&c, "--split-seed", 1)) { split_seed = cli_u64(&c); split_seed_given = 1; }
-        else if (cli_is(&c, "--accept-unchecked", 0)) unchecked = 1;
-        else cli_unknown(&c);
+    SampleOpts o = SAMPLE_DEFAULTS;
+    unsigned char given[FLAGS_MAX];
+    Err err;
+    int parsed = flags_parse(&SAMPLE_TABLE, &o, given, argc, argv, &err);
+    if (parsed == FLAGS_HELP) {
+        sample_usage();
+        return 0;
     }
-    if (!model_path) cli_fail(&c, "--model FILE is required");
+    if (parsed != FLAGS_OK) cmd_fail("sample", EXIT_USAGE, "%s", err.msg);
+    if (!o.model) cmd_fail("sample", EXIT_USAGE, "--model FILE is required");
+    const char *model_path = o.model, *data = o.data;
+    uint64_t split_seed = o.split_seed;
     Net m;
     Vocab v;
     TrainState ts;
     int uncalibrated = load_model_or_die("sample", &m, &v, &ts, model_path, &split_seed,
-                                         split_seed_given, unchecked);
+                                         given[flags_find(&SAMPLE_TABLE, "--split-seed")],
+                                         o.accept_unchecked);
 
     Dataset d = {0};
     WordSet train_set = {0}, heldout_set = {0};
@@ -136,8 +154,8 @@ int sample_main(int argc, char **argv) {
     }
     calibrate_if_needed("sample", &m, uncalibrated, marks ? &d.split : NULL, model_path);
     Rng rng;
-    rng_seed(&rng, seed);
-    sample_print(stdout, &m, &v, &rng, (int)n, (float)temperature, (int)top_k,
+    rng_seed(&rng, o.seed);
+    sample_print(stdout, &m, &v, &rng, o.n, (float)o.temperature, o.top_k,
                  marks ? &train_set : NULL, marks ? &heldout_set : NULL);
     if (marks) {
         wordset_free(&train_set);
@@ -148,36 +166,54 @@ int sample_main(int argc, char **argv) {
     return 0;
 }
 
+typedef struct {
+    const char *model, *data;
+    uint64_t split_seed;
+    int accept_unchecked;
+} EvalOpts;
+
+#define O(field) offsetof(EvalOpts, field)
+static const Flag EVAL_FLAGS[] = {
+    {"--model", NULL, FT_STRING, O(model), 0, 0, NULL, "FILE", "a model saved by 'makemore train --out'", FL_PATH},
+    {"--data", NULL, FT_STRING, O(data), 0, 0, NULL, "FILE", "words file", FL_PATH},
+    {"--split-seed", NULL, FT_U64, O(split_seed), 0, 0, NULL, "S",
+     "its split (default: the one the model was trained with, or 42)", FL_META},
+    {"--accept-unchecked", NULL, FT_SWITCH, O(accept_unchecked), 0, 0, NULL, NULL,
+     "load a model file without a checksum (an older file)", 0},
+};
+#undef O
+static const EvalOpts EVAL_DEFAULTS = {.data = "data/names.txt", .split_seed = 42};
+static const FlagDefaults EVAL_D[] = {{NULL, &EVAL_DEFAULTS}};
+static const FlagTable EVAL_TABLE = {"eval", EVAL_FLAGS, sizeof EVAL_FLAGS / sizeof EVAL_FLAGS[0],
+                                     EVAL_D, 1};
+
 static void eval_usage(void) {
-    printf("usage: makemore eval --model FILE [--data FILE] [--split-seed S]\n"
-           "Prints the model's mean cross-entropy (inference mode: calibrated batchnorm) on the\n"
-           "train / val / test split of the words file.\n\n"
-           "  --model FILE       a model saved by 'makemore train --out'\n"
-           "  --data FILE        words file (default data/names.txt)\n"
-           "  --split-seed S     its split (default: the one the model was trained with, or 42)\n"
-           "  --accept-unchecked load a model file without a checksum (an older file)\n");
+    printf("usage: ");
+    flags_synopsis(stdout, &EVAL_TABLE, "makemore eval", 14, "--model FILE", MODEL_SKIP);
+    printf("\nPrints the model's mean cross-entropy (inference mode: calibrated batchnorm) on the\n"
+           "train / val / test split of the words file.\n\n");
+    flags_help(stdout, &EVAL_TABLE);
 }
 
 int eval_main(int argc, char **argv) {
-    const char *model_path = NULL, *data = "data/names.txt";
-    uint64_t split_seed = 42;
-    int split_seed_given = 0, unchecked = 0;
-    Cli c;
-    cli_init(&c, "eval", argc, argv);
-    while (cli_next(&c)) {
-        if (cli_is(&c, "--help", 0) || cli_is(&c, "-h", 0)) { eval_usage(); return 0; }
-        else if (cli_is(&c, "--model", 1)) model_path = c.value;
-        else if (cli_is(&c, "--data", 1)) data = c.value;
-        else if (cli_is(&c, "--split-seed", 1)) { split_seed = cli_u64(&c); split_seed_given = 1; }
-        else if (cli_is(&c, "--accept-unchecked", 0)) unchecked = 1;
-        else cli_unknown(&c);
+    EvalOpts o = EVAL_DEFAULTS;
+    unsigned char given[FLAGS_MAX];
+    Err err;
+    int parsed = flags_parse(&EVAL_TABLE, &o, given, argc, argv, &err);
+    if (parsed == FLAGS_HELP) {
+        eval_usage();
+        return 0;
     }
-    if (!model_path) cli_fail(&c, "--model FILE is required");
+    if (parsed != FLAGS_OK) cmd_fail("eval", EXIT_USAGE, "%s", err.msg);
+    if (!o.model) cmd_fail("eval", EXIT_USAGE, "--model FILE is required");
+    const char *model_path = o.model, *data = o.data;
+    uint64_t split_seed = o.split_seed;
     Net m;
     Vocab v;
     TrainState ts;
     int uncalibrated = load_model_or_die("eval", &m, &v, &ts, model_path, &split_seed,
-                                         split_seed_given, unchecked);
+                                         given[flags_find(&EVAL_TABLE, "--split-seed")],
+                                         o.accept_unchecked);
     Dataset d;
     load_split_or_die("eval", &d, data, &v, m.cfg.T, split_seed, model_path);
     note_fingerprint("eval", &ts, &d.words, data, model_path);
@@ -191,7 +227,7 @@ int eval_main(int argc, char **argv) {
         loss[k] = net_eval_loss(&m, sets[k]);
         if (live) fputs("\r\033[K", stderr);
         if (!isfinite(loss[k]))  // finite parameters can still overflow in the forward
-            cli_die("eval", EXIT_RUNTIME, "%s: the %s loss is %g: the model's forward overflows "
+            cmd_fail("eval", EXIT_RUNTIME, "%s: the %s loss is %g: the model's forward overflows "
                     "(a corrupt or diverged model)", model_path, names[k], loss[k]);
     }
     printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);

@@ -30,7 +30,10 @@
 #include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
+#include "flags.h"
 #include "net_io.h"
+#include "outfile.h"
+#include "train_opts.h"
 
 #define CMD "sweep"
 #define MAX_RUNS 10000
@@ -38,18 +41,15 @@
 #define MAX_PASS 32
 #define MAX_JOBS 1024
 
-// Train flags a sweep passes on to every run (and that --grid may vary), and the ones it
-// sets itself.
-static const char *const TRAIN_FLAGS[] = {"--data", "--arch", "--layers", "--bn-stats", "--block",
-                                          "--embd", "--hidden", "--batch", "--bn-var", "--steps",
-                                          "--lr", "--lr2", "--decay-step", "--split-seed",
-                                          "--print-every", "--save-every", NULL};
+// The train flags a sweep sets itself for each run.
 static const char *const OWN_FLAGS[] = {"--seed", "--threads", "--out", "--log", "--resume",
                                         "--samples", NULL};
 
 typedef struct {
     const char *key;      // "lr" (the train flag --lr)
-    char *vals[64];
+    int row;              // its row in train's flag table
+    char *vals[64];       // pointers into buf
+    char *buf;            // a copy of the values (argv stays as given)
     int n;
 } GridKey;
 
@@ -81,6 +81,25 @@ typedef struct {
     char **argv;
 } SweepOpts;
 
+// The train flags with role, as " --data --arch ..." (wrapped).
+static const char *sweep_flag_list(unsigned role) {
+    static char buf[1024];
+    const FlagTable *t = train_flags();
+    size_t n = 0, col = 12;
+    buf[0] = '\0';
+    for (int i = 0; i < t->n && n < sizeof buf - 40; i++) {
+        if (!(t->flag[i].roles & role)) continue;
+        size_t len = strlen(t->flag[i].name) + 1;
+        if (col + len > 88) {
+            n += (size_t)snprintf(buf + n, sizeof buf - n, "\n ");
+            col = 1;
+        }
+        n += (size_t)snprintf(buf + n, sizeof buf - n, " %s", t->flag[i].name);
+        col += len;
+    }
+    return buf;
+}
+
 static void sweep_usage(void) {
     printf(
         "usage: makemore sweep --seeds LIST [--grid KEY=V1,V2 ...] [--jobs N] [--csv FILE]\n"
@@ -98,110 +117,128 @@ static void sweep_usage(void) {
         "                     (default makemore-sweep; created if missing)\n"
         "  --resume           continue an interrupted sweep from the checkpoints in --out-dir\n"
         "                     (same flags); without it, existing checkpoints there are an error\n"
-        "train flags: --data --arch --layers --bn-stats --block --embd --hidden --batch --bn-var\n"
-        "  --steps --lr --lr2 --decay-step --split-seed --print-every --save-every (see\n"
-        "  makemore train --help; --arch wavenet: makemore train --arch wavenet --help);\n"
+        "train flags:%s (see makemore train --help);\n"
         "  the sweep sets --seed, --threads 1, --samples 0, --out itself.\n"
         "Ctrl-C (SIGINT) or SIGTERM stops every run; each writes its resumable checkpoint and\n"
         "the sweep prints the command that resumes. Exit status: 0 every run ok, 1 a run\n"
-        "failed, 2 usage, 130/143 interrupted.\n", MAX_RUNS);
+        "failed, 2 usage, 130/143 interrupted.\n", MAX_RUNS, sweep_flag_list(FL_SWEEP));
 }
 
 // ---- parsing -------------------------------------------------------------------------
 
-static uint64_t parse_seed(const Cli *c, const char *s, size_t len) {
+static int parse_seed(const char *list, const char *s, size_t len, uint64_t *out, Err *err) {
     char buf[32];
-    if (len == 0 || len >= sizeof buf || s[0] == '-' || s[0] == '+')
-        cli_fail(c, "--seeds %s: bad seed '%.*s' (allowed: LIST of A, A-B, comma separated)",
-                 c->value, (int)len, s);
+    if (len == 0 || len >= sizeof buf || !(s[0] >= '0' && s[0] <= '9'))
+        return err_set(err, "--seeds %s: bad seed '%.*s' (allowed: LIST of A or A-B with "
+                       "unsigned decimal A, B, comma separated)", list, (int)len, s);
     memcpy(buf, s, len);
     buf[len] = '\0';
     char *end;
     errno = 0;
     unsigned long long v = strtoull(buf, &end, 10);
     if (errno || *end)
-        cli_fail(c, "--seeds %s: bad seed '%s' (allowed: unsigned 64-bit integers)", c->value, buf);
-    return v;
+        return err_set(err, "--seeds %s: bad seed '%s' (allowed: unsigned 64-bit integers)", list, buf);
+    *out = v;
+    return 0;
 }
 
-static void parse_seeds(SweepOpts *o, const Cli *c) {
+static int parse_seeds(SweepOpts *o, const char *list, Err *err) {
     o->nseeds = 0;
-    const char *s = c->value;
+    const char *s = list;
     while (1) {
         size_t len = strcspn(s, ",");
-        const char *dash = memchr(s, '-', len);
-        uint64_t a = parse_seed(c, s, dash ? (size_t)(dash - s) : len), b = a;
-        if (dash) b = parse_seed(c, dash + 1, len - (size_t)(dash + 1 - s));
-        if (b < a) cli_fail(c, "--seeds %s: range %llu-%llu is empty", c->value,
-                            (unsigned long long)a, (unsigned long long)b);
+        const char *dash = len ? memchr(s + 1, '-', len - 1) : NULL;  // a leading '-' is no range
+        uint64_t a, b;
+        if (parse_seed(list, s, dash ? (size_t)(dash - s) : len, &a, err)) return -1;
+        b = a;
+        if (dash && parse_seed(list, dash + 1, len - (size_t)(dash + 1 - s), &b, err)) return -1;
+        if (b < a) return err_set(err, "--seeds %s: range %llu-%llu is empty", list,
+                                  (unsigned long long)a, (unsigned long long)b);
         for (uint64_t x = a;; x++) {
-            if (o->nseeds >= MAX_RUNS) cli_fail(c, "--seeds %s: more than %d seeds", c->value, MAX_RUNS);
+            if (o->nseeds >= MAX_RUNS) return err_set(err, "--seeds %s: more than %d seeds", list, MAX_RUNS);
             o->seeds[o->nseeds++] = x;
             if (x == b) break;
         }
         if (!s[len]) break;
         s += len + 1;
     }
-}
-
-static int in_list(const char *const *list, const char *name) {
-    for (int i = 0; list[i]; i++)
-        if (!strcmp(list[i], name)) return 1;
     return 0;
 }
 
-// One --grid token, KEY=V1,V2,...
-static void parse_grid_item(SweepOpts *o, const Cli *c, char *tok) {
-    char *eq = strchr(tok, '=');
-    char flag[64];
-    if (!eq || eq == tok || (size_t)(eq - tok) + 3 > sizeof flag)
-        cli_fail(c, "--grid: '%s' is not KEY=V1,V2 (e.g. lr=0.1,0.05)", tok);
-    snprintf(flag, sizeof flag, "--%.*s", (int)(eq - tok), tok);
-    if (!in_list(TRAIN_FLAGS, flag))
-        cli_fail(c, "--grid: '%.*s' is not a train flag a sweep can vary (allowed: data, arch, "
-                 "layers, bn-stats, block, embd, hidden, batch, bn-var, steps, lr, lr2, "
-                 "decay-step, split-seed; seeds come from --seeds)", (int)(eq - tok), tok);
+// One --grid token, KEY=V1,V2,...: the key a train flag a sweep may vary, every value one
+// that flag accepts (checked now, not in a run hours later). The token is copied: argv
+// stays as given (it is printed back in the resume command).
+static int parse_grid_item(SweepOpts *o, const char *arg, Err *err) {
+    const FlagTable *t = train_flags();
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg) return err_set(err, "--grid: '%s' is not KEY=V1,V2 (e.g. lr=0.1,0.05)", arg);
+    char key[64];
+    snprintf(key, sizeof key, "--%.*s", (int)(eq - arg) < 60 ? (int)(eq - arg) : 60, arg);
+    int row = (size_t)(eq - arg) < 60 ? flags_find(t, key) : -1;
+    if (row < 0 || !(t->flag[row].roles & FL_GRID))
+        return err_set(err, "--grid: '%.*s' is not a train flag a sweep can vary (allowed:%s; "
+                       "seeds come from --seeds)", (int)(eq - arg), arg, sweep_flag_list(FL_GRID));
     for (int k = 0; k < o->ngrid; k++)
-        if (!strcmp(o->grid[k].key, flag + 2)) cli_fail(c, "--grid: %s given twice", flag + 2);
-    if (o->ngrid == MAX_GRID) cli_fail(c, "--grid: more than %d keys", MAX_GRID);
+        if (o->grid[k].row == row) return err_set(err, "--grid: %s given twice", key + 2);
+    if (o->ngrid == MAX_GRID) return err_set(err, "--grid: more than %d keys", MAX_GRID);
     GridKey *g = &o->grid[o->ngrid++];
-    *eq = '\0';
-    g->key = tok;
+    g->row = row;
+    g->key = t->flag[row].name + 2;
     g->n = 0;
-    for (char *v = eq + 1;; ) {
+    g->buf = strdup(eq + 1);
+    if (!g->buf) return err_set(err, "out of memory");
+    for (char *v = g->buf;;) {
         size_t len = strcspn(v, ",");
-        if (len == 0) cli_fail(c, "--grid %s: an empty value (allowed: V1,V2,... none empty)", tok);
-        if (g->n == 64) cli_fail(c, "--grid %s: more than 64 values", tok);
-        g->vals[g->n++] = v;
-        if (!v[len]) break;
+        if (len == 0) return err_set(err, "--grid %s: an empty value (allowed: V1,V2,... none empty)", arg);
+        if (g->n == 64) return err_set(err, "--grid %s: more than 64 values", arg);
+        int last = !v[len];
         v[len] = '\0';
+        TrainOpts scratch = {0};
+        if (flags_set(&t->flag[row], &scratch, v, err)) return -1;
+        g->vals[g->n++] = v;
+        if (last) break;
         v += len + 1;
     }
+    return 0;
 }
 
-static void parse_pass(SweepOpts *o, Cli *c) {
-    for (int i = 0; TRAIN_FLAGS[i]; i++)
-        if (cli_is(c, TRAIN_FLAGS[i], 1)) {
-            for (int k = 0; k < o->npass; k += 2)
-                if (!strcmp(o->pass[k], TRAIN_FLAGS[i])) cli_fail(c, "%s given twice", TRAIN_FLAGS[i]);
-            if (o->npass == 2 * MAX_PASS) cli_fail(c, "too many train flags");
-            o->pass[o->npass++] = TRAIN_FLAGS[i];
-            o->pass[o->npass++] = c->value;
-            if (!strcmp(TRAIN_FLAGS[i], "--data")) o->data = c->value;
-            if (!strcmp(TRAIN_FLAGS[i], "--steps")) {
-                o->steps = cli_long(c, 1, 1000000000L);
-                o->steps_given = 1;
-            }
-            return;
+// A train flag passed on to every run: checked with train's own parser now.
+static int parse_pass(SweepOpts *o, Cli *c, Err *err) {
+    const FlagTable *t = train_flags();
+    for (int i = 0; i < t->n; i++) {
+        const Flag *f = &t->flag[i];
+        if (!(f->roles & FL_SWEEP)) continue;
+        int r = cli_is(c, f->name, f->type != FT_SWITCH, err);
+        if (r < 0) return -1;
+        if (!r) continue;
+        TrainOpts scratch = {0};
+        if (flags_set(f, &scratch, c->value, err)) return -1;
+        int k = 0;
+        while (k < o->npass && strcmp(o->pass[k], f->name)) k += 2;  // given twice: the last
+        if (k == o->npass) {
+            if (o->npass == 2 * MAX_PASS) return err_set(err, "too many train flags");
+            o->npass += 2;
         }
-    for (int i = 0; OWN_FLAGS[i]; i++)
-        if (cli_is(c, OWN_FLAGS[i], strcmp(OWN_FLAGS[i], "--resume") != 0))
-            cli_fail(c, "%s is set by the sweep for each run (seeds: --seeds; checkpoints: "
-                     "--out-dir)", OWN_FLAGS[i]);
-    cli_unknown(c);
+        o->pass[k] = f->name;
+        o->pass[k + 1] = c->value;
+        if (!strcmp(f->name, "--data")) o->data = c->value;
+        if (!strcmp(f->name, "--steps")) {
+            o->steps = scratch.steps;
+            o->steps_given = 1;
+        }
+        return 0;
+    }
+    for (int i = 0; OWN_FLAGS[i]; i++) {
+        int r = cli_is(c, OWN_FLAGS[i], strcmp(OWN_FLAGS[i], "--resume") != 0, err);
+        if (r < 0) return -1;
+        if (r) return err_set(err, "%s is set by the sweep for each run (seeds: --seeds; "
+                              "checkpoints: --out-dir)", OWN_FLAGS[i]);
+    }
+    return cli_unknown(c, err);
 }
 
-static void sweep_parse(SweepOpts *o, int argc, char **argv) {
+// FLAGS_OK, FLAGS_HELP or FLAGS_ERROR (err).
+static int sweep_parse(SweepOpts *o, int argc, char **argv, Err *err) {
     memset(o, 0, sizeof *o);
     o->out_dir = "makemore-sweep";
     o->data = "data/names.txt";
@@ -212,28 +249,44 @@ static void sweep_parse(SweepOpts *o, int argc, char **argv) {
     Cli c;
     cli_init(&c, CMD, argc, argv);
     while (cli_next(&c)) {
-        if (cli_is(&c, "--help", 0) || cli_is(&c, "-h", 0)) { sweep_usage(); exit(0); }
-        else if (cli_is(&c, "--seeds", 1)) parse_seeds(o, &c);
-        else if (cli_is(&c, "--grid", 0)) {
+        int r;
+        long jobs;
+        if ((r = cli_is(&c, "--help", 0, err)) || (r = cli_is(&c, "-h", 0, err))) {
+            if (r < 0) return FLAGS_ERROR;
+            return FLAGS_HELP;
+        } else if ((r = cli_is(&c, "--seeds", 1, err))) {
+            if (r < 0 || parse_seeds(o, c.value, err)) return FLAGS_ERROR;
+        } else if ((r = cli_is(&c, "--grid", 0, err))) {
+            if (r < 0) return FLAGS_ERROR;
             int n0 = o->ngrid;
             while (c.i + 1 < argc && strncmp(argv[c.i + 1], "--", 2) != 0)
-                parse_grid_item(o, &c, argv[++c.i]);
-            if (o->ngrid == n0) cli_fail(&c, "--grid needs KEY=V1,V2 items (e.g. --grid lr=0.1,0.05)");
+                if (parse_grid_item(o, argv[++c.i], err)) return FLAGS_ERROR;
+            if (o->ngrid == n0) return err_set(err, "--grid needs KEY=V1,V2 items (e.g. --grid lr=0.1,0.05)");
+        } else if ((r = cli_is(&c, "--jobs", 1, err))) {
+            if (r < 0 || cli_long("--jobs", c.value, 1, MAX_JOBS, &jobs, err)) return FLAGS_ERROR;
+            o->jobs = (int)jobs;
+        } else if ((r = cli_is(&c, "--csv", 1, err))) {
+            if (r < 0) return FLAGS_ERROR;
+            o->csv = c.value;
+        } else if ((r = cli_is(&c, "--out-dir", 1, err))) {
+            if (r < 0) return FLAGS_ERROR;
+            o->out_dir = c.value;
+        } else if ((r = cli_is(&c, "--resume", 0, err))) {
+            if (r < 0) return FLAGS_ERROR;
+            o->resume = 1;
+        } else if (parse_pass(o, &c, err)) {
+            return FLAGS_ERROR;
         }
-        else if (cli_is(&c, "--jobs", 1)) o->jobs = (int)cli_long(&c, 1, MAX_JOBS);
-        else if (cli_is(&c, "--csv", 1)) o->csv = c.value;
-        else if (cli_is(&c, "--out-dir", 1)) o->out_dir = c.value;
-        else if (cli_is(&c, "--resume", 0)) o->resume = 1;
-        else parse_pass(o, &c);
     }
-    if (!o->nseeds) cli_fail(&c, "--seeds LIST is required (e.g. --seeds 1-8)");
+    if (!o->nseeds) return err_set(err, "--seeds LIST is required (e.g. --seeds 1-8)");
     for (int k = 0; k < o->ngrid; k++)
         for (int i = 0; i < o->npass; i += 2)
             if (!strcmp(o->pass[i] + 2, o->grid[k].key))
-                cli_fail(&c, "%s is both a flag and a --grid key (give it once)", o->pass[i]);
+                return err_set(err, "%s is both a flag and a --grid key (give it once)", o->pass[i]);
     long runs = o->nseeds;
     for (int k = 0; k < o->ngrid; k++) runs *= o->grid[k].n;
-    if (runs > MAX_RUNS) cli_fail(&c, "%ld runs (seeds x grid), more than %d", runs, MAX_RUNS);
+    if (runs > MAX_RUNS) return err_set(err, "%ld runs (seeds x grid), more than %d", runs, MAX_RUNS);
+    return FLAGS_OK;
 }
 
 // ---- runs ----------------------------------------------------------------------------
@@ -265,7 +318,7 @@ static char *xasprintf(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     char *s;
-    if (vasprintf(&s, fmt, ap) < 0) die(EXIT_RUNTIME, "out of memory");
+    if (vasprintf(&s, fmt, ap) < 0) cmd_fail(CMD, EXIT_RUNTIME, "out of memory");
     va_end(ap);
     return s;
 }
@@ -287,77 +340,39 @@ static void runs_build(Run *runs, const SweepOpts *o) {
                                : xasprintf("seed=%llu", (unsigned long long)u->seed);
             u->ckpt = xasprintf("%s/%s.safetensors", o->out_dir, u->name);
             u->log = xasprintf("%s/%s.log", o->out_dir, u->name);
+            if (strlen(u->name) + strlen(".safetensors.lock") > 255)
+                cmd_fail(CMD, EXIT_USAGE, "run %s: its file names would be longer than 255 bytes "
+                         "(shorten the --grid values)", u->name);
             for (int q = 0; q < r; q++)
                 if (!strcmp(runs[q].name, u->name))
-                    cli_die(CMD, EXIT_USAGE, "two runs would share the name %s (seeds or grid "
-                            "values repeat); give each once", u->name);
+                    cmd_fail(CMD, EXIT_USAGE, "two runs would share the name %s (seeds or grid "
+                             "values repeat); give each once", u->name);
         }
         free(label);
     }
 }
 
-// Decides, for --resume, what each run does with the checkpoint it finds; without
-// --resume an existing checkpoint is an error (a sweep never overwrites a run's work).
-static void runs_plan(Run *runs, int nruns, const SweepOpts *o) {
-    for (int r = 0; r < nruns; r++) {
-        Run *u = &runs[r];
-        if (access(u->ckpt, F_OK) != 0) continue;
-        if (!o->resume)
-            cli_die(CMD, EXIT_USAGE, "%s exists (an earlier sweep's run); give --resume to "
-                    "continue that sweep, or another --out-dir", u->ckpt);
-        Vocab v;
-        TrainState ts;
-        int has_ts = 0, failed;
-        Err err;
-        Net n;
-        if (!(failed = net_load(&n, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0)) net_free(&n);
-        if (failed) {
-            u->status = RUN_FAILED;
-            snprintf(u->msg, sizeof u->msg, "cannot resume: %s", err.msg);
-            continue;
-        }
-        int done = has_ts && ts.calibrated && ts.step == ts.steps &&
-                   (!o->steps_given || o->steps == ts.steps);
-        u->mode = done ? 2 : 1;
-    }
-}
-
-// The child: own process group, SIGTERM when the sweep dies, pinned to `cpu`, output to
-// the run's log, then exec. Never returns.
-static void child_exec(const Run *u, const SweepOpts *o, int cpu, const sigset_t *oldmask) {
-    setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(cpu, &set);
-    sched_setaffinity(0, sizeof set, &set);
-    int fd = open(u->log, O_WRONLY | O_CREAT | (u->mode ? O_APPEND : O_TRUNC), 0644);
-    if (fd < 0) _exit(126);
-    dup2(fd, STDOUT_FILENO);
-    dup2(fd, STDERR_FILENO);
-    close(fd);
-    // A sweep started by mpirun must not make its runs think they are ranks.
-    unsetenv("OMPI_COMM_WORLD_SIZE");
-    unsetenv("PMIX_RANK");
-    unsetenv("PMI_SIZE");
-    char seed[32];
-    snprintf(seed, sizeof seed, "%llu", (unsigned long long)u->seed);
-    const char *av[2 * MAX_PASS + 2 * MAX_GRID + 16];
+// The command line of run u (argv[0] "makemore"): train with the sweep's flags, its grid
+// values and its own (seed, one thread, no samples, its checkpoint), or, for a finished
+// run, eval of its checkpoint on its own words file. av holds 2 * MAX_PASS + 2 * MAX_GRID
+// + 16 entries; grid flag names are written into names[MAX_GRID][64]; seed[32].
+static int run_argv(const Run *u, const SweepOpts *o, const char **av, char names[][64],
+                    char *seed) {
     int n = 0;
+    const char *data = o->data;
+    snprintf(seed, 32, "%llu", (unsigned long long)u->seed);
     av[n++] = "makemore";
+    for (int k = 0; k < o->ngrid; k++)
+        if (!strcmp(o->grid[k].key, "data")) data = o->grid[k].vals[grid_index(o, u->cfg, k)];
     if (u->mode == 2) {  // finished: evaluate the checkpoint
-        av[n++] = "eval";
-        av[n++] = "--model";
-        av[n++] = u->ckpt;
-        av[n++] = "--data";
-        av[n++] = o->data;
+        const char *ev[] = {"eval", "--model", u->ckpt, "--data", data};
+        for (size_t i = 0; i < sizeof ev / sizeof ev[0]; i++) av[n++] = ev[i];
     } else {
         av[n++] = "train";
         for (int i = 0; i < o->npass; i++) av[n++] = o->pass[i];
-        char *gflag[MAX_GRID];
         for (int k = 0; k < o->ngrid; k++) {
-            gflag[k] = xasprintf("--%s", o->grid[k].key);
-            av[n++] = gflag[k];
+            snprintf(names[k], 64, "--%s", o->grid[k].key);
+            av[n++] = names[k];
             av[n++] = o->grid[k].vals[grid_index(o, u->cfg, k)];
         }
         const char *own[] = {"--seed", seed, "--threads", "1", "--samples", "0",
@@ -365,6 +380,82 @@ static void child_exec(const Run *u, const SweepOpts *o, int cpu, const sigset_t
         for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) av[n++] = own[i];
     }
     av[n] = NULL;
+    return n;
+}
+
+// A run's checkpoint must be the one its flags would train: its flags parsed as train
+// parses them, held against the file as train --resume holds them (every model and
+// schedule flag; --steps may extend a run). 0, or -1 with err.
+static int run_matches(const Run *u, const SweepOpts *o, const NetConfig *c, const TrainState *ts,
+                       Err *err) {
+    const char *av[2 * MAX_PASS + 2 * MAX_GRID + 16];
+    char names[MAX_GRID][64], seed[32];
+    Run as_train = *u;
+    as_train.mode = 1;
+    int n = run_argv(&as_train, o, av, names, seed);
+    TrainOpts t;
+    if (train_opts_parse(&t, n - 1, (char **)av + 1, err) != FLAGS_OK) return -1;
+    if (train_opts_check_resume(&t, c, ts, err) == 0) return 0;
+    if (strstr(err->msg, "the run is complete")) return 0;  // finished, no --steps: evaluated
+    return -1;
+}
+
+// Decides, for --resume, what each run does with the checkpoint it finds: every one is
+// held against the run's flags first (a mismatch is a usage error naming the run); without
+// --resume an existing checkpoint is an error (a sweep never overwrites a run's work).
+static void runs_plan(Run *runs, int nruns, const SweepOpts *o) {
+    for (int r = 0; r < nruns; r++) {
+        Run *u = &runs[r];
+        struct stat st;
+        if (lstat(u->ckpt, &st) != 0) continue;
+        if (!o->resume)
+            cmd_fail(CMD, EXIT_USAGE, "%s exists (an earlier sweep's run); give --resume to "
+                     "continue that sweep, or another --out-dir", u->ckpt);
+        Vocab v;
+        TrainState ts;
+        int has_ts = 0;
+        Err err;
+        Net n;
+        if (net_load(&n, &v, &ts, &has_ts, u->ckpt, 1, &err) != 0) {
+            u->status = RUN_FAILED;
+            snprintf(u->msg, sizeof u->msg, "cannot resume: %s", err.msg);
+            continue;
+        }
+        int ok = !has_ts || run_matches(u, o, &n.cfg, &ts, &err) == 0;
+        net_free(&n);
+        if (!has_ts)
+            cmd_fail(CMD, EXIT_RUNTIME, "%s holds no training state (not a sweep's checkpoint)", u->ckpt);
+        if (!ok)
+            cmd_fail(CMD, EXIT_USAGE, "--resume: run %s: %s", u->name, err.msg);
+        int done = ts.calibrated && ts.step == ts.steps && (!o->steps_given || o->steps == ts.steps);
+        u->mode = done ? 2 : 1;
+    }
+}
+
+// The child: own process group, SIGTERM when the sweep dies, pinned to `cpu`, output to
+// the run's log (claimed by the sweep: new, or a run log of its own; never through a
+// symbolic link), then exec. Never returns.
+static void child_exec(const Run *u, const SweepOpts *o, int cpu, const sigset_t *oldmask) {
+    setpgid(0, 0);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    sched_setaffinity(0, sizeof set, &set);
+    int fd = open(u->log, O_WRONLY | O_CREAT | O_NOFOLLOW | O_NONBLOCK | (u->mode ? O_APPEND : O_TRUNC), 0644);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) _exit(126);
+    fcntl(fd, F_SETFL, u->mode ? O_APPEND : 0);
+    dup2(fd, STDOUT_FILENO);
+    dup2(fd, STDERR_FILENO);
+    close(fd);
+    // A sweep started by mpirun must not make its runs think they are ranks.
+    unsetenv("OMPI_COMM_WORLD_SIZE");
+    unsetenv("PMIX_RANK");
+    unsetenv("PMI_SIZE");
+    const char *av[2 * MAX_PASS + 2 * MAX_GRID + 16];
+    char names[MAX_GRID][64], seed[32];
+    run_argv(u, o, av, names, seed);
     sigprocmask(SIG_SETMASK, oldmask, NULL);
     execv("/proc/self/exe", (char *const *)av);
     fprintf(stderr, "makemore " CMD ": cannot run /proc/self/exe: %s\n", strerror(errno));
@@ -392,6 +483,7 @@ static void set_signals(void) {
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
 }
 
 // ---- results -------------------------------------------------------------------------
@@ -431,10 +523,15 @@ static void run_finished(Run *u, int wstatus, int done, int total) {
         u->status = RUN_OK;
         printf("[%d/%d] %s: train %.4f val %.4f test %.4f (%.1f s)\n", done, total, u->name,
                u->loss[0], u->loss[1], u->loss[2], u->secs);
-    } else if (code == 128 + SIGINT || code == 128 + SIGTERM) {
+    } else if (code == 128 + SIGINT || code == 128 + SIGTERM || code == 128 + SIGHUP) {
         u->status = RUN_STOPPED;
-        printf("[%d/%d] %s: stopped (%s), checkpoint %s\n", done, total, u->name,
-               WIFEXITED(wstatus) ? "checkpoint written" : "killed", u->ckpt);
+        struct stat st;
+        if (WIFEXITED(wstatus) && stat(u->ckpt, &st) == 0)
+            printf("[%d/%d] %s: stopped (checkpoint written), checkpoint %s\n", done, total,
+                   u->name, u->ckpt);
+        else
+            printf("[%d/%d] %s: stopped (%s), no checkpoint\n", done, total, u->name,
+                   WIFEXITED(wstatus) ? "before training started" : "killed");
     } else {
         u->status = RUN_FAILED;
         if (!u->msg[0] || code == 0) snprintf(u->msg, sizeof u->msg, "no losses in %s", u->log);
@@ -507,7 +604,7 @@ static int schedule(Run *runs, int nruns, const SweepOpts *o, int *usage_run) {
         pid_t pid = waitpid(-1, &ws, 0);
         if (pid < 0) {
             if (errno == EINTR) continue;
-            die(EXIT_RUNTIME, "sweep: waitpid: %s", strerror(errno));
+            cmd_fail(CMD, EXIT_RUNTIME, "waitpid: %s", strerror(errno));
         }
         for (int k = 0; k < jobs; k++) {
             if (slot[k].pid != pid) continue;
@@ -577,30 +674,51 @@ static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
     fflush(stdout);
 }
 
-// The table as CSV, written to a temporary file beside FILE and renamed over it.
+// One CSV field as RFC 4180 writes it: as is, or in double quotes (doubled inside) when it
+// holds a comma, a quote, CR or LF.
+static void csv_field(FILE *f, const char *x) {
+    if (!strpbrk(x, ",\"\r\n")) {
+        fputs(x, f);
+        return;
+    }
+    fputc('"', f);
+    for (; *x; x++) {
+        if (*x == '"') fputc('"', f);
+        fputc(*x, f);
+    }
+    fputc('"', f);
+}
+
+// The table as CSV (RFC 4180, CRLF line ends), written to a temporary file beside FILE
+// and renamed over it (FILE was claimed before the runs started).
 static int write_csv(const Run *runs, int nruns, const SweepOpts *o) {
     char *tmp = xasprintf("%s.tmpXXXXXX", o->csv);
     int fd = mkstemp(tmp);
     FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     if (!f) {
-        fprintf(stderr, "makemore " CMD ": --csv %s: cannot write: %s\n", o->csv, strerror(errno));
+        say(CMD, "--csv %s: cannot write: %s", o->csv, strerror(errno));
+        if (fd >= 0) close(fd), unlink(tmp);
         free(tmp);
         return -1;
     }
-    fprintf(f, "config,seed,status,train,val,test,seconds,checkpoint\n");
+    fputs("config,seed,status,train,val,test,seconds,checkpoint\r\n", f);
     for (int r = 0; r < nruns; r++) {
         const Run *u = &runs[r];
         char *l = config_label(o, u->cfg);
-        fprintf(f, "%s,%llu,%s,", l, (unsigned long long)u->seed, STATUS[u->status]);
+        csv_field(f, l);
+        fprintf(f, ",%llu,%s,", (unsigned long long)u->seed, STATUS[u->status]);
         if (u->status == RUN_OK) fprintf(f, "%.4f,%.4f,%.4f,", u->loss[0], u->loss[1], u->loss[2]);
         else fprintf(f, ",,,");
-        fprintf(f, "%.3f,%s\n", u->secs, u->ckpt);
+        fprintf(f, "%.3f,", u->secs);
+        csv_field(f, u->ckpt);
+        fputs("\r\n", f);
         free(l);
     }
     int bad = fflush(f) != 0 || ferror(f) || fsync(fileno(f)) != 0;
+    int e = errno;
     bad |= fclose(f) != 0;
     if (bad || rename(tmp, o->csv) != 0) {
-        fprintf(stderr, "makemore " CMD ": --csv %s: cannot write: %s\n", o->csv, strerror(errno));
+        say(CMD, "--csv %s: cannot write: %s", o->csv, strerror(bad ? e : errno));
         unlink(tmp);
         free(tmp);
         return -1;
@@ -609,86 +727,125 @@ static int write_csv(const Run *runs, int nruns, const SweepOpts *o) {
     return 0;
 }
 
-// The command that resumes this sweep (its arguments, shell-quoted, plus --resume).
+// The command that resumes this sweep: its arguments, each shell-quoted (one line
+// whatever they hold), plus --resume.
 static void print_resume(const SweepOpts *o) {
-    fprintf(stderr, "makemore " CMD ": %s; each stopped run wrote its checkpoint to %s; "
-            "resume with: makemore sweep", stop_signal == SIGINT ? "interrupted" : "terminated",
-            o->out_dir);
-    for (int i = 1; i < o->argc; i++) {
-        const char *a = o->argv[i];
-        if (a[0] && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-                              "._/+,:=@%-") == strlen(a)) {
-            fprintf(stderr, " %s", a);
-            continue;
+    size_t cap = 256, n = 0;
+    char *cmd = malloc(cap);
+    if (!cmd) return;
+    n = (size_t)snprintf(cmd, cap, "sweep");
+    for (int i = 1; i <= o->argc; i++) {
+        char *q = i < o->argc ? outfile_shell_quote(o->argv[i]) : NULL;
+        const char *a = i < o->argc ? q : o->resume ? NULL : "--resume";
+        size_t len = a ? strlen(a) : 0;
+        while (a && n + len + 2 > cap) {
+            char *g = realloc(cmd, cap *= 2);
+            if (!g) break;
+            cmd = g;
         }
-        fputs(" '", stderr);
-        for (; *a; a++) fputs(*a == '\'' ? "'\\''" : (char[2]){*a, 0}, stderr);
-        fputc('\'', stderr);
+        if (a && n + len + 2 <= cap) n += (size_t)snprintf(cmd + n, cap - n, " %s", a);
+        free(q);
     }
-    fprintf(stderr, "%s\n", o->resume ? "" : " --resume");
+    say(CMD, "%s; each stopped run wrote its checkpoint to %s; resume with: makemore %s",
+        stop_signal == SIGINT ? "interrupted" : stop_signal == SIGHUP ? "hung up" : "terminated",
+        o->out_dir, cmd);
+    free(cmd);
 }
 
-static void check_dirs(const SweepOpts *o) {
+// Before any run: the out-dir exists (made when missing) and is this sweep's alone (its
+// lock, DIR/makemore-sweep.lock); the CSV is claimed (outfile.h) and is no input; every
+// run's log is new or a run log of an earlier sweep (never another file, nor a link).
+static void claim_outputs(const SweepOpts *o, const Run *runs, int nruns) {
     struct stat st;
+    Err err;
     if (mkdir(o->out_dir, 0777) != 0 && errno != EEXIST)
-        cli_die(CMD, EXIT_RUNTIME, "--out-dir %s: cannot create: %s (its parent must exist)",
-                o->out_dir, strerror(errno));
-    if (stat(o->out_dir, &st) != 0 || !S_ISDIR(st.st_mode))
-        cli_die(CMD, EXIT_RUNTIME, "--out-dir %s: not a directory", o->out_dir);
+        cmd_fail(CMD, EXIT_RUNTIME, "--out-dir %s: cannot create: %s (its parent must exist)",
+                 o->out_dir, strerror(errno));
+    if (lstat(o->out_dir, &st) != 0 || !S_ISDIR(st.st_mode))
+        cmd_fail(CMD, EXIT_RUNTIME, "--out-dir %s: not a directory", o->out_dir);
     if (access(o->out_dir, W_OK | X_OK) != 0)
-        cli_die(CMD, EXIT_RUNTIME, "--out-dir %s: not writable: %s", o->out_dir, strerror(errno));
+        cmd_fail(CMD, EXIT_RUNTIME, "--out-dir %s: not writable: %s", o->out_dir, strerror(errno));
+    char *dir_lock = xasprintf("%s/makemore-sweep", o->out_dir);
+    if (outfile_lock("--out-dir", dir_lock, &err))
+        cmd_fail(CMD, EXIT_RUNTIME, "%s (another sweep writes in --out-dir %s)", err.msg, o->out_dir);
+    free(dir_lock);
     if (o->csv) {  // fail now, not after hours of training
-        char *tmp = xasprintf("%s.tmpXXXXXX", o->csv);
-        int fd = mkstemp(tmp);
-        if (fd < 0)
-            cli_die(CMD, EXIT_RUNTIME, "--csv %s: cannot create it: %s", o->csv, strerror(errno));
-        close(fd);
-        unlink(tmp);
-        free(tmp);
+        for (int k = 0; k < o->ngrid; k++)
+            if (!strcmp(o->grid[k].key, "data"))
+                for (int i = 0; i < o->grid[k].n; i++)
+                    if (outfile_same(o->csv, o->grid[k].vals[i]))
+                        cmd_fail(CMD, EXIT_USAGE, "--csv %s is a words file of --grid data", o->csv);
+        if (outfile_same(o->csv, o->data))
+            cmd_fail(CMD, EXIT_USAGE, "--csv %s is the words file --data %s", o->csv, o->data);
+        if (outfile_claim("--csv", o->csv, OUT_CSV, &err)) cmd_fail(CMD, EXIT_RUNTIME, "%s", err.msg);
     }
+    for (int r = 0; r < nruns; r++)
+        if (outfile_check("--out-dir", runs[r].log, OUT_RUN_LOG, &err))
+            cmd_fail(CMD, EXIT_RUNTIME, "run %s: %s", runs[r].name, err.msg);
+}
+
+// After a line to stdout: a failed write (a closed pipe, a full disk) ends the sweep: the
+// runs are its children and are stopped as by Ctrl-C.
+static int stdout_failed;
+static void stdout_check(void) {
+    if ((fflush(stdout) != 0 || ferror(stdout)) && !stdout_failed) stdout_failed = errno ? errno : EIO;
 }
 
 int sweep_main(int argc, char **argv) {
     static SweepOpts o;
-    sweep_parse(&o, argc, argv);
-    check_dirs(&o);
+    Err err;
+    signal(SIGPIPE, SIG_IGN);
+    int parsed = sweep_parse(&o, argc, argv, &err);
+    if (parsed == FLAGS_HELP) {
+        sweep_usage();
+        return 0;
+    }
+    if (parsed != FLAGS_OK) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
+    set_signals();  // before any lock: a signal now stops the sweep with nothing left behind
     int nruns = o.nseeds * num_configs(&o);
     Run *runs = calloc((size_t)nruns, sizeof *runs);
-    if (!runs) die(EXIT_RUNTIME, "out of memory");
+    if (!runs) cmd_fail(CMD, EXIT_RUNTIME, "out of memory");
     runs_build(runs, &o);
+    claim_outputs(&o, runs, nruns);
     runs_plan(runs, nruns, &o);
     int jobs = o.jobs < nruns ? o.jobs : nruns;
+    char dir[1024];
+    escape_line(dir, sizeof dir, o.out_dir);
     printf("makemore sweep: %d run%s (%d configuration%s x %d seed%s), %d at once, one thread "
            "each; checkpoints and logs in %s\n", nruns, nruns == 1 ? "" : "s", num_configs(&o),
-           num_configs(&o) == 1 ? "" : "s", o.nseeds, o.nseeds == 1 ? "" : "s", jobs, o.out_dir);
-    fflush(stdout);
-    set_signals();
+           num_configs(&o) == 1 ? "" : "s", o.nseeds, o.nseeds == 1 ? "" : "s", jobs, dir);
+    stdout_check();
     double t0 = now_seconds();
     int usage_run = -1;
     int usage = schedule(runs, nruns, &o, &usage_run);
     double elapsed = now_seconds() - t0;
-    if (usage) {
-        fprintf(stderr, "makemore " CMD ": run %s: %s\n", runs[usage_run].name, runs[usage_run].msg);
-        exit(EXIT_USAGE);
-    }
+    if (usage) cmd_fail(CMD, EXIT_USAGE, "run %s: %s", runs[usage_run].name, runs[usage_run].msg);
     print_table(runs, nruns, &o);
-    int ok = 0, failed = 0;
+    int ok = 0, failed = 0, stopped = 0;
     for (int r = 0; r < nruns; r++) {
         ok += runs[r].status == RUN_OK;
         failed += runs[r].status == RUN_FAILED;
+        stopped += runs[r].status == RUN_STOPPED || runs[r].status == RUN_PENDING;
     }
     printf("time: %.1f s for %d run%s (%.2f runs/minute)\n", elapsed, ok, ok == 1 ? "" : "s",
            elapsed > 0 ? 60.0 * ok / elapsed : 0.0);
     int csv_bad = o.csv && write_csv(runs, nruns, &o) != 0;
     if (o.csv && !csv_bad) printf("wrote %s\n", o.csv);
-    fflush(stdout);
+    stdout_check();
     int status = 0;
     if (stop_signal) {
         print_resume(&o);
         status = 128 + stop_signal;
-    } else if (failed || csv_bad) {
-        fprintf(stderr, "makemore " CMD ": %d of %d runs failed (see the table and their logs in "
-                "%s)\n", failed, nruns, o.out_dir);
+    } else if (failed || stopped) {
+        say(CMD, "%d of %d runs %s (see the table and their logs in %s)%s", failed + stopped, nruns,
+            failed && stopped ? "failed or were stopped" : failed ? "failed" : "were stopped",
+            o.out_dir, stopped ? "; continue them with --resume" : "");
+        status = EXIT_RUNTIME;
+    } else if (csv_bad) {
+        status = EXIT_RUNTIME;  // its line is said
+    }
+    if (stdout_failed && !status) {
+        say(CMD, "writing to stdout failed: %s", strerror(stdout_failed));
         status = EXIT_RUNTIME;
     }
     for (int r = 0; r < nruns; r++) {
@@ -696,6 +853,7 @@ int sweep_main(int argc, char **argv) {
         free(runs[r].ckpt);
         free(runs[r].log);
     }
+    for (int k = 0; k < o.ngrid; k++) free(o.grid[k].buf);
     free(runs);
     return status;
 }

@@ -39,7 +39,7 @@
 #include "cli.h"
 #include "common.h"
 #include "data.h"
-#include "gemm_plan_train.h"
+#include "train_gemm.h"
 #include "log.h"
 #include "dist.h"
 #include "net.h"
@@ -57,15 +57,12 @@
 // gradients are checked every step; see guard_step).
 #define GUARD_FULL_EVERY 100
 
-__attribute__((noreturn, format(printf, 2, 3))) static void fail(int status, const char *fmt, ...);
-static void fail(int status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    char msg[1024];
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    cli_die(CMD, status, "%s", msg);
-}
+#define fail(status, ...) cmd_fail(CMD, status, __VA_ARGS__)
+
+// Where a run without --out writes the checkpoint of a stop: the default name, or, when
+// another run holds it or an earlier run's checkpoint is there, one with this pid.
+static char interrupt_buf[64];
+static const char *interrupt_path(void) { return interrupt_buf; }
 
 // ---- sizes ---------------------------------------------------------------------------
 
@@ -157,7 +154,7 @@ static void resume_load(const TrainOpts *o, Net *n, Vocab *v, TrainState *ts, Rn
                         &err) != 0)
         fail(EXIT_RUNTIME, "%s", err.msg);
     const NetConfig *c = &loaded.cfg;
-    train_opts_check_resume(o, c, ts);
+    if (train_opts_check_resume(o, c, ts, &err)) fail(EXIT_USAGE, "%s", err.msg);
     char msg[512];
     if (check_run_sizes(c, ts->batch, msg, sizeof msg) != 0)
         fail(EXIT_USAGE, "--resume %s: %s", o->resume, msg);
@@ -173,7 +170,7 @@ static void resume_load(const TrainOpts *o, Net *n, Vocab *v, TrainState *ts, Rn
     memcpy(n->stats, loaded.stats, n->num_stats * sizeof(float));
     net_free(&loaded);
     memcpy(rng->s, ts->rng, sizeof rng->s);
-    if (o->given[F_STEPS]) ts->steps = o->steps;
+    if (train_opts_given(o, "--steps")) ts->steps = o->steps;
     // Training on (a finished run extended): the checkpoints written on the way hold the
     // old batchnorm statistics, which no longer fit the parameters; the final one is
     // calibrated again.
@@ -271,6 +268,7 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Datase
     save_checkpoint(saved, n, &d->vocab, now, log, why);
     log_close(log);
     char *cmd = train_opts_continue_command(o, saved->path);
+    if (!cmd) cmd = strdup("(out of memory)");
     if (log_failed)
         say(CMD, "%scheckpoint written to %s; continue with: %s", why, saved->path, cmd);
     else
@@ -371,22 +369,19 @@ static void run_setup(Run *r, const TrainOpts *o, int live) {
     }
     live_clear(live);
     check_fingerprint(o, &r->d.words, &r->ts);
-    r->saved = (Saved){o->out ? o->out : DEFAULT_INTERRUPT_PATH, o->resume,
-                       o->resume ? r->ts.step : -1};
-    if (!o->out && !outfile_cwd_writable())
-        say(CMD, "note: the working directory is not writable, so an interrupted run could "
-            "not be checkpointed; give --out FILE to keep one");
-    stop_signals_catch(1);
+    r->saved = (Saved){o->out ? o->out : interrupt_path(), o->resume, o->resume ? r->ts.step : -1};
     print_header(o->data, &r->d, &r->n, &r->ts, o->threads);
     train_gemm_setup(&r->n.plan, o->gemm, o->plan, o->resume != NULL, r->ts.gemm_plan,
                      sizeof r->ts.gemm_plan);
     if (o->resume) printf("resuming %s at step %ld of %ld\n", o->resume, r->ts.step, r->ts.steps);
     stdout_check();
     r->log = (Log){NULL, o->log, 0, 0};
-    if (o->log) {
-        if (o->resume) log_resume(&r->log, o->log, r->ts.step);
-        else log_create(&r->log, o->log);
-    }
+    Err err;
+    char note[512] = "";
+    if (o->log && (o->resume ? log_resume(&r->log, o->log, r->ts.step, note, sizeof note, &err)
+                             : log_create(&r->log, o->log, &err)))
+        fail(EXIT_RUNTIME, "%s", err.msg);
+    if (note[0]) say(CMD, "%s", note);
 }
 
 static void run_free(Run *r) {
@@ -449,15 +444,74 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     return 0;
 }
 
+// DIST: what P ranks change in the flags: each takes batch/P rows of every batch, threads
+// default to the cores of this machine over its ranks, and rank 0 alone writes the log.
+static void dist_adjust(TrainOpts *o) {
+    if (dist_size() == 1) return;
+    if (!o->resume && o->batch % dist_size() != 0)
+        fail(EXIT_USAGE, "--batch %d is not a multiple of the %d MPI ranks (each rank takes "
+             "batch/ranks rows; allowed: a multiple of %d)", o->batch, dist_size(), dist_size());
+    if (!train_opts_given(o, "--threads"))
+        o->threads = o->threads / dist_local_size() > 0 ? o->threads / dist_local_size() : 1;
+    if (dist_rank() != 0) o->log = NULL;
+}
+
+// Before any work: no output is an input, and every output is claimed (outfile.h: new, or
+// provably ours; locked against a second run). Rank 0 alone writes, so it alone claims.
+static void claim_outputs(const TrainOpts *o) {
+    if (dist_rank() != 0) return;
+    Err err;
+    if (o->out && outfile_same(o->data, o->out))
+        fail(EXIT_USAGE, "--out %s is the words file --data %s", o->out, o->data);
+    if (o->log && (outfile_same(o->log, o->data) || (o->out && outfile_same(o->log, o->out)) ||
+                   (o->resume && outfile_same(o->log, o->resume))))
+        fail(EXIT_USAGE, "--log %s is also the words file, --out or --resume (allowed: a file "
+             "of its own)", o->log);
+    if (o->plan && (outfile_same(o->plan, o->data) || (o->out && outfile_same(o->plan, o->out)) ||
+                    (o->log && outfile_same(o->plan, o->log))))
+        fail(EXIT_USAGE, "--plan %s is also the words file, --out or --log (allowed: a file of "
+             "its own)", o->plan);
+    if ((o->out && outfile_claim("--out", o->out, OUT_MODEL, &err)) ||
+        (o->log && outfile_claim("--log", o->log, OUT_LOG, &err)) ||
+        (o->plan && outfile_claim("--plan", o->plan, OUT_PLAN, &err)))
+        fail(EXIT_RUNTIME, "%s", err.msg);
+    if (o->out) return;
+    snprintf(interrupt_buf, sizeof interrupt_buf, "%s", DEFAULT_INTERRUPT_PATH);
+    struct stat st;
+    if (lstat(interrupt_buf, &st) == 0 || outfile_lock(NULL, interrupt_buf, &err) != 0) {
+        snprintf(interrupt_buf, sizeof interrupt_buf, "makemore-interrupted-%ld.safetensors",
+                 (long)getpid());
+        if (outfile_claim(NULL, interrupt_buf, OUT_MODEL, &err) != 0) {
+            say(CMD, "note: an interrupted run could not be checkpointed here (%s); give --out "
+                "FILE to keep one", err.msg);
+            interrupt_buf[0] = '\0';
+        }
+    }
+}
+
 int train_main(int argc, char **argv) {
+    stop_signals_catch(1);  // first: no signal may leave a lock or a temp file behind
     dist_init();  // DIST: one of P ranks under mpirun, else nothing
     TrainOpts o;
-    train_opts_parse(&o, argc, argv);
-    train_opts_check_outputs(&o);
+    Err err;
+    int parsed = train_opts_parse(&o, argc, argv, &err);
+    if (parsed == FLAGS_HELP) {
+        train_usage();
+        return 0;
+    }
+    if (parsed != FLAGS_OK) fail(EXIT_USAGE, "%s", err.msg);
+    dist_adjust(&o);
+    claim_outputs(&o);
     threads_set(o.threads);
     const int live = isatty(STDERR_FILENO);
     static Run r;  // a Net is large: not on the stack
     run_setup(&r, &o, live);
+    if (stop_signal && stop_signal != SIGPIPE) {  // caught while loading: nothing was trained
+        live_clear(live);
+        say(CMD, "%s before training started; nothing was written", stop_name(stop_signal));
+        run_free(&r);
+        return 128 + stop_signal;
+    }
     int stopped = -1;
     train_loop(&o, &r.n, &r.d, &r.ts, &r.rng, &r.saved, &r.log, live, &stopped);
     if (stopped >= 0) {

@@ -1,9 +1,11 @@
-// outfile.c: output paths checked, taken over only when ours, and locked (outfile.h).
+// outfile.c: the one rule for the files makemore writes, and non-blocking opens of the
+// files it reads (outfile.h).
 #include "outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,136 +13,271 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli.h"
-#include "common.h"
+static const char *nz(const char *flag) { return flag ? flag : ""; }
+static const char *sp(const char *flag) { return flag ? " " : ""; }
 
-void outfile_probe(const char *cmd, const char *flag, const char *path) {
+// ---- inputs ----------------------------------------------------------------------------
+
+int infile_open(const char *what, const char *path, Err *err) {
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     struct stat st;
-    if (stat(path, &st) == 0) {
-        if (S_ISDIR(st.st_mode))
-            cli_die(cmd, EXIT_RUNTIME, "%s %s: is a directory (allowed: a file path)", flag, path);
-        if (!S_ISREG(st.st_mode))
-            cli_die(cmd, EXIT_RUNTIME, "%s %s: exists and is not a regular file (allowed: a new "
-                    "or regular file)", flag, path);
+    if (fd < 0) return err_set(err, "%s%s%s: cannot open: %s", nz(what), sp(what), path, strerror(errno));
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        close(fd);
+        return err_set(err, "%s%s%s: cannot open: %s", nz(what), sp(what), path, strerror(e));
     }
-    char *copy = strdup(path), *tmp = NULL;
-    if (!copy || asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) cli_die(cmd, EXIT_RUNTIME, "out of memory");
-    const char *dir = dirname(copy);
-    struct stat ds;
-    if (stat(dir, &ds) != 0)
-        cli_die(cmd, EXIT_RUNTIME, "%s %s: directory %s: %s (create it first)", flag, path, dir,
-                strerror(errno));
-    if (!S_ISDIR(ds.st_mode)) cli_die(cmd, EXIT_RUNTIME, "%s %s: %s is not a directory", flag, path, dir);
-    int fd = mkstemp(tmp);
-    if (fd < 0)
-        cli_die(cmd, EXIT_RUNTIME, "%s %s: cannot create files in directory %s: %s", flag, path,
-                dir, strerror(errno));
-    close(fd);
-    unlink(tmp);
-    free(tmp);
-    free(copy);
-}
-
-void outfile_check_log(const char *cmd, const char *path) {
-    struct stat st;
-    if (lstat(path, &st) != 0 && errno == ENOENT) return;  // created later
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
-    if (fd < 0 || fstat(fd, &st) != 0)
-        cli_die(cmd, EXIT_RUNTIME, "--log %s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) {
+        close(fd);
+        return err_set(err, "%s%s%s: is a directory (allowed: a file)", nz(what), sp(what), path);
+    }
     if (!S_ISREG(st.st_mode)) {
         close(fd);
-        cli_die(cmd, EXIT_RUNTIME, "--log %s: not a regular file (a FIFO, device or socket); "
-                "allowed: a new file, an empty one or a makemore loss log", path);
+        return err_set(err, "%s%s%s: not a regular file (a FIFO, device or socket; allowed: a "
+                       "file)", nz(what), sp(what), path);
     }
-    char head[sizeof LOG_HEADER] = "";
-    ssize_t n = st.st_size > 0 ? read(fd, head, sizeof LOG_HEADER - 1) : 0;
-    close(fd);
-    if (st.st_size > 0 && (n != (ssize_t)sizeof LOG_HEADER - 1 || memcmp(head, LOG_HEADER, (size_t)n) != 0))
-        cli_die(cmd, EXIT_RUNTIME, "--log %s: exists and is not a makemore loss log (its first "
-                "line is not \"step,loss\"); not touching it (give a new path, or remove it)",
-                path);
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
 }
 
-// ---- locks ---------------------------------------------------------------------------
+// ---- whose file ------------------------------------------------------------------------
 
-enum { MAX_LOCKS = 4 };
-static char lock_path[MAX_LOCKS][4096];
-static int lock_fd[MAX_LOCKS];
+// The first n bytes of fd (from offset 0) into buf; the count read.
+static size_t head_of(int fd, char *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = pread(fd, buf + got, n - got, (off_t)got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
+// A makemore safetensors file: its header (JSON) holds "format":"makemore-...".
+static int model_is_ours(int fd, off_t size) {
+    unsigned char pre[8];
+    if (size < 8 || head_of(fd, (char *)pre, 8) != 8) return 0;
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | pre[i];
+    if (n < 2 || n > (uint64_t)size - 8 || n > (100u << 20)) return 0;
+    char *h = malloc(n + 9);
+    if (!h) return 0;
+    int ours = head_of(fd, h, n + 8) == n + 8;
+    h[n + 8] = '\0';
+    ours = ours && h[8] == '{' && strstr(h + 8, "\"format\":\"makemore-") != NULL;
+    free(h);
+    return ours;
+}
+
+int outfile_is_ours(int fd, OutKind kind) {
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
+    if (st.st_size == 0) return 1;
+    char head[64] = "";
+    size_t n = head_of(fd, head, sizeof head - 1);
+    switch (kind) {
+    case OUT_MODEL: return model_is_ours(fd, st.st_size);
+    case OUT_LOG: return n >= strlen(LOG_HEADER) && !memcmp(head, LOG_HEADER, strlen(LOG_HEADER));
+    case OUT_CSV:
+        return n >= 20 && !memcmp(head, SWEEP_CSV_HEADER, n < strlen(SWEEP_CSV_HEADER) ? n : strlen(SWEEP_CSV_HEADER));
+    case OUT_PLAN: return n >= 3 && !memcmp(head, "B=", 2) && memchr(head, '\n', n) != head;
+    case OUT_RUN_LOG: return n >= 9 && !memcmp(head, "makemore ", 9);
+    }
+    return 0;
+}
+
+static const char *kind_name(OutKind kind) {
+    switch (kind) {
+    case OUT_MODEL: return "a makemore model file";
+    case OUT_LOG: return "a makemore loss log (its first line is not \"step,loss\")";
+    case OUT_CSV: return "a makemore sweep CSV";
+    case OUT_PLAN: return "a makemore GEMM plan";
+    case OUT_RUN_LOG: return "a makemore run's log";
+    }
+    return "a makemore file";
+}
+
+// The path's directory takes a new file: one is made there and removed.
+static int probe_dir(const char *flag, const char *path, Err *err) {
+    char *copy = strdup(path), *tmp = NULL;
+    if (!copy || asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) {
+        free(copy);
+        return err_set(err, "%s%s%s: out of memory", nz(flag), sp(flag), path);
+    }
+    const char *dir = dirname(copy);
+    struct stat ds;
+    int rc = 0;
+    if (stat(dir, &ds) != 0)
+        rc = err_set(err, "%s%s%s: directory %s: %s (create it first)", nz(flag), sp(flag), path,
+                     dir, strerror(errno));
+    else if (!S_ISDIR(ds.st_mode))
+        rc = err_set(err, "%s%s%s: %s is not a directory", nz(flag), sp(flag), path, dir);
+    else {
+        int fd = mkstemp(tmp);
+        if (fd < 0)
+            rc = err_set(err, "%s%s%s: cannot create files in directory %s: %s", nz(flag), sp(flag),
+                         path, dir, strerror(errno));
+        else {
+            close(fd);
+            unlink(tmp);
+        }
+    }
+    free(tmp);
+    free(copy);
+    return rc;
+}
+
+int outfile_check(const char *flag, const char *path, OutKind kind, Err *err) {
+    struct stat st;
+    if (lstat(path, &st) != 0) {
+        if (errno != ENOENT && errno != ENOTDIR)
+            return err_set(err, "%s%s%s: %s", nz(flag), sp(flag), path, strerror(errno));
+        return probe_dir(flag, path, err);  // names what is wrong with the directory
+    }
+    if (S_ISLNK(st.st_mode))
+        return err_set(err, "%s%s%s: is a symbolic link; not following it (allowed: a new file or "
+                       "%s)", nz(flag), sp(flag), path, kind_name(kind));
+    if (S_ISDIR(st.st_mode))
+        return err_set(err, "%s%s%s: is a directory (allowed: a file path)", nz(flag), sp(flag), path);
+    if (!S_ISREG(st.st_mode))
+        return err_set(err, "%s%s%s: exists and is not a regular file (allowed: a new or regular "
+                       "file)", nz(flag), sp(flag), path);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0) return err_set(err, "%s%s%s: cannot open: %s", nz(flag), sp(flag), path, strerror(errno));
+    int ours = outfile_is_ours(fd, kind);
+    close(fd);
+    if (!ours)
+        return err_set(err, "%s%s%s: not %s; not touching it (give a new path, or remove it)",
+                       nz(flag), sp(flag), path, kind_name(kind));
+    return probe_dir(flag, path, err);  // replaced through a temporary file beside it
+}
+
+int outfile_open_append(const char *flag, const char *path, Err *err) {
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+    struct stat st;
+    if (fd < 0) return err_set(err, "%s%s%s: cannot write: %s", nz(flag), sp(flag), path, strerror(errno));
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(fd);
+        return err_set(err, "%s%s%s: not a regular file (a FIFO, device or socket)", nz(flag), sp(flag), path);
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0) fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+// ---- locks -----------------------------------------------------------------------------
+
+typedef struct {
+    char *path;
+    int fd;
+} Lock;
+static Lock *locks;
 static volatile int n_locks;
+static int cap_locks;
 
 void outfile_unlock_signal_safe(void) {
-    for (int i = 0; i < n_locks; i++) unlink(lock_path[i]);  // we hold each: ours to remove
+    for (int i = 0; i < n_locks; i++) unlink(locks[i].path);  // we hold each: ours to remove
 }
 
 static void unlock_at_exit(void) {
     outfile_unlock_signal_safe();
-    for (int i = 0; i < n_locks; i++) close(lock_fd[i]);
+    for (int i = 0; i < n_locks; i++) close(locks[i].fd);
     n_locks = 0;
 }
 
-// The pid written in the lock file at fd, or 0.
+// The pid in the lock file at fd: 0 when empty, -1 when it is not a makemore lock.
 static long lock_owner(int fd) {
     char buf[32] = "";
-    ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
-    return n > 0 ? strtol(buf, NULL, 10) : 0;
+    size_t n = head_of(fd, buf, sizeof buf - 1);
+    if (n == 0) return 0;
+    size_t d = strspn(buf, "0123456789");
+    if (d == 0 || d > 19 || d + 1 != n || buf[d] != '\n') return -1;
+    return strtol(buf, NULL, 10);
 }
 
-void outfile_lock(const char *cmd, const char *flag, const char *path) {
-    char lp[4096];
-    if (snprintf(lp, sizeof lp, "%s.lock", path) >= (int)sizeof lp)
-        cli_die(cmd, EXIT_RUNTIME, "%s %s: path too long", flag, path);
+int outfile_lock(const char *flag, const char *path, Err *err) {
+    char *lp;
+    if (asprintf(&lp, "%s.lock", path) < 0) return err_set(err, "%s%s%s: out of memory", nz(flag), sp(flag), path);
     for (int i = 0; i < n_locks; i++)
-        if (strcmp(lock_path[i], lp) == 0) return;  // already ours
-    if (n_locks == MAX_LOCKS) cli_die(cmd, EXIT_RUNTIME, "too many locks");
+        if (!strcmp(locks[i].path, lp)) {  // already ours
+            free(lp);
+            return 0;
+        }
+    if (n_locks == cap_locks) {
+        int cap = cap_locks ? 2 * cap_locks : 8;
+        Lock *grown = realloc(locks, (size_t)cap * sizeof *grown);
+        if (!grown) {
+            free(lp);
+            return err_set(err, "%s%s%s: out of memory", nz(flag), sp(flag), path);
+        }
+        locks = grown;
+        cap_locks = cap;
+    }
     for (int attempt = 0; attempt < 100; attempt++) {
-        int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-        if (fd < 0)
-            cli_die(cmd, EXIT_RUNTIME, "%s %s: cannot create its lock file %s: %s", flag, path,
-                    lp, strerror(errno));
+        int fd = open(lp, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0644);
+        struct stat a, b;
+        if (fd < 0 || fstat(fd, &a) != 0 || !S_ISREG(a.st_mode)) {
+            int e = errno;
+            if (fd >= 0) close(fd);
+            free(lp);
+            return err_set(err, "%s%s%s: cannot use its lock file %s.lock: %s", nz(flag), sp(flag),
+                           path, path, fd >= 0 ? "not a regular file" : strerror(e));
+        }
+        long pid = lock_owner(fd);
+        if (pid < 0) {
+            close(fd);
+            free(lp);
+            return err_set(err, "%s%s%s: %s.lock exists and is not a makemore lock; not touching "
+                           "it (remove it, or give another path)", nz(flag), sp(flag), path, path);
+        }
         if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
             int e = errno;
-            long pid = lock_owner(fd);
             close(fd);
+            free(lp);
             if (e == EWOULDBLOCK)
-                cli_die(cmd, EXIT_RUNTIME, "%s %s is in use by another makemore run (pid %ld, "
-                        "lock file %s); wait for it to finish, or give another path", flag, path,
-                        pid, lp);
-            cli_die(cmd, EXIT_RUNTIME, "%s %s: cannot lock %s: %s", flag, path, lp, strerror(e));
+                return err_set(err, "%s%s%s is in use by another makemore run (pid %ld, lock file "
+                               "%s.lock); wait for it to finish, or give another path", nz(flag),
+                               sp(flag), path, pid, path);
+            return err_set(err, "%s%s%s: cannot lock %s.lock: %s", nz(flag), sp(flag), path, path, strerror(e));
         }
         // The file locked must still be the one at lp: a run that was exiting may have
         // removed it between our open and our flock.
-        struct stat a, b;
-        if (fstat(fd, &a) == 0 && stat(lp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
-            char pid[32];
-            int n = snprintf(pid, sizeof pid, "%ld\n", (long)getpid());
-            if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, (size_t)n, 0) != n) {
-                // the lock holds without the pid; the message then says pid 0
+        if (stat(lp, &b) == 0 && a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+            char line[32];
+            int n = snprintf(line, sizeof line, "%ld\n", (long)getpid());
+            if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)n, 0) != n) {
+                // the lock holds without the pid; a second run's message then says pid 0
             }
             static int registered;
             if (!registered) registered = !atexit(unlock_at_exit);
-            memcpy(lock_path[n_locks], lp, strlen(lp) + 1);
-            lock_fd[n_locks] = fd;
+            locks[n_locks] = (Lock){lp, fd};
             n_locks++;
-            return;
+            return 0;
         }
         close(fd);
     }
-    cli_die(cmd, EXIT_RUNTIME, "%s %s: cannot take its lock %s (it keeps changing)", flag, path, lp);
+    free(lp);
+    return err_set(err, "%s%s%s: cannot take its lock %s.lock (it keeps changing)", nz(flag), sp(flag), path, path);
 }
 
-// ---- paths ----------------------------------------------------------------------------
+int outfile_claim(const char *flag, const char *path, OutKind kind, Err *err) {
+    if (outfile_check(flag, path, kind, err)) return -1;
+    return outfile_lock(flag, path, err);
+}
+
+// ---- paths -----------------------------------------------------------------------------
 
 // "dir/name" with dir resolved (symlinks, ..) when it exists, so that two spellings of
-// one path compare equal. Caller frees.
+// one path compare equal. Caller frees; NULL when out of memory.
 static char *canonical(const char *path) {
-    char *a = strdup(path), *b = strdup(path);
-    if (!a || !b) die(EXIT_RUNTIME, "out of memory");
-    char *dir = realpath(dirname(a), NULL);
-    const char *base = basename(b);
-    char *out = NULL;
-    if (dir && asprintf(&out, "%s/%s", dir, base) < 0) out = NULL;
-    if (!out) out = strdup(path);
-    free(dir);
+    char *a = strdup(path), *b = strdup(path), *out = NULL;
+    if (a && b) {
+        char *dir = realpath(dirname(a), NULL);
+        if (!dir || asprintf(&out, "%s/%s", dir, basename(b)) < 0) out = strdup(path);
+        free(dir);
+    }
     free(a);
     free(b);
     return out;
@@ -150,33 +287,29 @@ int outfile_same(const char *x, const char *y) {
     struct stat sx, sy;
     if (stat(x, &sx) == 0 && stat(y, &sy) == 0) return sx.st_dev == sy.st_dev && sx.st_ino == sy.st_ino;
     char *cx = canonical(x), *cy = canonical(y);
-    int same = strcmp(cx, cy) == 0;
+    int same = cx && cy && strcmp(cx, cy) == 0;
     free(cx);
     free(cy);
     return same;
 }
 
-int outfile_cwd_writable(void) {
-    char tmp[] = "makemore-interrupted.safetensors.tmpXXXXXX";
-    int fd = mkstemp(tmp);
-    if (fd < 0) return 0;
-    close(fd);
-    unlink(tmp);
-    return 1;
-}
-
 char *outfile_shell_quote(const char *path) {
     size_t n = strlen(path);
     char *q = malloc(4 * n + 4), *p = q;
-    if (!q) die(EXIT_RUNTIME, "out of memory");
+    if (!q) return NULL;
     if (n && strspn(path, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
                           "0123456789._/+,:@%-") == n) {
         memcpy(q, path, n + 1);
         return q;
     }
-    char esc[4096];
-    escape_line(esc, sizeof esc, path);
-    int printable = n < sizeof esc && strcmp(esc, path) == 0;  // nothing needed escaping
+    char *esc = malloc(4 * n + 16);
+    if (!esc) {
+        free(q);
+        return NULL;
+    }
+    escape_line(esc, 4 * n + 16, path);
+    int printable = strcmp(esc, path) == 0;  // nothing needed escaping
+    free(esc);
     *p++ = printable ? '\'' : '$';
     if (!printable) *p++ = '\'';
     for (const unsigned char *s = (const unsigned char *)path; *s; s++) {

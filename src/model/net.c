@@ -14,7 +14,27 @@
 #include "linear.h"
 #include "syncbn.h"
 
-const char *net_arch_name(NetArch a) { return a == ARCH_WAVENET ? "wavenet" : "mlp"; }
+const char *const NET_ARCH_NAMES[NET_N_ARCHS + 1] = {"mlp", "wavenet", NULL};
+const char *const BN_STATS_NAMES[3] = {"calibrate", "running", NULL};
+
+const char *net_arch_name(NetArch a) { return a >= 0 && a < NET_N_ARCHS ? NET_ARCH_NAMES[a] : "?"; }
+
+// The lecture's MLP (part 4: 200 000 steps, lr 0.1 then 0.01 from step 100 000, batchnorm
+// calibrated after training) and part 5's WaveNet (block 8, embd 24, hidden 128, lr 0.01
+// from step 150 000, running statistics).
+static void mlp_recipe(NetRecipe *r) {
+    *r = (NetRecipe){.T = 3, .E = 10, .H = 200, .layers = 1, .bn_stats = BN_STATS_CALIBRATE,
+                     .steps = 200000, .decay_step = 100000, .lr = 0.1f, .lr2 = 0.01f};
+}
+static void wavenet_recipe(NetRecipe *r) {
+    *r = (NetRecipe){.T = 8, .E = 24, .H = 128, .layers = 1, .bn_stats = BN_STATS_RUNNING,
+                     .steps = 200000, .decay_step = 150000, .lr = 0.1f, .lr2 = 0.01f};
+}
+
+void net_recipe(NetArch a, NetRecipe *r) {
+    if (a == ARCH_WAVENET) wavenet_recipe(r);
+    else mlp_recipe(r);
+}
 
 int net_config_check(NetConfig *c, Err *err) {
     if (c->V < 2 || c->V > 256) return err_set(err, "vocabulary of %d symbols (allowed: 2..256)", c->V);

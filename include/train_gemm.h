@@ -1,4 +1,4 @@
-// gemm_plan_train.h: how `makemore train` chooses its GEMM plan (--gemm, --plan, --resume).
+// train_gemm.h: how `makemore train` chooses its GEMM plan (--gemm, --plan, --resume).
 #ifndef MAKEMORE_GEMM_PLAN_TRAIN_H
 #define MAKEMORE_GEMM_PLAN_TRAIN_H
 

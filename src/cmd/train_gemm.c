@@ -1,48 +1,57 @@
-// gemm_plan_train.c: the training run's GEMM plan: from --plan FILE, the resumed
+// train_gemm.c: the training run's GEMM plan: from --plan FILE, the resumed
 // checkpoint, or --gemm (planned now); printed in the run's header.
-#include "gemm_plan_train.h"
+#include "train_gemm.h"
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
+#include "outfile.h"
 
 #define CMD "train"
 
 const char *const GEMM_MODE_CHOICES[] = {"auto", "blas", "xsmm", NULL};
 
-// The first line of path into buf; 1 read, 0 the file does not exist; dies otherwise.
+// The first line of path into buf; 1 read, 0 the file does not exist; a failure ends the
+// run.
 static int read_plan_file(const char *path, char *buf, size_t len) {
-    FILE *f = fopen(path, "r");
-    if (!f) {
-        if (errno == ENOENT) return 0;
-        cli_die(CMD, EXIT_RUNTIME, "--plan %s: cannot read it (%s)", path, strerror(errno));
-    }
-    if (!fgets(buf, (int)len, f) || (!strchr(buf, '\n') && !feof(f))) {
-        fclose(f);
-        cli_die(CMD, EXIT_RUNTIME, "--plan %s: expected one line of at most %zu bytes "
-                "(SIZES:fwd1=KIND,...); delete it to plan again", path, len - 2);
-    }
+    Err err;
+    struct stat st;
+    if (lstat(path, &st) != 0 && errno == ENOENT) return 0;
+    int fd = infile_open("--plan", path, &err);
+    if (fd < 0) cmd_fail_err(CMD, EXIT_RUNTIME, &err);
+    FILE *f = fdopen(fd, "r");
+    if (!f) cmd_fail(CMD, EXIT_RUNTIME, "--plan %s: cannot read it (%s)", path, strerror(errno));
+    int ok = fgets(buf, (int)len, f) && (strchr(buf, '\n') || feof(f));
     fclose(f);
-    buf[strcspn(buf, "\n")] = '\0';
+    if (!ok)
+        cmd_fail(CMD, EXIT_RUNTIME, "--plan %s: expected one line of at most %zu bytes "
+                 "(SIZES:fwd1=KIND,...); delete it to plan again", path, len - 2);
+    buf[strcspn(buf, "\r\n")] = '\0';
     return 1;
 }
 
+// The plan's text, atomically: a temporary file beside path, then renamed over it.
 static void write_plan_file(const char *path, const char *text) {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        cli_die(CMD, EXIT_USAGE, "--plan %.200s...: the path is too long", path);
-    FILE *f = fopen(tmp, "w");
+    char *tmp;
+    if (asprintf(&tmp, "%s.tmpXXXXXX", path) < 0) cmd_fail(CMD, EXIT_RUNTIME, "out of memory");
+    int fd = mkstemp(tmp);
+    FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
     int ok = f && fprintf(f, "%s\n", text) > 0;
+    ok = f && fflush(f) == 0 && fsync(fileno(f)) == 0 && ok;
     ok = f && fclose(f) == 0 && ok;
     if (!ok || rename(tmp, path) != 0) {
         int e = errno;
         unlink(tmp);
-        cli_die(CMD, EXIT_RUNTIME, "--plan %s: cannot write it (%s)", path, strerror(e));
+        free(tmp);
+        cmd_fail(CMD, EXIT_RUNTIME, "--plan %s: cannot write it (%s)", path, strerror(e));
     }
+    free(tmp);
 }
 
 void train_gemm_setup(GemmPlan *p, int mode, const char *plan_file, int resumed, char *stored,
@@ -51,21 +60,21 @@ void train_gemm_setup(GemmPlan *p, int mode, const char *plan_file, int resumed,
     double planning = -1.0;
     int have_file = plan_file && read_plan_file(plan_file, text, sizeof text);
     if (have_file && mode >= 0)
-        cli_die(CMD, EXIT_USAGE, "--gemm %s and --plan %s (which exists) both choose the plan "
+        cmd_fail(CMD, EXIT_USAGE, "--gemm %s and --plan %s (which exists) both choose the plan "
                 "(allowed: one of them; delete the file to plan again)", GEMM_MODE_CHOICES[mode],
                 plan_file);
     if (have_file) {
         if (gemm_plan_parse(p, text, msg, sizeof msg) != 0)
-            cli_die(CMD, EXIT_RUNTIME, "--plan %s: %s", plan_file, msg);
+            cmd_fail(CMD, EXIT_RUNTIME, "--plan %s: %s", plan_file, msg);
         snprintf(from, sizeof from, "from --plan %s", plan_file);
     } else if (resumed && stored[0] && mode < 0) {
         if (gemm_plan_parse(p, stored, msg, sizeof msg) != 0)
-            cli_die(CMD, EXIT_RUNTIME, "the resumed checkpoint's %s (give --gemm auto|blas to "
+            cmd_fail(CMD, EXIT_RUNTIME, "the resumed checkpoint's %s (give --gemm auto|blas to "
                     "plan again)", msg);
         snprintf(from, sizeof from, "the resumed checkpoint's");
     } else {
         if (mode == GEMM_MODE_XSMM && !gemm_xsmm_available())
-            cli_die(CMD, EXIT_USAGE, "--gemm xsmm: this build has no libxsmm (allowed: auto, "
+            cmd_fail(CMD, EXIT_USAGE, "--gemm xsmm: this build has no libxsmm (allowed: auto, "
                     "blas; or rebuild with libxsmm-dev installed)");
         if (mode == GEMM_MODE_AUTO) planning = gemm_plan_auto(p, NULL);
         else gemm_plan_force(p, mode == GEMM_MODE_XSMM ? GEMM_XSMM : GEMM_BLAS);
