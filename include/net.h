@@ -72,6 +72,17 @@ typedef struct {
     int fwd, dx, dw;       // LINEAR, LINEAR_OUT: its ops in the GEMM plan (-1: none)
 } Layer;
 
+// The batchnorm kernels the table's BN_TANH layers call, chosen when the model is built:
+// net_alloc sets the local ones (kernels.h); data-parallel training sets the synchronised
+// ones (dp_step.h). Forward: hprebn = hprod + bias (bias may be NULL) normalised over the
+// rows this process holds (or the global batch's), then tanh; backward: the closed form.
+typedef void (*NetBnForward)(float *h, float *bnraw, float *bnmeani, float *bnvar,
+                             float *bnvar_inv, const float *hprod, const float *bias,
+                             const float *bngain, const float *bnbias, int rows, int H, int bessel);
+typedef void (*NetBnBackward)(float *dhprebn, float *dbngain, float *dbnbias, const float *dh,
+                              const float *h, const float *bnraw, const float *bnvar_inv,
+                              const float *bngain, int rows, int H, int bessel);
+
 #define NET_MAX_LAYERS 64
 #define NET_MAX_TENSORS 200
 
@@ -87,6 +98,8 @@ typedef struct Net {
     int B;                 // batch the activations are sized for
     int *Xb, *Yb;          // [B, T], [B]
     float loss;
+    NetBnForward bn_forward;    // batchnorm's kernels (see NetBnForward)
+    NetBnBackward bn_backward;
 } Net;
 
 // The head of the plan's text form for cfg at batch B: "B=32,TE=30,H=200,V=27" for the

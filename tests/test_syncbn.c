@@ -23,6 +23,7 @@
 #include "net.h"
 #include "net_ref.h"
 #include "rng.h"
+#include "dp_step.h"
 #include "syncbn.h"
 
 // max over i of |a-b| / (atol + |b|)
@@ -62,7 +63,7 @@ static void syncbn_against_one_process(int bessel, float offset) {
     bn_tanh_backward_fused(dx, st[3], st[4], dh, h, raw, st[2], gain, B, H, bessel);
     // this rank's rows; its dh is P times its share (as the step's local dlogits are)
     float sst[6][64];
-    syncbn_tanh_forward(lh, lraw, sst[0], sst[1], sst[2], x + lo, gain, bias, Bl, H, bessel);
+    syncbn_tanh_forward(lh, lraw, sst[0], sst[1], sst[2], x + lo, NULL, gain, bias, Bl, H, bessel);
     float *ldh = xcalloc(n, 4);
     for (size_t i = 0; i < n; i++) ldh[i] = dh[lo + i] * (float)P;
     syncbn_tanh_backward(ldx, sst[3], sst[4], ldh, lh, lraw, sst[2], gain, Bl, H, bessel);

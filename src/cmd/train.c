@@ -48,7 +48,7 @@
 #include "safetensors.h"
 #include "sample.h"
 #include "stop.h"
-#include "syncbn.h"
+#include "dp_step.h"
 #include "train_opts.h"
 
 #define CMD "train"

@@ -1,4 +1,4 @@
-// syncbn.c: synchronised batchnorm and the data-parallel step (syncbn.h).
+// syncbn.c: synchronised batchnorm (syncbn.h).
 //
 // Numerics of the forward statistics: one allreduce needs the two column sums together, so
 // the variance is S2 - S1^2/B rather than the two-pass sum of squared deviations. In float
@@ -14,7 +14,6 @@
 
 #include <math.h>
 #include <omp.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -27,16 +26,8 @@
 
 static double *g_sums;      // [2H] column sums
 static size_t g_sums_cap;
-static float *g_fused;      // the fused gradient buffer
-static size_t g_fused_cap;
-static int *g_batch;        // the global batch: X [B,T] then Y [B]
-static size_t g_batch_cap;
 
-static void scratch_free(void) {
-    free(g_sums);
-    free(g_fused);
-    free(g_batch);
-}
+static void scratch_free(void) { free(g_sums); }
 
 static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
     static int registered = 0;
@@ -46,17 +37,17 @@ static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
         registered = 1;
     }
     free(p);
-    p = calloc(need, elem);
-    if (!p) die(EXIT_RUNTIME, "out of memory");
+    p = xcalloc(need, elem);  // aligned; freed with free()
     *cap = need;
     return p;
 }
 
-// Column sums in double over rows [0, B): with d = x, or d = (1 - h^2) * x when h is given
-// (tanh's backward), s1[j] = sum_b d[b,j] and s2[j] = sum_b d[b,j] * y[b,j] (y = d when NULL).
-// Thread k owns columns [j0, j1), rows in order: the same sums whatever the thread count.
-static void col_sums(double *s1, double *s2, const float *x, const float *y, const float *h,
-                     int B, int H) {
+// Column sums in double over rows [0, B): with d = x (+ bias[j] when bias is given), or
+// d = (1 - h^2) * x when h is given (tanh's backward), s1[j] = sum_b d[b,j] and
+// s2[j] = sum_b d[b,j] * y[b,j] (y = d when NULL). Thread k owns columns [j0, j1), rows in
+// order: the same sums whatever the thread count.
+static void col_sums(double *s1, double *s2, const float *x, const float *bias, const float *y,
+                     const float *h, int B, int H) {
     #pragma omp parallel if (par_worth((long)B * H))
     {
         int nt = omp_get_num_threads(), k = omp_get_thread_num();
@@ -65,7 +56,8 @@ static void col_sums(double *s1, double *s2, const float *x, const float *y, con
         for (int b = 0; b < B; b++) {
             size_t o = (size_t)b * H;
             for (int j = j0; j < j1; j++) {
-                double d = h ? (double)((1.0f - h[o + j] * h[o + j]) * x[o + j]) : (double)x[o + j];
+                double d = h ? (double)((1.0f - h[o + j] * h[o + j]) * x[o + j])
+                             : (double)(bias ? x[o + j] + bias[j] : x[o + j]);
                 s1[j] += d;
                 s2[j] += d * (y ? (double)y[o + j] : d);
             }
@@ -74,12 +66,12 @@ static void col_sums(double *s1, double *s2, const float *x, const float *y, con
 }
 
 void syncbn_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar, float *bnvar_inv,
-                         const float *hprebn, const float *bngain, const float *bnbias, int Bl,
-                         int H, int bessel) {
+                         const float *hprod, const float *bias, const float *bngain,
+                         const float *bnbias, int Bl, int H, int bessel) {
     const int B = Bl * dist_size();
     g_sums = grow(g_sums, &g_sums_cap, 2 * (size_t)H, sizeof(double));
     double *s1 = g_sums, *s2 = g_sums + H;
-    col_sums(s1, s2, hprebn, NULL, NULL, Bl, H);
+    col_sums(s1, s2, hprod, bias, NULL, NULL, Bl, H);
     dist_allreduce_sum_double(g_sums, 2 * H);  // DIST: the forward's one allreduce
     const double n_var = bessel ? B - 1 : B;
     for (int j = 0; j < H; j++) {
@@ -93,7 +85,8 @@ void syncbn_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar, f
         size_t o = (size_t)b * H;
         #pragma omp simd
         for (int j = 0; j < H; j++) {
-            float raw = (hprebn[o + j] - bnmeani[j]) * bnvar_inv[j];
+            float x = bias ? hprod[o + j] + bias[j] : hprod[o + j];
+            float raw = (x - bnmeani[j]) * bnvar_inv[j];
             bnraw[o + j] = raw;
             h[o + j] = tanhf(bngain[j] * raw + bnbias[j]);
         }
@@ -106,7 +99,7 @@ void syncbn_tanh_backward(float *dhprebn, float *dbngain, float *dbnbias, const 
     const int B = Bl * dist_size();
     g_sums = grow(g_sums, &g_sums_cap, 2 * (size_t)H, sizeof(double));
     double *sd = g_sums, *sr = g_sums + H;
-    col_sums(sd, sr, dh, bnraw, h, Bl, H);  // sum_b dhpreact, sum_b dhpreact * bnraw
+    col_sums(sd, sr, dh, NULL, bnraw, h, Bl, H);  // sum_b dhpreact, sum_b dhpreact * bnraw
     dist_allreduce_sum_double(g_sums, 2 * H);  // DIST: the backward's one allreduce
     for (int j = 0; j < H; j++) {
         dbnbias[j] = (float)sd[j];
@@ -123,39 +116,4 @@ void syncbn_tanh_backward(float *dhprebn, float *dbngain, float *dbnbias, const 
             dhprebn[o + j] = scale * ((float)B * d - dbnbias[j] - bnraw[o + j] * (k * dbngain[j]));
         }
     }
-}
-
-// The data-parallel step for a Net (net.h): every batchnorm of the table is synchronised
-// (net.c calls the functions above when P > 1), and every gradient but the batchnorm gains
-// and shifts (already global sums) goes through the one fused allreduce, then / P.
-// Each rank's dlogits is (softmax - onehot) / Bl: P times its share of the global mean's
-// gradient, and every gradient downstream (the synchronised batchnorm sums included) scales
-// with it. So the global gradient is (sum over ranks) / P, and bngain/bnbias's, already
-// summed by the batchnorm allreduce, are divided by P alone.
-float net_dp_train_step(Net *n, const Examples *ex, float lr, Rng *rng, int *stop) {
-    const int P = dist_size(), r = dist_rank(), Bl = n->B, T = n->cfg.T;
-    const size_t B = (size_t)Bl * P, np = n->num_params;
-    g_batch = grow(g_batch, &g_batch_cap, B * (T + 1), sizeof(int));
-    g_fused = grow(g_fused, &g_fused_cap, np + 3, sizeof(float));
-    int *Xg = g_batch, *Yg = g_batch + B * T;
-    examples_sample_batch(Xg, Yg, ex, (int)B, rng);  // the global batch, as one process draws it
-    float loss = net_forward(n, Xg + (size_t)r * Bl * T, Yg + (size_t)r * Bl, 1);
-    net_backward(n);
-    float *f = g_fused;
-    memcpy(f, n->grads, np * sizeof(float));  // the batchnorm entries are sent and not used
-    f[np] = loss;
-    f[np + 1] = *stop == SIGINT;
-    f[np + 2] = *stop != 0 && *stop != SIGINT;
-    dist_allreduce_sum(f, (int)(np + 3));  // DIST: the step's one gradient allreduce
-    const float inv_P = 1.0f / (float)P;
-    for (int i = 0; i < n->n_tensors; i++) {
-        const NetTensor *t = &n->tensor[i];
-        if (t->is_stat) continue;
-        float *g = n->grads + t->off;
-        const float *src = net_tensor_is_bn(n, i) ? g : f + t->off;
-        for (size_t k = 0; k < t->numel; k++) g[k] = src[k] * inv_P;
-    }
-    *stop = f[np + 1] > 0 ? SIGINT : f[np + 2] > 0 ? SIGTERM : 0;
-    net_sgd(n, lr);
-    return f[np] * inv_P;
 }

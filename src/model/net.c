@@ -9,10 +9,8 @@
 #include <string.h>
 
 #include "common.h"
-#include "dist.h"
 #include "kernels.h"
 #include "linear.h"
-#include "syncbn.h"
 
 const char *const NET_ARCH_NAMES[NET_N_ARCHS + 1] = {"mlp", "wavenet", NULL};
 const char *const BN_STATS_NAMES[3] = {"calibrate", "running", NULL};
@@ -237,6 +235,8 @@ void net_alloc(Net *n, const NetConfig *cfg, int B) {
         if (n->tensor[i].is_stat)
             for (size_t k = 0; k < n->tensor[i].numel; k++)
                 n->stats[n->tensor[i].off + k] = n->tensor[i].init_shift;
+    n->bn_forward = batchnorm_tanh_forward_bias;
+    n->bn_backward = bn_tanh_backward_fused;
     plan_build(n);
 }
 
@@ -362,20 +362,13 @@ void net_layer_forward(Net *n, int l, int update_running) {
     case L_FLATTEN:  // a view: (B*rows, cols) over the same floats
         break;
     case L_LINEAR:   // (B*rows, H): the product; its bias is added in the batchnorm's passes
-        linear_forward_op(&n->plan.op[L->fwd], A + L->out, in, net_tensor(n, L->w),
-                          dist_size() > 1 && L->b >= 0 ? net_tensor(n, L->b) : NULL);
+        linear_forward_op(&n->plan.op[L->fwd], A + L->out, in, net_tensor(n, L->w), NULL);
         break;
     case L_BN_TANH:  // (B*rows, H), statistics over all B*rows rows
-        if (dist_size() > 1)  // DIST: the statistics of every rank's rows (syncbn.h)
-            syncbn_tanh_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv,
-                                in, net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
-                                c->bessel);
-        else  // the linear layer before it left its product alone: its bias is added here
-            batchnorm_tanh_forward_bias(A + L->out, A + L->raw, A + L->bmean, A + L->bvar,
-                                        A + L->binv, in, n->layer[l - 1].b >= 0 ?
-                                        net_tensor(n, n->layer[l - 1].b) : NULL,
-                                        net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols,
-                                        c->bessel);
+        // the linear layer before it left its product alone: its bias is added here
+        n->bn_forward(A + L->out, A + L->raw, A + L->bmean, A + L->bvar, A + L->binv, in,
+                      n->layer[l - 1].b >= 0 ? net_tensor(n, n->layer[l - 1].b) : NULL,
+                      net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols, c->bessel);
         if (update_running && c->bn_stats == BN_STATS_RUNNING)
             running_update(net_tensor(n, L->mean), net_tensor(n, L->var), A + L->bmean,
                            A + L->bvar, c->momentum, L->cols);
@@ -415,12 +408,8 @@ void net_layer_backward(Net *n, int l, int sgd, float lr) {
                              L->in_cols, c->V);
         break;
     case L_BN_TANH:     // exercise 3 with tanh fused, over all B*rows rows
-        if (dist_size() > 1)  // DIST: the closed form's two column sums over every rank's rows
-            syncbn_tanh_backward(A + p->dout, grad_of(n, L->w), grad_of(n, L->b), A + L->dout,
-                                 A + L->out, A + L->raw, A + L->binv, W, rows, L->cols, c->bessel);
-        else
-            bn_tanh_backward_fused(A + p->dout, grad_of(n, L->w), grad_of(n, L->b), A + L->dout,
-                                   A + L->out, A + L->raw, A + L->binv, W, rows, L->cols, c->bessel);
+        n->bn_backward(A + p->dout, grad_of(n, L->w), grad_of(n, L->b), A + L->dout, A + L->out,
+                       A + L->raw, A + L->binv, W, rows, L->cols, c->bessel);
         break;
     case L_LINEAR:
         if (sgd) linear_backward_sgd_op(&n->plan.op[L->dx], &n->plan.op[L->dw], A + p->dout, W, db,
