@@ -14,9 +14,15 @@
 // caller's embedding gather writes x and as lm_head and the loss read the hidden states, so
 // nothing is transposed on the way in or out. The recurrences step through time with the
 // batch rows of one step strided by T*n: the per-step GEMMs read and write those rows in
-// place through blas_sgemm's leading dimensions (OpenBLAS packs its operands anyway, so the
-// stride costs nothing measurable), and the batch splits into row blocks that each run
-// the whole sequence on one thread -- one fork per sequence, not one per time step.
+// place through blas_sgemm's leading dimensions (OpenBLAS packs its operands, so a strided
+// operand is a strided read in the packing, not a copy). Time-major buffers ([T,B,n]) would
+// make each step's rows contiguous and h_{t-1} a view of hidden shifted one step; batch-major
+// instead keeps x, hidden and their gradients in the caller's layout, and a block of batch
+// rows [b0,b1) is one contiguous slab [b0:b1,T,n] that a thread runs through every step
+// alone -- one fork per sequence, not one per step (when the recurrence is large enough:
+// recurrent.c's rec_blocks). The price is one saved copy of h_{t-1} per position (the
+// state's hprev, written by the pass that writes h_t), which makes the hidden half's
+// weight gradient one GEMM over the B*T rows.
 //
 // Weights are the engine's [in, out] (out = in . W + b, a plain NN GEMM; the checkpoint
 // writer transposes to PyTorch's [out, in]). For the cells, W [n_in+n_h, n_h]: rows
@@ -37,6 +43,8 @@ void bigram_forward(float *logits, const float *W, const int *X, int N, int V);
 // dW [V,V] (overwritten) = the scatter-add of dlogits [N,V] rows into rows X[n]. Each row
 // of dW is summed by one thread in n order: the same bits at any thread count.
 void bigram_backward(float *dW, const float *dlogits, const int *X, int N, int V);
+// (Both are kernels.h's embedding gather and scatter-add at T = 1, E = V; the atomic form of
+// the backward is embedding_backward_serial with the same sizes.)
 
 // ---- mlp: the context of every position ------------------------------------------------
 //
@@ -97,9 +105,10 @@ void rnn_forward(float *hidden, float *state, const float *x, const float *W, co
 // hidden and state: dx [B,T,n_in] (may be NULL: skipped), dW [n_in+n_h, n_h], db [n_h],
 // dstart [n_h] (= the sum over b of dh_{-1}), all overwritten. Per step: dpre_t =
 // (dhidden_t + dh_t) * (1 - h_t^2) and dh_{t-1} = dpre_t . W_h^T (one GEMM per step on a
-// transposed copy of W_h); after the loop, dW = [x | hprev]^T . dpre and dx = dpre . W_x^T
-// are one GEMM each over all B*T rows. scratch: rnn_scratch_floats
-// (dpre [B,T,n_h], the carry [B,n_h], W_h^T [n_h,n_h], a [n_h] sum).
+// transposed copy of W_h); after the loop dW's two row blocks, x^T . dpre and hprev^T . dpre,
+// and dx = dpre . W_x^T are one GEMM each over all B*T rows, db and dstart column sums in
+// row order. scratch: rnn_scratch_floats (dpre [B,T,n_h], the carry [B,n_h],
+// W_h^T [n_h,n_h], a sum [n_h]).
 size_t rnn_scratch_floats(int B, int T, int n_in, int n_h);
 void rnn_backward(float *dx, float *dW, float *db, float *dstart, float *scratch,
                   const float *dhidden, const float *hidden, const float *state, const float *x,
@@ -136,7 +145,10 @@ void gru_forward(float *hidden, float *state, const float *x, const GruWeights *
 // overwritten. Per step: a pass (with dh: hbar's and z's pre-activation gradients and
 // dh*(1-z)), one GEMM (r*h's gradient), a pass (r's pre-activation gradient and the reset
 // path into dh_{t-1}), one GEMM (both gates into dh_{t-1}). After the loop every weight
-// gradient and dx are GEMMs over all B*T rows. scratch: gru_scratch_floats.
+// gradient and dx are GEMMs over all B*T rows. scratch: gru_scratch_floats ([dz | dr]
+// [B,T,2*n_h], dhbar's pre-activation [B,T,n_h], the carry and r*h's gradient [B,n_h] each,
+// the transposed hidden halves [2*n_h,n_h] and [n_h,n_h], z's and r's weight gradients side
+// by side [n_in+n_h,2*n_h] before they are split into dWz and dWr, a sum [2*n_h]).
 size_t gru_scratch_floats(int B, int T, int n_in, int n_h);
 void gru_backward(float *dx, const GruGrads *g, float *dstart, float *scratch,
                   const float *dhidden, const float *state, const float *x, const GruWeights *w,
@@ -152,17 +164,20 @@ void gru_backward(float *dx, const GruGrads *g, float *dstart, float *scratch,
 
 // mlp's context as makemore.py builds it: T gathers wte[idx] with idx rolled one place
 // right and its first column set to <BLANK> after each, then the concatenation.
-// work: context_atomic_floats (int idx [B,T] and the T gathers [T][B,T,E]).
+// work: context_atomic_floats (the T index tensors [T][B,T] as ints, then the T gathers
+// [T][B,T,E], whose gradients the backward keeps in the same place).
 size_t context_atomic_floats(int B, int T, int E);
 void context_forward_atomic(float *emb_cat, float *work, const float *wte, const int *X, int B,
                             int T, int E, int V);
 // The backward line by line: the cat's gradient split into the T gathers, each gather's
 // scatter-add into dwte with the same rolled indices (dwte overwritten).
-void context_backward_atomic(float *dwte, float *work, const float *demb_cat, const int *X,
-                             int B, int T, int E, int V);
+void context_backward_atomic(float *dwte, float *work, const float *demb_cat, int B, int T,
+                             int E, int V);
 
 // BoWBlock: att = softmax(masked_fill(zeros [T,T], upper triangle, -inf)); y = att @ x per
 // row; x1 = x + y; hpre = x1 @ Wfc + bfc; h = tanh(hpre); m = h @ Wproj + bproj; x2 = x1 + m.
+// The backward has no line for att (no parameter reaches it): dx0 = dx1 + att^T @ dx1.
+// work: att [T,T], then y, x1, hpre, h, m and the backward's dm, dh, dhpre, dx1, dy.
 size_t bow_atomic_floats(int B, int T, int C, int C2);
 void bow_block_forward_atomic(float *x2, float *work, const float *x0, const float *Wfc,
                               const float *bfc, const float *Wproj, const float *bproj, int B,
@@ -171,8 +186,11 @@ void bow_block_backward_atomic(float *dx0, float *dWfc, float *dbfc, float *dWpr
                                float *dbproj, float *work, const float *dx2, const float *Wfc,
                                const float *Wproj, int B, int T, int C, int C2);
 
-// RNN and GRU cells, step by step: xh = cat([x_t, hprev]), the cell's lines, hiddens
-// stacked; backward from the last step, dW += per step, dstart = the expand's sum.
+// RNN and GRU cells, step by step: hprev = start.expand(B, -1); per t: x_t = emb[:, t],
+// xh = cat([x_t, hprev]), the cell's lines, hiddens stacked. The backward from the last
+// step: dW (+)= xh^T @ da per step, dxh = da @ W^T split into dx[:, t] and dhprev,
+// dstart = dhprev.sum(0) (the expand's adjoint). work: every step's intermediates [T][B,...]
+// and one step's gradients.
 size_t rnn_atomic_floats(int B, int T, int n_in, int n_h);
 void rnn_forward_atomic(float *hidden, float *work, const float *x, const float *W,
                         const float *b, const float *start, int B, int T, int n_in, int n_h);

@@ -124,7 +124,7 @@ static void test_context(void) {
         CHECK(same(dwte, dwte_serial, n_wte), "dwte != the serial loop (B=%d T=%d)", B, T);
         context_forward_atomic(emb_at, work, wte, X, B, T, E, V);
         CHECK(same(emb, emb_at, n_cat), "fused gather != makemore.py's rolls (B=%d T=%d)", B, T);
-        context_backward_atomic(dwte_at, work, demb, X, B, T, E, V);
+        context_backward_atomic(dwte_at, work, demb, B, T, E, V);
         CHECK(near_f(dwte, dwte_at, n_wte, 1e-5), "fused dwte vs atomic (B=%d T=%d)", B, T);
         threads_set(2);
         fill_nan(emb_at, n_cat);

@@ -132,9 +132,9 @@ void context_forward_atomic(float *emb_cat, float *work, const float *wte, const
     line_cat_embs(emb_cat, embs, n, T, E);
 }
 
-void context_backward_atomic(float *dwte, float *work, const float *demb_cat, const int *X,
-                             int B, int T, int E, int V) {
-    (void)X;  // the forward's rolled indices are in work
+void context_backward_atomic(float *dwte, float *work, const float *demb_cat, int B, int T,
+                             int E, int V) {
+    // the forward's rolled indices are in work
     const int n = B * T;
     const int *idx = (const int *)work;
     float *dembs = work + (size_t)T * n;  // the gathers' values are no longer needed
