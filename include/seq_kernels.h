@@ -29,7 +29,7 @@ float ce_masked_forward_backward(float *dlogits, const float *logits, const int 
 // computed in double; *n_valid (may be NULL) receives the number of valid rows.
 double ce_masked_loss_sum(const float *logits, const int *targets, int N, int V, int *n_valid);
 
-// The atomic form: the lecture's chain, one loop per line, on the valid rows
+// The atomic form: the lecture's chain, one loop per line (the forward lines over every row)
 //   logit_maxes = logits.max(1, keepdim=True).values             [N,1]
 //   norm_logits = logits - logit_maxes                            [N,V]
 //   counts = norm_logits.exp()                                    [N,V]
@@ -41,8 +41,10 @@ double ce_masked_loss_sum(const float *logits, const int *targets, int N, int V,
 // then backward, line by line (dlogprobs = -1/n_valid at the valid targets, 0 elsewhere;
 // dprobs; dcounts_sum_inv; dcounts; dcounts_sum; dcounts += dcounts_sum; dnorm_logits;
 // dlogits = dnorm_logits; dlogit_maxes; dlogits += onehot(argmax) * dlogit_maxes).
-// Same inputs and outputs as ce_masked_forward_backward; ignored rows give 0 in every
-// tensor of the chain. scratch: ce_masked_atomic_scratch(N, V) floats (overwritten).
+// Same inputs and outputs as ce_masked_forward_backward; every gradient of the chain is 0
+// on the ignored rows. Like the notebook's, the dprobs line gives inf * 0 = NaN where a
+// probability underflows to 0 (a logit gap above ~88). The loss is summed in double.
+// scratch: ce_masked_atomic_scratch(N, V) floats (overwritten).
 float ce_masked_forward_backward_atomic(float *dlogits, const float *logits,
                                         const int *targets, int N, int V, float *scratch);
 size_t ce_masked_atomic_scratch(int N, int V);  // 8*N*V + 6*N
