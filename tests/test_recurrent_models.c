@@ -17,21 +17,6 @@
 #include "recurrent_kernels.h"
 #include "rng.h"
 
-// mm_ref.c (which holds mm_ref_ce) dispatches to the transformer's twin too, written
-// elsewhere; until it is in the library these stand in for it. This test never calls them,
-// and a real definition in the library takes precedence over a weak one.
-__attribute__((weak)) int mm_ref_transformer_tensors(const MmConfig *c, MmTensorInfo *out,
-                                                     int max) {
-    (void)c, (void)out, (void)max;
-    return 0;
-}
-__attribute__((weak)) double mm_ref_transformer_loss(const MmConfig *c, const double *const *P,
-                                                     const int *X, const int *Y, int B,
-                                                     double *const *G) {
-    (void)c, (void)P, (void)X, (void)Y, (void)B, (void)G;
-    return NAN;
-}
-
 static Rng rng;
 
 #define MAXT 16

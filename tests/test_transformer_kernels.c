@@ -20,26 +20,6 @@
 #include "seq_kernels.h"
 #include "transformer_kernels.h"
 
-// mm_ref.c's dispatch names every twin; this test links only the Transformer's. Until the
-// other twins are in the library these weak stand-ins satisfy the linker (a real definition,
-// when linked, takes precedence); the test never calls them.
-#define MM_STUB(kind)                                                                          \
-    __attribute__((weak)) int mm_ref_##kind##_tensors(const MmConfig *c, MmTensorInfo *o,     \
-                                                      int m) {                                \
-        (void)c, (void)o, (void)m;                                                            \
-        return 0;                                                                             \
-    }                                                                                         \
-    __attribute__((weak)) double mm_ref_##kind##_loss(const MmConfig *c, const double *const *P, \
-                                                      const int *X, const int *Y, int B,      \
-                                                      double *const *G) {                     \
-        (void)c, (void)P, (void)X, (void)Y, (void)B, (void)G;                                 \
-        return NAN;                                                                           \
-    }
-MM_STUB(bigram)
-MM_STUB(mlp)
-MM_STUB(bow)
-MM_STUB(rnn)
-
 static Rng rng;
 
 static float *randv(size_t n, float scale, float shift) {
