@@ -5,8 +5,10 @@
 
 #include "common.h"
 #include "data.h"
-#include "gemm_plan.h"
 #include "safetensors.h"
+
+// Room for the GEMM plan's text form (gemm_plan.h's GEMM_PLAN_TEXT_MAX fits: train_gemm.c).
+#define CHECKPOINT_PLAN_MAX 4096
 
 // Everything a resumed run needs to draw the same batches and follow the same
 // schedule as an uninterrupted one.
@@ -25,7 +27,7 @@ typedef struct {
     int has_data_fp;
     uint64_t data_bytes;
     uint32_t data_crc;
-    char gemm_plan[GEMM_PLAN_TEXT_MAX];  // the run's GEMM plan (gemm_plan_format), "" when none; optional
+    char gemm_plan[CHECKPOINT_PLAN_MAX];  // the run's GEMM plan (gemm_plan_format), "" when none; optional
                           // metadata "gemm_plan", reused by --resume
     int ranks;          // MPI ranks the run was trained on (metadata "ranks", written when > 1;
                         // absent reads as 1)

@@ -30,13 +30,16 @@ size_t escape_line(char *out, size_t cap, const char *in);
 void say(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vsay(const char *cmd, const char *fmt, va_list ap);
 
-// say(NULL, ...) and exit with status. For main-level code only.
+// say(NULL, ...) and exit with status. For the bench's and the tests' main-level code
+// only: nothing under src/ calls it (commands end through cmd_fail, cli.h; tests/
+// test_layers.sh checks that nothing below src/cmd/ exits).
 void die(int status, const char *fmt, ...) __attribute__((noreturn, format(printf, 2, 3)));
 
 // Opens /dev/null on fd 0, 1 or 2 when closed (called first thing in main).
 void std_fds_ensure(void);
 
-// 64-byte aligned allocation, zero-filled; dies with EXIT_RUNTIME when out of memory.
+// 64-byte aligned allocation, zero-filled. Exhausted memory is the one failure below the
+// commands that ends the process: one line, exit status 1.
 void *xcalloc(size_t count, size_t size);
 void xfree(void *p);
 

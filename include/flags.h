@@ -79,8 +79,8 @@ void flags_format(const Flag *f, const void *opts, char *buf, size_t len);
 // 1 when the row's value is the same in a and b.
 int flags_same(const Flag *f, const void *a, const void *b);
 
-// The synopsis: "makemore train    [--arch mlp|wavenet] [--layers 1] ..." wrapped at 92
-// columns, continuation lines indented under the first flag. lead: the command as the
+// The synopsis: "  makemore train    [--arch mlp|wavenet] [--layers 1] ..." wrapped at 94
+// columns (two of indent), continuation lines indented under the first flag. lead: the command as the
 // synopsis writes it ("makemore train"), padded to `pad`; fixed: what precedes the
 // optional flags (e.g. "--model FILE"), or NULL. Skips the rows named in `skip` (NULL-
 // terminated, may be NULL).

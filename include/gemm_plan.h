@@ -42,7 +42,7 @@ typedef struct {
 typedef struct {
     int n;
     GemmOp op[GEMM_PLAN_MAX_OPS];
-    char name[GEMM_PLAN_MAX_OPS][8];  // "fwd1", "dx2", "dw2", ... (at most "fwd17")
+    char name[GEMM_PLAN_MAX_OPS][16];  // "fwd1", "dx2", "dw2", "att_qk", ... (15 bytes at most)
     char sizes[96];  // what the plan was made for, the head of its text form:
                      // "B=32,TE=30,H=200,V=27" (the model and batch; net_plan_sizes)
 } GemmPlan;
@@ -52,7 +52,8 @@ int gemm_xsmm_available(void);
 
 // An empty plan for `sizes`; then gemm_plan_add for each op, in the order they run, with
 // its fixed kind (the engine's path without a planner, bit for bit). Every op starts at
-// its fixed kind. gemm_plan_add returns the op's index.
+// its fixed kind. gemm_plan_add returns the op's index, or -1 when the plan is full
+// (GEMM_PLAN_MAX_OPS: a model's config check keeps its plan within).
 void gemm_plan_begin(GemmPlan *p, const char *sizes);
 int gemm_plan_add(GemmPlan *p, const char *name, int transA, int transB, int M, int N, int K,
                   float beta, GemmKind fixed);
@@ -88,7 +89,7 @@ double gemm_op_check(const GemmOp *op, unsigned long long seed);
 
 // Text form: the sizes, then op=kind in order:
 // "B=32,TE=30,H=200,V=27:fwd1=xsmm,fwd2=blas,dx2=blas_t,dw2=xsmm,dx1=xsmm,dw1=blas".
-#define GEMM_PLAN_TEXT_MAX 1024
+#define GEMM_PLAN_TEXT_MAX 4096
 void gemm_plan_format(const GemmPlan *p, char *buf, size_t len);
 // Reads the text form into p (already built with the run's ops and sizes). Returns
 // 0, or -1 with a message in msg: malformed, sizes not the run's, a kind unknown or not

@@ -7,19 +7,12 @@
 #     --out/--log pointing into an empty directory, and both must still be empty.
 # Positive controls (the same inputs, unbroken, succeed) show that each row fails for
 # the reason it names. Env: MAKEMORE (the binary), NAMES (names.txt).
-MAKEMORE=${MAKEMORE:-build/makemore}
-case $MAKEMORE in /*) ;; *) MAKEMORE=$PWD/$MAKEMORE ;; esac
-T=$(mktemp -d) || exit 1
-trap 'chmod -R u+w "$T" 2>/dev/null; rm -rf "$T"' EXIT INT TERM
-passed=0
-failed=0
+. "$(dirname "$0")/lib.sh"
 IN=$T/in    # inputs (never written by a row)
 OUT=$T/out  # where rows point --out / --log: must stay empty
 RUN=$T/cwd  # each row's working directory: must stay empty
 mkdir "$IN"
 
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 
 # expect NAME STATUS FRAGMENT CMD...: CMD runs in an empty $RUN with an empty $OUT.
 expect() {
@@ -53,7 +46,7 @@ expect_ok() {
 M=$MAKEMORE
 # A tiny but valid setup: 8 words, vocabulary '.', a, b; a model of 25 parameters.
 W=$IN/w.txt
-printf 'ab\nba\nabba\nb\na\naab\nbab\naa\n' >"$W"
+tiny_words "$W"
 TINY="--data $W --hidden 2 --embd 2 --block 1 --batch 4 --samples 0 --print-every 1000"
 
 # ---- words files ---------------------------------------------------------------------
@@ -370,5 +363,4 @@ else
     fail "guard: divergence after periodic checkpoints keeps the last" "rc $rc: $(cat "$T/stderr"); files: $(ls -A "$OUT")"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,14 +4,7 @@
 # checkpoint's plan (same log as an uninterrupted run under that plan), bad plans and
 # flags fail with one line and the right status.
 # Env: MAKEMORE (binary), NAMES (names.txt). Prints "N passed, N failed".
-M=${MAKEMORE:-build/makemore}
-W=${NAMES:-data/names.txt}
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-passed=0; failed=0
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; [ -n "$2" ] && echo "  $2"; failed=$((failed + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 RUN="--data $W --hidden 50 --threads 1 --samples 0 --print-every 1000"
 $M train $RUN --steps 300 --log "$T/default.csv" >"$T/o1" 2>&1
@@ -61,5 +54,4 @@ $M train $WAVE --steps 200 --plan "$T/wplan" --log "$T/wfixed.csv" >"$T/o13" 2>&
 check "wavenet --plan FILE read back: the same losses" 'cmp -s "$T/wauto.csv" "$T/wfixed.csv"' "$(cat "$T/o13")"
 $M train $RUN --steps 10 --plan "$T/wplan" >"$T/o14" 2>"$T/e14"
 check "the lecture's model with a wavenet's plan: status 1, does not fit" '[ $? -eq 1 ] && grep -q "does not fit" "$T/e14"' "$(cat "$T/e14")"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -5,14 +5,8 @@
 # gradient named), --dump read back by --ref, and the flags' validation.
 # Env: MAKEMORE (the binary). PyTorch is not needed; when /usr/bin/python3 has it, a --dump
 # file is also checked against autograd (tests/torch_reference.py check).
-MAKEMORE=${MAKEMORE:-build/makemore}
+. "$(dirname "$0")/lib.sh"
 DATA=$(dirname "$0")/data
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 
 # run ARGS...: $MAKEMORE gradcheck ARGS into $T/out, $T/err; sets rc.
 run() {
@@ -174,5 +168,4 @@ run --ref "$T/junk"
 run --dump "$T/no/such/dir/x.safetensors"
 [ "$rc" -eq 1 ] && pass "--dump into a missing directory: exit 1" || fail "--dump unwritable" "exit $rc"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -9,17 +9,10 @@
 #     read (a 2 GB sparse file, under a memory limit);
 #   - a finite model whose losses are not: eval fails.
 # Env: MAKEMORE (the binary), NAMES (names.txt).
-MAKEMORE=${MAKEMORE:-build/makemore}
-case $MAKEMORE in /*) ;; *) MAKEMORE=$PWD/$MAKEMORE ;; esac
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 M=$MAKEMORE
-printf 'ab\nba\nabba\nb\na\naab\nbab\naa\n' >w.txt
+tiny_words w.txt
 TINY="--data w.txt --hidden 2 --embd 2 --block 1 --batch 4 --samples 0 --threads 1"
 $M train $TINY --steps 3 --out good.st >/dev/null 2>&1 || fail "train good.st" "failed"
 size=$(wc -c <good.st)
@@ -86,5 +79,4 @@ done
 $M eval --accept-unchecked --model inf.st --data w.txt >out 2>err; rc=$?
 [ "$rc" -eq 1 ] && [ "$(wc -l <err)" -eq 1 ] && grep -q "inf.st: the train loss is .*nan\\|inf.st: the train loss is inf" err && [ ! -s out ] && pass "eval: a non-finite loss is an error" || fail "non-finite eval" "rc $rc: $(cat err) $(cat out)"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -6,9 +6,7 @@
 # divide; the same for a WaveNet of the MLP family (losses, resume, another P). Skipped
 # (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
 # Env: MAKEMORE (binary), NAMES (names.txt), BUILD. Prints "N passed, N failed".
-M=${MAKEMORE:-build/makemore}
-W=${NAMES:-data/names.txt}
-BUILD=${BUILD:-build}
+. "$(dirname "$0")/lib.sh"
 if $M train --help 2>/dev/null | grep -q "built without MPI"; then
     echo "skipped: $M was built without MPI (make MPI=1 && make test MPI=1 runs these tests)"
     echo "0 passed, 0 failed"; exit 0
@@ -16,12 +14,6 @@ fi
 if ! command -v mpirun >/dev/null 2>&1; then
     echo "skipped: no mpirun on PATH (Debian: openmpi-bin)"; echo "0 passed, 0 failed"; exit 0
 fi
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-passed=0; failed=0
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; [ -n "$2" ] && echo "  $2"; failed=$((failed + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
 ROOT=; [ "$(id -u)" = 0 ] && ROOT=--allow-run-as-root
 MPIRUN="mpirun $ROOT --oversubscribe -np 2"
 # Each rank one thread (the step's threads are not what is tested here).
@@ -130,5 +122,4 @@ rc=$?
 check "wavenet: resume with another number of processes: exit 2, says mpirun -np 2" \
     '[ $rc -eq 2 ] && grep -q "trained on 2 processes.*mpirun -np 2" "$T/err"' "rc=$rc $(cat "$T/err")"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -4,14 +4,7 @@
 # resumed run ends byte-identical to an uninterrupted one; contradicting flags and a
 # block that is not a power of two exit 2; gradcheck --arch exits 0.
 # Env: MAKEMORE (the binary), NAMES (names.txt).
-MAKEMORE=${MAKEMORE:-build/makemore}
-NAMES=${NAMES:-data/names.txt}
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
+. "$(dirname "$0")/lib.sh"
 
 WAVE="--arch wavenet --block 4 --embd 6 --hidden 16 --batch 16 --data $NAMES --threads 1 --samples 0"
 MLP2="--arch mlp --layers 2 --block 3 --embd 5 --hidden 12 --batch 16 --data $NAMES --threads 1 --samples 0"
@@ -122,5 +115,4 @@ for g in "--arch wavenet --batch 8 --hidden 16 --embd 6" "--arch mlp --layers 3 
     fi
 done
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -7,19 +7,10 @@
 #   3. ours only (--log takeover rules, a FIFO, closed fds 1/2, locks);
 #   4. the "continue with" command works whatever the paths hold.
 # Env: MAKEMORE (the binary), NAMES (names.txt).
-MAKEMORE=${MAKEMORE:-build/makemore}
-NAMES=${NAMES:-data/names.txt}
-case $MAKEMORE in /*) ;; *) MAKEMORE=$PWD/$MAKEMORE ;; esac
-case $NAMES in /*) ;; *) NAMES=$PWD/$NAMES ;; esac
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 M=$MAKEMORE
-printf 'ab\nba\nabba\nb\na\naab\nbab\naa\n' >w.txt
+tiny_words w.txt
 TINY="--data w.txt --hidden 2 --embd 2 --block 1 --batch 4 --samples 0 --print-every 1000000 --threads 1"
 
 # one_line NAME WANT_RC FRAGMENT: checks $rc and err (exactly one line, no raw control
@@ -173,5 +164,4 @@ else
     echo "skip the continue command (no bash)"
 fi
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

@@ -9,17 +9,8 @@
 # Each must end with the reference's loss CSV byte for byte (every step's loss as %.9g),
 # the same final checkpoint file byte for byte, and the same final losses and samples.
 # Env: MAKEMORE (the binary), NAMES (names.txt).
-MAKEMORE=${MAKEMORE:-build/makemore}
-NAMES=${NAMES:-data/names.txt}
-case $MAKEMORE in /*) ;; *) MAKEMORE=$PWD/$MAKEMORE ;; esac
-case $NAMES in /*) ;; *) NAMES=$PWD/$NAMES ;; esac
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT INT TERM
+. "$(dirname "$0")/lib.sh"
 cd "$T" || exit 1
-passed=0
-failed=0
-pass() { passed=$((passed + 1)); echo "ok   $1"; }
-fail() { failed=$((failed + 1)); echo "FAIL $1: $2"; }
 M=$MAKEMORE
 STEPS=24000
 # The lr decay falls inside the run, so the resumed runs must also keep the schedule.
@@ -127,5 +118,4 @@ final kill2.out >kill.final
 same "SIGKILL: final losses and samples identical" full.final kill.final
 
 echo "interrupted at steps $step1 (SIGINT), $step2 (SIGTERM); SIGKILL resumed from $from"
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

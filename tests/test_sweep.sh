@@ -4,14 +4,7 @@
 # CSV, a grid, a failed run among good ones, bad flags, and Ctrl-C then --resume; a sweep
 # of WaveNets (the MLP family).
 # Env: MAKEMORE (binary), NAMES (names.txt). Prints "N passed, N failed".
-M=${MAKEMORE:-build/makemore}
-W=${NAMES:-data/names.txt}
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-passed=0; failed=0
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; [ -n "$2" ] && echo "  $2"; failed=$((failed + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 RUN="--data $W --steps 2000 --hidden 50"
 $M sweep --seeds 1-3 --jobs 2 $RUN --out-dir "$T/sw" --csv "$T/sw.csv" >"$T/out" 2>"$T/err"
@@ -101,5 +94,4 @@ check "sweep --arch wavenet --resume of a finished sweep: evaluated, unchanged" 
     '[ $rc -eq 0 ] && [ $(grep -c " ok$" "$T/wres") -eq 2 ] && cmp -s "$T/wn2.st" "$T/wn/seed=2.safetensors"' \
     "rc=$rc $(tail -5 "$T/wres")"
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

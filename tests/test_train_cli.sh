@@ -2,14 +2,7 @@
 # test_train_cli.sh: the trainer end to end through the CLI: checkpoint save -> load ->
 # identical eval losses, deterministic runs, sampling, --help for every subcommand.
 # Env: MAKEMORE (binary), NAMES (names.txt). Prints "N passed, N failed".
-M=${MAKEMORE:-build/makemore}
-W=${NAMES:-data/names.txt}
-T=$(mktemp -d) || exit 1
-trap 'rm -rf "$T"' EXIT
-passed=0; failed=0
-pass() { echo "ok   $1"; passed=$((passed + 1)); }
-fail() { echo "FAIL $1"; [ -n "$2" ] && echo "  $2"; failed=$((failed + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1" "$3"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 RUN="--data $W --steps 600 --hidden 50 --print-every 200 --threads 1"
 $M train $RUN --out "$T/m.st" --samples 5 >"$T/train1.txt" 2>"$T/err1"
@@ -80,5 +73,4 @@ done
 $M --help >"$T/h" 2>&1
 check "makemore --help lists the commands" '[ $? -eq 0 ] && grep -q gradcheck "$T/h"'
 
-echo "$passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+finish

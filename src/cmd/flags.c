@@ -3,6 +3,7 @@
 
 #include <inttypes.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
@@ -78,8 +79,22 @@ void flags_format(const Flag *f, const void *opts, char *buf, size_t len) {
     case FT_INT: snprintf(buf, len, "%d", *CFIELD(opts, f, int)); return;
     case FT_LONG: snprintf(buf, len, "%ld", *CFIELD(opts, f, long)); return;
     case FT_U64: snprintf(buf, len, "%" PRIu64, *CFIELD(opts, f, uint64_t)); return;
-    case FT_FLOAT: snprintf(buf, len, "%.9g", (double)*CFIELD(opts, f, float)); return;
-    case FT_DOUBLE: snprintf(buf, len, "%.17g", *CFIELD(opts, f, double)); return;
+    case FT_FLOAT: {  // the shortest decimal that reads back as the same float
+        float v = *CFIELD(opts, f, float);
+        for (int p = 6; p <= 9; p++) {
+            snprintf(buf, len, "%.*g", p, (double)v);
+            if ((float)strtod(buf, NULL) == v) break;
+        }
+        return;
+    }
+    case FT_DOUBLE: {  // the shortest decimal that reads back as the same double
+        double v = *CFIELD(opts, f, double);
+        for (int p = 6; p <= 17; p++) {
+            snprintf(buf, len, "%.*g", p, v);
+            if (strtod(buf, NULL) == v) break;
+        }
+        return;
+    }
     case FT_CHOICE: snprintf(buf, len, "%s", f->choices[*CFIELD(opts, f, int)]); return;
     case FT_STRING: {
         const char *s = *CFIELD(opts, f, const char *);
@@ -138,6 +153,7 @@ static int skipped(const char *name, const char *const *skip) {
 void flags_synopsis(FILE *out, const FlagTable *t, const char *lead, int pad, const char *fixed,
                     const char *const *skip) {
     const int width = 92;
+    fputs("  ", out);
     int col = fprintf(out, "%-*s", pad, lead);
     int indent = col + 1, first = 1;
     if (fixed) {
@@ -151,7 +167,7 @@ void flags_synopsis(FILE *out, const FlagTable *t, const char *lead, int pad, co
         synopsis_item(item, sizeof item, f, t->defaults[0].opts);
         int len = (int)strlen(item);
         if (!first && col + 1 + len > width) {
-            fprintf(out, "\n%*s", indent - 1, "");
+            fprintf(out, "\n  %*s", indent - 1, "");
             col = indent - 1;
         }
         col += fprintf(out, " %s", item);

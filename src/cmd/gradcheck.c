@@ -81,15 +81,13 @@ static const FlagTable *gc_flags(void) {
 static void usage(void) {
     static const char *const only_ref[] = {"--arch", "--layers", "--batch", "--hidden", "--embd",
                                            "--block", "--vocab", "--seed", "--bn-var", "--ties",
-                                           "--dump", NULL};
+                                           "--dump", "--ref", NULL};
     static const char *const cell[] = {"--arch", "--layers", "--ref", NULL};
     static const char *const net[] = {"--arch", "--ties", "--ref", NULL};
-    printf("usage: ");
-    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 18, NULL, cell);
-    printf("       ");
-    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 18, "--ref FILE", only_ref);
-    printf("       ");
-    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 18, "--arch mlp|wavenet", net);
+    printf("usage:\n");
+    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, NULL, cell);
+    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, "--ref FILE", only_ref);
+    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, "--arch mlp|wavenet", net);
     printf("\nExercises 1-3 of 'becoming a backprop ninja' as the lecture's table: every one of the\n"
            "26 gradients of the atomic float32 backward (one loop per notebook line) against the\n"
            "same graph in float64, the float64 graph against central finite differences, and the\n"

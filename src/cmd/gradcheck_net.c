@@ -1,6 +1,8 @@
 // gradcheck_net.c: `makemore gradcheck --arch A`: every parameter gradient of the layer
 // table's fused float32 backward against its float64 twin (net_ref.c), and the twin against
 // central differences of the float64 loss, printed as the lecture's cmp() rows.
+#include "gradcheck.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,7 +10,6 @@
 
 #include "common.h"
 #include "net.h"
-#include "gradcheck.h"
 #include "net_ref.h"
 #include "safetensors.h"
 

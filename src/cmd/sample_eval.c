@@ -1,5 +1,7 @@
 // sample_eval.c: `makemore sample` and `makemore eval`, both from a saved model (any
 // architecture of the family: net_io.h).
+#include "train.h"
+
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -15,7 +17,6 @@
 #include "net.h"
 #include "net_io.h"
 #include "sample.h"
-#include "train.h"
 
 // Failures are one line, "makemore <cmd>: <file>: <what> ...", exit 1 (file or data) or
 // 2 (command line).
@@ -116,8 +117,8 @@ static const FlagTable SAMPLE_TABLE = {"sample", SAMPLE_FLAGS, sizeof SAMPLE_FLA
 static const char *const MODEL_SKIP[] = {"--model", NULL};
 
 static void sample_usage(void) {
-    printf("usage: ");
-    flags_synopsis(stdout, &SAMPLE_TABLE, "makemore sample", 14, "--model FILE", MODEL_SKIP);
+    printf("usage:\n");
+    flags_synopsis(stdout, &SAMPLE_TABLE, "makemore sample", 17, "--model FILE", MODEL_SKIP);
     printf("\nSamples words from a trained model, one a line, marked as in the training words,\n"
            "a held-out word, or new (from the words file; --data - for no marks).\n\n");
     flags_help(stdout, &SAMPLE_TABLE);
@@ -188,8 +189,8 @@ static const FlagTable EVAL_TABLE = {"eval", EVAL_FLAGS, sizeof EVAL_FLAGS / siz
                                      EVAL_D, 1};
 
 static void eval_usage(void) {
-    printf("usage: ");
-    flags_synopsis(stdout, &EVAL_TABLE, "makemore eval", 14, "--model FILE", MODEL_SKIP);
+    printf("usage:\n");
+    flags_synopsis(stdout, &EVAL_TABLE, "makemore eval", 17, "--model FILE", MODEL_SKIP);
     printf("\nPrints the model's mean cross-entropy (inference mode: calibrated batchnorm) on the\n"
            "train / val / test split of the words file.\n\n");
     flags_help(stdout, &EVAL_TABLE);

@@ -102,8 +102,9 @@ static const char *sweep_flag_list(unsigned role) {
 
 static void sweep_usage(void) {
     printf(
-        "usage: makemore sweep --seeds LIST [--grid KEY=V1,V2 ...] [--jobs N] [--csv FILE]\n"
-        "                      [--out-dir DIR] [--resume] [train flags]\n"
+        "usage:\n"
+        "  makemore sweep    --seeds LIST [--grid KEY=V1,V2 ...] [--jobs N] [--csv FILE]\n"
+        "                    [--out-dir DIR] [--resume] [train flags]\n\n"
         "Runs one `makemore train --seed S --threads 1` per seed and per configuration of the\n"
         "grid, up to --jobs at once, each pinned to one core. Each run's result is bit-identical\n"
         "to that train command alone. One line per finished run; at the end a table (train,\n"

@@ -9,11 +9,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint.h"
 #include "cli.h"
 #include "common.h"
 #include "outfile.h"
 
 #define CMD "train"
+
+_Static_assert(GEMM_PLAN_TEXT_MAX <= CHECKPOINT_PLAN_MAX, "a plan must fit a checkpoint");
 
 const char *const GEMM_MODE_CHOICES[] = {"auto", "blas", "xsmm", NULL};
 

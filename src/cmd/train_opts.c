@@ -108,8 +108,8 @@ NetConfig train_opts_model(const TrainOpts *o, int V) {
 }
 
 void train_usage(void) {
-    printf("usage: ");
-    flags_synopsis(stdout, train_flags(), "makemore train", 14, NULL, NULL);
+    printf("usage:\n");
+    flags_synopsis(stdout, train_flags(), "makemore train", 17, NULL, NULL);
     printf("\nTrains a model of the makemore MLP family with the fused hand-written backward: by\n"
            "default the lecture's MLP (embedding -> linear -> batchnorm -> tanh -> linear ->\n"
            "cross-entropy), then calibrates batchnorm, prints train/val/test loss and samples.\n\n");

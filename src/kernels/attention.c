@@ -7,12 +7,13 @@
 // schedule) or in order gives the same bits; the tasks' softmax rows are computed by the same
 // code either way (expf through libmvec in the vector loops: a row's path never depends on
 // the thread).
+#include "transformer_kernels.h"
+
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "common.h"
-#include "transformer_kernels.h"
 #include "vecmath.h"
 
 // ---- the ops ---------------------------------------------------------------------------------

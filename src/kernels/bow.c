@@ -5,13 +5,14 @@
 // column sums (the two bias gradients) are cut into bow_parts(B,T,C) batch ranges -- a
 // number fixed by the sizes -- each summed in row order into scratch, the partials then
 // added in part order. Results do not depend on the thread count.
+#include "recurrent_kernels.h"
+
 #include <math.h>
 #include <omp.h>
 #include <string.h>
 
 #include "blas.h"
 #include "common.h"
-#include "recurrent_kernels.h"
 #include "vecmath.h"
 
 #define RED_PARTS 16

@@ -1,12 +1,13 @@
 // context.c: the lookup-table models' gathers and their scatter-adds (recurrent_kernels.h):
 // the bigram's rows of W, and the mlp's context of T embeddings per position with the
 // <BLANK> row before the start of each row.
+#include "recurrent_kernels.h"
+
 #include <omp.h>
 #include <string.h>
 
 #include "common.h"
 #include "kernels.h"
-#include "recurrent_kernels.h"
 
 static int fork_pays(long work) { return par_worth(work) && omp_get_max_threads() > 1; }
 

@@ -5,11 +5,12 @@
 // tails; the two may differ in the last bits. So work is cut where the sizes alone say: the
 // flat kernels in chunks of GELU_CHUNK elements, the bias forms by rows. Each chunk or row is
 // computed by the same code whichever thread runs it: the same bits at any thread count.
+#include "transformer_kernels.h"
+
 #include <math.h>
 #include <omp.h>
 
 #include "common.h"
-#include "transformer_kernels.h"
 #include "vecmath.h"
 
 #define GELU_CHUNK 4096

@@ -6,11 +6,12 @@
 // the row pass (each column summed in row order); when the kernel forks, each block of
 // columns is summed over all rows in row order by the one thread that owns it, after the row
 // pass. Same expressions, same order: the same bits at any thread count.
+#include "transformer_kernels.h"
+
 #include <math.h>
 #include <omp.h>
 
 #include "common.h"
-#include "transformer_kernels.h"
 
 #define COL_BLOCK 16  // columns per block of the forked column sums (64 bytes of a row)
 

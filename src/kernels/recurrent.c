@@ -13,6 +13,8 @@
 // per sequence, not per step), its GEMMs on that thread (blas_sgemm). The whole-batch GEMMs
 // go through gemm() (tiled by shape). Every sum over the batch (biases, dstart) runs in
 // row order on one thread. So the results are bit-identical at any thread count.
+#include "recurrent_kernels.h"
+
 #include <math.h>
 #include <omp.h>
 #include <string.h>
@@ -20,7 +22,6 @@
 #include "blas.h"
 #include "common.h"
 #include "linear.h"
-#include "recurrent_kernels.h"
 #include "vecmath.h"
 
 // The recurrence forks when its per-step products add up to this many multiply-adds (the

@@ -4,13 +4,14 @@
 // intermediate is materialised in the caller's work buffer; matrix products go through
 // gemm() / linear_forward(); the rest are plain serial loops. The references of the fused
 // kernels' tests and the bench's atomic side.
+#include "recurrent_kernels.h"
+
 #include <math.h>
 #include <string.h>
 
 #include "blas.h"
 #include "common.h"
 #include "linear.h"
-#include "recurrent_kernels.h"
 
 _Static_assert(sizeof(int) == sizeof(float), "int indices are kept in float-sized slots");
 

@@ -3,10 +3,11 @@
 //
 // Element-wise work splits anywhere (no transcendental, no sum: the same bits); the bias
 // gradient's column sums are owned by columns, each summed over the rows in row order.
+#include "transformer_kernels.h"
+
 #include <omp.h>
 
 #include "common.h"
-#include "transformer_kernels.h"
 
 #define COL_BLOCK 16
 

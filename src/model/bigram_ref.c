@@ -1,10 +1,11 @@
 // bigram_ref.c: the float64 twin of makemore.py's Bigram (mm_ref.h): logits = W[X], the
 // masked cross-entropy, and the gradient of W by hand (the gather's scatter-add).
+#include "mm_ref.h"
+
 #include <stdio.h>
 #include <string.h>
 
 #include "common.h"
-#include "mm_ref.h"
 
 int mm_ref_bigram_tensors(const MmConfig *c, MmTensorInfo *out, int max) {
     if (max > 0) {

@@ -3,12 +3,13 @@
 // att[t,s] = 1/(t+1) for s <= t, else 0); x = x + y; x = x + c_proj(tanh(c_fc(x)));
 // logits = lm_head(x); the masked cross-entropy, and every gradient by hand. Weights in
 // PyTorch's layout ([out, in]).
+#include "mm_ref.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common.h"
-#include "mm_ref.h"
 
 static void info(MmTensorInfo *out, int max, int i, const char *name, int ndim, int s0, int s1) {
     if (i >= max) return;

@@ -2,12 +2,13 @@
 // embeddings of X[t], X[t-1], ..., X[t-T+1] concatenated (the <BLANK> row V before the
 // start), then Linear -> tanh -> Linear, the masked cross-entropy, and every gradient by
 // hand. Weights in PyTorch's layout: an nn.Linear weight is [out, in].
+#include "mm_ref.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common.h"
-#include "mm_ref.h"
 
 static void info(MmTensorInfo *out, int max, int i, const char *name, int ndim, int s0, int s1) {
     if (i >= max) return;

@@ -1,13 +1,13 @@
 // net_infer.c: the Net in inference mode: batchnorm on its stored statistics,
 // calibration of those statistics, logits and the evaluation loss. Chunks of EVAL_CHUNK
 // examples through two ping-pong scratch buffers.
-#include <string.h>
+#include "net.h"
 
+#include <string.h>
 
 #include "common.h"
 #include "kernels.h"
 #include "linear.h"
-#include "net.h"
 
 enum { EVAL_CHUNK = 4096 };  // the lecture model's calibration chunk (its sums' order)
 

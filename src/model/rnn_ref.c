@@ -5,12 +5,13 @@
 // from h_{-1} = start, x_t = wte[X[:, t]]; logits = lm_head(h_t) at every t; the masked
 // cross-entropy, and backpropagation through time by hand. Weights in PyTorch's layout
 // ([out, in]: a cell weight is [n_embd2, n_embd + n_embd2]).
+#include "mm_ref.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common.h"
-#include "mm_ref.h"
 
 static void info(MmTensorInfo *out, int max, int i, const char *name, int ndim, int s0, int s1) {
     if (i >= max) return;

@@ -2,12 +2,13 @@
 // x = x + attn(ln_1(x)); x = x + mlp(ln_2(x)), then ln_f and lm_head (no bias), on token +
 // position embeddings. Plain loops in double, its own forward and a hand-written backward;
 // parameters in PyTorch's layouts (an nn.Linear weight [out, in]: out = in . W^T + b).
+#include "mm_ref.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "common.h"
-#include "mm_ref.h"
 
 // The tensors of layer l start at 2 + 12*l, in this order; ln_f and lm_head follow the last.
 enum {
