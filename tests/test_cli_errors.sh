@@ -310,7 +310,7 @@ forge plain.st 's/,"step":.*"calibrated":"1"//'
 expect "resume: a model without training state" 1 "--resume $IN/plain.st: a model file without a training state" $M train --data "$W" --accept-unchecked --resume "$IN/plain.st"
 expect "resume: truncated checkpoint" 1 "cutlast.st: tensor \"bnvar\": data_offsets" $M train --data "$W" --resume "$IN/cutlast.st" --out "$OUT/m.st"
 expect "resume: conflicting model flag" 2 "--hidden 3 conflicts with --resume $G, which was trained with --hidden 2" $M train --data "$W" --resume "$G" --hidden 3 --steps 9
-expect "resume: conflicting schedule flag" 2 "--lr 0.5 conflicts with --resume $G, which was trained with --lr 0.100000001" $M train --data "$W" --resume "$G" --lr 0.5 --steps 9
+expect "resume: conflicting schedule flag" 2 "--lr 0.5 conflicts with --resume $G, which was trained with --lr 0.1" $M train --data "$W" --resume "$G" --lr 0.5 --steps 9
 expect "resume: --steps behind the checkpoint" 2 "--steps 2: --resume $G is already at step 3 (allowed: --steps >= 3)" $M train --data "$W" --resume "$G" --steps 2
 expect "resume: nothing left to do" 2 "the run is complete (3 of 3 steps); give --steps N with N > 3" $M train --data "$W" --resume "$G"
 expect "resume: words outside the vocabulary" 1 "which is not in the model's vocabulary of 3 (the vocabulary of $G" $M train --data "$IN/wc.txt" --resume "$G" --steps 9 --out "$OUT/m.st"

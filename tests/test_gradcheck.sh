@@ -157,7 +157,7 @@ usage_error "--ref with --batch" --ref "$DATA/ref_b32_h64.safetensors" --batch 8
 usage_error "--dump with --ref" --ref "$DATA/ref_b32_h64.safetensors" --dump "$T/x.safetensors"
 usage_error "tensors too large" --batch 4096 --hidden 4096
 run --help
-[ "$rc" -eq 0 ] && grep -q "^usage: makemore gradcheck" "$T/out" && pass "--help" || fail "--help" "exit $rc"
+[ "$rc" -eq 0 ] && grep -q "^  makemore gradcheck " "$T/out" && pass "--help" || fail "--help" "exit $rc"
 run --ref "$T/does-not-exist.safetensors"
 [ "$rc" -eq 1 ] && grep -q "cannot open" "$T/err" && pass "--ref missing file: exit 1" ||
     fail "--ref missing file" "exit $rc: $(cat "$T/err")"

@@ -79,7 +79,7 @@ check "--resume of a finished sweep evaluates, retrains nothing, same losses" \
     "$(cat "$T/rout2")"
 
 $M sweep --help >"$T/h" 2>&1
-check "sweep --help" '[ $? -eq 0 ] && grep -q "usage: makemore sweep" "$T/h"'
+check "sweep --help" '[ $? -eq 0 ] && grep -q "^  makemore sweep " "$T/h"'
 
 # The MLP family: a WaveNet sweep's runs are the train runs alone; --resume evaluates them.
 WN="--data $W --arch wavenet --block 4 --embd 6 --hidden 16 --steps 300"

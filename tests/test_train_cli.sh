@@ -68,7 +68,7 @@ check "1 vs 2 threads at B=512 H=128: identical losses, samples, log and checkpo
 
 for c in train sample eval gradcheck; do
     $M $c --help >"$T/h" 2>&1
-    check "$c --help" '[ $? -eq 0 ] && grep -q "usage: makemore $c" "$T/h"' "$(head -3 "$T/h")"
+    check "$c --help" '[ $? -eq 0 ] && grep -q "^  makemore $c " "$T/h"' "$(head -3 "$T/h")"
 done
 $M --help >"$T/h" 2>&1
 check "makemore --help lists the commands" '[ $? -eq 0 ] && grep -q gradcheck "$T/h"'
