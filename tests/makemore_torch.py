@@ -119,7 +119,7 @@ class CausalBoW(nn.Module):
 
     def forward(self, x):
         B, T, C = x.size()
-        w = torch.zeros((B, T, T), device=x.device)
+        w = torch.zeros((B, T, T), dtype=x.dtype, device=x.device)  # x's dtype: float64 runs too
         w = w.masked_fill(self.bias[:, :T, :T] == 0, float("-inf"))
         return F.softmax(w, dim=-1) @ x
 
