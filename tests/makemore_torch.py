@@ -389,14 +389,18 @@ def create_datasets(path, seed=3407):
     """makemore.py's split of a words file: a test set of min(1000, 10%) words taken by
     torch.randperm under `seed` (makemore.py seeds the global generator with its --seed,
     3407 by default, and draws nothing before the permutation), the rest for training.
-    Returns (train, test) CharDatasets over one vocabulary and block size."""
+    seed=None draws from the global generator, as makemore.py does: after
+    torch.manual_seed(s), the split, then build() and InfiniteLoader draw what makemore.py's
+    run with --seed s draws. Returns (train, test) CharDatasets over one vocabulary and
+    block size."""
     words = read_words(path)
     if not words:
         raise ValueError(f"{path}: no words")
     chars = vocabulary(words)
     max_len = max(len(w) for w in words)
     n_test = min(1000, int(len(words) * 0.1))
-    rp = torch.randperm(len(words), generator=torch.Generator().manual_seed(seed)).tolist()
+    g = None if seed is None else torch.Generator().manual_seed(seed)
+    rp = torch.randperm(len(words), generator=g).tolist()
     train = [words[i] for i in rp[:len(rp) - n_test]]
     test = [words[i] for i in rp[len(rp) - n_test:]]
     return CharDataset(train, chars, max_len), CharDataset(test, chars, max_len)
