@@ -214,7 +214,10 @@ class NewGELU(nn.Module):
     """GELU, tanh approximation (GPT-2's)."""
 
     def forward(self, x):
-        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * torch.pow(x, 3.0))))
+        # one expression, in this order: autograd then sums x's three gradient terms in
+        # makemore.py's order, and the gradients are bit for bit its own
+        return 0.5 * x * (1.0 + torch.tanh(math.sqrt(2.0 / math.pi)
+                                           * (x + 0.044715 * torch.pow(x, 3.0))))
 
 
 class CausalSelfAttention(nn.Module):

@@ -37,6 +37,7 @@ Exit status: 0 done, 1 a file or check failed, 2 usage.
 """
 import argparse
 import os
+import shlex
 import sys
 
 import torch
@@ -146,7 +147,9 @@ def main():
     ap.add_argument("--words", metavar="WORDS", help="the words file the model was trained on")
     ap.add_argument("--check", metavar="WORDS", help="evaluate the exported model on these words")
     a = ap.parse_args()
-    out = a.out if a.out.endswith(".pt") and not os.path.isdir(a.out) else os.path.join(a.out, "model.pt")
+    out = a.out
+    if not out.endswith(".pt") or os.path.isdir(out):
+        out = os.path.join(out, "model.pt")
     ignored, cfg, chars = check_file(a.model)
     if a.words:
         words_of(a.words, chars, cfg, same_vocabulary=True)
@@ -154,13 +157,15 @@ def main():
     os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
     type_, cfg, chars = export(a.model, out)
     n_params = sum(p.numel() for p in mt.build(type_, cfg).parameters())
-    print(f"wrote {out}: {type_}, {n_params} parameters, vocab_size {cfg.vocab_size}, block_size "
-          f"{cfg.block_size}" + (f" ({ignored} other tensors of the file left out)" if ignored else ""))
+    left = f" ({ignored} other tensors of the file left out)" if ignored else ""
+    print(f"wrote {out}: {type_}, {n_params} parameters, vocab_size {cfg.vocab_size}, "
+          f"block_size {cfg.block_size}{left}")
     if os.path.basename(out) != "model.pt":
         print(f"note: makemore.py reads WORK_DIR/model.pt; rename {out} to model.pt")
     print("sample it with makemore.py:")
-    print(f"  python makemore.py -i {a.words or 'WORDS'} -o {os.path.dirname(out) or '.'} --type {type_} "
-          f"--n-layer {cfg.n_layer} --n-head {cfg.n_head} --n-embd {cfg.n_embd} "
+    words = shlex.quote(a.words) if a.words else "WORDS"
+    print(f"  python makemore.py -i {words} -o {shlex.quote(os.path.dirname(out) or '.')} "
+          f"--type {type_} --n-layer {cfg.n_layer} --n-head {cfg.n_head} --n-embd {cfg.n_embd} "
           f"--n-embd2 {cfg.n_embd2} --sample-only")
     if not a.words:
         print(f"  (WORDS: the words file it was trained on; makemore.py takes vocabulary "
