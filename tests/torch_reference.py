@@ -23,6 +23,27 @@ Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
       approximately equal (allclose; for a weight, atol raised by its gradient GEMM's
       float32 rounding bound) and within 1e-5 of the tensor's largest gradient (+1e-8).
 
+  /usr/bin/python3 tests/torch_reference.py check-mm FILE.safetensors
+      Loads a file of `makemore gradcheck --type T ... --dump FILE` (makemore.py's six models:
+      every parameter under its state_dict name, grad.<name>, X and Y [B,T], the sizes and
+      the loss in the metadata), builds the type's model from tests/makemore_torch.py (its
+      own masks), runs autograd in float64 and float32 on the file's parameters and batch
+      and prints one row per parameter gradient and the loss; exit 1 unless every float64
+      row is within 1e-4 of the tensor's largest gradient and the loss within 1e-5 relative
+      (the reasons: MM_GRAD_TOL below).
+
+  /usr/bin/python3 tests/torch_reference.py write-mm OUT.safetensors --type T [--batch 32]
+        [--seed 42] [--vocab 27] [--block 16] [--n-layer 4] [--n-head 4] [--n-embd 64]
+        [--n-embd2 64] [--data WORDS] [--jitter 0] [--grad-dtype float64|float32]
+        [--corrupt NAME]
+      A file of that format from PyTorch: makemore.py's default initialisation drawn from a
+      torch.Generator seeded with --seed (then N(0, JITTER) added, if asked), a batch of
+      --batch random words (lengths 1 .. block-1, the first the longest) over --vocab - 1
+      characters, or of words drawn from WORDS (whose vocabulary and longest word then set
+      vocab and block); gradients by autograd in float64 (or float32) of the float32
+      parameters, stored as float32. --corrupt NAME multiplies grad.NAME's largest entry by
+      1.001 (a file check-mm, and the engine, must reject).
+
   /usr/bin/python3 tests/torch_reference.py check FILE.safetensors
       Loads a file written by `makemore gradcheck --dump FILE` (or by `write`), runs autograd
       on its parameters and batch and prints the lecture's cmp() table of the file's
@@ -52,6 +73,7 @@ raw little-endian data), so nothing beyond torch is needed.
 """
 import argparse
 import json
+import os
 import struct
 import sys
 
@@ -470,6 +492,205 @@ def cmd_check_net(a):
     return 0 if ok else 1
 
 
+# ---- makemore.py's six models (makemore gradcheck --type T --dump FILE) --------------------
+# The models are tests/makemore_torch.py's (makemore.py's classes: the same state_dict names,
+# layouts and arithmetic). A file holds every parameter under its state_dict name, its
+# gradient as grad.<name>, X and Y [B,T] (int32, Y = -1 where the loss ignores it) and the
+# metadata type, vocab_size, block_size, n_layer, n_head, n_embd, n_embd2, batch, loss.
+# The masks (state_dict buffers) are not in the file: the model's own are used.
+
+MM_KEYS = ("vocab_size", "block_size", "n_layer", "n_head", "n_embd", "n_embd2")
+
+# check-mm's tolerances. The engine computes in float32; the referee is autograd in float64
+# on the same float32 parameters, so the reference is exact to ~1e-16 and the difference is
+# the engine's own rounding, accumulated through the model: a few float32 ulps (2^-24 ~
+# 6e-8) per operation, grown by the GEMMs' sums (K up to 4 n_embd = 256 terms), the
+# softmaxes, layernorm's backward (which subtracts two means from its input gradient) and
+# T = 16 steps of recurrence. An entry of a gradient can be far below the tensor's scale
+# (sums that cancel), so no per-entry relative bound holds; the error is measured against
+# the tensor's largest gradient, as check-net does: maxdiff <= MM_GRAD_TOL max|ref| +
+# MM_GRAD_ATOL. PyTorch's own float32 pass, an independent float32 implementation, stays
+# below 1e-5 of that scale on every type (write-mm --grad-dtype float32, then this check:
+# seeds 1-5 at makemore.py's sizes and at small ones, random and names.txt batches, the
+# default initialisation and --jitter 0.3); MM_GRAD_TOL allows 10 times that, room for
+# another order of summation. Wrong arithmetic lands well above it (measured on a names.txt
+# batch at makemore.py's sizes, as the largest maxdiff / max|ref| over the tensors): the
+# attention or bag-of-words mask one position too wide 0.97 / 0.36, gru's z and 1 - z
+# swapped 2.1, mlp's blank taken as token 0 1.6, erf's GELU for the tanh form 3.3e-4; and
+# write-mm --corrupt (one entry off by 1e-3 of its tensor's scale) fails. Below it, and not
+# caught: layernorm's eps 1e-6 for 1e-5 (7e-6). The bound is for parameters of makemore.py's
+# scale: with N(0, 1) added to every one (--jitter 1) tanh, sigmoid and the softmaxes
+# saturate, the forward is ill-conditioned and float32 PyTorch itself drifts up to 2e-3
+# (transformer) and 7e-4 (gru) of the embeddings' gradient scale.
+# The loss, a mean of B*T float32 log-softmaxes, to MM_LOSS_TOL relative.
+MM_GRAD_TOL = 1e-4
+MM_GRAD_ATOL = 1e-10
+MM_LOSS_TOL = 1e-5
+
+
+def mm_module():
+    """tests/makemore_torch.py, imported from this file's directory."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import makemore_torch
+    return makemore_torch
+
+
+def mm_load_dump(path):
+    """(type, Config, params {name: float32}, grads {name: float32}, X, Y, meta) of a dump;
+    exits with a one-line message naming what is wrong."""
+    mt = mm_module()
+    try:
+        tensors, meta = st_load(path)
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError, struct.error) as e:
+        sys.exit(f"{path}: not a readable safetensors file ({e})")
+    missing = [k for k in ("type",) + MM_KEYS + ("batch", "loss") if k not in meta]
+    if missing:
+        sys.exit(f"{path}: metadata lacks {', '.join(missing)}")
+    t = meta["type"]
+    if t not in mt.TYPES:
+        sys.exit(f"{path}: metadata type {t!r}: not one of {', '.join(mt.TYPES)}")
+    try:
+        cfg = mt.Config(**{k: int(meta[k]) for k in MM_KEYS})
+        float(meta["loss"])
+        B = int(meta["batch"])
+    except ValueError as e:
+        sys.exit(f"{path}: metadata: {e}")
+    model = mt.build(t, cfg)
+    shapes = {n: tuple(p.shape) for n, p in model.named_parameters()}
+    for k in ("X", "Y"):
+        if k not in tensors or tuple(tensors[k].shape) != (B, cfg.block_size):
+            sys.exit(f"{path}: {k}: expected [{B}, {cfg.block_size}] (batch, block_size), found "
+                     f"{list(tensors[k].shape) if k in tensors else 'nothing'}")
+    X, Y = tensors["X"].long(), tensors["Y"].long()
+    if X.min() < 0 or X.max() >= cfg.vocab_size or Y.min() < -1 or Y.max() >= cfg.vocab_size:
+        sys.exit(f"{path}: X outside 0..{cfg.vocab_size - 1} or Y outside -1..{cfg.vocab_size - 1}")
+    if not (Y >= 0).any():
+        sys.exit(f"{path}: every position of Y is -1 (no loss)")
+    expected = set(shapes) | {"grad." + n for n in shapes} | {"X", "Y"}
+    extra = [k for k in tensors if k not in expected]
+    absent = [k for k in sorted(expected) if k not in tensors]
+    if extra or absent:
+        sys.exit(f"{path}: {t} tensors: missing {', '.join(absent) or 'none'}; unexpected "
+                 f"{', '.join(extra) or 'none'}")
+    for n, shape in shapes.items():
+        for k in (n, "grad." + n):
+            if tuple(tensors[k].shape) != shape or tensors[k].dtype != torch.float32:
+                sys.exit(f"{path}: {k}: {tensors[k].dtype} {list(tensors[k].shape)}, expected "
+                         f"float32 {list(shape)}")
+    params = {n: tensors[n] for n in shapes}
+    grads = {n: tensors["grad." + n] for n in shapes}
+    return t, cfg, params, grads, X, Y, meta
+
+
+def mm_forward_backward(t, cfg, params, X, Y, dtype):
+    """makemore_torch's model of type t with the given parameters (its own buffers) in
+    dtype: (loss, {name: gradient})."""
+    mt = mm_module()
+    model = mt.build(t, cfg).to(dtype)
+    state = model.state_dict()  # the buffers, as the module registers them
+    state.update({n: p.to(dtype) for n, p in params.items()})
+    model.load_state_dict(state, strict=True)
+    _, loss = model(X, Y)
+    loss.backward()
+    return loss, {n: p.grad for n, p in model.named_parameters()}
+
+
+def cmd_check_mm(a):
+    t, cfg, params, grads, X, Y, meta = mm_load_dump(a.file)
+    file_loss = float(meta["loss"])
+    print(f"{a.file}: {t}, vocab {cfg.vocab_size} block {cfg.block_size} n_layer {cfg.n_layer} "
+          f"n_head {cfg.n_head} n_embd {cfg.n_embd} n_embd2 {cfg.n_embd2}, B={X.shape[0]}, "
+          f"{int((Y >= 0).sum())} positions in the loss, "
+          f"{sum(p.numel() for p in params.values())} parameters")
+    ok = True
+    for dtype in (torch.float64, torch.float32):
+        loss, ref = mm_forward_backward(t, cfg, params, X, Y, dtype)
+        print(f"\nits gradients vs PyTorch {torch.__version__} autograd in {str(dtype)[6:]}"
+              + ("" if dtype == torch.float64 else " (a report: float32 against float32)") + ":")
+        print(f"approximate: maxdiff <= {MM_GRAD_TOL:g} max|ref| + {MM_GRAD_ATOL:g}; rel: maxdiff / "
+              "max|ref|")
+        for n in params:
+            r, d = ref[n].double(), grads[n].double()
+            diff = (d - r).abs().max().item()
+            scale = r.abs().max().item()
+            app = diff <= MM_GRAD_TOL * scale + MM_GRAD_ATOL
+            ex = torch.equal(d, r)
+            rel = diff / scale if scale > 0 else 0.0
+            print(f"{n:35s} | exact: {str(ex):5s} | approximate: {str(app):5s} | maxdiff: "
+                  f"{diff:.6g} | rel: {rel:.3g}")
+            if dtype == torch.float64:
+                ok &= app
+        lapp = abs(file_loss - loss.item()) <= MM_LOSS_TOL * abs(loss.item())
+        print(f"{'loss':35s} | exact: {str(file_loss == loss.item()):5s} | approximate: "
+              f"{str(lapp):5s} | maxdiff: {abs(file_loss - loss.item()):.6g} | file {file_loss:.9g}, "
+              f"PyTorch {loss.item():.9g}")
+        if dtype == torch.float64:
+            ok &= lapp
+    print("\nall rows approximately equal (float64)" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
+def mm_batch(a, mt, g):
+    """(Config, X, Y) for write-mm: B words of the --data file (drawn with replacement), or
+    B random words over a random vocabulary: lengths 1 .. block-1 (the first word the longest,
+    so that the last position is in the loss), characters 1 .. vocab-1."""
+    sizes = dict(n_layer=a.n_layer, n_head=a.n_head, n_embd=a.n_embd, n_embd2=a.n_embd2)
+    if a.data:
+        try:
+            words = mt.read_words(a.data)
+        except (OSError, UnicodeDecodeError) as e:
+            sys.exit(f"torch_reference.py: --data {a.data}: {e}")
+        if not words:
+            sys.exit(f"torch_reference.py: --data {a.data}: no words")
+        chars, T = mt.vocabulary(words), max(len(w) for w in words) + 1
+        ds = mt.CharDataset(words, chars, T - 1)
+        X, Y = ds.batch(torch.randint(0, len(words), (a.batch,), generator=g).tolist())
+        return mt.Config(vocab_size=len(chars) + 1, block_size=T, **sizes), X, Y
+    V, T = a.vocab, a.block
+    lens = torch.randint(1, T, (a.batch,), generator=g)
+    lens[0] = T - 1
+    chars = [chr(0x100 + i) for i in range(V - 1)]  # stand-ins: only their indices are kept
+    words = ["".join(chars[c] for c in torch.randint(0, V - 1, (int(n),), generator=g))
+             for n in lens]
+    X, Y = mt.CharDataset(words, chars, T - 1).batch(range(a.batch))
+    return mt.Config(vocab_size=V, block_size=T, **sizes), X, Y
+
+
+def cmd_write_mm(a):
+    mt = mm_module()
+    g = torch.Generator().manual_seed(a.seed)
+    cfg, X, Y = mm_batch(a, mt, g)
+    if a.type == "transformer" and cfg.n_embd % cfg.n_head:
+        sys.exit(f"torch_reference.py: n_embd {cfg.n_embd} is not a multiple of n_head {cfg.n_head}")
+    model = mt.build(a.type, cfg)
+    mt.init_params(model, g)  # makemore.py's default initialisation, drawn from g
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(a.jitter * torch.randn(p.shape, generator=g))
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    dtype = torch.float64 if a.grad_dtype == "float64" else torch.float32
+    loss, grads = mm_forward_backward(a.type, cfg, params, X, Y, dtype)
+    grads = {n: gr.float() for n, gr in grads.items()}
+    if a.corrupt:
+        if a.corrupt not in grads:
+            sys.exit(f"torch_reference.py: --corrupt {a.corrupt}: not one of {', '.join(grads)}")
+        flat = grads[a.corrupt].view(-1)
+        i = int(flat.abs().argmax())
+        flat[i] *= 1.001
+        print(f"corrupted grad.{a.corrupt}: entry {i} multiplied by 1.001")
+    tensors = dict(params)
+    tensors.update({"grad." + n: gr for n, gr in grads.items()})
+    tensors["X"], tensors["Y"] = X.int(), Y.int()
+    meta = {"type": a.type, **{k: getattr(cfg, k) for k in MM_KEYS}, "batch": a.batch,
+            "loss": f"{loss.item():.9g}",
+            "source": f"PyTorch {torch.__version__} autograd ({a.grad_dtype}) of float32 "
+                      f"parameters: tests/torch_reference.py " + " ".join(sys.argv[1:])}
+    st_save(a.out, tensors, meta)
+    print(f"wrote {a.out}: {a.type}, vocab {cfg.vocab_size} block {cfg.block_size} n_layer "
+          f"{cfg.n_layer} n_head {cfg.n_head} n_embd {cfg.n_embd} n_embd2 {cfg.n_embd2}, "
+          f"B={a.batch}, {sum(p.numel() for p in params.values())} parameters, loss {loss.item():.6f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -492,8 +713,41 @@ def main():
     c.add_argument("file")
     n = sub.add_parser("check-net", help="hold a gradcheck --arch --dump file against autograd")
     n.add_argument("file")
+    m = sub.add_parser("check-mm", help="hold a gradcheck --type T --dump file against autograd")
+    m.add_argument("file")
+    wm = sub.add_parser("write-mm", help="write a makemore.py-model file from PyTorch")
+    wm.add_argument("out")
+    wm.add_argument("--type", required=True,
+                    choices=["bigram", "mlp", "bow", "rnn", "gru", "transformer"])
+    wm.add_argument("--batch", type=int, default=32)
+    wm.add_argument("--seed", type=int, default=42)
+    wm.add_argument("--vocab", type=int, default=None, help="vocab_size (default 27)")
+    wm.add_argument("--block", type=int, default=None, help="block_size (default 16)")
+    wm.add_argument("--n-layer", type=int, default=4)
+    wm.add_argument("--n-head", type=int, default=4)
+    wm.add_argument("--n-embd", type=int, default=64)
+    wm.add_argument("--n-embd2", type=int, default=64)
+    wm.add_argument("--data", metavar="WORDS", help="draw the batch from a words file (its "
+                    "vocabulary and block size)")
+    wm.add_argument("--jitter", type=float, default=0.0,
+                    help="add N(0, JITTER) to every parameter after the initialisation")
+    wm.add_argument("--grad-dtype", choices=["float64", "float32"], default="float64")
+    wm.add_argument("--corrupt", metavar="NAME")
     a = ap.parse_args()
     torch.set_num_threads(1)
+    if a.cmd == "write-mm":
+        if a.data and (a.vocab is not None or a.block is not None):
+            sys.exit("torch_reference.py: --data sets vocab and block: give neither --vocab nor --block")
+        a.vocab = 27 if a.vocab is None else a.vocab
+        a.block = 16 if a.block is None else a.block
+        if a.batch < 1 or a.vocab < 2 or a.block < 2 or min(a.n_layer, a.n_head, a.n_embd,
+                                                             a.n_embd2) < 1:
+            sys.exit("torch_reference.py: write-mm: batch, n_layer, n_head, n_embd, n_embd2 "
+                     "must be >= 1, vocab and block >= 2")
+        cmd_write_mm(a)
+        return 0
+    if a.cmd == "check-mm":
+        return cmd_check_mm(a)
     if a.cmd == "write":
         if a.batch < 2 or a.vocab < 2 or min(a.hidden, a.embd, a.block) < 1:
             sys.exit("torch_reference.py: sizes must be >= 1 (batch, vocab >= 2)")
