@@ -30,24 +30,36 @@ typedef struct {
     int stoi[256];  // -1 for bytes outside the vocabulary
 } Vocab;
 
-// Examples as the lecture's build_dataset(words) with context length T:
-// for each word, context starts as T zeros ('.'); for each ch in word + '.':
-// X row = context, Y = stoi[ch], context shifts left by one and appends Y.
+// Examples, in one of two forms:
+//  - the lecture's build_dataset(words) with context length T (ty = 1): for each word,
+//    context starts as T zeros ('.'); for each ch in word + '.': X row = context,
+//    Y = stoi[ch], context shifts left by one and appends Y;
+//  - makemore.py's CharDataset (ty = T, T = the longest word + 1): one row per word,
+//    X = [0, w1 .. wn, 0 ...] and Y = [w1 .. wn, 0, -1 ...]; a target of -1 is a position
+//    the loss ignores.
 typedef struct {
     int *X;  // [n, T]
-    int *Y;  // [n]
+    int *Y;  // [n, ty]
     int n;
     int T;
-    // The same examples packed for batch sampling: row i is X[i, 0..T-1] then Y[i], one
-    // byte each (vocabularies have at most 256 symbols). 180k examples take 730 KB: the
-    // random rows a batch draws come from L2 instead of two L3 lines each.
-    // NULL for Examples made by hand; examples_sample_batch then reads X and Y.
-    uint8_t *rows;  // [n, T+1]
+    int ty;  // targets per example: 1 or T
+    // The same examples packed for batch sampling: row i is X[i, 0..T-1] then Y[i, ..], one
+    // byte each (-1 as 255). 180k examples take 730 KB: the random rows a batch draws come
+    // from L2 instead of two L3 lines each. NULL for Examples made by hand, or when a value
+    // does not fit a byte; examples_sample_batch then reads X and Y.
+    uint8_t *rows;  // [n, T+ty]
 } Examples;
 
+typedef enum {
+    SPLIT_LECTURE,   // 80 / 10 / 10 by words after Python's random.shuffle (split_seed)
+    SPLIT_MAKEMORE,  // makemore.py's: test = min(1000, 10%) of the words by a seeded
+                     // permutation (the engine's generator), train = the rest; no val
+} SplitKind;
+
 typedef struct {
-    Examples train, val, test;   // 80 / 10 / 10 by words, after the shuffle
+    Examples train, val, test;   // val is empty (n = 0) in makemore.py's split
     int n_words[3];
+    SplitKind kind;
 } Split;
 
 // Reads path. Errors (file, line and what is allowed): missing / unreadable / a
@@ -60,8 +72,8 @@ void words_free(Words *w);
 
 void vocab_build(Vocab *v, const Words *w);
 
-// Xb[B, T], Yb[B]: B examples drawn uniformly with replacement from ex (one rng_below
-// each, in order: the batch is a function of the generator's state alone).
+// Xb[B, T], Yb[B, ty]: B examples drawn uniformly with replacement from ex (one
+// rng_below each, in order: the batch is a function of the generator's state alone).
 void examples_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng);
 // 0 when every byte of every word is in v; else -1 naming the word's index and byte.
 int vocab_check(const Vocab *v, const Words *w, const char *name, Err *err);
@@ -69,8 +81,10 @@ int vocab_check(const Vocab *v, const Words *w, const char *name, Err *err);
 // Python: random.seed(seed); random.shuffle(words). Permutes w->w in place.
 void words_shuffle(Words *w, uint64_t seed);
 
-// Examples from words [lo, hi).
+// Examples from words [lo, hi): the lecture's (context T).
 void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v, int T);
+// makemore.py's sequences of words idx[0..n) (T >= the longest word + 1).
+void sequences_build(Examples *ex, const Words *w, const int *idx, int n, const Vocab *v, int T);
 // (Re)builds ex->rows from X and Y (every index must be < 256). examples_build calls it.
 void examples_pack(Examples *ex);
 void examples_free(Examples *ex);
@@ -84,6 +98,16 @@ void split_bounds(int n, int *n1, int *n2);
 // outside v; w is left untouched then.
 int split_build(Split *s, Words *w, const Vocab *v, int T, uint64_t split_seed, Err *err);
 void split_free(Split *s);
+
+// makemore.py's split: test = min(1000, int(0.1 n)) words, drawn by a permutation of the
+// engine's generator seeded with seed (Fisher-Yates), train = the rest (both in the
+// permutation's order); sequences of length T. Fails when a part would be empty (fewer
+// than 10 words) or a word is longer than T - 1.
+int split_build_makemore(Split *s, const Words *w, const Vocab *v, int T, uint64_t seed, Err *err);
+
+// makemore.py's preprocessing: every word stripped of ASCII blanks at both ends, the words
+// left empty dropped (in place; max_len updated).
+void words_strip(Words *w);
 
 // A words file ready to train or evaluate on: its words, vocabulary and split.
 typedef struct {
@@ -106,6 +130,11 @@ typedef enum {
 // as the lecture (split_seed). On failure nothing is left allocated.
 DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
                            const Vocab *fixed_vocab, Err *err);
+// The same in makemore.py's form: words stripped, its split (seed), sequences of length T,
+// or (T = 0) of the longest word + 1 (makemore.py's block_size). A word longer than T - 1
+// fails (DATASET_SPLIT) naming it.
+DatasetStatus dataset_load_makemore(Dataset *d, const char *path, int T, uint64_t seed,
+                                    const Vocab *fixed_vocab, Err *err);
 void dataset_free(Dataset *d);
 
 #endif

@@ -26,7 +26,7 @@ typedef enum {
 extern const char *const GEMM_KIND_NAMES[GEMM_N_KINDS];  // "blas", "blas_t", "xsmm", "own"
 
 // At most 3 ops per linear layer, 17 linear layers (--layers 16 and the output layer).
-#define GEMM_PLAN_MAX_OPS 128
+#define GEMM_PLAN_MAX_OPS 512
 
 typedef struct {
     int transA, transB, M, N, K;

@@ -36,6 +36,12 @@ void linear_forward_op(const GemmOp *op, float *out, const float *in, const floa
 void linear_backward_sgd_op(const GemmOp *dx, const GemmOp *dw, float *din, float *W, float *db,
                             const float *dout, const float *in, float lr);
 
+// The gradients without an update (AdamW's step): din = dout . W^T (may be NULL), dW =
+// in^T . dout (overwritten: dw's beta is 0), db = column sums of dout (may be NULL).
+//   dx = {NT, B, n_in, n_out, beta 0}   dw = {TN, n_in, n_out, B, beta 0}
+void linear_backward_op(const GemmOp *dx, const GemmOp *dw, float *din, float *dW, float *db,
+                        const float *dout, const float *in, const float *W);
+
 // db[n_out] = column sums of dout[B,n_out] (overwritten).
 void bias_backward(float *db, const float *dout, int B, int n_out);
 

@@ -82,4 +82,11 @@ void embedding_pos_forward(float *out, const int *idx, const float *wte, const f
 void embedding_pos_backward(float *dwte, float *dwpe, const float *dout, const int *idx, int B,
                             int T, int C, int V);
 
+// A linear layer's bias and tanh in one pass over its product: h = tanh(h + bias[M]),
+// h [N,M] in place (makemore.py's Bengio MLP: Linear -> Tanh).
+void bias_tanh_forward(float *h, const float *bias, int N, int M);
+// Its backward: dpre = (1 - h^2) * dh [N,M] and dbias = column sums of dpre, in one pass
+// (dbias overwritten; bit-identical at any thread count).
+void tanh_bias_backward(float *dpre, float *dbias, const float *dh, const float *h, int N, int M);
+
 #endif

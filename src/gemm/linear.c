@@ -82,3 +82,10 @@ void linear_backward_sgd_op(const GemmOp *dx, const GemmOp *dw, float *din, floa
     if (db) bias_backward(db, dout, dw->K, dw->N);
     gemm_op_run(dw, -lr, in, dout, W);
 }
+
+void linear_backward_op(const GemmOp *dx, const GemmOp *dw, float *din, float *dW, float *db,
+                        const float *dout, const float *in, const float *W) {
+    if (din) gemm_op_run(dx, 1.0f, dout, W, din);
+    gemm_op_run(dw, 1.0f, in, dout, dW);
+    if (db) bias_backward(db, dout, dw->K, dw->N);
+}

@@ -246,6 +246,7 @@ void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v
     for (int i = lo; i < hi; i++) n += strlen(w->w[i]) + 1;  // each letter and the final '.'
     ex->n = (int)n;
     ex->T = T;
+    ex->ty = 1;
     ex->X = xcalloc(n * (size_t)T, sizeof *ex->X);
     ex->Y = xcalloc(n, sizeof *ex->Y);
     int *ctx = xcalloc((size_t)T, sizeof *ctx);
@@ -266,14 +267,38 @@ void examples_build(Examples *ex, const Words *w, int lo, int hi, const Vocab *v
     examples_pack(ex);
 }
 
+void sequences_build(Examples *ex, const Words *w, const int *idx, int n, const Vocab *v, int T) {
+    ex->n = n;
+    ex->T = T;
+    ex->ty = T;
+    ex->X = xcalloc((size_t)n * T + 1, sizeof *ex->X);
+    ex->Y = xcalloc((size_t)n * T + 1, sizeof *ex->Y);
+    for (int i = 0; i < n; i++) {
+        const unsigned char *word = (const unsigned char *)w->w[idx[i]];
+        int len = (int)strlen((const char *)word);
+        int *x = ex->X + (size_t)i * T, *y = ex->Y + (size_t)i * T;
+        for (int t = 0; t < T; t++) {  // x = [0, w...] then 0; y = [w..., 0] then -1
+            x[t] = t == 0 || t > len ? 0 : v->stoi[word[t - 1]];
+            y[t] = t < len ? v->stoi[word[t]] : t == len ? 0 : -1;
+        }
+    }
+    ex->rows = NULL;
+    examples_pack(ex);
+}
+
 void examples_pack(Examples *ex) {
-    size_t n = (size_t)ex->n, T = (size_t)ex->T;
+    size_t n = (size_t)ex->n, T = (size_t)ex->T, ty = ex->ty > 0 ? (size_t)ex->ty : 1;
     xfree(ex->rows);
-    ex->rows = xcalloc(n * (T + 1), 1);
+    ex->rows = NULL;
+    for (size_t i = 0; i < n * T; i++)
+        if (ex->X[i] < 0 || ex->X[i] > 255) return;
+    for (size_t i = 0; i < n * ty; i++)
+        if (ex->Y[i] < -1 || ex->Y[i] > 254) return;
+    ex->rows = xcalloc(n * (T + ty), 1);
     for (size_t i = 0; i < n; i++) {
-        uint8_t *r = ex->rows + i * (T + 1);
+        uint8_t *r = ex->rows + i * (T + ty);
         for (size_t t = 0; t < T; t++) r[t] = (uint8_t)ex->X[i * T + t];
-        r[T] = (uint8_t)ex->Y[i];
+        for (size_t k = 0; k < ty; k++) r[T + k] = (uint8_t)ex->Y[i * ty + k];  // -1 as 255
     }
 }
 
@@ -313,18 +338,69 @@ void split_free(Split *s) {
 }
 
 void examples_sample_batch(int *Xb, int *Yb, const Examples *ex, int B, Rng *rng) {
-    const int T = ex->T;
+    const int T = ex->T, ty = ex->ty > 0 ? ex->ty : 1;
     for (int b = 0; b < B; b++) {
         uint32_t i = rng_below(rng, (uint32_t)ex->n);
         if (ex->rows) {  // the packed copy: one short row, usually in L2
-            const uint8_t *r = ex->rows + (size_t)i * (T + 1);
+            const uint8_t *r = ex->rows + (size_t)i * (T + ty);
             for (int t = 0; t < T; t++) Xb[b * T + t] = r[t];
-            Yb[b] = r[T];
+            for (int k = 0; k < ty; k++) Yb[b * ty + k] = r[T + k] == 255 ? -1 : r[T + k];
         } else {
             for (int t = 0; t < T; t++) Xb[b * T + t] = ex->X[(size_t)i * T + t];
-            Yb[b] = ex->Y[i];
+            for (int k = 0; k < ty; k++) Yb[b * ty + k] = ex->Y[(size_t)i * ty + k];
         }
     }
+}
+
+// ---- makemore.py's form ----------------------------------------------------------------
+
+static int is_blank(unsigned char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\v' || c == '\f'; }
+
+void words_strip(Words *w) {
+    int kept = 0;
+    w->max_len = 0;
+    for (int i = 0; i < w->n; i++) {
+        char *p = w->w[i];
+        while (*p && is_blank((unsigned char)*p)) p++;
+        size_t len = strlen(p);
+        while (len > 0 && is_blank((unsigned char)p[len - 1])) p[--len] = '\0';
+        if (!len) continue;
+        w->w[kept++] = p;
+        if ((int)len > w->max_len) w->max_len = (int)len;
+    }
+    w->n = kept;
+}
+
+int split_build_makemore(Split *s, const Words *w, const Vocab *v, int T, uint64_t seed, Err *err) {
+    memset(s, 0, sizeof *s);
+    s->kind = SPLIT_MAKEMORE;
+    if (vocab_check(v, w, "words", err)) return -1;
+    int n = w->n, k = (int)((long long)n / 10);
+    if (k > 1000) k = 1000;
+    if (k < 1)
+        return err_set(err, "%d words: makemore.py's test split takes min(1000, 10%%) of them, "
+                       "none of %d (give at least 10 words)", n, n);
+    for (int i = 0; i < n; i++)
+        if ((int)strlen(w->w[i]) > T - 1)
+            return err_set(err, "word %d (%d bytes) is longer than the model's block of %d - 1 "
+                           "(give the words file the model was trained on)", i + 1,
+                           (int)strlen(w->w[i]), T);
+    int *perm = xcalloc((size_t)n, sizeof *perm);
+    for (int i = 0; i < n; i++) perm[i] = i;
+    Rng r;
+    rng_seed(&r, seed);
+    for (int i = n - 1; i > 0; i--) {  // Fisher-Yates
+        int j = (int)rng_below(&r, (uint32_t)(i + 1)), t = perm[i];
+        perm[i] = perm[j];
+        perm[j] = t;
+    }
+    sequences_build(&s->train, w, perm, n - k, v, T);
+    sequences_build(&s->test, w, perm + n - k, k, v, T);
+    s->val = (Examples){.T = T, .ty = T};
+    s->n_words[0] = n - k;
+    s->n_words[2] = k;
+    xfree(perm);
+    return 0;
 }
 
 DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
@@ -349,6 +425,38 @@ DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_s
         st = DATASET_TOO_LARGE;
     }
     if (st == DATASET_OK && split_build(&d->split, &d->words, &d->vocab, T, split_seed, err) != 0) {
+        char why[sizeof err->msg];
+        snprintf(why, sizeof why, "%s", err->msg);
+        err_set(err, "%s: %s", path, why);
+        st = DATASET_SPLIT;
+    }
+    if (st != DATASET_OK) words_free(&d->words);
+    return st;
+}
+
+DatasetStatus dataset_load_makemore(Dataset *d, const char *path, int T, uint64_t seed,
+                                    const Vocab *fixed_vocab, Err *err) {
+    memset(d, 0, sizeof *d);
+    if (words_load(&d->words, path, err) != 0) return DATASET_WORDS;
+    words_strip(&d->words);
+    DatasetStatus st = DATASET_OK;
+    if (d->words.n == 0) {
+        err_set(err, "%s: no words (only blank ones)", path);
+        st = DATASET_WORDS;
+    } else if (fixed_vocab) {
+        d->vocab = *fixed_vocab;
+        if (vocab_check(&d->vocab, &d->words, path, err) != 0) st = DATASET_VOCAB;
+    } else {
+        vocab_build(&d->vocab, &d->words);
+    }
+    if (T == 0) T = d->words.max_len + 1;  // makemore.py's block_size
+    double bytes = 8.0 * d->words.n * T;
+    if (st == DATASET_OK && machine_memory() > 0 && bytes > 0.5 * machine_memory()) {
+        err_set(err, "%s: %d sequences of %d need %.1f GiB, more than half this machine's memory",
+                path, d->words.n, T, bytes / (1 << 30));
+        st = DATASET_TOO_LARGE;
+    }
+    if (st == DATASET_OK && split_build_makemore(&d->split, &d->words, &d->vocab, T, seed, err) != 0) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
         err_set(err, "%s: %s", path, why);

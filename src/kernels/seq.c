@@ -457,3 +457,26 @@ void embedding_pos_backward(float *dwte, float *dwpe, const float *dout, const i
         dwpe_rows(dwpe, dout, part_start(T, k, nt), part_start(T, k + 1, nt), B, T, C);
     }
 }
+
+void bias_tanh_forward(float *h, const float *bias, int N, int M) {
+    #pragma omp parallel for schedule(static) if (fork_pays((long)N * M))
+    for (int i = 0; i < N; i++) {
+        float *r = h + (size_t)i * M;
+        for (int j = 0; j < M; j++) r[j] = tanhf(r[j] + bias[j]);
+    }
+}
+
+// Rows in order, one pass: the column sums are the same whatever the thread count (one
+// thread runs it; the work is a few thousand values at makemore.py's sizes).
+void tanh_bias_backward(float *dpre, float *dbias, const float *dh, const float *h, int N, int M) {
+    for (int j = 0; j < M; j++) dbias[j] = 0.0f;
+    for (int i = 0; i < N; i++) {
+        const float *hr = h + (size_t)i * M, *dr = dh + (size_t)i * M;
+        float *pr = dpre + (size_t)i * M;
+        #pragma omp simd
+        for (int j = 0; j < M; j++) {
+            pr[j] = (1.0f - hr[j] * hr[j]) * dr[j];
+            dbias[j] += pr[j];
+        }
+    }
+}

@@ -1,6 +1,8 @@
-// net_infer.c: the Net in inference mode: batchnorm on its stored statistics,
-// calibration of those statistics, logits and the evaluation loss. Chunks of EVAL_CHUNK
-// examples through two ping-pong scratch buffers.
+// net_infer.c: the Net in inference mode. The lecture's family: batchnorm on its stored
+// statistics, calibration of those statistics, logits and the evaluation loss, in chunks
+// of EVAL_CHUNK examples through two ping-pong scratch buffers. makemore.py's types (no
+// batchnorm, nothing differs between training and inference): the training forward on a
+// view of the parameters with activations for a chunk of sequences.
 #include "net.h"
 
 #include <string.h>
@@ -8,6 +10,7 @@
 #include "common.h"
 #include "kernels.h"
 #include "linear.h"
+#include "seq_kernels.h"
 
 enum { EVAL_CHUNK = 4096 };  // the lecture model's calibration chunk (its sums' order)
 
@@ -50,6 +53,8 @@ static const float *infer(const Net *n, float *logits, const int *X, int m, floa
             linear_forward_rows(logits, cur, net_tensor(n, L->w), net_tensor(n, L->b), m, L->in_cols,
                          c->V);
             return logits;
+        default:  // the lecture's family only (makemore.py's types: net_view)
+            return cur;
         }
         next = cur;
         cur = out;
@@ -103,7 +108,81 @@ void net_calibrate(Net *n, const Examples *ex) {
     xfree(sq);
 }
 
+// ---- makemore.py's types ---------------------------------------------------------------
+
+void net_view(Net *view, const Net *n, int m) {
+    NetConfig c = n->cfg;
+    c.optim = OPTIM_ADAMW;  // no weight updated inside a GEMM: the view never steps
+    net_alloc(view, &c, m);
+    xfree(view->params);
+    xfree(view->grads);
+    xfree(view->adam_m);
+    xfree(view->adam_v);
+    view->adam_m = view->adam_v = NULL;
+    view->params = n->params;  // n's parameters, read only
+    view->grads = NULL;
+}
+
+static void view_free(Net *view) {
+    view->params = NULL;
+    net_free(view);
+}
+
+const float *net_view_logits(const Net *view) { return view->acts + view->layer[view->n_layers - 1].out; }
+
+enum { EVAL_SEQS = 256 };  // sequences per chunk (net.c's memory estimate counts them)
+
+// Sum of the loss over ex's counted positions, and their count, in chunks of m.
+static double seq_loss_sum(const Net *n, const Examples *ex, const int *order, int count,
+                           long *positions) {
+    const int T = n->cfg.T, V = n->cfg.V, m = count < EVAL_SEQS ? count : EVAL_SEQS;
+    Net view;
+    net_view(&view, n, m > 0 ? m : 1);
+    double total = 0.0;
+    *positions = 0;
+    for (int i0 = 0; i0 < count; i0 += m) {
+        int k = count - i0 < m ? count - i0 : m;
+        for (int b = 0; b < m; b++) {  // a short last chunk repeats its rows, not counted
+            int row = order ? order[i0 + (b < k ? b : 0)] : i0 + (b < k ? b : 0);
+            memcpy(view.Xb + (size_t)b * T, ex->X + (size_t)row * T, (size_t)T * sizeof(int));
+            memcpy(view.Yb + (size_t)b * T, ex->Y + (size_t)row * T, (size_t)T * sizeof(int));
+        }
+        net_forward(&view, view.Xb, view.Yb, 0);
+        int valid;
+        total += ce_masked_loss_sum(net_view_logits(&view), view.Yb, k * T, V, &valid);
+        *positions += valid;
+    }
+    view_free(&view);
+    return total;
+}
+
+double net_eval_makemore(const Net *n, const Examples *ex, int batch, int max_batches, Rng *rng) {
+    if (ex->n == 0) return 0.0;
+    int *order = xcalloc((size_t)ex->n, sizeof(int));
+    for (int i = 0; i < ex->n; i++) order[i] = i;
+    for (int i = ex->n - 1; i > 0; i--) {  // DataLoader(shuffle=True): a permutation
+        int j = (int)rng_below(rng, (uint32_t)(i + 1)), t = order[i];
+        order[i] = order[j];
+        order[j] = t;
+    }
+    double sum = 0.0;
+    int batches = 0;
+    for (int i0 = 0; i0 < ex->n && batches <= max_batches; i0 += batch, batches++) {
+        int k = ex->n - i0 < batch ? ex->n - i0 : batch;
+        long positions;
+        double s = seq_loss_sum(n, ex, order + i0, k, &positions);
+        sum += positions ? s / positions : 0.0;  // each batch's mean, as loss.item()
+    }
+    xfree(order);
+    return batches ? sum / batches : 0.0;
+}
+
 double net_eval_loss(const Net *n, const Examples *ex) {
+    if (n->seq) {
+        long positions;
+        double total = seq_loss_sum(n, ex, NULL, ex->n, &positions);
+        return positions ? total / positions : 0.0;
+    }
     float *scratch = xcalloc(net_scratch_floats(n, EVAL_CHUNK), sizeof(float));
     float *logits = xcalloc((size_t)EVAL_CHUNK * n->cfg.V, sizeof(float));
     double total = 0.0;

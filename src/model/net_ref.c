@@ -129,6 +129,7 @@ static double ref_forward(RefAct *a, const Net *n, const double *P, const int *X
             for (int p = 0; p < B * c->T; p++)
                 for (int e = 0; e < c->E; e++) a[l].out[(size_t)p * c->E + e] = W[(size_t)Xb[p] * c->E + e];
             break;
+        default: break;
         case L_FLATTEN: break;
         case L_LINEAR: linear_fwd(a[l].out, in, W, b, N, L->in_cols, L->cols); break;
         case L_BN_TANH: bn_fwd(&a[l], in, W, b, N, L->cols, c->bessel); break;
@@ -166,6 +167,7 @@ static void ref_backward(RefAct *a, const Net *n, const double *P, const int *Xb
         case L_BN_TANH:
             bn_bwd(a[l - 1].dout, dW, db, &a[l], a[l - 1].out, W, N, L->cols, c->bessel);
             break;
+        default: break;
         case L_FLATTEN: break;
         case L_EMBED:
             for (int p = 0; p < B * c->T; p++)

@@ -1,0 +1,218 @@
+// transformer.c: makemore.py's Transformer on the layer table (transformer.h), in the
+// manner of llm.c's gpt2_forward / gpt2_backward: one composite layer kind per block, its
+// forward and backward written out step by step.
+#include "transformer.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "linear.h"
+#include "mlp.h"
+#include "seq_kernels.h"
+#include "transformer_kernels.h"
+
+void transformer_recipe(NetRecipe *r) {
+    *r = (NetRecipe){.T = 0, .E = 64, .H = 64, .layers = 4, .heads = 4,
+                     .bn_stats = BN_STATS_CALIBRATE, .optim = OPTIM_ADAMW, .steps = 20000,
+                     .decay_step = 0, .lr = 5e-4f, .lr2 = 5e-4f, .weight_decay = 0.01f,
+                     .batch = 32};
+}
+
+int transformer_config_check(NetConfig *c, Err *err) {
+    if (c->layers < 1 || c->layers > 32) return err_set(err, "--n-layer %d (allowed: 1..32)", c->layers);
+    if (c->heads < 1 || c->E % c->heads)
+        return err_set(err, "--n-head %d does not divide --n-embd %d (allowed: a divisor of n_embd)",
+                       c->heads, c->E);
+    return 0;
+}
+
+// A block's tensors, consecutive from L->t0, in state_dict order.
+enum { LN1_W, LN1_B, QKV_W, QKV_B, PROJ_W, PROJ_B, LN2_W, LN2_B, FC_W, FC_B, FP_W, FP_B, TB_NT };
+// Its activations (L->a): its own, then the scratch every block shares.
+enum { A_LN1, A_MEAN1, A_RSTD1, A_QKV, A_HEADS, A_ATT, A_ATTY, A_X1, A_LN2, A_MEAN2, A_RSTD2,
+       A_FCPRE, A_FC, A_OWN,
+       A_TMP = A_OWN, A_DFC, A_DFCPRE, A_DLN2, A_DX1, A_DATTY, A_DQKV, A_DLN1, A_ASCR, TB_NA };
+_Static_assert(TB_NA <= LAYER_ACTS, "a block's activations fit the layer");
+// Its plan ops (L->op).
+enum { O_QKV_F, O_QKV_DX, O_QKV_DW, O_PROJ_F, O_PROJ_DX, O_PROJ_DW, O_FC_F, O_FC_DX, O_FC_DW,
+       O_FP_F, O_FP_DX, O_FP_DW, TB_NO };
+_Static_assert(TB_NO <= LAYER_OPS, "a block's ops fit the layer");
+
+#define P(k) net_tensor(n, L->t0 + (k))
+#define G(k) net_grad(n, L->t0 + (k))
+#define ACT(k) (n->acts + L->a[k])
+#define OP(k) (&n->plan.op[L->op[k]])
+
+// ---- token and position embeddings: x = wte[X] + wpe[t] ----------------------------------
+
+static void tokpos_forward(Net *n, const Layer *L, int l, int ur) {
+    (void)l, (void)ur;
+    embedding_pos_forward(n->acts + L->out, n->Xb, P(0), P(1), n->B, n->cfg.T, n->cfg.E);
+}
+static void tokpos_backward(Net *n, const Layer *L, int l, float lr) {
+    (void)l, (void)lr;
+    embedding_pos_backward(G(0), G(1), n->acts + L->dout, n->Xb, n->B, n->cfg.T, n->cfg.E, n->cfg.V);
+}
+
+// ---- a block -------------------------------------------------------------------------------
+
+static void tblock_forward(Net *n, const Layer *L, int l, int ur) {
+    (void)ur;
+    const int B = n->B, T = n->cfg.T, C = n->cfg.E, BT = B * T;
+    const float *x = n->acts + n->layer[l - 1].out;           // [BT, C]
+    float *out = n->acts + L->out;                             // [BT, C]
+    AttnOps ao = attention_ops(&n->plan, n->attn);
+    layernorm_forward(ACT(A_LN1), ACT(A_MEAN1), ACT(A_RSTD1), x, P(LN1_W), P(LN1_B), BT, C);
+    linear_forward_op(OP(O_QKV_F), ACT(A_QKV), ACT(A_LN1), P(QKV_W), P(QKV_B));    // [BT, 3C]
+    attention_forward(ACT(A_ATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_QKV), &ao, B, T,
+                      C, n->cfg.heads);                                            // [BT, C]
+    gemm_op_run(OP(O_PROJ_F), 1.0f, ACT(A_ATTY), P(PROJ_W), ACT(A_TMP));
+    bias_residual_forward(ACT(A_X1), x, ACT(A_TMP), P(PROJ_B), BT, C);  // x1 = x + attn
+    layernorm_forward(ACT(A_LN2), ACT(A_MEAN2), ACT(A_RSTD2), ACT(A_X1), P(LN2_W), P(LN2_B), BT, C);
+    gemm_op_run(OP(O_FC_F), 1.0f, ACT(A_LN2), P(FC_W), ACT(A_FCPRE));            // [BT, 4C]
+    bias_gelu_forward(ACT(A_FC), ACT(A_FCPRE), P(FC_B), BT, 4 * C);  // pre += b, gelu
+    gemm_op_run(OP(O_FP_F), 1.0f, ACT(A_FC), P(FP_W), ACT(A_TMP));
+    bias_residual_forward(out, ACT(A_X1), ACT(A_TMP), P(FP_B), BT, C);  // out = x1 + mlp
+}
+
+static void tblock_backward(Net *n, const Layer *L, int l, float lr) {
+    (void)lr;
+    const int B = n->B, T = n->cfg.T, C = n->cfg.E, BT = B * T;
+    const Layer *p = &n->layer[l - 1];
+    const float *x = n->acts + p->out, *dout = n->acts + L->dout;
+    float *dx = n->acts + p->dout;
+    AttnOps ao = attention_ops(&n->plan, n->attn);
+    // out = x1 + fc_proj(gelu(fc(ln2(x1))))
+    linear_backward_op(OP(O_FP_DX), OP(O_FP_DW), ACT(A_DFC), G(FP_W), G(FP_B), dout, ACT(A_FC), P(FP_W));
+    gelu_bias_backward(ACT(A_DFCPRE), G(FC_B), ACT(A_DFC), ACT(A_FCPRE), BT, 4 * C);
+    linear_backward_op(OP(O_FC_DX), OP(O_FC_DW), ACT(A_DLN2), G(FC_W), NULL, ACT(A_DFCPRE), ACT(A_LN2), P(FC_W));
+    memcpy(ACT(A_DX1), dout, (size_t)BT * C * sizeof(float));  // the residual's path
+    layernorm_backward(ACT(A_DX1), G(LN2_W), G(LN2_B), ACT(A_DLN2), ACT(A_X1), P(LN2_W),
+                       ACT(A_MEAN2), ACT(A_RSTD2), BT, C);
+    // x1 = x + c_proj(attn(c_attn(ln1(x))))
+    linear_backward_op(OP(O_PROJ_DX), OP(O_PROJ_DW), ACT(A_DATTY), G(PROJ_W), G(PROJ_B), ACT(A_DX1),
+                       ACT(A_ATTY), P(PROJ_W));
+    attention_backward(ACT(A_DQKV), ACT(A_ASCR), ACT(A_DATTY), ACT(A_HEADS), ACT(A_ATT), &ao, B, T,
+                       C, n->cfg.heads);
+    linear_backward_op(OP(O_QKV_DX), OP(O_QKV_DW), ACT(A_DLN1), G(QKV_W), G(QKV_B), ACT(A_DQKV),
+                       ACT(A_LN1), P(QKV_W));
+    memcpy(dx, ACT(A_DX1), (size_t)BT * C * sizeof(float));
+    layernorm_backward(dx, G(LN1_W), G(LN1_B), ACT(A_DLN1), x, P(LN1_W), ACT(A_MEAN1), ACT(A_RSTD1),
+                       BT, C);
+}
+
+// Phase 0: the attention's six ops (once, shared by every block), then the block's four
+// forwards; phase 1: its backward's, from the output down.
+static void tblock_plan(Net *n, Layer *L, int phase) {
+    const int BT = n->B * n->cfg.T, C = n->cfg.E;
+    char tag[4][16];
+    int idx = 0;  // the block's number
+    for (int l = 0; l < n->n_layers && &n->layer[l] != L; l++) idx += n->layer[l].kind == L_TBLOCK;
+    snprintf(tag[0], sizeof tag[0], "_qkv%d", idx % 100);
+    snprintf(tag[1], sizeof tag[1], "_prj%d", idx % 100);
+    snprintf(tag[2], sizeof tag[2], "_fc%d", idx % 100);
+    snprintf(tag[3], sizeof tag[3], "_fcp%d", idx % 100);
+    const int in[4] = {C, C, C, 4 * C}, out[4] = {3 * C, C, 4 * C, C};
+    if (phase == 0 && n->attn[0] < 0)
+        attention_plan_add(&n->plan, n->cfg.T, C / n->cfg.heads, GEMM_BLAS, n->attn);
+    for (int j = phase ? 3 : 0; phase ? j >= 0 : j < 4; j += phase ? -1 : 1)
+        net_plan_linear(n, phase, tag[j], BT, in[j], out[j], 0.0f, GEMM_BLAS, 0, &L->op[3 * j],
+                        &L->op[3 * j + 1], &L->op[3 * j + 2]);
+}
+
+// ---- ln_f ----------------------------------------------------------------------------------
+
+static void lnf_forward(Net *n, const Layer *L, int l, int ur) {
+    (void)ur;
+    layernorm_forward(n->acts + L->out, ACT(0), ACT(1), n->acts + n->layer[l - 1].out, P(0), P(1),
+                      n->B * n->cfg.T, n->cfg.E);
+}
+static void lnf_backward(Net *n, const Layer *L, int l, float lr) {
+    (void)lr;
+    const Layer *p = &n->layer[l - 1];
+    const size_t N = (size_t)n->B * n->cfg.T * n->cfg.E;
+    memset(n->acts + p->dout, 0, N * sizeof(float));  // layernorm_backward accumulates
+    layernorm_backward(n->acts + p->dout, G(0), G(1), n->acts + L->dout, n->acts + p->out, P(0),
+                       ACT(0), ACT(1), n->B * n->cfg.T, n->cfg.E);
+}
+
+const LayerOps TOKPOS_OPS = {L_TOKPOS, tokpos_forward, tokpos_backward, NULL};
+static const LayerOps TBLOCK_OPS = {L_TBLOCK, tblock_forward, tblock_backward, tblock_plan};
+static const LayerOps LNF_OPS = {L_LAYERNORM, lnf_forward, lnf_backward, NULL};
+
+// ---- the table -----------------------------------------------------------------------------
+
+// A linear layer's weight, kept [in, out] (PyTorch's [out, in] transposed), and its bias:
+// nn.Linear's default initialisation, U(-1/sqrt(in), 1/sqrt(in)) for both.
+static int add_linear(Net *n, NetOffsets *o, const char *base, int in, int out, int bias) {
+    char name[NET_NAME_MAX];
+    const float bound = 1.0f / sqrtf((float)in);
+    snprintf(name, sizeof name, "%.40s.weight", base);
+    int w = net_add_param(n, o, name, in, out, NET_INIT_UNIFORM, bound, 0.0f);
+    n->tensor[w].transposed = 1;
+    if (bias) {
+        snprintf(name, sizeof name, "%.40s.bias", base);
+        net_add_param(n, o, name, out, 0, NET_INIT_UNIFORM, bound, 0.0f);
+    }
+    return w;
+}
+
+static int add_layernorm(Net *n, NetOffsets *o, const char *base, int C) {
+    char name[NET_NAME_MAX];
+    snprintf(name, sizeof name, "%.40s.weight", base);
+    int w = net_add_param(n, o, name, C, 0, NET_INIT_NORMAL, 0.0f, 1.0f);
+    snprintf(name, sizeof name, "%.40s.bias", base);
+    net_add_param(n, o, name, C, 0, NET_INIT_NORMAL, 0.0f, 0.0f);
+    return w;
+}
+
+void transformer_build(Net *n, NetOffsets *o) {
+    const NetConfig *c = &n->cfg;
+    const int C = c->E, T = c->T, V = c->V, nh = c->heads;
+    const size_t B = (size_t)n->B, BT = B * T, BTC = BT * C;
+    Layer *L = net_add_layer(n, L_TOKPOS, &TOKPOS_OPS, T, C);
+    L->t0 = net_add_param(n, o, "transformer.wte.weight", V, C, NET_INIT_NORMAL, 1.0f, 0.0f);
+    net_add_param(n, o, "transformer.wpe.weight", T, C, NET_INIT_NORMAL, 1.0f, 0.0f);
+    L->out = net_add_act(o, BTC);
+    L->dout = net_add_act(o, BTC);
+    size_t shared[TB_NA] = {0};
+    for (int i = 0; i < c->layers; i++) {
+        char base[40];
+        L = net_add_layer(n, L_TBLOCK, &TBLOCK_OPS, T, C);
+        snprintf(base, sizeof base, "transformer.h.%d.ln_1", i);
+        L->t0 = add_layernorm(n, o, base, C);
+        snprintf(base, sizeof base, "transformer.h.%d.attn.c_attn", i);
+        add_linear(n, o, base, C, 3 * C, 1);
+        snprintf(base, sizeof base, "transformer.h.%d.attn.c_proj", i);
+        add_linear(n, o, base, C, C, 1);
+        snprintf(base, sizeof base, "transformer.h.%d.ln_2", i);
+        add_layernorm(n, o, base, C);
+        snprintf(base, sizeof base, "transformer.h.%d.mlp.c_fc", i);
+        add_linear(n, o, base, C, 4 * C, 1);
+        snprintf(base, sizeof base, "transformer.h.%d.mlp.c_proj", i);
+        add_linear(n, o, base, 4 * C, C, 1);
+        const size_t own[A_OWN] = {BTC, BT, BT, 3 * BTC, attention_heads_floats(n->B, T, C),
+                                   B * nh * T * T, BTC, BTC, BTC, BT, BT, 4 * BTC, 4 * BTC};
+        for (int k = 0; k < A_OWN; k++) L->a[k] = net_add_act(o, own[k]);
+        if (i == 0) {  // the scratch of the forward's products and of the backward, shared
+            const size_t sh[TB_NA - A_OWN] = {BTC, 4 * BTC, 4 * BTC, BTC, BTC, BTC, 3 * BTC, BTC,
+                                              attention_scratch_floats(n->B, T, C, nh)};
+            for (int k = A_OWN; k < TB_NA; k++) shared[k] = net_add_act(o, sh[k - A_OWN]);
+        }
+        for (int k = A_OWN; k < TB_NA; k++) L->a[k] = shared[k];
+        L->out = net_add_act(o, BTC);
+        L->dout = net_add_act(o, BTC);
+    }
+    L = net_add_layer(n, L_LAYERNORM, &LNF_OPS, T, C);
+    L->t0 = add_layernorm(n, o, "transformer.ln_f", C);
+    L->a[0] = net_add_act(o, BT);
+    L->a[1] = net_add_act(o, BT);
+    L->out = net_add_act(o, BTC);
+    L->dout = net_add_act(o, BTC);
+    L = net_add_layer(n, L_LINEAR_OUT, &MLP_LINEAR_OUT_OPS, T, V);  // logits, masked CE
+    L->w = add_linear(n, o, "lm_head", C, V, 0);
+    L->op[0] = 1;
+    L->out = net_add_act(o, BT * V);
+    L->dout = net_add_act(o, BT * V);
+}
