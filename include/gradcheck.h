@@ -33,6 +33,7 @@ int gradcheck_main(int argc, char **argv);  // argv[0] is "gradcheck"
 int gc_exercises(const Config *cfg, int B, uint64_t seed, int ties, const char *dump);
 int gc_ref(const char *path);
 int gc_net(const NetConfig *cfg, int B, uint64_t seed, const char *dump);
+int gc_seq(const NetConfig *cfg, int B, uint64_t seed, const char *dump);  // makemore.py's types
 
 // ---- the exercise cell ----
 // Sizes accepted (flags and --ref files): each tensor at most 2^22 elements keeps the

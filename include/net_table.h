@@ -174,6 +174,12 @@ float *net_tensor(const Net *n, int i);        // data of tensor i (params or st
 float *net_grad(const Net *n, int i);          // gradient of parameter i
 int net_find(const Net *n, const char *name);  // tensor index or -1
 int net_tensor_is_bn(const Net *n, int i);     // 1: a batchnorm's gain or shift
+// Tensor i in PyTorch's layout: its shape (a transposed weight's [out, in]) and its values
+// (x: the tensor's numel floats as the engine keeps them, e.g. net_tensor or net_grad).
+void net_torch_shape(const Net *n, int i, int shape[2]);
+void net_to_torch(const Net *n, int i, const float *x, float *out);
+// The inverse: PyTorch's layout in, the engine's out.
+void net_from_torch(const Net *n, int i, const float *in, float *x);
 
 // ---- running any table ----
 // The architecture's initialisation (docs/ARCHITECTURES.md): the lecture's for its family,

@@ -14,7 +14,7 @@
 
 typedef struct {
     int arch;  // -1: the lecture's exercise cell; else NetArch
-    int layers, batch, hidden, embd, block, vocab, bn_var, ties;
+    int layers, heads, batch, hidden, embd, block, vocab, bn_var, ties;
     uint64_t seed;
     const char *dump, *ref;
 } GcOpts;
@@ -26,7 +26,9 @@ static const Flag FLAGS[] = {
     {"--arch", NULL, FT_CHOICE, O(arch), 0, 0, NET_ARCH_NAMES, "A",
      "check the layer table of that model, every layer (default: the lecture's\n"
      "exercise cell, exercises 1-3 line by line)", 0},
-    {"--layers", NULL, FT_INT, O(layers), 1, 16, NULL, "N", "--arch mlp: hidden blocks", 0},
+    {"--layers", NULL, FT_INT, O(layers), 1, 32, NULL, "N",
+     "--arch mlp: hidden blocks; --arch transformer: n_layer", 0},
+    {"--heads", NULL, FT_INT, O(heads), 1, 64, NULL, "N", "--arch transformer: n_head", 0},
     {"--batch", NULL, FT_INT, O(batch), 2, GC_MAX_BATCH, NULL, "N", "batch size n", 0},
     {"--hidden", NULL, FT_INT, O(hidden), 1, GC_MAX_HIDDEN, NULL, "N", "hidden width H", 0},
     {"--embd", NULL, FT_INT, O(embd), 1, GC_MAX_EMBD, NULL, "N", "embedding width E", 0},
@@ -50,11 +52,18 @@ static const Flag FLAGS[] = {
 #define N_FLAGS ((int)(sizeof FLAGS / sizeof FLAGS[0]))
 
 // The defaults: the exercise cell's (B 32, H 64 as the lecture's check), then each
-// architecture's recipe sizes (the mlp's hidden width stays the cell's 64).
+// architecture's recipe sizes (the mlp's hidden width stays the cell's 64). makemore.py's
+// types are checked small (B 8, T 8, n_embd 16, n_embd2 12, 2 layers of 2 heads): the
+// float64 twin's central differences take seconds, and any size is a flag away.
 static void gc_defaults(GcOpts *o, int arch) {
-    *o = (GcOpts){.arch = arch, .layers = 1, .batch = 32, .hidden = 64, .embd = 10, .block = 3,
-                  .vocab = 27, .seed = 42};
+    *o = (GcOpts){.arch = arch, .layers = 1, .heads = 1, .batch = 32, .hidden = 64, .embd = 10,
+                  .block = 3, .vocab = 27, .seed = 42};
     if (arch < 0 || arch == ARCH_MLP) return;
+    if (net_arch_is_seq((NetArch)arch)) {
+        *o = (GcOpts){.arch = arch, .layers = 2, .heads = 2, .batch = 8, .hidden = 12, .embd = 16,
+                      .block = 8, .vocab = 27, .seed = 42};
+        return;
+    }
     NetRecipe r;
     net_recipe((NetArch)arch, &r);
     o->block = r.T;
@@ -79,15 +88,15 @@ static const FlagTable *gc_flags(void) {
 }
 
 static void usage(void) {
-    static const char *const only_ref[] = {"--arch", "--layers", "--batch", "--hidden", "--embd",
+    static const char *const only_ref[] = {"--arch", "--layers", "--heads", "--batch", "--hidden", "--embd",
                                            "--block", "--vocab", "--seed", "--bn-var", "--ties",
                                            "--dump", "--ref", NULL};
-    static const char *const cell[] = {"--arch", "--layers", "--ref", NULL};
+    static const char *const cell[] = {"--arch", "--layers", "--heads", "--ref", NULL};
     static const char *const net[] = {"--arch", "--ties", "--ref", NULL};
     printf("usage:\n");
     flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, NULL, cell);
     flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, "--ref FILE", only_ref);
-    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, "--arch mlp|wavenet", net);
+    flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, "--arch A", net);
     printf("\nExercises 1-3 of 'becoming a backprop ninja' as the lecture's table: every one of the\n"
            "26 gradients of the atomic float32 backward (one loop per notebook line) against the\n"
            "same graph in float64, the float64 graph against central finite differences, and the\n"
@@ -133,10 +142,14 @@ int gradcheck_main(int argc, char **argv) {
         if (outfile_claim("--dump", o.dump, OUT_MODEL, &err)) cmd_fail(CMD, EXIT_RUNTIME, "%s", err.msg);
     }
     if (o.arch >= 0) {
+        NetRecipe rec;
+        net_recipe((NetArch)o.arch, &rec);
         NetConfig c = {.arch = (NetArch)o.arch, .V = o.vocab, .T = o.block, .E = o.embd,
-                       .H = o.hidden, .layers = o.layers, .bessel = o.bn_var == 0, .momentum = 0.1f};
+                       .H = o.hidden, .layers = o.layers, .heads = o.heads,
+                       .bessel = o.bn_var == 0, .momentum = 0.1f, .optim = rec.optim};
         if (net_config_check(&c, &err)) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
-        return gc_net(&c, o.batch, o.seed, o.dump);
+        return net_arch_is_seq(c.arch) ? gc_seq(&c, o.batch, o.seed, o.dump)
+                                       : gc_net(&c, o.batch, o.seed, o.dump);
     }
     Config cfg = {.V = o.vocab, .T = o.block, .E = o.embd, .H = o.hidden, .bessel = o.bn_var == 0};
     if (gc_sizes_ok(&cfg, o.batch, "flags", &err)) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);

@@ -108,6 +108,34 @@ int net_find(const Net *n, const char *name) {
 
 int net_tensor_is_bn(const Net *n, int i) { return n->tensor[i].is_bn; }
 
+void net_torch_shape(const Net *n, int i, int shape[2]) {
+    const NetTensor *t = &n->tensor[i];
+    shape[0] = t->transposed ? t->shape[1] : t->shape[0];
+    shape[1] = t->transposed ? t->shape[0] : t->shape[1];
+}
+
+void net_to_torch(const Net *n, int i, const float *x, float *out) {
+    const NetTensor *t = &n->tensor[i];
+    if (!t->transposed) {
+        memcpy(out, x, t->numel * sizeof(float));
+        return;
+    }
+    const int r = t->shape[0], c = t->shape[1];  // x [r, c] -> out [c, r]
+    for (int a = 0; a < c; a++)
+        for (int b = 0; b < r; b++) out[(size_t)a * r + b] = x[(size_t)b * c + a];
+}
+
+void net_from_torch(const Net *n, int i, const float *in, float *x) {
+    const NetTensor *t = &n->tensor[i];
+    if (!t->transposed) {
+        memcpy(x, in, t->numel * sizeof(float));
+        return;
+    }
+    const int r = t->shape[0], c = t->shape[1];  // in [c, r] -> x [r, c]
+    for (int b = 0; b < r; b++)
+        for (int a = 0; a < c; a++) x[(size_t)b * c + a] = in[(size_t)a * r + b];
+}
+
 // ---- initialisation ----------------------------------------------------------------------
 
 // In tensor order, one draw per element of every tensor that has a random part, exactly

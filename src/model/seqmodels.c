@@ -169,31 +169,33 @@ void bow_build(Net *n, NetOffsets *o) {
 static void rnn_fwd(Net *n, const Layer *L, int l, int ur) {
     (void)ur;
     const NetConfig *c = &n->cfg;
-    rnn_forward(n->acts + L->out, ACT(0), input_of(n, l), P(1), P(2), P(0), n->B, c->T, c->E, c->H);
+    rnn_forward(n->acts + L->out, ACT(0), input_of(n, l), P(0), P(1), net_tensor(n, L->w), n->B,
+                c->T, c->E, c->H);
 }
 static void rnn_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
     const NetConfig *c = &n->cfg;
-    rnn_backward(dinput_of(n, l), G(1), G(2), G(0), ACT(1), n->acts + L->dout, n->acts + L->out,
-                 ACT(0), input_of(n, l), P(1), n->B, c->T, c->E, c->H);
+    rnn_backward(dinput_of(n, l), G(0), G(1), net_grad(n, L->w), ACT(1), n->acts + L->dout,
+                 n->acts + L->out, ACT(0), input_of(n, l), P(0), n->B, c->T, c->E, c->H);
 }
 
-// GRU tensors from t0: start, then z, r, hbar (weight, bias each).
+// The cell's tensors from t0: z, r, hbar (weight, bias each); the start state is L->w.
 static GruWeights gru_weights(const Net *n, const Layer *L) {
-    return (GruWeights){P(1), P(2), P(3), P(4), P(5), P(6)};
+    return (GruWeights){P(0), P(1), P(2), P(3), P(4), P(5)};
 }
 static void gru_fwd(Net *n, const Layer *L, int l, int ur) {
     (void)ur;
     const NetConfig *c = &n->cfg;
     GruWeights w = gru_weights(n, L);
-    gru_forward(n->acts + L->out, ACT(0), input_of(n, l), &w, P(0), n->B, c->T, c->E, c->H);
+    gru_forward(n->acts + L->out, ACT(0), input_of(n, l), &w, net_tensor(n, L->w), n->B, c->T, c->E,
+                c->H);
 }
 static void gru_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
     const NetConfig *c = &n->cfg;
     GruWeights w = gru_weights(n, L);
-    GruGrads g = {G(1), G(2), G(3), G(4), G(5), G(6)};
-    gru_backward(dinput_of(n, l), &g, G(0), ACT(1), n->acts + L->dout, ACT(0), input_of(n, l), &w,
+    GruGrads g = {G(0), G(1), G(2), G(3), G(4), G(5)};
+    gru_backward(dinput_of(n, l), &g, net_grad(n, L->w), ACT(1), n->acts + L->dout, ACT(0), input_of(n, l), &w,
                  n->B, c->T, c->E, c->H);
 }
 static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL};
@@ -209,13 +211,13 @@ void rnn_build(Net *n, NetOffsets *o) {
     L->out = net_add_act(o, BT * c->E);
     L->dout = net_add_act(o, BT * c->E);
     L = net_add_layer(n, gru ? L_GRU : L_RNN, gru ? &GRU_OPS : &RNN_OPS, c->T, c->H);
-    L->t0 = start;
+    L->w = start;
     if (gru) {
-        add_linear(n, o, "cell.xh_to_z", c->E + c->H, c->H);
+        L->t0 = add_linear(n, o, "cell.xh_to_z", c->E + c->H, c->H);
         add_linear(n, o, "cell.xh_to_r", c->E + c->H, c->H);
         add_linear(n, o, "cell.xh_to_hbar", c->E + c->H, c->H);
     } else {
-        add_linear(n, o, "cell.xh_to_h", c->E + c->H, c->H);
+        L->t0 = add_linear(n, o, "cell.xh_to_h", c->E + c->H, c->H);
     }
     L->a[0] = net_add_act(o, gru ? gru_state_floats(B, c->T, c->E, c->H) : rnn_state_floats(B, c->T, c->H));
     L->a[1] = net_add_act(o, gru ? gru_scratch_floats(B, c->T, c->E, c->H)
