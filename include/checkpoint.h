@@ -17,6 +17,9 @@ typedef struct {
     long steps;         // total steps of the run
     long decay_step;    // step from which lr2 is used
     float lr, lr2;
+    float weight_decay;  // AdamW's (metadata "weight_decay", written when not 0)
+    double best_loss;    // makemore.py's form: the best test loss so far (metadata
+                         // "best_loss", written when >= 0; absent: -1, none yet)
     int batch;
     uint64_t seed;
     uint64_t split_seed;

@@ -101,9 +101,10 @@ void split_free(Split *s);
 
 // makemore.py's split: test = min(1000, int(0.1 n)) words, drawn by a permutation of the
 // engine's generator seeded with seed (Fisher-Yates), train = the rest (both in the
-// permutation's order); sequences of length T. Fails when a part would be empty (fewer
-// than 10 words) or a word is longer than T - 1.
-int split_build_makemore(Split *s, const Words *w, const Vocab *v, int T, uint64_t seed, Err *err);
+// permutation's order; w is reordered so, the train words first, as split_build does);
+// sequences of length T. Fails when a part would be empty (fewer than 10 words) or a word
+// is longer than T - 1; w is left untouched then.
+int split_build_makemore(Split *s, Words *w, const Vocab *v, int T, uint64_t seed, Err *err);
 
 // makemore.py's preprocessing: every word stripped of ASCII blanks at both ends, the words
 // left empty dropped (in place; max_len updated).

@@ -17,10 +17,13 @@ void dp_use_syncbn(Net *n);
 // from rng, exactly as one process draws it, and keeps its own rows; forward and backward
 // with every batchnorm synchronised; then ONE allreduce of a fused buffer (the gradients
 // but the batchnorms' gains and shifts, already global sums; the loss; each rank's
-// pending stop signal), and net_sgd on every rank; the running statistics move with the
-// global batch's. *stop: in, this rank's signal (0 none); out, the signal the ranks agreed
-// on (SIGINT if any rank had one, else SIGTERM if any, else 0). Returns the global batch's
-// mean loss.
-float net_dp_train_step(Net *n, const Examples *ex, float lr, Rng *rng, int *stop);
+// pending stop signal), and the same update on every rank: net_sgd (lr), or AdamW's step t
+// (lr, weight_decay); the running statistics move with the global batch's. makemore.py's
+// types weight each rank's mean by its share of the batch's counted positions, so the
+// step's loss and gradient are the global batch's mean. *stop: in, this rank's signal (0
+// none); out, the signal the ranks agreed on (SIGINT if any rank had one, else SIGTERM if
+// any, else 0). Returns the global batch's mean loss.
+float net_dp_train_step(Net *n, const Examples *ex, float lr, float weight_decay, long t, Rng *rng,
+                        int *stop);
 
 #endif

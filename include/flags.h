@@ -17,6 +17,7 @@ typedef enum {
     FT_LONG,    // long field, lo..hi
     FT_U64,     // uint64_t field, any unsigned 64-bit decimal
     FT_FLOAT,   // float field, 0 < x <= hi (and a normal float)
+    FT_FLOAT_0, // float field, lo <= x <= hi (0 allowed)
     FT_DOUBLE,  // double field, lo..hi
     FT_CHOICE,  // int field: the index of the value in choices
     FT_STRING,  // const char * field: the argument itself (non-empty)
@@ -52,6 +53,7 @@ typedef struct {
 typedef struct {
     const char *name;
     const void *opts;
+    const char *group;  // variants of one group with one value are named by the group, or NULL
 } FlagDefaults;
 
 typedef struct {

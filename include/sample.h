@@ -33,6 +33,14 @@ void sample_word_with(char *out, SampleLogitsFn logits, const void *model, float
 // out holds MAX_WORD_LEN + 1 bytes. n must hold inference statistics (calibrated or running).
 void sample_word(char *out, const Net *n, const Vocab *v, Rng *rng, float temperature, int top_k);
 
+// makemore.py's generate() for its types (n->seq): count words at once in batches, each
+// from the start token, T - 1 tokens drawn (softmax(logits / temperature) over the top_k
+// largest; top_k <= 0: all), cropped at the first 0 (the stop token). out[i] holds
+// MAX_WORD_LEN + 1 bytes. Returns 0, or -1 when a logit is not finite (a model whose forward
+// overflows; nothing is drawn from it).
+int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float temperature,
+                     int top_k, char (*out)[MAX_WORD_LEN + 1]);
+
 // n words, one a line, each marked "(in training words)", "(held-out word)" or "(new)"
 // when the sets are given (either may be NULL).
 void sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float temperature,

@@ -20,12 +20,20 @@ typedef struct {
     int arch;          // NetArch
     int bn_stats;      // BnStats
     int bn_var;        // 0 unbiased (B-1), 1 biased (B)
-    int layers, embd, hidden, block, batch, threads, samples, print_every;
+    int optim;         // Optim
+    int layers, heads, embd, hidden, block, batch, threads, samples, print_every;
     long steps, decay_step, save_every;
-    float lr, lr2;
+    float lr, lr2, weight_decay;
     uint64_t seed, split_seed;
     int accept_unchecked;
     unsigned char given[FLAGS_MAX];  // which rows of the table were on the command line
+    // makemore.py's behaviours (its command line, makemore_cli.c, sets them):
+    int eval_every;       // every N steps: makemore.py's train and test evaluation; the best
+                          // model by test loss goes to `best` (0: none)
+    int sample_every;     // every N steps: 10 samples, sorted as makemore.py sorts them
+    const char *best;     // the best model's path (makemore.py's model.pt)
+    int makemore_lines;   // makemore.py's progress lines ("step N | loss X | step time Yms")
+    int top_k;            // sampling's top-k (0: all)
 } TrainOpts;
 
 // The table (its defaults: the mlp recipe's, then each architecture's).

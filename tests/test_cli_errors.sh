@@ -113,7 +113,7 @@ expect "flag: zero hidden" 2 "--hidden: 0 is out of range (allowed: 1..16384)" $
 expect "flag: zero threads" 2 "--threads: 0 is out of range" $F --threads 0
 expect "flag: zero print-every" 2 "--print-every: 0 is out of range" $F --print-every 0
 expect "flag: zero save-every" 2 "--save-every: 0 is out of range" $F --save-every 0
-expect "flag: block too large" 2 "--block: 65 is out of range (allowed: 1..64)" $F --block 65
+expect "flag: block too large" 2 "--block 65 (allowed: 1..64)" $F --block 65
 expect "flag: embd too large" 2 "--embd: 4097 is out of range (allowed: 1..4096)" $F --embd 4097
 expect "flag: overflow (long)" 2 "--steps: 99999999999999999999999 is out of range" $F --steps 99999999999999999999999
 expect "flag: overflow (u64 seed)" 2 "--seed: 18446744073709551616 is out of range (allowed: 0..18446744073709551615)" $F --seed 18446744073709551616
@@ -251,7 +251,7 @@ expect "checkpoint: wrong format" 1 "metadata \"format\" = \"makemore-net-9\": e
 forge no_embd.st 's/"embd":"2",//'
 expect "checkpoint: metadata missing" 1 "metadata \"embd\" is missing" $E "$IN/no_embd.st"
 forge block0.st 's/"block":"1"/"block":"0"/'
-expect "checkpoint: config out of range" 1 "metadata \"block\" = \"0\": expected an integer in 1..64" $E "$IN/block0.st"
+expect "checkpoint: config out of range" 1 "metadata \"block\" = \"0\": expected an integer in 1..1024" $E "$IN/block0.st"
 forge vocab.st 's/"vocab_size":"3"/"vocab_size":"4"/'
 expect "checkpoint: vocab_size lies" 1 "metadata \"itos\": expected 4 characters" $E "$IN/vocab.st"
 forge itos.st 's/"itos":"\.ab"/"itos":".ba"/'

@@ -160,7 +160,7 @@ static void test_dp_steps_against_one_process(void) {
         examples_sample_batch(one.Xb, one.Yb, &ex, B, &r1);
         float l1 = one_process_step(&one, one.Xb, one.Yb, B, 0.1f);
         int stop = 0;
-        float l2 = net_dp_train_step(&dp, &ex, 0.1f, &r2, &stop);
+        float l2 = net_dp_train_step(&dp, &ex, 0.1f, 0.0f, 0, &r2, &stop);
         double e = fabs((double)l2 - l1) / fabs((double)l1);
         if (!(e <= worst)) worst = e;
         CHECK(stop == 0, "step %d: stop %d with no signal", s, stop);
@@ -201,7 +201,7 @@ static void test_dp_wavenet_against_float64_twin(void) {
         double l1 = net_ref_loss(&dp, p, Xb, Yb, B, g);
         for (size_t i = 0; i < np; i++) p[i] -= (double)lr * g[i];
         int stop = 0;
-        float l2 = net_dp_train_step(&dp, &ex, lr, &r2, &stop);
+        float l2 = net_dp_train_step(&dp, &ex, lr, 0.0f, 0, &r2, &stop);
         double e = fabs(l2 - l1) / fabs(l1);
         if (!(e <= worst)) worst = e;
     }
@@ -232,13 +232,13 @@ static void test_stop_is_agreed(void) {
     rng_seed(&g, 1);
     net_init(&n, &g, 0);
     int stop = dist_rank() == dist_size() - 1 ? SIGTERM : 0;  // on the last rank only
-    net_dp_train_step(&n, &ex, 0.1f, &g, &stop);
+    net_dp_train_step(&n, &ex, 0.1f, 0.0f, 0, &g, &stop);
     CHECK(stop == SIGTERM, "agreed stop %d (want SIGTERM on every rank)", stop);
     stop = dist_rank() == 0 ? SIGINT : 0;
-    net_dp_train_step(&n, &ex, 0.1f, &g, &stop);
+    net_dp_train_step(&n, &ex, 0.1f, 0.0f, 0, &g, &stop);
     CHECK(stop == SIGINT, "agreed stop %d (want SIGINT on every rank)", stop);
     stop = 0;
-    net_dp_train_step(&n, &ex, 0.1f, &g, &stop);
+    net_dp_train_step(&n, &ex, 0.1f, 0.0f, 0, &g, &stop);
     CHECK(stop == 0, "agreed stop %d with no signal anywhere", stop);
     net_free(&n);
     xfree(ex.X);

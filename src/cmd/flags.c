@@ -28,6 +28,10 @@ static int set_as(const Flag *f, const char *name, void *opts, const char *s, Er
         if (cli_double(name, s, f->lo, f->hi, &d, err)) return -1;
         *FIELD(opts, f, double) = d;
         return 0;
+    case FT_FLOAT_0:
+        if (cli_double(name, s, f->lo, f->hi, &d, err)) return -1;
+        *FIELD(opts, f, float) = (float)d;
+        return 0;
     case FT_CHOICE: return cli_choice(name, s, f->choices, FIELD(opts, f, int), err);
     case FT_STRING:
         if (!*s) return err_set(err, "%s needs a non-empty value", name);
@@ -79,7 +83,8 @@ void flags_format(const Flag *f, const void *opts, char *buf, size_t len) {
     case FT_INT: snprintf(buf, len, "%d", *CFIELD(opts, f, int)); return;
     case FT_LONG: snprintf(buf, len, "%ld", *CFIELD(opts, f, long)); return;
     case FT_U64: snprintf(buf, len, "%" PRIu64, *CFIELD(opts, f, uint64_t)); return;
-    case FT_FLOAT: {  // the shortest decimal that reads back as the same float
+    case FT_FLOAT:
+    case FT_FLOAT_0: {  // the shortest decimal that reads back as the same float
         float v = *CFIELD(opts, f, float);
         for (int p = 6; p <= 9; p++) {
             snprintf(buf, len, "%.*g", p, (double)v);
@@ -185,14 +190,23 @@ static void help_tail(char *buf, size_t len, const FlagTable *t, const Flag *f) 
         flags_format(f, d0, v, sizeof v);
         n += (size_t)snprintf(buf + n, len - n, "default %s", v);
         for (int k = 1; k < t->n_defaults && n < len; k++) {
-            if (flags_same(f, d0, t->defaults[k].opts)) continue;
-            flags_format(f, t->defaults[k].opts, v, sizeof v);
-            n += (size_t)snprintf(buf + n, len - n, "; %s %s", t->defaults[k].name, v);
+            const FlagDefaults *dk = &t->defaults[k];
+            if (flags_same(f, d0, dk->opts)) continue;
+            int named = 0, whole = dk->group != NULL;  // a group whose members agree: once
+            for (int j = 1; j < t->n_defaults && whole; j++) {
+                const FlagDefaults *dj = &t->defaults[j];
+                if (!dj->group || strcmp(dj->group, dk->group)) continue;
+                if (!flags_same(f, dk->opts, dj->opts)) whole = 0;
+                if (j < k) named = 1;
+            }
+            if (whole && named) continue;  // said with its group's first member
+            flags_format(f, dk->opts, v, sizeof v);
+            n += (size_t)snprintf(buf + n, len - n, "; %s %s", whole ? dk->group : dk->name, v);
         }
     }
     if ((f->type == FT_INT || f->type == FT_LONG) && n < len)
         n += (size_t)snprintf(buf + n, len - n, "%s%.0f..%.0f", n ? "; " : "", f->lo, f->hi);
-    else if (f->type == FT_DOUBLE && n < len)
+    else if ((f->type == FT_DOUBLE || f->type == FT_FLOAT_0) && n < len)
         n += (size_t)snprintf(buf + n, len - n, "%s%g..%g", n ? "; " : "", f->lo, f->hi);
     else if (f->type == FT_FLOAT && n < len)
         n += (size_t)snprintf(buf + n, len - n, "%s> 0, at most %g", n ? "; " : "", f->hi);

@@ -77,10 +77,11 @@ static const FlagTable *gc_flags(void) {
     static FlagTable t;
     if (!t.n) {
         gc_defaults(&d[0], -1);
-        v[0] = (FlagDefaults){NULL, &d[0]};
+        v[0] = (FlagDefaults){NULL, &d[0], NULL};
         for (int a = 0; a < NET_N_ARCHS; a++) {
             gc_defaults(&d[a + 1], a);
-            v[a + 1] = (FlagDefaults){NET_ARCH_NAMES[a], &d[a + 1]};
+            v[a + 1] = (FlagDefaults){NET_ARCH_NAMES[a], &d[a + 1],
+                                      net_arch_is_seq((NetArch)a) ? "makemore.py's types" : NULL};
         }
         t = (FlagTable){CMD, FLAGS, N_FLAGS, v, NET_N_ARCHS + 1};
     }

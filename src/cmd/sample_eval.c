@@ -111,7 +111,7 @@ static const Flag SAMPLE_FLAGS[] = {
 #undef O
 static const SampleOpts SAMPLE_DEFAULTS = {.data = "data/names.txt", .n = 20, .seed = 11,
                                            .split_seed = 42, .temperature = 1.0};
-static const FlagDefaults SAMPLE_D[] = {{NULL, &SAMPLE_DEFAULTS}};
+static const FlagDefaults SAMPLE_D[] = {{NULL, &SAMPLE_DEFAULTS, NULL}};
 static const FlagTable SAMPLE_TABLE = {"sample", SAMPLE_FLAGS, sizeof SAMPLE_FLAGS / sizeof SAMPLE_FLAGS[0],
                                        SAMPLE_D, 1};
 static const char *const MODEL_SKIP[] = {"--model", NULL};
@@ -184,7 +184,7 @@ static const Flag EVAL_FLAGS[] = {
 };
 #undef O
 static const EvalOpts EVAL_DEFAULTS = {.data = "data/names.txt", .split_seed = 42};
-static const FlagDefaults EVAL_D[] = {{NULL, &EVAL_DEFAULTS}};
+static const FlagDefaults EVAL_D[] = {{NULL, &EVAL_DEFAULTS, NULL}};
 static const FlagTable EVAL_TABLE = {"eval", EVAL_FLAGS, sizeof EVAL_FLAGS / sizeof EVAL_FLAGS[0],
                                      EVAL_D, 1};
 

@@ -110,9 +110,10 @@ static int float_finite(float x) {  // on the bits: immune to -ffinite-math-only
 // The words file (a resumed run's with the checkpoint's vocabulary), or the run fails
 // naming what is wrong with it.
 static void load_dataset(Dataset *d, const char *path, int T, uint64_t split_seed,
-                         const Vocab *fixed_vocab, const char *ckpt) {
+                         const Vocab *fixed_vocab, const char *ckpt, int seq) {
     Err err;
-    switch (dataset_load(d, path, T, split_seed, fixed_vocab, &err)) {
+    switch (seq ? dataset_load_makemore(d, path, T, split_seed, fixed_vocab, &err)
+                : dataset_load(d, path, T, split_seed, fixed_vocab, &err)) {
     case DATASET_OK: return;
     case DATASET_VOCAB:
         fail(EXIT_RUNTIME, "%s (the vocabulary of %s; resume with the words file it was trained "
@@ -132,15 +133,30 @@ static void print_header(const char *path, const Dataset *d, const Net *n, const
     char dist[256];
     dist_describe(dist, sizeof dist);
     printf("makemore train: %s; %d thread%s; %s\n", blas, threads, threads == 1 ? "" : "s", dist);
-    printf("data: %s: %d words, vocabulary %d; split (seed %llu): %d/%d/%d words, "
-           "%d/%d/%d examples\n", path, d->words.n, d->vocab.V, (unsigned long long)ts->split_seed,
-           s->n_words[0], s->n_words[1], s->n_words[2], s->train.n, s->val.n, s->test.n);
-    printf("model: %s, %d layer%s, block %d, embd %d, hidden %d, batchnorm variance %s, %s "
-           "statistics; %zu parameters\n", net_arch_name(c->arch), c->layers,
-           c->layers == 1 ? "" : "s", c->T, c->E, c->H, c->bessel ? "unbiased (B-1)" : "biased (B)",
-           c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrated", n->num_params);
-    printf("schedule: %ld steps, batch %d, lr %g then %g from step %ld, seed %llu\n", ts->steps,
-           ts->batch, ts->lr, ts->lr2, ts->decay_step, (unsigned long long)ts->seed);
+    if (n->seq) {
+        printf("data: %s: %d words, vocabulary %d, block %d; makemore.py's split (seed %llu): "
+               "%d train / %d test words\n", path, d->words.n, d->vocab.V, c->T,
+               (unsigned long long)ts->split_seed, s->n_words[0], s->n_words[2]);
+        printf("model: %s (makemore.py's %s): n_layer %d, n_head %d, n_embd %d, n_embd2 %d; "
+               "%zu parameters\n", net_arch_name(c->arch), net_arch_makemore_name(c->arch),
+               c->layers, c->heads, c->E, c->H, n->num_params);
+    } else {
+        printf("data: %s: %d words, vocabulary %d; split (seed %llu): %d/%d/%d words, "
+               "%d/%d/%d examples\n", path, d->words.n, d->vocab.V, (unsigned long long)ts->split_seed,
+               s->n_words[0], s->n_words[1], s->n_words[2], s->train.n, s->val.n, s->test.n);
+        printf("model: %s, %d layer%s, block %d, embd %d, hidden %d, batchnorm variance %s, %s "
+               "statistics; %zu parameters\n", net_arch_name(c->arch), c->layers,
+               c->layers == 1 ? "" : "s", c->T, c->E, c->H, c->bessel ? "unbiased (B-1)" : "biased (B)",
+               c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrated", n->num_params);
+    }
+    if (c->optim == OPTIM_ADAMW)
+        printf("schedule: %ld steps, batch %d, AdamW lr %g then %g from step %ld, weight decay %g, "
+               "betas (%g, %g), eps %g, seed %llu\n", ts->steps, ts->batch, ts->lr, ts->lr2,
+               ts->decay_step, ts->weight_decay, NET_ADAM_BETA1, NET_ADAM_BETA2, NET_ADAM_EPS,
+               (unsigned long long)ts->seed);
+    else
+        printf("schedule: %ld steps, batch %d, lr %g then %g from step %ld, seed %llu\n", ts->steps,
+               ts->batch, ts->lr, ts->lr2, ts->decay_step, (unsigned long long)ts->seed);
     fflush(stdout);
 }
 
@@ -168,6 +184,10 @@ static void resume_load(const TrainOpts *o, Net *n, Vocab *v, TrainState *ts, Rn
     net_alloc(n, c, ts->batch / dist_size());  // activations for this rank's share of the batch
     memcpy(n->params, loaded.params, n->num_params * sizeof(float));
     memcpy(n->stats, loaded.stats, n->num_stats * sizeof(float));
+    if (n->adam_m && loaded.adam_m) {  // AdamW's moments go on
+        memcpy(n->adam_m, loaded.adam_m, n->num_params * sizeof(float));
+        memcpy(n->adam_v, loaded.adam_v, n->num_params * sizeof(float));
+    }
     net_free(&loaded);
     memcpy(rng->s, ts->rng, sizeof rng->s);
     if (train_opts_given(o, "--steps")) ts->steps = o->steps;
@@ -278,6 +298,67 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Datase
     return log_failed || !sig ? EXIT_RUNTIME : 128 + sig;
 }
 
+// ---- makemore.py's behaviours (its command line, makemore_cli.c) ---------------------------
+
+// A generator for step i's evaluation or samples, from the run's seed and the step alone:
+// the training batches never depend on it, and a resumed run draws the same.
+static Rng side_rng(const TrainState *ts, long i, uint64_t salt) {
+    Rng r;
+    rng_seed(&r, ts->seed ^ (salt * 0x9e3779b97f4a7c15ULL) ^ ((uint64_t)i * 0xd1b54a32d192ed03ULL));
+    return r;
+}
+
+// makemore.py every eval_every steps: train and test loss as its evaluate() (batches of 100,
+// 11 of them), and the best model by test loss saved to `best`.
+static void makemore_eval(const TrainOpts *o, const Net *n, const Dataset *d, TrainState *ts,
+                          long i, int live) {
+    Rng er = side_rng(ts, i, 1);
+    phase(live, "evaluating", 2200);
+    double train = net_eval_makemore(n, &d->split.train, 100, 10, &er);
+    double test = net_eval_makemore(n, &d->split.test, 100, 10, &er);
+    live_clear(live);
+    printf("step %ld train loss: %.17g test loss: %.17g\n", i, train, test);
+    if (o->best && (ts->best_loss < 0 || test < ts->best_loss)) {
+        printf("test loss %.17g is the best so far, saving model to %s\n", test, o->best);
+        ts->best_loss = test;
+        Err err;
+        if (net_save(o->best, n, &d->vocab, NULL, &err) != 0) fail(EXIT_RUNTIME, "%s", err.msg);
+    }
+    stdout_check();
+}
+
+// makemore.py's print_samples: num words, sorted as in train, in test or new.
+static void makemore_sample_print(const Net *n, const Dataset *d, Rng *r, int num, int top_k) {
+    static char words[256][MAX_WORD_LEN + 1];
+    if (num > 256) num = 256;
+    if (sample_seq_words(n, &d->vocab, r, num, 1.0f, top_k, words) != 0)
+        fail(EXIT_RUNTIME, "sampling: a logit is not finite (the model's forward overflows)");
+    WordSet tr, te;  // the words are in the split's order: train, then test
+    int ntr = d->split.n_words[0];
+    wordset_build(&tr, d->words.w, ntr);
+    wordset_build(&te, d->words.w + ntr, d->words.n - ntr);
+    int kind[256];
+    for (int k = 0; k < num; k++) kind[k] = wordset_has(&tr, words[k]) ? 0 : wordset_has(&te, words[k]) ? 1 : 2;
+    static const char *const DESC[3] = {"in train", "in test", "new"};
+    printf("--------------------------------------------------------------------------------\n");
+    for (int g = 0; g < 3; g++) {
+        int count = 0;
+        for (int k = 0; k < num; k++) count += kind[k] == g;
+        printf("%d samples that are %s:\n", count, DESC[g]);
+        for (int k = 0; k < num; k++)
+            if (kind[k] == g) printf("%s\n", words[k]);
+    }
+    printf("--------------------------------------------------------------------------------\n");
+    wordset_free(&tr);
+    wordset_free(&te);
+    stdout_check();
+}
+
+static void makemore_samples(const Net *n, const Dataset *d, const TrainState *ts, long i, int num) {
+    Rng r = side_rng(ts, i, 2);
+    makemore_sample_print(n, d, &r, num, 0);
+}
+
 static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, Rng *rng,
                        Saved *saved, Log *log, int live, int *stopped) {
     long step0 = ts->step;
@@ -288,15 +369,19 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
         float lr = i < ts->decay_step ? ts->lr : ts->lr2;
         float loss;
         int stop;
+        double ts0 = now_seconds();
         if (dist_size() > 1) {  // DIST: stop on the signal every rank agreed on (one caught
             // after this step's allreduce waits for the next step); rank 0's failed log
             // counts as a stop request, so that no rank is left waiting in an allreduce
             stop = stop_signal ? stop_signal : log->failed ? SIGPIPE : 0;
-            loss = net_dp_train_step(n, &d->split.train, lr, rng, &stop);
+            loss = net_dp_train_step(n, &d->split.train, lr, ts->weight_decay, i + 1, rng, &stop);
         } else {
-            loss = net_train_step(n, &d->split.train, lr, rng);
+            loss = n->cfg.optim == OPTIM_ADAMW
+                       ? net_train_step_adamw(n, &d->split.train, lr, ts->weight_decay, i + 1, rng)
+                       : net_train_step(n, &d->split.train, lr, rng);
             stop = stop_signal;
         }
+        double step_ms = 1e3 * (now_seconds() - ts0);
         if (!float_finite(loss)) {
             snprintf(what, sizeof what, "the loss is %g", (double)loss);
             diverged(i, lr, what, saved, log, live);
@@ -306,11 +391,17 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
             diverged(i, lr, what, saved, log, live);
         if (log->f && !log->failed && fprintf(log->f, "%ld,%.9g\n", i, (double)loss) < 0)
             log_error(log);
-        if (i % o->print_every == 0) {
+        if (o->makemore_lines ? i % 10 == 0 : i % o->print_every == 0) {
             if (live) fputs("\r\033[K", stderr);
-            printf("%7ld/%7ld: %.4f\n", i, ts->steps, loss);
+            if (o->makemore_lines)  // makemore.py's line
+                printf("step %ld | loss %.4f | step time %.2fms\n", i, loss, step_ms);
+            else
+                printf("%7ld/%7ld: %.4f\n", i, ts->steps, loss);
             stdout_check();
         }
+        if (o->eval_every && i > 0 && i % o->eval_every == 0)
+            makemore_eval(o, n, d, ts, i, live);
+        if (o->sample_every && i > 0 && i % o->sample_every == 0) makemore_samples(n, d, ts, i, 10);
         if (live && (i & 63) == 0 && now_seconds() - last_live > 0.25) {
             last_live = now_seconds();
             live_line(i + 1, ts->steps, loss, t0, step0);
@@ -352,13 +443,16 @@ static void run_setup(Run *r, const TrainOpts *o, int live) {
     if (o->resume) {
         Vocab ckpt_vocab;
         resume_load(o, &r->n, &ckpt_vocab, &r->ts, &r->rng);
-        load_dataset(&r->d, o->data, r->n.cfg.T, r->ts.split_seed, &ckpt_vocab, o->resume);
+        load_dataset(&r->d, o->data, r->n.cfg.T, r->ts.split_seed, &ckpt_vocab, o->resume, r->n.seq);
     } else {
         r->ts = (TrainState){.step = 0, .steps = o->steps, .decay_step = o->decay_step,
-                             .lr = o->lr, .lr2 = o->lr2, .batch = o->batch, .seed = o->seed,
-                             .split_seed = o->split_seed, .ranks = dist_size()};
-        load_dataset(&r->d, o->data, o->block, o->split_seed, NULL, NULL);
+                             .lr = o->lr, .lr2 = o->lr2, .weight_decay = o->weight_decay,
+                             .batch = o->batch, .seed = o->seed, .split_seed = o->split_seed,
+                             .ranks = dist_size(), .best_loss = -1};
+        const int seq = net_arch_is_seq((NetArch)o->arch);
+        load_dataset(&r->d, o->data, o->block, o->split_seed, NULL, NULL, seq);
         NetConfig cfg = train_opts_model(o, r->d.vocab.V);
+        if (seq) cfg.T = r->d.split.train.T;  // makemore.py's block: the longest word + 1
         Err err;
         if (net_config_check(&cfg, &err)) fail(EXIT_USAGE, "%s", err.msg);
         char msg[512];
@@ -409,18 +503,20 @@ static void print_samples(const Run *r, int count) {
 static int run_finish(Run *r, const TrainOpts *o, int live) {
     Net *n = &r->n;
     const Split *s = &r->d.split;
-    if (n->cfg.bn_stats == BN_STATS_CALIBRATE) {
+    if (!n->seq && n->cfg.bn_stats == BN_STATS_CALIBRATE) {
         phase(live, "calibrating batchnorm", s->train.n);
         net_calibrate(n, &s->train);
     }
     double loss[3];
     const Examples *sets[3] = {&s->train, &s->val, &s->test};
     for (int k = 0; k < 3; k++) {
+        if (n->seq && k == 1) continue;  // makemore.py's split has no val
         phase(live, k == 0 ? "evaluating train" : k == 1 ? "evaluating val" : "evaluating test", sets[k]->n);
         loss[k] = net_eval_loss(n, sets[k]);
     }
     live_clear(live);
-    printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
+    if (n->seq) printf("train %.4f\ntest %.4f\n", loss[0], loss[2]);
+    else printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     stdout_check();
     memcpy(r->ts.rng, r->rng.s, sizeof r->ts.rng);
     if (o->out || stop_signal) {  // stopped without --out: the work goes to the default path
@@ -434,7 +530,12 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
             r->saved.path);
         return 128 + stop_signal;
     }
-    if (o->samples > 0) print_samples(r, o->samples);
+    if (o->samples > 0 && o->makemore_lines) {
+        Rng sr = side_rng(&r->ts, r->ts.step, 3);
+        makemore_sample_print(n, &r->d, &sr, o->samples, o->top_k);
+    } else if (o->samples > 0) {
+        print_samples(r, o->samples);
+    }
     stop_signals_catch(0);
     if (stop_signal == SIGPIPE) {
         say(CMD, "stdout is closed (EPIPE) while printing the samples; the model is %s",

@@ -12,36 +12,46 @@
 #include "outfile.h"
 
 static const char *const BN_VAR_CHOICES[] = {"unbiased", "biased", NULL};
+static const char *const SEQ = "makemore.py's types";
 
 #define O(field) offsetof(TrainOpts, field)
 #define MODEL (FL_MODEL | FL_SWEEP | FL_GRID)
 static const Flag FLAGS[] = {
     {"--arch", NULL, FT_CHOICE, O(arch), 0, 0, NET_ARCH_NAMES, "A",
-     "the model: mlp (the lecture's MLP; part 3's deeper stack with --layers) or\n"
-     "wavenet (part 5's hierarchical model; docs/ARCHITECTURES.md)", MODEL},
-    {"--layers", NULL, FT_INT, O(layers), 1, 16, NULL, "N",
-     "mlp: hidden Linear-BatchNorm-Tanh blocks (wavenet: log2(--block), not a flag)", MODEL},
+     "the model: mlp (the lecture's MLP; part 3's deeper stack with --layers),\n"
+     "wavenet (part 5's hierarchical model), or one of makemore.py's types: bigram,\n"
+     "bengio (its \"mlp\"), bow, rnn, gru, transformer (docs/ARCHITECTURES.md)", MODEL},
+    {"--layers", NULL, FT_INT, O(layers), 1, 32, NULL, "N",
+     "mlp: hidden Linear-BatchNorm-Tanh blocks (1..16; wavenet: log2(--block), not a\n"
+     "flag); transformer: n_layer", MODEL},
+    {"--heads", NULL, FT_INT, O(heads), 1, 64, NULL, "N", "transformer: n_head", MODEL},
     {"--bn-stats", NULL, FT_CHOICE, O(bn_stats), 0, 0, BN_STATS_NAMES, "S",
      "batchnorm's inference statistics: calibrate (on the training split after\n"
      "training: part 4) or running (momentum 0.1: part 5)", MODEL},
     {"--data", NULL, FT_STRING, O(data), 0, 0, NULL, "FILE", "words, one per line",
      FL_SWEEP | FL_GRID | FL_CONTINUE | FL_ALWAYS | FL_PATH},
-    {"--block", NULL, FT_INT, O(block), 1, 64, NULL, "T",
-     "context length (wavenet: a power of two >= 2)", MODEL},
-    {"--embd", NULL, FT_INT, O(embd), 1, 4096, NULL, "E", "embedding width", MODEL},
-    {"--hidden", NULL, FT_INT, O(hidden), 1, 16384, NULL, "H", "hidden width", MODEL},
+    {"--block", NULL, FT_INT, O(block), 0, 1024, NULL, "T",
+     "context length (wavenet: a power of two >= 2; makemore.py's types: 0, the\n"
+     "longest word + 1, as makemore.py's block_size)", MODEL},
+    {"--embd", NULL, FT_INT, O(embd), 1, 4096, NULL, "E", "embedding width (makemore.py's n_embd)", MODEL},
+    {"--hidden", NULL, FT_INT, O(hidden), 1, 16384, NULL, "H", "hidden width (makemore.py's n_embd2)", MODEL},
     {"--batch", NULL, FT_INT, O(batch), 1, 1 << 20, NULL, "B",
      "batch size (>= 2 with --bn-var unbiased)", MODEL},
     {"--bn-var", NULL, FT_CHOICE, O(bn_var), 0, 0, BN_VAR_CHOICES, "MODE",
      "unbiased (B-1, the lecture) or biased (B, nn.BatchNorm1d)", MODEL},
     {"--steps", NULL, FT_LONG, O(steps), 1, 1e9, NULL, "N",
      "training steps (with --resume: extends or shortens the run)", FL_SWEEP | FL_GRID},
+    {"--optim", NULL, FT_CHOICE, O(optim), 0, 0, OPTIM_NAMES, "O",
+     "sgd (the lecture's, folded into the weights' GEMMs) or adamw (makemore.py's:\n"
+     "torch.optim.AdamW, betas 0.9 and 0.99, eps 1e-8, decay on every parameter)", MODEL},
     {"--lr", NULL, FT_FLOAT, O(lr), 0, 1000, NULL, "X", "learning rate", MODEL},
     {"--lr2", NULL, FT_FLOAT, O(lr2), 0, 1000, NULL, "X", "learning rate from --decay-step on", MODEL},
     {"--decay-step", NULL, FT_LONG, O(decay_step), 0, 1e9, NULL, "N", "step of the decay", MODEL},
+    {"--weight-decay", NULL, FT_FLOAT_0, O(weight_decay), 0, 1000, NULL, "X", "AdamW's weight decay", MODEL},
     {"--seed", NULL, FT_U64, O(seed), 0, 0, NULL, "S", "initialisation and batch sampling", FL_MODEL},
     {"--split-seed", NULL, FT_U64, O(split_seed), 0, 0, NULL, "S",
-     "Python random.seed of the 80/10/10 split", MODEL},
+     "the split: Python's random.seed of the lecture's 80/10/10; the engine's\n"
+     "generator's seed of makemore.py's (test: min(1000, 10%) of the words)", MODEL},
     {"--threads", NULL, FT_INT, O(threads), 1, 1024, NULL, "N",
      "threads of the engine's kernels and GEMM tiles (default: all cores;\n"
      "OpenBLAS itself runs one thread per call)", FL_CONTINUE | FL_ALWAYS | FL_META},
@@ -75,11 +85,12 @@ _Static_assert(N_FLAGS <= FLAGS_MAX, "train's flag table is larger than FLAGS_MA
 static void train_defaults(TrainOpts *o, NetArch arch) {
     NetRecipe r;
     net_recipe(arch, &r);
-    *o = (TrainOpts){.data = "data/names.txt", .arch = arch, .layers = r.layers,
+    *o = (TrainOpts){.data = "data/names.txt", .arch = arch, .layers = r.layers, .heads = r.heads,
                      .bn_stats = r.bn_stats, .embd = r.E, .hidden = r.H, .block = r.T,
-                     .batch = 32, .bn_var = 0, .threads = omp_get_num_procs(), .samples = 20,
-                     .print_every = 10000, .steps = r.steps, .decay_step = r.decay_step,
-                     .lr = r.lr, .lr2 = r.lr2, .seed = 1, .split_seed = 42, .gemm = -1};
+                     .batch = r.batch, .bn_var = 0, .threads = omp_get_num_procs(), .samples = 20,
+                     .print_every = net_arch_is_seq(arch) ? 1000 : 10000, .steps = r.steps,
+                     .decay_step = r.decay_step, .lr = r.lr, .lr2 = r.lr2, .optim = r.optim,
+                     .weight_decay = r.weight_decay, .seed = 1, .split_seed = 42, .gemm = -1};
 }
 
 const FlagTable *train_flags(void) {
@@ -89,7 +100,8 @@ const FlagTable *train_flags(void) {
     if (!t.n) {
         for (int a = 0; a < NET_N_ARCHS; a++) {
             train_defaults(&defaults[a], (NetArch)a);
-            variants[a] = (FlagDefaults){a ? NET_ARCH_NAMES[a] : NULL, &defaults[a]};
+            variants[a] = (FlagDefaults){a ? NET_ARCH_NAMES[a] : NULL, &defaults[a],
+                                         net_arch_is_seq((NetArch)a) ? SEQ : NULL};
         }
         t = (FlagTable){"train", FLAGS, N_FLAGS, variants, NET_N_ARCHS};
     }
@@ -103,8 +115,9 @@ int train_opts_given(const TrainOpts *o, const char *name) {
 
 NetConfig train_opts_model(const TrainOpts *o, int V) {
     return (NetConfig){.arch = (NetArch)o->arch, .V = V, .T = o->block, .E = o->embd,
-                       .H = o->hidden, .layers = o->layers, .bessel = o->bn_var == 0,
-                       .bn_stats = (BnStats)o->bn_stats, .momentum = 0.1f};
+                       .H = o->hidden, .layers = o->layers, .heads = o->heads,
+                       .bessel = o->bn_var == 0, .bn_stats = (BnStats)o->bn_stats,
+                       .momentum = 0.1f, .optim = (Optim)o->optim};
 }
 
 void train_usage(void) {
@@ -143,10 +156,13 @@ int train_opts_parse(TrainOpts *o, int argc, char **argv, Err *err) {
     if (o->arch == ARCH_WAVENET && train_opts_given(o, "--layers"))
         return err_set(err, "--layers %d with --arch wavenet: its depth is log2(--block) (give "
                        "--block)", o->layers);
+    const int seq = net_arch_is_seq((NetArch)o->arch);
+    if (!seq && o->block == 0) return err_set(err, "--block 0 is for makemore.py's types (the data's block)");
     if (!o->resume) {  // the words file's vocabulary comes later; everything else is checked now
         NetConfig cfg = train_opts_model(o, 2);
+        if (seq && cfg.T == 0) cfg.T = 1;  // from the data, later
         if (net_config_check(&cfg, err)) return FLAGS_ERROR;
-        if (o->bn_var == 0 && o->batch < 2)
+        if (!seq && o->bn_var == 0 && o->batch < 2)
             return err_set(err, "--batch: %d is too small for --bn-var unbiased (the variance "
                            "divides by B-1 = 0; allowed: >= 2, or use --bn-var biased)", o->batch);
     }
@@ -166,6 +182,9 @@ static void opts_of_checkpoint(TrainOpts *s, const NetConfig *c, const TrainStat
     s->hidden = c->H;
     s->batch = ts->batch;
     s->bn_var = !c->bessel;
+    s->heads = c->heads;
+    s->optim = c->optim;
+    s->weight_decay = ts->weight_decay;
     s->lr = ts->lr;
     s->lr2 = ts->lr2;
     s->decay_step = ts->decay_step;

@@ -64,7 +64,7 @@ int checkpoint_vocab_ok(const Vocab *v) {
 
 // ---- saving --------------------------------------------------------------------
 
-enum { MAX_META = 24 };  // 7 model keys + 10 training-state keys, with room
+enum { MAX_META = 24 };  // the training state's keys, with room
 
 typedef struct {
     StMeta meta[MAX_META];
@@ -105,6 +105,8 @@ static void meta_train_state(MetaList *l, const TrainState *ts) {
     }
     if (ts->gemm_plan[0]) meta_add(l, "gemm_plan", ts->gemm_plan);
     if (ts->ranks > 1) meta_addf(l, "ranks", "%d", ts->ranks);  // data-parallel (dist.h)
+    if (ts->weight_decay != 0.0f) meta_addf(l, "weight_decay", "%.9g", (double)ts->weight_decay);
+    if (ts->best_loss >= 0) meta_addf(l, "best_loss", "%.17g", ts->best_loss);
 }
 
 // ---- loading: metadata -----------------------------------------------------------
@@ -254,6 +256,19 @@ static int read_train_state(Reader *r, TrainState *ts) {
         return -1;
     ts->calibrated = calibrated;
     ts->ranks = 1;
+    ts->weight_decay = 0.0f;
+    ts->best_loss = -1.0;
+    const char *best = st_meta_get(r->f, "best_loss");
+    if (best) {
+        char *end;
+        ts->best_loss = strtod(best, &end);
+        if (end == best || *end || !(ts->best_loss >= 0) || !isfinite(ts->best_loss))
+            return err_set(r->err, "%s: metadata \"best_loss\" = \"%.40s\": expected a finite "
+                           "number >= 0", r->path, best);
+    }
+    if (st_meta_get(r->f, "weight_decay") && meta_float(r, "weight_decay", &ts->weight_decay)) return -1;
+    if (!(ts->weight_decay >= 0.0f && ts->weight_decay <= 1000.0f))
+        return err_set(r->err, "%s: metadata \"weight_decay\": expected 0..1000", r->path);
     if (st_meta_get(r->f, "ranks") && meta_int(r, "ranks", 1, 1 << 20, &ts->ranks)) return -1;
     // Optional: the GEMM plan the run used (its text is checked where it is used).
     const char *plan = st_meta_get(r->f, "gemm_plan");

@@ -371,7 +371,7 @@ void words_strip(Words *w) {
     w->n = kept;
 }
 
-int split_build_makemore(Split *s, const Words *w, const Vocab *v, int T, uint64_t seed, Err *err) {
+int split_build_makemore(Split *s, Words *w, const Vocab *v, int T, uint64_t seed, Err *err) {
     memset(s, 0, sizeof *s);
     s->kind = SPLIT_MAKEMORE;
     if (vocab_check(v, w, "words", err)) return -1;
@@ -394,6 +394,11 @@ int split_build_makemore(Split *s, const Words *w, const Vocab *v, int T, uint64
         perm[i] = perm[j];
         perm[j] = t;
     }
+    char **shuffled = xcalloc((size_t)n, sizeof(char *));  // the words in the split's order:
+    for (int i = 0; i < n; i++) shuffled[i] = w->w[perm[i]];  // train first, then test
+    memcpy(w->w, shuffled, (size_t)n * sizeof(char *));
+    xfree(shuffled);
+    for (int i = 0; i < n; i++) perm[i] = i;
     sequences_build(&s->train, w, perm, n - k, v, T);
     sequences_build(&s->test, w, perm + n - k, k, v, T);
     s->val = (Examples){.T = T, .ty = T};

@@ -53,6 +53,7 @@ int net_config_check(NetConfig *c, Err *err) {
     if (c->T < 1 || c->T > max_t) return err_set(err, "--block %d (allowed: 1..%d)", c->T, max_t);
     if (c->E < 1 || c->E > 4096) return err_set(err, "--embd %d (allowed: 1..4096)", c->E);
     if (c->H < 1 || c->H > 16384) return err_set(err, "--hidden %d (allowed: 1..16384)", c->H);
+    if (c->heads < 1 && c->arch != ARCH_TRANSFORMER) c->heads = 1;
     if (c->optim != OPTIM_SGD && c->optim != OPTIM_ADAMW)
         return err_set(err, "optimizer %d (allowed: sgd, adamw)", (int)c->optim);
     return ARCHS[c->arch].check(c, err);
@@ -63,6 +64,7 @@ int net_config_check(NetConfig *c, Err *err) {
 void net_build(Net *n, const NetConfig *cfg, int B) {
     memset(n, 0, sizeof *n);
     n->cfg = *cfg;
+    if (n->cfg.heads < 1) n->cfg.heads = 1;  // heads count for the transformer alone
     n->B = B;
     n->seq = net_arch_is_seq(cfg->arch);
     for (int k = 0; k < 6; k++) n->attn[k] = -1;

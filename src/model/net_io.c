@@ -1,13 +1,18 @@
 // net_io.c: a model file: a Net (and its training state) as one safetensors file.
 //
 // Tensors (F32): the table's, under the table's names (docs/ARCHITECTURES.md), statistics
-// included; for the lecture's model C, W1, b1, W2, b2, bngain, bnbias, bnmean, bnvar. On
-// load a [1,H] tensor may also be [H]; any other tensor is refused. Metadata: format =
-// "makemore-net-1"; arch = "mlp" | "wavenet"; layers, block, embd, hidden, vocab_size
-// (decimal); bn_var = "unbiased" | "biased"; bn_stats = "calibrate" | "running"; momentum
-// ("%.9g"); then itos and the training state as checkpoint.c writes them. A
-// "makemore-mlp-1" file (written before the layer table, with or without arch/layers
-// keys) loads as mlp with 1 layer and calibrated statistics.
+// included, in PyTorch's layouts (a weight the engine keeps [in, out] is written [out, in]);
+// for the lecture's model C, W1, b1, W2, b2, bngain, bnbias, bnmean, bnvar; for
+// makemore.py's types its state_dict's names (transformer.h.0.attn.c_attn.weight, ...).
+// A training checkpoint of an AdamW run adds its moments, adamw.m and adamw.v [params].
+// On load a [1,H] tensor may also be [H]; any other tensor is refused. Metadata: format =
+// "makemore-net-1"; arch (net.h's names); layers, heads, block, embd, hidden, vocab_size
+// (decimal); optim = "sgd" | "adamw" (absent: sgd); bn_var = "unbiased" | "biased";
+// bn_stats = "calibrate" | "running"; momentum ("%.9g"); for makemore.py's types also its
+// own names (type, vocab_size, block_size, n_layer, n_head, n_embd, n_embd2: what
+// tests/mm_export.py reads to build its class); then itos and the training state as
+// checkpoint.c writes them. A "makemore-mlp-1" file (written before the layer table, with
+// or without arch/layers keys) loads as mlp with 1 layer and calibrated statistics.
 //
 // Loading checks the file's checksums, then its header (config, every tensor's dtype and
 // shape) before the data is read, then every value: a file whose header does not describe
@@ -24,19 +29,37 @@
 
 #define NET_FORMAT "makemore-net-1"
 #define MODEL_FORMAT "makemore-mlp-1"
-enum { META_ROOM = 40 };
+enum { META_ROOM = 48 };
 
 int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *ts, Err *err) {
     const NetConfig *c = &n->cfg;
     if (v->V != c->V || !checkpoint_vocab_ok(v))
         return err_set(err, "%s: not saved: the vocabulary (V = %d) is malformed or does not "
                        "match the model's V = %d", path, v->V, c->V);
-    StTensor t[NET_MAX_TENSORS];
+    StTensor t[NET_MAX_TENSORS + 2];
+    float *copies = NULL;  // the transposed weights, in PyTorch's layout
+    size_t need = 0, at = 0;
+    for (int i = 0; i < n->n_tensors; i++) need += n->tensor[i].transposed ? n->tensor[i].numel : 0;
+    if (need) copies = xcalloc(need, sizeof(float));
+    int nt = 0;
     for (int i = 0; i < n->n_tensors; i++) {
         const NetTensor *x = &n->tensor[i];
-        t[i] = (StTensor){.name = x->name, .dtype = ST_F32, .data = net_tensor(n, i), .ndim = x->ndim};
-        t[i].shape[0] = x->shape[0];
-        t[i].shape[1] = x->shape[1];
+        int s[2];
+        net_torch_shape(n, i, s);
+        const float *data = net_tensor(n, i);
+        if (x->transposed) {
+            net_to_torch(n, i, data, copies + at);
+            data = copies + at;
+            at += x->numel;
+        }
+        t[nt++] = (StTensor){.name = x->name, .dtype = ST_F32, .data = data, .ndim = x->ndim,
+                             .shape = {s[0], s[1]}};
+    }
+    if (ts && c->optim == OPTIM_ADAMW && n->adam_m) {  // AdamW's moments: a resume continues them
+        t[nt++] = (StTensor){.name = "adamw.m", .dtype = ST_F32, .data = n->adam_m, .ndim = 1,
+                             .shape = {(int64_t)n->num_params}};
+        t[nt++] = (StTensor){.name = "adamw.v", .dtype = ST_F32, .data = n->adam_v, .ndim = 1,
+                             .shape = {(int64_t)n->num_params}};
     }
     StMeta meta[META_ROOM];
     char text[META_ROOM][80], itos[2 * 256 + 1];
@@ -45,9 +68,10 @@ int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *t
     meta[k++] = (StMeta){"arch", net_arch_name(c->arch)};
     meta[k++] = (StMeta){"bn_var", c->bessel ? "unbiased" : "biased"};
     meta[k++] = (StMeta){"bn_stats", c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrate"};
-    const char *keys[] = {"layers", "vocab_size", "block", "embd", "hidden"};
-    int vals[] = {c->layers, c->V, c->T, c->E, c->H};
-    for (int i = 0; i < 5; i++) {
+    meta[k++] = (StMeta){"optim", OPTIM_NAMES[c->optim]};
+    const char *keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "heads"};
+    int vals[] = {c->layers, c->V, c->T, c->E, c->H, c->heads};
+    for (int i = 0; i < 6; i++) {
         snprintf(text[k], sizeof text[k], "%d", vals[i]);
         meta[k] = (StMeta){keys[i], text[k]};
         k++;
@@ -55,9 +79,21 @@ int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *t
     snprintf(text[k], sizeof text[k], "%.9g", (double)c->momentum);
     meta[k] = (StMeta){"momentum", text[k]};
     k++;
+    if (net_arch_is_seq(c->arch)) {  // makemore.py's ModelConfig, for its class
+        meta[k++] = (StMeta){"type", net_arch_makemore_name(c->arch)};
+        const char *mk[] = {"block_size", "n_layer", "n_head", "n_embd", "n_embd2"};
+        int mv[] = {c->T, c->layers, c->heads, c->E, c->H};
+        for (int i = 0; i < 5; i++) {
+            snprintf(text[k], sizeof text[k], "%d", mv[i]);
+            meta[k] = (StMeta){mk[i], text[k]};
+            k++;
+        }
+    }
     int m = checkpoint_meta_common(meta + k, text + k, META_ROOM - k, v, ts, itos);
-    if (m < 0) return err_set(err, "%s: not saved: too much metadata", path);
-    return st_save(path, t, n->n_tensors, meta, k + m, err);
+    int rc = m < 0 ? err_set(err, "%s: not saved: too much metadata", path)
+                   : st_save(path, t, nt, meta, k + m, err);
+    xfree(copies);
+    return rc;
 }
 
 // The config from the metadata: a makemore-net-1 file's keys, or a makemore-mlp-1 file (the
@@ -71,7 +107,7 @@ static int read_net_config(const StFile *f, const char *path, NetConfig *c, Err 
     int net = strcmp(format, NET_FORMAT) == 0;
     *c = (NetConfig){.arch = ARCH_MLP, .layers = 1, .bn_stats = BN_STATS_CALIBRATE, .momentum = 0.1f};
     if (checkpoint_meta_int(f, path, "vocab_size", 2, 256, &c->V, err) ||
-        checkpoint_meta_int(f, path, "block", 1, 64, &c->T, err) ||
+        checkpoint_meta_int(f, path, "block", 1, 1024, &c->T, err) ||
         checkpoint_meta_int(f, path, "embd", 1, 4096, &c->E, err) ||
         checkpoint_meta_int(f, path, "hidden", 1, 16384, &c->H, err))
         return -1;
@@ -82,16 +118,26 @@ static int read_net_config(const StFile *f, const char *path, NetConfig *c, Err 
                        "\"biased\"", path, bn);
     c->bessel = strcmp(bn, "unbiased") == 0;
     const char *arch = st_meta_get(f, "arch");
-    if (arch && strcmp(arch, "mlp") && strcmp(arch, "wavenet"))
-        return err_set(err, "%s: metadata \"arch\" = \"%.40s\": expected \"mlp\" or \"wavenet\"", path, arch);
+    int a = -1;
+    for (int i = 0; arch && i < NET_N_ARCHS; i++)
+        if (!strcmp(arch, NET_ARCH_NAMES[i])) a = i;
+    if (arch && a < 0)
+        return err_set(err, "%s: metadata \"arch\" = \"%.40s\": not an architecture of this "
+                       "makemore (mlp, wavenet, bigram, bengio, bow, rnn, gru, transformer)", path, arch);
     if (!net) {
         if (arch && strcmp(arch, "mlp"))
             return err_set(err, "%s: a \"" MODEL_FORMAT "\" file must be arch mlp", path);
         return 0;
     }
     if (!arch) return err_set(err, "%s: metadata \"arch\" is missing", path);
-    c->arch = strcmp(arch, "wavenet") == 0 ? ARCH_WAVENET : ARCH_MLP;
-    if (checkpoint_meta_int(f, path, "layers", 1, 16, &c->layers, err)) return -1;
+    c->arch = (NetArch)a;
+    if (checkpoint_meta_int(f, path, "layers", 1, 32, &c->layers, err)) return -1;
+    c->heads = 1;
+    if (st_meta_get(f, "heads") && checkpoint_meta_int(f, path, "heads", 1, 64, &c->heads, err)) return -1;
+    const char *opt = st_meta_get(f, "optim");
+    if (opt && strcmp(opt, "sgd") && strcmp(opt, "adamw"))
+        return err_set(err, "%s: metadata \"optim\" = \"%.40s\": expected \"sgd\" or \"adamw\"", path, opt);
+    c->optim = opt && !strcmp(opt, "adamw") ? OPTIM_ADAMW : OPTIM_SGD;
     const char *st = st_meta_get(f, "bn_stats"), *mom = st_meta_get(f, "momentum");
     if (!st || (strcmp(st, "calibrate") && strcmp(st, "running")))
         return err_set(err, "%s: metadata \"bn_stats\": expected \"calibrate\" or \"running\"", path);
@@ -117,9 +163,10 @@ static int check_tensor(const StFile *f, const char *path, const Net *n, int i,
     const StTensor *t = st_find(f, x->name);
     if (!t) return err_set(err, "%s: tensor \"%s\" is missing", path, x->name);
     if (t->dtype != ST_F32) return err_set(err, "%s: tensor \"%s\": dtype is not F32", path, x->name);
-    int same = t->ndim == x->ndim && t->shape[0] == x->shape[0] &&
-               (x->ndim == 1 || t->shape[1] == x->shape[1]);
-    int flat = x->ndim == 2 && x->shape[0] == 1 && t->ndim == 1 && t->shape[0] == x->shape[1];
+    int s[2];
+    net_torch_shape(n, i, s);  // the file's layout is PyTorch's
+    int same = t->ndim == x->ndim && t->shape[0] == s[0] && (x->ndim == 1 || t->shape[1] == s[1]);
+    int flat = x->ndim == 2 && s[0] == 1 && t->ndim == 1 && t->shape[0] == s[1];
     if (!same && !flat) {
         char got[96] = "[";
         for (int d = 0; d < t->ndim; d++)
@@ -127,10 +174,9 @@ static int check_tensor(const StFile *f, const char *path, const Net *n, int i,
                      (long long)t->shape[d]);
         strcat(got, "]");
         if (x->ndim == 1)
-            return err_set(err, "%s: tensor \"%s\": shape %s, expected [%d]", path, x->name, got,
-                           x->shape[0]);
+            return err_set(err, "%s: tensor \"%s\": shape %s, expected [%d]", path, x->name, got, s[0]);
         return err_set(err, "%s: tensor \"%s\": shape %s, expected [%d, %d]", path, x->name, got,
-                       x->shape[0], x->shape[1]);
+                       s[0], s[1]);
     }
     *out = t;
     return 0;
@@ -166,8 +212,16 @@ static int load_validated(Net *n, Vocab *v, TrainState *ts, int *has_ts, StFile 
     const StTensor *t[NET_MAX_TENSORS];
     for (int i = 0; i < shape.n_tensors; i++)
         if (check_tensor(f, path, &shape, i, &t[i], err)) return -1;
+    const StTensor *moments[2] = {st_find(f, "adamw.m"), st_find(f, "adamw.v")};
+    for (int j = 0; j < 2; j++)  // AdamW's moments: both or neither, the parameters' count
+        if ((moments[j] && (moments[j]->dtype != ST_F32 || moments[j]->ndim != 1 ||
+                            moments[j]->shape[0] != (int64_t)shape.num_params ||
+                            c.optim != OPTIM_ADAMW)) || (!moments[j] != !moments[1 - j]))
+            return err_set(err, "%s: tensors \"adamw.m\" and \"adamw.v\": expected both, F32 "
+                           "[%zu], in an adamw model", path, shape.num_params);
     for (int k = 0; k < f->n_tensors; k++)
-        if (net_find(&shape, f->tensors[k].name) < 0)
+        if (net_find(&shape, f->tensors[k].name) < 0 && strcmp(f->tensors[k].name, "adamw.m") &&
+            strcmp(f->tensors[k].name, "adamw.v"))
             return err_set(err, "%s: unexpected tensor \"%.64s\" (not part of a %s model with %d "
                            "layer%s)", path, f->tensors[k].name, net_arch_name(c.arch), c.layers,
                            c.layers == 1 ? "" : "s");
@@ -178,8 +232,28 @@ static int load_validated(Net *n, Vocab *v, TrainState *ts, int *has_ts, StFile 
     }
     // Every tensor is in the file with its full size, so the allocation is bounded by it.
     net_alloc(n, &c, B);
-    for (int i = 0; i < n->n_tensors; i++)
-        memcpy(net_tensor(n, i), t[i]->data, n->tensor[i].numel * sizeof(float));
+    float *row = NULL;
+    for (int i = 0; i < n->n_tensors; i++) {
+        if (!n->tensor[i].transposed) {
+            memcpy(net_tensor(n, i), t[i]->data, n->tensor[i].numel * sizeof(float));
+            continue;
+        }
+        xfree(row);  // file data is not necessarily aligned: copied, then transposed
+        row = xcalloc(n->tensor[i].numel, sizeof(float));
+        memcpy(row, t[i]->data, n->tensor[i].numel * sizeof(float));
+        net_from_torch(n, i, row, net_tensor(n, i));
+    }
+    xfree(row);
+    if (moments[0] && n->adam_m) {
+        memcpy(n->adam_m, st_find(f, "adamw.m")->data, n->num_params * sizeof(float));
+        memcpy(n->adam_v, st_find(f, "adamw.v")->data, n->num_params * sizeof(float));
+        for (size_t k = 0; k < n->num_params; k++)
+            if (!isfinite(n->adam_m[k]) || !(n->adam_v[k] >= 0) || !isfinite(n->adam_v[k])) {
+                net_free(n);
+                return err_set(err, "%s: tensor \"adamw.m\" or \"adamw.v\": element %zu is "
+                               "not a finite moment", path, k);
+            }
+    }
     if (has_ts) *has_ts = has;
     if (ts && has) *ts = state;
     return 0;

@@ -91,13 +91,70 @@ void sample_word(char *out, const Net *n, const Vocab *v, Rng *rng, float temper
     xfree(scratch);
 }
 
+int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float temperature,
+                     int top_k, char (*out)[MAX_WORD_LEN + 1]) {
+    const int T = n->cfg.T, V = n->cfg.V, m = count < 64 ? (count > 0 ? count : 1) : 64;
+    Net view;
+    net_view(&view, n, m);
+    int rc = 0;
+    for (int i0 = 0; i0 < count && rc == 0; i0 += m) {
+        int k = count - i0 < m ? count - i0 : m, done[64] = {0};
+        memset(view.Xb, 0, (size_t)m * T * sizeof(int));  // every row starts at the start token
+        for (size_t j = 0; j < (size_t)m * T; j++) view.Yb[j] = -1;  // no loss: nothing counts
+        for (int t = 0; t + 1 < T && rc == 0; t++) {
+            net_forward(&view, view.Xb, view.Yb, 0);
+            const float *logits = net_view_logits(&view);
+            for (int b = 0; b < k; b++) {
+                if (done[b]) continue;
+                const float *row = logits + ((size_t)b * T + t) * V;
+                for (int c = 0; c < V; c++)
+                    if (!isfinite(row[c])) rc = -1;
+                if (rc) break;
+                float scaled[256];
+                for (int c = 0; c < V; c++) scaled[c] = row[c];
+                int ix = sample_draw(scaled, V, temperature, top_k, rng);
+                view.Xb[(size_t)b * T + t + 1] = ix;
+                done[b] = ix == 0;
+            }
+        }
+        for (int b = 0; b < k; b++) {
+            int len = 0;
+            for (int t = 1; t < T && len < MAX_WORD_LEN; t++) {
+                int ix = view.Xb[(size_t)b * T + t];
+                if (ix == 0) break;
+                out[i0 + b][len++] = v->itos[ix];
+            }
+            out[i0 + b][len] = '\0';
+        }
+    }
+    view.params = NULL;
+    net_free(&view);
+    return rc;
+}
+
 // Words are drawn one symbol at a time, each from the previous: one row per forward, far
 // below any kernel's fork threshold, yet OpenBLAS and OpenMP still wake their threads for
 // it (92% of the time was libgomp's spinning). So the loop runs on one thread, with its
 // scratch allocated once and matrix-vector products (net_infer.c).
+static const char *mark_of(const char *word, const WordSet *train, const WordSet *heldout) {
+    if (!train && !heldout) return "";
+    return wordset_has(train, word) ? "  (in training words)"
+           : wordset_has(heldout, word) ? "  (held-out word)" : "  (new)";
+}
+
 void sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float temperature,
                   int top_k, const WordSet *train, const WordSet *heldout) {
     char word[MAX_WORD_LEN + 1];
+    if (m->seq) {  // makemore.py's types: a batch of words at a time
+        static char words[256][MAX_WORD_LEN + 1];
+        for (int i0 = 0; i0 < n; i0 += 256) {
+            int k = n - i0 < 256 ? n - i0 : 256;
+            if (sample_seq_words(m, v, rng, k, temperature, top_k, words)) break;
+            for (int i = 0; i < k; i++)
+                if (fprintf(f, "%s%s\n", words[i], mark_of(words[i], train, heldout)) < 0) return;
+        }
+        return;
+    }
     float *scratch = xcalloc(net_scratch_floats(m, 1), sizeof(float));
     int threads = threads_get();
     threads_set(1);
@@ -111,12 +168,7 @@ void sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float 
         }
         sample_word_with(word, net_logits_one, m, scratch, m->cfg.T, m->cfg.V, v, rng, temperature,
                          top_k);
-        const char *mark = "";
-        if (train || heldout)
-            mark = wordset_has(train, word)     ? "  (in training words)"
-                   : wordset_has(heldout, word) ? "  (held-out word)"
-                                                : "  (new)";
-        if (fprintf(f, "%s%s\n", word, mark) < 0) break;  // a closed stdout: the caller says so
+        if (fprintf(f, "%s%s\n", word, mark_of(word, train, heldout)) < 0) break;  // a closed stdout: the caller says so
     }
     if (live) fputs("\r\033[K", stderr);
     threads_set(threads);
