@@ -96,7 +96,8 @@ void gemm_plan_format(const GemmPlan *p, char *buf, size_t len);
 // available in this build.
 int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len);
 
-// One line per op for a run's header: "  fwd1 [32x200x30 NN]: xsmm".
+// The plan for a run's header: each op ("fwd1 32x200x30 NN: xsmm, ..."), or for a plan of
+// more than 16 ops their count by kind ("57 ops: blas 55 blas_t 2").
 void gemm_plan_describe(const GemmPlan *p, char *buf, size_t len);
 
 #endif

@@ -3,6 +3,10 @@
 #define MAKEMORE_TRAIN_H
 
 int train_main(int argc, char **argv);
+struct TrainOpts;
+// A training run of parsed, checked options (train_main's, or makemore.py's command line's,
+// makemore_cli.c): claims its outputs, trains, reports. Returns the exit status.
+int train_run(struct TrainOpts *o);
 int sample_main(int argc, char **argv);
 int eval_main(int argc, char **argv);
 

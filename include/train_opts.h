@@ -13,7 +13,7 @@
 
 #define TRAIN_DEFAULT_INTERRUPT_PATH "makemore-interrupted.safetensors"
 
-typedef struct {
+typedef struct TrainOpts {
     const char *data, *out, *log, *resume;
     const char *plan;  // --plan FILE
     int gemm;          // --gemm: GEMM_MODE_*, -1 not given
@@ -34,6 +34,7 @@ typedef struct {
     const char *best;     // the best model's path (makemore.py's model.pt)
     int makemore_lines;   // makemore.py's progress lines ("step N | loss X | step time Yms")
     int top_k;            // sampling's top-k (0: all)
+    const char *resume_cmd;  // the command that continues a stopped run, when not train's
 } TrainOpts;
 
 // The table (its defaults: the mlp recipe's, then each architecture's).

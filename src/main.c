@@ -6,6 +6,7 @@
 #include "common.h"
 #include "dist.h"
 #include "gradcheck.h"
+#include "makemore_cli.h"
 #include "sweep.h"
 #include "train.h"
 
@@ -19,7 +20,9 @@ static void usage(FILE *f) {
             "  sweep       many trainings at once: seeds x a grid of flags, one core each\n"
             "  gradcheck   exercise 1-3: every gradient against float64, finite differences,\n"
             "              the fused kernels and (with --ref) a PyTorch reference file;\n"
-            "              --arch mlp|wavenet: every layer of the family's table\n");
+            "              --arch A: every layer of that model's table\n\n"
+            "makemore.py's own command line works too: makemore -i names.txt -o out --type\n"
+            "transformer ... (makemore --input-file FILE --help lists its flags)\n");
 }
 
 int main(int argc, char **argv) {
@@ -31,6 +34,7 @@ int main(int argc, char **argv) {
         return EXIT_USAGE;
     }
     const char *cmd = argv[1];
+    if (makemore_cli_form(argc, argv)) return makemore_cli_main(argc, argv);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
         return 0;

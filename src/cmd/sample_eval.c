@@ -36,7 +36,7 @@ static int load_model_or_die(const char *cmd, Net *m, Vocab *v, TrainState *ts,
         cmd_fail(cmd, EXIT_RUNTIME, "%s", err.msg);
     if (!has_ts) ts->has_data_fp = 0;
     if (has_ts && !split_seed_given) *split_seed = ts->split_seed;
-    return has_ts && !ts->calibrated && m->cfg.bn_stats == BN_STATS_CALIBRATE;
+    return has_ts && !ts->calibrated && !m->seq && m->cfg.bn_stats == BN_STATS_CALIBRATE;
 }
 
 // Evaluating or marking with other words than the model's can be intended: a note, not
@@ -52,11 +52,12 @@ static void note_fingerprint(const char *cmd, const TrainState *ts, const Words 
 
 // Words of path split as in training (split_seed), encoded with the model's vocabulary.
 static void load_split_or_die(const char *cmd, Dataset *d, const char *path, const Vocab *v,
-                              int T, uint64_t split_seed, const char *model) {
+                              int T, uint64_t split_seed, const char *model, int seq) {
     Err err;
     const int live = isatty(STDERR_FILENO);  // a long phase named on a terminal
     if (live) fputs("  loading and splitting the words file...", stderr);
-    switch (dataset_load(d, path, T, split_seed, v, &err)) {
+    switch (seq ? dataset_load_makemore(d, path, T, split_seed, v, &err)
+                : dataset_load(d, path, T, split_seed, v, &err)) {
     case DATASET_OK: break;
     case DATASET_WORDS:
         cmd_fail(cmd, EXIT_RUNTIME, "%s%s", err.msg,
@@ -148,7 +149,7 @@ int sample_main(int argc, char **argv) {
     WordSet train_set = {0}, heldout_set = {0};
     int marks = strcmp(data, "-") != 0;
     if (marks) {
-        load_split_or_die("sample", &d, data, &v, m.cfg.T, split_seed, model_path);
+        load_split_or_die("sample", &d, data, &v, m.cfg.T, split_seed, model_path, m.seq);
         note_fingerprint("sample", &ts, &d.words, data, model_path);
         wordset_build(&train_set, d.words.w, d.split.n_words[0]);
         wordset_build(&heldout_set, d.words.w + d.split.n_words[0], d.words.n - d.split.n_words[0]);
@@ -216,7 +217,7 @@ int eval_main(int argc, char **argv) {
                                          given[flags_find(&EVAL_TABLE, "--split-seed")],
                                          o.accept_unchecked);
     Dataset d;
-    load_split_or_die("eval", &d, data, &v, m.cfg.T, split_seed, model_path);
+    load_split_or_die("eval", &d, data, &v, m.cfg.T, split_seed, model_path, m.seq);
     note_fingerprint("eval", &ts, &d.words, data, model_path);
     calibrate_if_needed("eval", &m, uncalibrated, &d.split, model_path);
     const Examples *sets[3] = {&d.split.train, &d.split.val, &d.split.test};
@@ -231,7 +232,8 @@ int eval_main(int argc, char **argv) {
             cmd_fail("eval", EXIT_RUNTIME, "%s: the %s loss is %g: the model's forward overflows "
                     "(a corrupt or diverged model)", model_path, names[k], loss[k]);
     }
-    printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
+    if (m.seq) printf("train %.4f\ntest %.4f\n", loss[0], loss[2]);  // makemore.py's split
+    else printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     dataset_free(&d);
     net_free(&m);
     return 0;

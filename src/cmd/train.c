@@ -149,11 +149,13 @@ static void print_header(const char *path, const Dataset *d, const Net *n, const
                c->layers == 1 ? "" : "s", c->T, c->E, c->H, c->bessel ? "unbiased (B-1)" : "biased (B)",
                c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrated", n->num_params);
     }
+    char lr[96];
+    if (ts->lr2 == ts->lr || ts->decay_step >= ts->steps) snprintf(lr, sizeof lr, "lr %g", ts->lr);
+    else snprintf(lr, sizeof lr, "lr %g then %g from step %ld", ts->lr, ts->lr2, ts->decay_step);
     if (c->optim == OPTIM_ADAMW)
-        printf("schedule: %ld steps, batch %d, AdamW lr %g then %g from step %ld, weight decay %g, "
-               "betas (%g, %g), eps %g, seed %llu\n", ts->steps, ts->batch, ts->lr, ts->lr2,
-               ts->decay_step, ts->weight_decay, NET_ADAM_BETA1, NET_ADAM_BETA2, NET_ADAM_EPS,
-               (unsigned long long)ts->seed);
+        printf("schedule: %ld steps, batch %d, AdamW %s, weight decay %g, betas (%g, %g), eps %g, "
+               "seed %llu\n", ts->steps, ts->batch, lr, ts->weight_decay, NET_ADAM_BETA1,
+               NET_ADAM_BETA2, NET_ADAM_EPS, (unsigned long long)ts->seed);
     else
         printf("schedule: %ld steps, batch %d, lr %g then %g from step %ld, seed %llu\n", ts->steps,
                ts->batch, ts->lr, ts->lr2, ts->decay_step, (unsigned long long)ts->seed);
@@ -287,7 +289,7 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Datase
                  log->path, strerror(log->err), now->step, now->steps);
     save_checkpoint(saved, n, &d->vocab, now, log, why);
     log_close(log);
-    char *cmd = train_opts_continue_command(o, saved->path);
+    char *cmd = o->resume_cmd ? strdup(o->resume_cmd) : train_opts_continue_command(o, saved->path);
     if (!cmd) cmd = strdup("(out of memory)");
     if (log_failed)
         say(CMD, "%scheckpoint written to %s; continue with: %s", why, saved->path, cmd);
@@ -573,6 +575,7 @@ static void claim_outputs(const TrainOpts *o) {
         fail(EXIT_USAGE, "--plan %s is also the words file, --out or --log (allowed: a file of "
              "its own)", o->plan);
     if ((o->out && outfile_claim("--out", o->out, OUT_MODEL, &err)) ||
+        (o->best && outfile_claim(NULL, o->best, OUT_MODEL, &err)) ||
         (o->log && outfile_claim("--log", o->log, OUT_LOG, &err)) ||
         (o->plan && outfile_claim("--plan", o->plan, OUT_PLAN, &err)))
         fail(EXIT_RUNTIME, "%s", err.msg);
@@ -593,7 +596,7 @@ static void claim_outputs(const TrainOpts *o) {
 int train_main(int argc, char **argv) {
     stop_signals_catch(1);  // first: no signal may leave a lock or a temp file behind
     dist_init();  // DIST: one of P ranks under mpirun, else nothing
-    TrainOpts o;
+    static TrainOpts o;
     Err err;
     int parsed = train_opts_parse(&o, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
@@ -601,6 +604,13 @@ int train_main(int argc, char **argv) {
         return 0;
     }
     if (parsed != FLAGS_OK) fail(EXIT_USAGE, "%s", err.msg);
+    return train_run(&o);
+}
+
+int train_run(TrainOpts *opts) {
+    TrainOpts o = *opts;
+    stop_signals_catch(1);
+    dist_init();
     dist_adjust(&o);
     claim_outputs(&o);
     threads_set(o.threads);

@@ -377,6 +377,14 @@ int gemm_plan_parse(GemmPlan *p, const char *text, char *msg, size_t msg_len) {
 void gemm_plan_describe(const GemmPlan *p, char *buf, size_t len) {
     int n = 0;
     buf[0] = '\0';
+    if (p->n > 16) {  // a long plan: its ops counted by kind (the plan file lists each)
+        int count[GEMM_N_KINDS] = {0};
+        for (int i = 0; i < p->n; i++) count[p->op[i].kind]++;
+        n = snprintf(buf, len, "%d ops:", p->n);
+        for (int k = 0; k < GEMM_N_KINDS && n >= 0 && (size_t)n < len; k++)
+            if (count[k]) n += snprintf(buf + n, len - (size_t)n, " %s %d", GEMM_KIND_NAMES[k], count[k]);
+        return;
+    }
     for (int i = 0; i < p->n && n >= 0 && (size_t)n < len; i++) {
         const GemmOp *op = &p->op[i];
         n += snprintf(buf + n, len - (size_t)n, "%s%s %dx%dx%d %s: %s", i ? ", " : "",
