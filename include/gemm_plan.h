@@ -61,6 +61,13 @@ void gemm_plan_free(GemmPlan *p);
 // Runs op: C = alpha * op(A) . op(B) + beta * C.
 void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C);
 
+// The same on `rows` rows of the batch (at most the op's): the op's M for an op whose A is
+// not transposed (a forward or a dX: [rows, K] . op(B)), its K for one whose A is (a dW:
+// A^T [in, rows] . B [rows, out]). The kind stays the plan's (libxsmm's kernel for the
+// shape from its cache).
+void gemm_op_run_rows(const GemmOp *op, int rows, float alpha, const float *A, const float *B,
+                      float *C);
+
 // Sets one op's kind (allocating scratch, dispatching a kernel). Returns 0, or -1 when
 // the kind is not available here (libxsmm absent, or no kernel for the shape).
 int gemm_op_set(GemmOp *op, GemmKind kind);

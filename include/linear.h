@@ -31,6 +31,9 @@ void linear_backward(float *din, float *dW, float *db, const float *dout, const 
 // linear_forward); with beta 0 the product is written, then the bias added.
 void linear_forward_op(const GemmOp *op, float *out, const float *in, const float *W,
                        const float *b);
+// The same on `rows` rows (at most the op's M): a batch packed to its counted positions.
+void linear_forward_op_rows(const GemmOp *op, int rows, float *out, const float *in,
+                            const float *W, const float *b);
 // din = dout . W^T (old W; din may be NULL), db = column sums of dout (may be NULL),
 // W -= lr * in^T . dout.  dx: {NT, B, n_in, n_out, beta 0}; dw: {TN, n_in, n_out, B, beta 1}
 void linear_backward_sgd_op(const GemmOp *dx, const GemmOp *dw, float *din, float *W, float *db,
@@ -41,6 +44,9 @@ void linear_backward_sgd_op(const GemmOp *dx, const GemmOp *dw, float *din, floa
 //   dx = {NT, B, n_in, n_out, beta 0}   dw = {TN, n_in, n_out, B, beta 0}
 void linear_backward_op(const GemmOp *dx, const GemmOp *dw, float *din, float *dW, float *db,
                         const float *dout, const float *in, const float *W);
+// The same on `rows` rows (at most the ops').
+void linear_backward_op_rows(const GemmOp *dx, const GemmOp *dw, int rows, float *din, float *dW,
+                             float *db, const float *dout, const float *in, const float *W);
 
 // db[n_out] = column sums of dout[B,n_out] (overwritten).
 void bias_backward(float *db, const float *dout, int B, int n_out);

@@ -140,6 +140,14 @@ typedef struct Net {
     int B;                 // batch the activations are sized for
     int seq;               // targets per example are T positions (makemore.py's), else 1
     int *Xb, *Yb;          // [B, T], [B] or [B, T] (seq: -1 where ignored)
+    // Packed (an architecture whose position t depends on positions <= t alone, set by its
+    // builder): each step runs on the positions up to every sequence's last counted target,
+    // no further: the positions after it reach neither the loss nor, through the causal
+    // model, any position before them. net_forward packs (net_pack).
+    int packed;
+    int rows;              // the rows this step runs on: B*T, or the packed positions
+    int *pk_x, *pk_y, *pk_t;  // packed: each row's token, target and position [B*T]
+    int *pk_off;           // packed: sequence b's first row [B+1]
     float loss;
     NetBnForward bn_forward;    // batchnorm's kernels (see NetBnForward)
     NetBnBackward bn_backward;
@@ -168,6 +176,16 @@ Layer *net_add_layer(Net *n, LayerKind kind, const LayerOps *ops, int rows, int 
 // GEMM_BLAS). dW's beta: 1 when `fused` (the SGD step folded in: W -= lr in^T dout), else 0.
 void net_plan_linear(Net *n, int phase, const char *tag, int rows, int in, int out,
                      float fwd_beta, GemmKind fixed, int fused, int *fwd, int *dx, int *dw);
+
+// Packs the batch Xb, Yb (n->packed): sequence b keeps positions 0..L_b-1, L_b its last
+// counted target + 1; sets n->rows and the pk_ arrays.
+void net_pack(Net *n);
+// [rows, w] <-> [B, T, w] (unpack: the positions packed away are zeros).
+void net_pack_rows(const Net *n, float *dst, const float *src, int w);
+void net_unpack_rows(const Net *n, float *dst, const float *src, int w);
+// The logits of position t of sequence b after a forward of a makemore.py type (packed or
+// not), or NULL when that position was packed away.
+const float *net_seq_logits(const Net *n, int b, int t);
 
 // ---- access ----
 float *net_tensor(const Net *n, int i);        // data of tensor i (params or stats)

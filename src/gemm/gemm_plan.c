@@ -175,6 +175,20 @@ void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, 
     }
 }
 
+void gemm_op_run_rows(const GemmOp *op, int rows, float alpha, const float *A, const float *B,
+                      float *C) {
+    if (rows == (op->transA ? op->K : op->M)) {
+        gemm_op_run(op, alpha, A, B, C);
+        return;
+    }
+    GemmOp t = *op;  // the same op on fewer rows: its scratch fits (it was sized for all)
+    if (t.transA) t.K = rows;
+    else t.M = rows;
+    if (t.kind == GEMM_XSMM && !(t.xsmm = xsmm_dispatch(&t))) t.kind = GEMM_BLAS;  // libxsmm caches
+    if (t.kind == GEMM_OWN && (t.transA && t.transB)) t.kind = GEMM_BLAS;
+    gemm_op_run(&t, alpha, A, B, C);
+}
+
 // ---- checking and timing -------------------------------------------------------------
 
 // Random operands for one op (A, B as stored; C0 the initial C), in one allocation.

@@ -55,9 +55,14 @@ void bias_backward(float *db, const float *dout, int B, int n_out) {
 // out[B,n_out] = in[B,n_in] . W[n_in,n_out] + b[n_out]; op = {NN, M B, N n_out, K n_in}
 void linear_forward_op(const GemmOp *op, float *out, const float *in, const float *W,
                        const float *b) {
-    int B = op->M, n_out = op->N;
+    linear_forward_op_rows(op, op->M, out, in, W, b);
+}
+
+void linear_forward_op_rows(const GemmOp *op, int rows, float *out, const float *in,
+                            const float *W, const float *b) {
+    int B = rows, n_out = op->N;
     if (op->beta == 0.0f) {  // an op that overwrites: the product, then the bias added
-        gemm_op_run(op, 1.0f, in, W, out);
+        gemm_op_run_rows(op, rows, 1.0f, in, W, out);
         for (int r = 0; b && r < B; r++) {
             float *row = out + (size_t)r * n_out;
             for (int o = 0; o < n_out; o++) row[o] += b[o];
@@ -71,7 +76,7 @@ void linear_forward_op(const GemmOp *op, float *out, const float *in, const floa
         else
             memset(row, 0, (size_t)n_out * sizeof(float));
     }
-    gemm_op_run(op, 1.0f, in, W, out);
+    gemm_op_run_rows(op, rows, 1.0f, in, W, out);
 }
 
 // din = dout . W^T (old W), db = column sums of dout, W -= lr * in^T . dout
@@ -85,7 +90,12 @@ void linear_backward_sgd_op(const GemmOp *dx, const GemmOp *dw, float *din, floa
 
 void linear_backward_op(const GemmOp *dx, const GemmOp *dw, float *din, float *dW, float *db,
                         const float *dout, const float *in, const float *W) {
-    if (din) gemm_op_run(dx, 1.0f, dout, W, din);
-    gemm_op_run(dw, 1.0f, in, dout, dW);
-    if (db) bias_backward(db, dout, dw->K, dw->N);
+    linear_backward_op_rows(dx, dw, dw->K, din, dW, db, dout, in, W);
+}
+
+void linear_backward_op_rows(const GemmOp *dx, const GemmOp *dw, int rows, float *din, float *dW,
+                             float *db, const float *dout, const float *in, const float *W) {
+    if (din) gemm_op_run_rows(dx, rows, 1.0f, dout, W, din);
+    gemm_op_run_rows(dw, rows, 1.0f, in, dout, dW);
+    if (db) bias_backward(db, dout, rows, dw->N);
 }

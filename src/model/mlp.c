@@ -70,7 +70,7 @@ void mlp_linear_backward(Net *n, const Layer *L, float *din, const float *dout, 
         if (lr > 0.0f) linear_backward_sgd_op(dx, dw, din, W, db, dout, in, lr);
         else linear_backward(din, net_grad(n, L->w), db, dout, in, W, rows, L->in_cols, L->cols);
     } else {
-        linear_backward_op(dx, dw, din, net_grad(n, L->w), db, dout, in, W);
+        linear_backward_op_rows(dx, dw, rows, din, net_grad(n, L->w), db, dout, in, W);
     }
 }
 
@@ -128,14 +128,19 @@ static void bn_tanh_backward_kind(Net *n, const Layer *L, int l, float lr) {
                    n->cfg.bessel);
 }
 
+// The rows a layer of makemore.py's types runs on: the step's (packed or B*T).
+static int out_rows(const Net *n, const Layer *L) { return n->seq ? n->rows : n->B * L->rows; }
+
 // (B*rows, V), then the loss and dlogits.
 static void linear_out_forward(Net *n, const Layer *L, int l, int update_running) {
     (void)update_running;
     float *A = n->acts;
-    linear_forward_op(&n->plan.op[L->fwd], A + L->out, input_of(n, l), net_tensor(n, L->w),
-                      L->b >= 0 ? net_tensor(n, L->b) : NULL);
+    const int rows = out_rows(n, L);
+    linear_forward_op_rows(&n->plan.op[L->fwd], rows, A + L->out, input_of(n, l),
+                           net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL);
     if (n->seq)
-        n->loss = ce_masked_forward_backward(A + L->dout, A + L->out, n->Yb, n->B * L->rows, L->cols);
+        n->loss = ce_masked_forward_backward(A + L->dout, A + L->out, n->packed ? n->pk_y : n->Yb,
+                                             rows, L->cols);
     else
         n->loss = ce_forward_backward_fused(A + L->dout, A + L->out, n->Yb, n->B, L->cols);
 }
@@ -143,7 +148,7 @@ static void linear_out_forward(Net *n, const Layer *L, int l, int update_running
 static void linear_out_backward(Net *n, const Layer *L, int l, float lr) {
     const Layer *p = &n->layer[l - 1];
     mlp_linear_backward(n, L, n->acts + p->dout, n->acts + L->dout, n->acts + p->out,
-                        n->B * L->in_rows, lr);
+                        out_rows(n, L), lr);
 }
 
 const LayerOps MLP_EMBED_OPS = {L_EMBED, embed_forward, embed_backward, NULL};

@@ -109,6 +109,13 @@ void net_alloc(Net *n, const NetConfig *cfg, int B) {
     n->acts = xcalloc(n->num_acts ? n->num_acts : 1, sizeof(float));
     n->Xb = xcalloc((size_t)B * cfg->T, sizeof(int));
     n->Yb = xcalloc((size_t)B * (n->seq ? cfg->T : 1), sizeof(int));
+    if (n->packed) {
+        size_t bt = (size_t)B * cfg->T;
+        n->pk_x = xcalloc(bt, sizeof(int));
+        n->pk_y = xcalloc(bt, sizeof(int));
+        n->pk_t = xcalloc(bt, sizeof(int));
+        n->pk_off = xcalloc((size_t)B + 1, sizeof(int));
+    }
     if (cfg->optim == OPTIM_ADAMW) {
         n->adam_m = xcalloc(n->num_params, sizeof(float));
         n->adam_v = xcalloc(n->num_params, sizeof(float));
@@ -124,7 +131,8 @@ void net_alloc(Net *n, const NetConfig *cfg, int B) {
 
 void net_free(Net *n) {
     gemm_plan_free(&n->plan);
-    void *all[] = {n->params, n->grads, n->stats, n->acts, n->Xb, n->Yb, n->adam_m, n->adam_v};
+    void *all[] = {n->params, n->grads, n->stats, n->acts, n->Xb, n->Yb, n->adam_m, n->adam_v,
+                   n->pk_x, n->pk_y, n->pk_t, n->pk_off};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xfree(all[i]);
     memset(n, 0, sizeof *n);
 }

@@ -148,8 +148,10 @@ static double seq_loss_sum(const Net *n, const Examples *ex, const int *order, i
             memcpy(view.Yb + (size_t)b * T, ex->Y + (size_t)row * T, (size_t)T * sizeof(int));
         }
         net_forward(&view, view.Xb, view.Yb, 0);
-        int valid;
-        total += ce_masked_loss_sum(net_view_logits(&view), view.Yb, k * T, V, &valid);
+        int valid;  // the first k sequences' rows: packed, or k*T
+        int rows = view.packed ? view.pk_off[k] : k * T;
+        total += ce_masked_loss_sum(net_view_logits(&view), view.packed ? view.pk_y : view.Yb, rows,
+                                    V, &valid);
         *positions += valid;
     }
     view_free(&view);

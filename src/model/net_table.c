@@ -177,10 +177,56 @@ void net_layer_backward(Net *n, int l, int sgd, float lr) {
     if (L->ops && L->ops->backward) L->ops->backward(n, L, l, sgd ? lr : 0.0f);
 }
 
+void net_pack(Net *n) {
+    const int B = n->B, T = n->cfg.T;
+    int r = 0;
+    for (int b = 0; b < B; b++) {
+        const int *y = n->Yb + (size_t)b * T, *x = n->Xb + (size_t)b * T;
+        int L = T;
+        while (L > 0 && y[L - 1] < 0) L--;
+        n->pk_off[b] = r;
+        for (int t = 0; t < L; t++, r++) {
+            n->pk_x[r] = x[t];
+            n->pk_y[r] = y[t];
+            n->pk_t[r] = t;
+        }
+    }
+    n->pk_off[B] = r;
+    n->rows = r;
+}
+
+void net_pack_rows(const Net *n, float *dst, const float *src, int w) {
+    const int T = n->cfg.T;
+    for (int b = 0; b < n->B; b++) {
+        int L = n->pk_off[b + 1] - n->pk_off[b];
+        memcpy(dst + (size_t)n->pk_off[b] * w, src + (size_t)b * T * w, (size_t)L * w * sizeof(float));
+    }
+}
+
+void net_unpack_rows(const Net *n, float *dst, const float *src, int w) {
+    const int T = n->cfg.T;
+    for (int b = 0; b < n->B; b++) {
+        int L = n->pk_off[b + 1] - n->pk_off[b];
+        float *d = dst + (size_t)b * T * w;
+        memcpy(d, src + (size_t)n->pk_off[b] * w, (size_t)L * w * sizeof(float));
+        memset(d + (size_t)L * w, 0, (size_t)(T - L) * w * sizeof(float));
+    }
+}
+
+const float *net_seq_logits(const Net *n, int b, int t) {
+    const Layer *L = &n->layer[n->n_layers - 1];
+    const int V = n->cfg.V;
+    if (!n->packed) return n->acts + L->out + ((size_t)b * n->cfg.T + t) * V;
+    if (t >= n->pk_off[b + 1] - n->pk_off[b]) return NULL;
+    return n->acts + L->out + ((size_t)n->pk_off[b] + t) * V;
+}
+
 float net_forward(Net *n, const int *Xb, const int *Yb, int update_running) {
     size_t ny = (size_t)n->B * (n->seq ? n->cfg.T : 1);
     if (n->Xb != Xb) memcpy(n->Xb, Xb, (size_t)n->B * n->cfg.T * sizeof(int));
     if (n->Yb != Yb) memcpy(n->Yb, Yb, ny * sizeof(int));
+    n->rows = n->B * (n->seq ? n->cfg.T : 1);
+    if (n->packed) net_pack(n);
     for (int l = 0; l < n->n_layers; l++) net_layer_forward(n, l, update_running);
     return n->loss;
 }

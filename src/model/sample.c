@@ -100,13 +100,13 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
     for (int i0 = 0; i0 < count && rc == 0; i0 += m) {
         int k = count - i0 < m ? count - i0 : m, done[64] = {0};
         memset(view.Xb, 0, (size_t)m * T * sizeof(int));  // every row starts at the start token
-        for (size_t j = 0; j < (size_t)m * T; j++) view.Yb[j] = -1;  // no loss: nothing counts
+        for (size_t j = 0; j < (size_t)m * T; j++) view.Yb[j] = -1;
         for (int t = 0; t + 1 < T && rc == 0; t++) {
+            for (int b = 0; b < m; b++) view.Yb[(size_t)b * T + t] = 0;  // positions <= t run
             net_forward(&view, view.Xb, view.Yb, 0);
-            const float *logits = net_view_logits(&view);
             for (int b = 0; b < k; b++) {
                 if (done[b]) continue;
-                const float *row = logits + ((size_t)b * T + t) * V;
+                const float *row = net_seq_logits(&view, b, t);
                 for (int c = 0; c < V; c++)
                     if (!isfinite(row[c])) rc = -1;
                 if (rc) break;

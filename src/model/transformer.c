@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "kernels.h"
 #include "linear.h"
 #include "mlp.h"
 #include "seq_kernels.h"
@@ -48,58 +49,103 @@ _Static_assert(TB_NO <= LAYER_OPS, "a block's ops fit the layer");
 
 static void tokpos_forward(Net *n, const Layer *L, int l, int ur) {
     (void)l, (void)ur;
-    embedding_pos_forward(n->acts + L->out, n->Xb, P(0), P(1), n->B, n->cfg.T, n->cfg.E);
+    const int C = n->cfg.E;
+    if (!n->packed) {
+        embedding_pos_forward(n->acts + L->out, n->Xb, P(0), P(1), n->B, n->cfg.T, C);
+        return;
+    }
+    const float *wte = P(0), *wpe = P(1);
+    for (int i = 0; i < n->rows; i++) {  // packed: row i is token pk_x[i] at position pk_t[i]
+        float *o = n->acts + L->out + (size_t)i * C;
+        const float *e = wte + (size_t)n->pk_x[i] * C, *p = wpe + (size_t)n->pk_t[i] * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) o[c] = e[c] + p[c];
+    }
 }
 static void tokpos_backward(Net *n, const Layer *L, int l, float lr) {
     (void)l, (void)lr;
-    embedding_pos_backward(G(0), G(1), n->acts + L->dout, n->Xb, n->B, n->cfg.T, n->cfg.E, n->cfg.V);
+    const int C = n->cfg.E;
+    const float *dout = n->acts + L->dout;
+    if (!n->packed) {
+        embedding_pos_backward(G(0), G(1), dout, n->Xb, n->B, n->cfg.T, C, n->cfg.V);
+        return;
+    }
+    embedding_backward(G(0), dout, n->pk_x, n->rows, 1, C, n->cfg.V);  // rows as examples of one
+    float *dwpe = G(1);
+    memset(dwpe, 0, (size_t)n->cfg.T * C * sizeof(float));
+    for (int i = 0; i < n->rows; i++) {  // rows in order: a fixed sum
+        float *d = dwpe + (size_t)n->pk_t[i] * C;
+        const float *g = dout + (size_t)i * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) d[c] += g[c];
+    }
 }
 
 // ---- a block -------------------------------------------------------------------------------
 
+// The block runs on the step's N rows (B*T, or packed: n->rows); the attention between its
+// two linear layers on [B, T] (the packed rows put back in place, zeros between).
 static void tblock_forward(Net *n, const Layer *L, int l, int ur) {
     (void)ur;
-    const int B = n->B, T = n->cfg.T, C = n->cfg.E, BT = B * T;
-    const float *x = n->acts + n->layer[l - 1].out;           // [BT, C]
-    float *out = n->acts + L->out;                             // [BT, C]
+    const int B = n->B, T = n->cfg.T, C = n->cfg.E, N = n->rows;
+    const float *x = n->acts + n->layer[l - 1].out;           // [N, C]
+    float *out = n->acts + L->out;                             // [N, C]
     AttnOps ao = attention_ops(&n->plan, n->attn);
-    layernorm_forward(ACT(A_LN1), ACT(A_MEAN1), ACT(A_RSTD1), x, P(LN1_W), P(LN1_B), BT, C);
-    linear_forward_op(OP(O_QKV_F), ACT(A_QKV), ACT(A_LN1), P(QKV_W), P(QKV_B));    // [BT, 3C]
-    attention_forward(ACT(A_ATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_QKV), &ao, B, T,
-                      C, n->cfg.heads);                                            // [BT, C]
-    gemm_op_run(OP(O_PROJ_F), 1.0f, ACT(A_ATTY), P(PROJ_W), ACT(A_TMP));
-    bias_residual_forward(ACT(A_X1), x, ACT(A_TMP), P(PROJ_B), BT, C);  // x1 = x + attn
-    layernorm_forward(ACT(A_LN2), ACT(A_MEAN2), ACT(A_RSTD2), ACT(A_X1), P(LN2_W), P(LN2_B), BT, C);
-    gemm_op_run(OP(O_FC_F), 1.0f, ACT(A_LN2), P(FC_W), ACT(A_FCPRE));            // [BT, 4C]
-    bias_gelu_forward(ACT(A_FC), ACT(A_FCPRE), P(FC_B), BT, 4 * C);  // pre += b, gelu
-    gemm_op_run(OP(O_FP_F), 1.0f, ACT(A_FC), P(FP_W), ACT(A_TMP));
-    bias_residual_forward(out, ACT(A_X1), ACT(A_TMP), P(FP_B), BT, C);  // out = x1 + mlp
+    layernorm_forward(ACT(A_LN1), ACT(A_MEAN1), ACT(A_RSTD1), x, P(LN1_W), P(LN1_B), N, C);
+    linear_forward_op_rows(OP(O_QKV_F), N, ACT(A_QKV), ACT(A_LN1), P(QKV_W), P(QKV_B));  // [N, 3C]
+    if (n->packed) {  // [B, T] for the attention (the backward's buffers are free now)
+        net_unpack_rows(n, ACT(A_DQKV), ACT(A_QKV), 3 * C);
+        attention_forward(ACT(A_DATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_DQKV), &ao, B,
+                          T, C, n->cfg.heads);
+        net_pack_rows(n, ACT(A_ATTY), ACT(A_DATTY), C);
+    } else {
+        attention_forward(ACT(A_ATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_QKV), &ao, B, T,
+                          C, n->cfg.heads);                                        // [N, C]
+    }
+    gemm_op_run_rows(OP(O_PROJ_F), N, 1.0f, ACT(A_ATTY), P(PROJ_W), ACT(A_TMP));
+    bias_residual_forward(ACT(A_X1), x, ACT(A_TMP), P(PROJ_B), N, C);  // x1 = x + attn
+    layernorm_forward(ACT(A_LN2), ACT(A_MEAN2), ACT(A_RSTD2), ACT(A_X1), P(LN2_W), P(LN2_B), N, C);
+    gemm_op_run_rows(OP(O_FC_F), N, 1.0f, ACT(A_LN2), P(FC_W), ACT(A_FCPRE));     // [N, 4C]
+    bias_gelu_forward(ACT(A_FC), ACT(A_FCPRE), P(FC_B), N, 4 * C);  // pre += b, gelu
+    gemm_op_run_rows(OP(O_FP_F), N, 1.0f, ACT(A_FC), P(FP_W), ACT(A_TMP));
+    bias_residual_forward(out, ACT(A_X1), ACT(A_TMP), P(FP_B), N, C);  // out = x1 + mlp
 }
 
 static void tblock_backward(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
-    const int B = n->B, T = n->cfg.T, C = n->cfg.E, BT = B * T;
+    const int B = n->B, T = n->cfg.T, C = n->cfg.E, N = n->rows;
     const Layer *p = &n->layer[l - 1];
     const float *x = n->acts + p->out, *dout = n->acts + L->dout;
     float *dx = n->acts + p->dout;
     AttnOps ao = attention_ops(&n->plan, n->attn);
     // out = x1 + fc_proj(gelu(fc(ln2(x1))))
-    linear_backward_op(OP(O_FP_DX), OP(O_FP_DW), ACT(A_DFC), G(FP_W), G(FP_B), dout, ACT(A_FC), P(FP_W));
-    gelu_bias_backward(ACT(A_DFCPRE), G(FC_B), ACT(A_DFC), ACT(A_FCPRE), BT, 4 * C);
-    linear_backward_op(OP(O_FC_DX), OP(O_FC_DW), ACT(A_DLN2), G(FC_W), NULL, ACT(A_DFCPRE), ACT(A_LN2), P(FC_W));
-    memcpy(ACT(A_DX1), dout, (size_t)BT * C * sizeof(float));  // the residual's path
+    linear_backward_op_rows(OP(O_FP_DX), OP(O_FP_DW), N, ACT(A_DFC), G(FP_W), G(FP_B), dout,
+                            ACT(A_FC), P(FP_W));
+    gelu_bias_backward(ACT(A_DFCPRE), G(FC_B), ACT(A_DFC), ACT(A_FCPRE), N, 4 * C);
+    linear_backward_op_rows(OP(O_FC_DX), OP(O_FC_DW), N, ACT(A_DLN2), G(FC_W), NULL, ACT(A_DFCPRE),
+                            ACT(A_LN2), P(FC_W));
+    memcpy(ACT(A_DX1), dout, (size_t)N * C * sizeof(float));  // the residual's path
     layernorm_backward(ACT(A_DX1), G(LN2_W), G(LN2_B), ACT(A_DLN2), ACT(A_X1), P(LN2_W),
-                       ACT(A_MEAN2), ACT(A_RSTD2), BT, C);
+                       ACT(A_MEAN2), ACT(A_RSTD2), N, C);
     // x1 = x + c_proj(attn(c_attn(ln1(x))))
-    linear_backward_op(OP(O_PROJ_DX), OP(O_PROJ_DW), ACT(A_DATTY), G(PROJ_W), G(PROJ_B), ACT(A_DX1),
-                       ACT(A_ATTY), P(PROJ_W));
-    attention_backward(ACT(A_DQKV), ACT(A_ASCR), ACT(A_DATTY), ACT(A_HEADS), ACT(A_ATT), &ao, B, T,
-                       C, n->cfg.heads);
-    linear_backward_op(OP(O_QKV_DX), OP(O_QKV_DW), ACT(A_DLN1), G(QKV_W), G(QKV_B), ACT(A_DQKV),
-                       ACT(A_LN1), P(QKV_W));
-    memcpy(dx, ACT(A_DX1), (size_t)BT * C * sizeof(float));
+    linear_backward_op_rows(OP(O_PROJ_DX), OP(O_PROJ_DW), N, ACT(A_DATTY), G(PROJ_W), G(PROJ_B),
+                            ACT(A_DX1), ACT(A_ATTY), P(PROJ_W));
+    float *dqkv = ACT(A_DQKV);
+    if (n->packed) {  // [B, T] for the attention; its dqkv packed into qkv's own rows
+        net_unpack_rows(n, ACT(A_DLN1), ACT(A_DATTY), C);
+        attention_backward(ACT(A_DQKV), ACT(A_ASCR), ACT(A_DLN1), ACT(A_HEADS), ACT(A_ATT), &ao, B,
+                           T, C, n->cfg.heads);
+        net_pack_rows(n, ACT(A_QKV), ACT(A_DQKV), 3 * C);
+        dqkv = ACT(A_QKV);
+    } else {
+        attention_backward(ACT(A_DQKV), ACT(A_ASCR), ACT(A_DATTY), ACT(A_HEADS), ACT(A_ATT), &ao, B,
+                           T, C, n->cfg.heads);
+    }
+    linear_backward_op_rows(OP(O_QKV_DX), OP(O_QKV_DW), N, ACT(A_DLN1), G(QKV_W), G(QKV_B), dqkv,
+                            ACT(A_LN1), P(QKV_W));
+    memcpy(dx, ACT(A_DX1), (size_t)N * C * sizeof(float));
     layernorm_backward(dx, G(LN1_W), G(LN1_B), ACT(A_DLN1), x, P(LN1_W), ACT(A_MEAN1), ACT(A_RSTD1),
-                       BT, C);
+                       N, C);
 }
 
 // Phase 0: the attention's six ops (once, shared by every block), then the block's four
@@ -126,15 +172,14 @@ static void tblock_plan(Net *n, Layer *L, int phase) {
 static void lnf_forward(Net *n, const Layer *L, int l, int ur) {
     (void)ur;
     layernorm_forward(n->acts + L->out, ACT(0), ACT(1), n->acts + n->layer[l - 1].out, P(0), P(1),
-                      n->B * n->cfg.T, n->cfg.E);
+                      n->rows, n->cfg.E);
 }
 static void lnf_backward(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
     const Layer *p = &n->layer[l - 1];
-    const size_t N = (size_t)n->B * n->cfg.T * n->cfg.E;
-    memset(n->acts + p->dout, 0, N * sizeof(float));  // layernorm_backward accumulates
+    memset(n->acts + p->dout, 0, (size_t)n->rows * n->cfg.E * sizeof(float));  // it accumulates
     layernorm_backward(n->acts + p->dout, G(0), G(1), n->acts + L->dout, n->acts + p->out, P(0),
-                       ACT(0), ACT(1), n->B * n->cfg.T, n->cfg.E);
+                       ACT(0), ACT(1), n->rows, n->cfg.E);
 }
 
 const LayerOps TOKPOS_OPS = {L_TOKPOS, tokpos_forward, tokpos_backward, NULL};
@@ -171,6 +216,7 @@ void transformer_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
     const int C = c->E, T = c->T, V = c->V, nh = c->heads;
     const size_t B = (size_t)n->B, BT = B * T, BTC = BT * C;
+    n->packed = 1;  // causal: a position after a sequence's last target reaches nothing
     Layer *L = net_add_layer(n, L_TOKPOS, &TOKPOS_OPS, T, C);
     L->t0 = net_add_param(n, o, "transformer.wte.weight", V, C, NET_INIT_NORMAL, 1.0f, 0.0f);
     net_add_param(n, o, "transformer.wpe.weight", T, C, NET_INIT_NORMAL, 1.0f, 0.0f);
