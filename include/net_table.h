@@ -46,7 +46,7 @@ typedef struct {
 typedef enum {
     L_EMBED, L_FLATTEN, L_LINEAR, L_BN_TANH, L_LINEAR_OUT,    // mlp.c
     L_TOKPOS, L_TBLOCK, L_LAYERNORM,                           // transformer.c
-    L_BIGRAM, L_CONTEXT, L_LINEAR_TANH, L_BOW, L_RNN, L_GRU,   // seqmodels.c
+    L_BIGRAM, L_CONTEXT, L_BOW, L_RNN, L_GRU,                  // seqmodels.c
     L_N_KINDS
 } LayerKind;
 extern const char *const LAYER_KIND_NAMES[L_N_KINDS];
@@ -147,6 +147,7 @@ typedef struct Net {
     int packed;
     int rows;              // the rows this step runs on: B*T, or the packed positions
     int *pk_x, *pk_y, *pk_t;  // packed: each row's token, target and position [B*T]
+    int *pk_p;             // packed: each row's place in the batch, b*T + t [B*T]
     int *pk_off;           // packed: sequence b's first row [B+1]
     float loss;
     NetBnForward bn_forward;    // batchnorm's kernels (see NetBnForward)

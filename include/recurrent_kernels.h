@@ -46,6 +46,25 @@ void bigram_backward(float *dW, const float *dlogits, const int *X, int N, int V
 // (Both are kernels.h's embedding gather and scatter-add at T = 1, E = V; the atomic form of
 // the backward is embedding_backward_serial with the same sizes.)
 
+// ---- mlp: the context through its projection tables ----------------------------------------
+// The first linear layer of the mlp multiplies the concatenation of T embeddings, so its
+// product is a sum of T table rows: with W1 [T*E, H] cut into T blocks W1_k [E, H] (the
+// rows that multiply the token k places back),
+//   hpre[b,t] = emb_cat[b,t] . W1 = sum_k P_k[X[b,t-k]],  P_k = wte . W1_k  [V+1, H]
+// (X[b,t-k] read as the <BLANK> row V for t < k). The tables cost T (V+1) E H multiply-adds
+// where the product costs B T (T E) H: 64 times fewer at makemore.py's sizes. The backward
+// the same way: S_k[v] = sum of dpre over the positions whose k-th context token is v, then
+//   dW1_k = wte^T . S_k,   dwte = sum_k S_k . W1_k^T.
+// Positions: the rows of `pos` ([rows] entries b*T + t); P, S: [T, V+1, H].
+void context_tables(float *P, const float *wte, const float *W1, int T, int E, int V1, int H);
+void context_proj_forward(float *hpre, const float *P, const int *X, const int *pos, int rows,
+                          int T, int V1, int H);
+// dW1 [T*E, H] and dwte [V+1, E] overwritten; S scratch [T, V+1, H]. Each S_k is summed by
+// one thread in the rows' order: bit-identical at any thread count.
+void context_proj_backward(float *dW1, float *dwte, float *S, const float *dpre, const float *wte,
+                           const float *W1, const int *X, const int *pos, int rows, int T, int E,
+                           int V1, int H);
+
 // ---- mlp: the context of every position ------------------------------------------------
 //
 // Position (b,t) sees its own token and the T-1 before it, nearest first; a position before

@@ -6,6 +6,7 @@
 #include <omp.h>
 #include <string.h>
 
+#include "blas.h"
 #include "common.h"
 #include "kernels.h"
 
@@ -92,5 +93,55 @@ void context_backward(float *dwte, const float *demb_cat, const int *X, int B, i
         int nt = omp_get_num_threads(), k = omp_get_thread_num();
         context_scatter(dwte, demb_cat, X, B, T, E, V, (int)((long)(V + 1) * k / nt),
                         (int)((long)(V + 1) * (k + 1) / nt));
+    }
+}
+
+// ---- mlp: the context through its projection tables ------------------------------------------
+
+void context_tables(float *P, const float *wte, const float *W1, int T, int E, int V1, int H) {
+    for (int k = 0; k < T; k++)  // P_k = wte . W1_k
+        gemm(0, 0, V1, H, E, 1.0f, wte, W1 + (size_t)k * E * H, 0.0f, P + (size_t)k * V1 * H);
+}
+
+// Token k places before position pos (= b*T + t), or the <BLANK> row V1 - 1.
+static int context_token(const int *X, int pos, int k, int T, int V1) {
+    int t = pos % T;
+    return t >= k ? X[pos - k] : V1 - 1;
+}
+
+void context_proj_forward(float *hpre, const float *P, const int *X, const int *pos, int rows,
+                          int T, int V1, int H) {
+    #pragma omp parallel for schedule(static) if (fork_pays((long)rows * T * H))
+    for (int i = 0; i < rows; i++) {
+        float *h = hpre + (size_t)i * H;
+        const int p = pos[i];
+        const float *r0 = P + (size_t)context_token(X, p, 0, T, V1) * H;
+        for (int j = 0; j < H; j++) h[j] = r0[j];
+        for (int k = 1; k < T; k++) {
+            const float *r = P + ((size_t)k * V1 + context_token(X, p, k, T, V1)) * H;
+            #pragma omp simd
+            for (int j = 0; j < H; j++) h[j] += r[j];
+        }
+    }
+}
+
+void context_proj_backward(float *dW1, float *dwte, float *S, const float *dpre, const float *wte,
+                           const float *W1, const int *X, const int *pos, int rows, int T, int E,
+                           int V1, int H) {
+    #pragma omp parallel for schedule(static) if (fork_pays((long)rows * T * H))
+    for (int k = 0; k < T; k++) {  // S_k, one thread each, rows in order
+        float *Sk = S + (size_t)k * V1 * H;
+        memset(Sk, 0, (size_t)V1 * H * sizeof(float));
+        for (int i = 0; i < rows; i++) {
+            float *s = Sk + (size_t)context_token(X, pos[i], k, T, V1) * H;
+            const float *d = dpre + (size_t)i * H;
+            #pragma omp simd
+            for (int j = 0; j < H; j++) s[j] += d[j];
+        }
+    }
+    for (int k = 0; k < T; k++) {
+        const float *Sk = S + (size_t)k * V1 * H, *Wk = W1 + (size_t)k * E * H;
+        gemm(1, 0, E, H, V1, 1.0f, wte, Sk, 0.0f, dW1 + (size_t)k * E * H);       // wte^T S_k
+        gemm(0, 1, V1, E, H, 1.0f, Sk, Wk, k ? 1.0f : 0.0f, dwte);                // += S_k W1_k^T
     }
 }

@@ -12,7 +12,7 @@
 const char *const LAYER_KIND_NAMES[L_N_KINDS] = {
     "embedding", "flatten", "linear", "batchnorm+tanh", "linear output",
     "token+position embedding", "transformer block", "layernorm",
-    "bigram table", "context embedding", "linear+tanh", "bag of words", "rnn", "gru"};
+    "bigram table", "context projection+tanh", "bag of words", "rnn", "gru"};
 
 // ---- building ----------------------------------------------------------------------------
 
@@ -189,6 +189,7 @@ void net_pack(Net *n) {
             n->pk_x[r] = x[t];
             n->pk_y[r] = y[t];
             n->pk_t[r] = t;
+            n->pk_p[r] = b * T + t;
         }
     }
     n->pk_off[B] = r;

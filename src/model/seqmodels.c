@@ -79,53 +79,43 @@ void bigram_build(Net *n, NetOffsets *o) {
 }
 
 // ---- bengio: the T previous tokens' embeddings -> Linear -> tanh -> Linear -------------------
+// The first linear layer through its projection tables (recurrent_kernels.h): the sum of T
+// rows of wte . W1_k per position, the same function as makemore.py's concatenation times
+// W1 at a sixty-fourth of the multiply-adds; packed (a position's context lies before it).
 
 static void context_fwd(Net *n, const Layer *L, int l, int ur) {
     (void)l, (void)ur;
-    context_forward(n->acts + L->out, P(0), n->Xb, n->B, n->cfg.T, n->cfg.E, n->cfg.V);
+    const NetConfig *c = &n->cfg;
+    context_tables(ACT(0), P(0), P(1), c->T, c->E, c->V + 1, c->H);
+    context_proj_forward(n->acts + L->out, ACT(0), n->Xb, n->pk_p, n->rows, c->T, c->V + 1, c->H);
+    bias_tanh_forward(n->acts + L->out, P(2), n->rows, c->H);
 }
 static void context_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)l, (void)lr;
-    context_backward(G(0), n->acts + L->dout, n->Xb, n->B, n->cfg.T, n->cfg.E, n->cfg.V);
+    const NetConfig *c = &n->cfg;
+    tanh_bias_backward(ACT(1), G(2), n->acts + L->dout, n->acts + L->out, n->rows, c->H);
+    context_proj_backward(G(1), G(0), ACT(2), ACT(1), P(0), P(1), n->Xb, n->pk_p, n->rows, c->T,
+                          c->E, c->V + 1, c->H);
 }
-
-static void linear_tanh_fwd(Net *n, const Layer *L, int l, int ur) {
-    (void)ur;
-    const GemmOp *op = &n->plan.op[L->fwd];
-    gemm_op_run(op, 1.0f, input_of(n, l), net_tensor(n, L->w), n->acts + L->out);
-    bias_tanh_forward(n->acts + L->out, net_tensor(n, L->b), op->M, op->N);
-}
-static void linear_tanh_bwd(Net *n, const Layer *L, int l, float lr) {
-    (void)lr;
-    const int N = n->B * L->rows;
-    float *dpre = ACT(0);
-    tanh_bias_backward(dpre, net_grad(n, L->b), n->acts + L->dout, n->acts + L->out, N, L->cols);
-    linear_backward_op(&n->plan.op[L->dx], &n->plan.op[L->dw], dinput_of(n, l), net_grad(n, L->w),
-                       NULL, dpre, input_of(n, l), net_tensor(n, L->w));
-}
-static void linear_tanh_plan(Net *n, Layer *L, int phase) { mlp_linear_plan(n, L, phase, 1, 0.0f, GEMM_BLAS); }
-
 static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL};
-static const LayerOps LINEAR_TANH_OPS = {L_LINEAR_TANH, linear_tanh_fwd, linear_tanh_bwd, linear_tanh_plan};
 
 void bengio_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
-    const size_t BT = (size_t)n->B * c->T;
-    Layer *L = net_add_layer(n, L_CONTEXT, &CONTEXT_OPS, c->T, c->T * c->E);
+    const size_t BT = (size_t)n->B * c->T, tables = (size_t)c->T * (c->V + 1) * c->H;
+    n->packed = 1;
+    Layer *L = net_add_layer(n, L_CONTEXT, &CONTEXT_OPS, c->T, c->H);
     // V + 1 rows: row V is the <BLANK> token of the positions before the start
     L->t0 = net_add_param(n, o, "wte.weight", c->V + 1, c->E, NET_INIT_NORMAL, 1.0f, 0.0f);
-    L->out = net_add_act(o, BT * c->T * c->E);
-    L->dout = net_add_act(o, BT * c->T * c->E);
-    L = net_add_layer(n, L_LINEAR_TANH, &LINEAR_TANH_OPS, c->T, c->H);
-    L->w = add_linear(n, o, "mlp.0", c->T * c->E, c->H);
-    L->b = L->w + 1;
+    add_linear(n, o, "mlp.0", c->T * c->E, c->H);
     L->out = net_add_act(o, BT * c->H);
     L->dout = net_add_act(o, BT * c->H);
-    L->a[0] = net_add_act(o, BT * c->H);  // dpre
+    L->a[0] = net_add_act(o, tables);   // P: the projection tables
+    L->a[1] = net_add_act(o, BT * c->H);  // dpre
+    L->a[2] = net_add_act(o, tables);   // S
     Layer *H = net_add_layer(n, L_LINEAR_OUT, &MLP_LINEAR_OUT_OPS, c->T, c->V);
     H->w = add_linear(n, o, "mlp.2", c->H, c->V);
     H->b = H->w + 1;
-    H->op[0] = 2;
+    H->op[0] = 1;
     H->out = net_add_act(o, BT * c->V);
     H->dout = net_add_act(o, BT * c->V);
 }
