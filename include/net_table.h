@@ -144,8 +144,10 @@ typedef struct Net {
     // builder): each step runs on the positions up to every sequence's last counted target,
     // no further: the positions after it reach neither the loss nor, through the causal
     // model, any position before them. net_forward packs (net_pack).
-    int packed;
+    int packed;            // NET_PACK_NONE, _CAUSAL (each sequence to its own length) or
+                           // _UNIFORM (every sequence to the batch's longest: [B, Tp])
     int rows;              // the rows this step runs on: B*T, or the packed positions
+    int Tp;                // NET_PACK_UNIFORM: the positions kept per sequence
     int *pk_x, *pk_y, *pk_t;  // packed: each row's token, target and position [B*T]
     int *pk_p;             // packed: each row's place in the batch, b*T + t [B*T]
     int *pk_off;           // packed: sequence b's first row [B+1]
@@ -178,8 +180,10 @@ Layer *net_add_layer(Net *n, LayerKind kind, const LayerOps *ops, int rows, int 
 void net_plan_linear(Net *n, int phase, const char *tag, int rows, int in, int out,
                      float fwd_beta, GemmKind fixed, int fused, int *fwd, int *dx, int *dw);
 
+enum { NET_PACK_NONE, NET_PACK_CAUSAL, NET_PACK_UNIFORM };
 // Packs the batch Xb, Yb (n->packed): sequence b keeps positions 0..L_b-1, L_b its last
-// counted target + 1; sets n->rows and the pk_ arrays.
+// counted target + 1 (NET_PACK_UNIFORM: the batch's largest L_b, n->Tp, for every
+// sequence, targets -1 past a sequence's own); sets n->rows and the pk_ arrays.
 void net_pack(Net *n);
 // [rows, w] <-> [B, T, w] (unpack: the positions packed away are zeros).
 void net_pack_rows(const Net *n, float *dst, const float *src, int w);

@@ -46,14 +46,19 @@ int mlp_config_check(NetConfig *c, Err *err) {
 
 static const float *input_of(const Net *n, int l) { return l ? n->acts + n->layer[l - 1].out : NULL; }
 
+// Packed (makemore.py's rnn and gru): each packed row's token, a sequence of one.
 static void embed_forward(Net *n, const Layer *L, int l, int update_running) {
     (void)l, (void)update_running;
-    embedding_forward(n->acts + L->out, net_tensor(n, L->w), n->Xb, n->B, n->cfg.T, n->cfg.E);
+    if (n->packed) embedding_forward(n->acts + L->out, net_tensor(n, L->w), n->pk_x, n->rows, 1, n->cfg.E);
+    else embedding_forward(n->acts + L->out, net_tensor(n, L->w), n->Xb, n->B, n->cfg.T, n->cfg.E);
 }
 static void embed_backward(Net *n, const Layer *L, int l, float lr) {  // the scatter-add
     (void)l, (void)lr;
-    embedding_backward(net_grad(n, L->w), n->acts + L->dout, n->Xb, n->B, n->cfg.T, n->cfg.E,
-                       n->tensor[L->w].shape[0]);
+    const int V = n->tensor[L->w].shape[0];
+    if (n->packed)
+        embedding_backward(net_grad(n, L->w), n->acts + L->dout, n->pk_x, n->rows, 1, n->cfg.E, V);
+    else
+        embedding_backward(net_grad(n, L->w), n->acts + L->dout, n->Xb, n->B, n->cfg.T, n->cfg.E, V);
 }
 
 // (B*rows, H): the product alone; its bias is added in the batchnorm's passes.

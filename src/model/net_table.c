@@ -177,13 +177,23 @@ void net_layer_backward(Net *n, int l, int sgd, float lr) {
     if (L->ops && L->ops->backward) L->ops->backward(n, L, l, sgd ? lr : 0.0f);
 }
 
+static int counted_length(const int *y, int T) {
+    int L = T;
+    while (L > 0 && y[L - 1] < 0) L--;
+    return L;
+}
+
 void net_pack(Net *n) {
     const int B = n->B, T = n->cfg.T;
-    int r = 0;
+    int r = 0, Lmax = 0;
+    for (int b = 0; b < B && n->packed == NET_PACK_UNIFORM; b++) {
+        int L = counted_length(n->Yb + (size_t)b * T, T);
+        Lmax = L > Lmax ? L : Lmax;
+    }
+    n->Tp = Lmax;
     for (int b = 0; b < B; b++) {
         const int *y = n->Yb + (size_t)b * T, *x = n->Xb + (size_t)b * T;
-        int L = T;
-        while (L > 0 && y[L - 1] < 0) L--;
+        int L = n->packed == NET_PACK_UNIFORM ? Lmax : counted_length(y, T);
         n->pk_off[b] = r;
         for (int t = 0; t < L; t++, r++) {
             n->pk_x[r] = x[t];

@@ -57,21 +57,22 @@ static void add_head(Net *n, NetOffsets *o, int in, int k) {
 
 // ---- bigram: logits = W[X], a [V,V] table ---------------------------------------------------
 
-static void bigram_fwd(Net *n, const Layer *L, int l, int ur) {
+static void bigram_fwd(Net *n, const Layer *L, int l, int ur) {  // packed: position-wise
     (void)l, (void)ur;
-    const int N = n->B * n->cfg.T, V = n->cfg.V;
-    bigram_forward(n->acts + L->out, P(0), n->Xb, N, V);
-    n->loss = ce_masked_forward_backward(n->acts + L->dout, n->acts + L->out, n->Yb, N, V);
+    const int N = n->rows, V = n->cfg.V;
+    bigram_forward(n->acts + L->out, P(0), n->pk_x, N, V);
+    n->loss = ce_masked_forward_backward(n->acts + L->dout, n->acts + L->out, n->pk_y, N, V);
 }
 static void bigram_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)l, (void)lr;
-    bigram_backward(G(0), n->acts + L->dout, n->Xb, n->B * n->cfg.T, n->cfg.V);
+    bigram_backward(G(0), n->acts + L->dout, n->pk_x, n->rows, n->cfg.V);
 }
 static const LayerOps BIGRAM_OPS = {L_BIGRAM, bigram_fwd, bigram_bwd, NULL};
 
 void bigram_build(Net *n, NetOffsets *o) {
     const int V = n->cfg.V;
     const size_t BT = (size_t)n->B * n->cfg.T;
+    n->packed = NET_PACK_CAUSAL;
     Layer *L = net_add_layer(n, L_BIGRAM, &BIGRAM_OPS, n->cfg.T, V);
     L->t0 = net_add_param(n, o, "logits", V, V, NET_INIT_NORMAL, 0.0f, 0.0f);  // zeros
     L->out = net_add_act(o, BT * V);
@@ -102,7 +103,7 @@ static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL};
 void bengio_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
     const size_t BT = (size_t)n->B * c->T, tables = (size_t)c->T * (c->V + 1) * c->H;
-    n->packed = 1;
+    n->packed = NET_PACK_CAUSAL;
     Layer *L = net_add_layer(n, L_CONTEXT, &CONTEXT_OPS, c->T, c->H);
     // V + 1 rows: row V is the <BLANK> token of the positions before the start
     L->t0 = net_add_param(n, o, "wte.weight", c->V + 1, c->E, NET_INIT_NORMAL, 1.0f, 0.0f);
@@ -125,20 +126,21 @@ void bengio_build(Net *n, NetOffsets *o) {
 static void bow_fwd(Net *n, const Layer *L, int l, int ur) {
     (void)ur;
     const NetConfig *c = &n->cfg;
-    bow_block_forward(n->acts + L->out, ACT(0), input_of(n, l), P(0), P(1), P(2), P(3), n->B, c->T,
-                      c->E, c->H);
+    bow_block_forward(n->acts + L->out, ACT(0), input_of(n, l), P(0), P(1), P(2), P(3), n->B, n->Tp,
+                      c->E, c->H);  // packed [B, Tp]
 }
 static void bow_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
     const NetConfig *c = &n->cfg;
     bow_block_backward(dinput_of(n, l), G(0), G(1), G(2), G(3), ACT(1), n->acts + L->dout, ACT(0),
-                       P(0), P(2), n->B, c->T, c->E, c->H);
+                       P(0), P(2), n->B, n->Tp, c->E, c->H);
 }
 static const LayerOps BOW_OPS = {L_BOW, bow_fwd, bow_bwd, NULL};
 
 void bow_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
     const size_t BT = (size_t)n->B * c->T;
+    n->packed = NET_PACK_UNIFORM;  // its kernels take [B, T]: the batch's longest sequence
     Layer *L = net_add_layer(n, L_TOKPOS, &TOKPOS_OPS, c->T, c->E);
     L->t0 = net_add_param(n, o, "wte.weight", c->V, c->E, NET_INIT_NORMAL, 1.0f, 0.0f);
     net_add_param(n, o, "wpe.weight", c->T, c->E, NET_INIT_NORMAL, 1.0f, 0.0f);
@@ -160,13 +162,13 @@ static void rnn_fwd(Net *n, const Layer *L, int l, int ur) {
     (void)ur;
     const NetConfig *c = &n->cfg;
     rnn_forward(n->acts + L->out, ACT(0), input_of(n, l), P(0), P(1), net_tensor(n, L->w), n->B,
-                c->T, c->E, c->H);
+                n->Tp, c->E, c->H);  // packed [B, Tp]
 }
 static void rnn_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
     const NetConfig *c = &n->cfg;
     rnn_backward(dinput_of(n, l), G(0), G(1), net_grad(n, L->w), ACT(1), n->acts + L->dout,
-                 n->acts + L->out, ACT(0), input_of(n, l), P(0), n->B, c->T, c->E, c->H);
+                 n->acts + L->out, ACT(0), input_of(n, l), P(0), n->B, n->Tp, c->E, c->H);
 }
 
 // The cell's tensors from t0: z, r, hbar (weight, bias each); the start state is L->w.
@@ -177,8 +179,8 @@ static void gru_fwd(Net *n, const Layer *L, int l, int ur) {
     (void)ur;
     const NetConfig *c = &n->cfg;
     GruWeights w = gru_weights(n, L);
-    gru_forward(n->acts + L->out, ACT(0), input_of(n, l), &w, net_tensor(n, L->w), n->B, c->T, c->E,
-                c->H);
+    gru_forward(n->acts + L->out, ACT(0), input_of(n, l), &w, net_tensor(n, L->w), n->B, n->Tp,
+                c->E, c->H);
 }
 static void gru_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
@@ -186,7 +188,7 @@ static void gru_bwd(Net *n, const Layer *L, int l, float lr) {
     GruWeights w = gru_weights(n, L);
     GruGrads g = {G(0), G(1), G(2), G(3), G(4), G(5)};
     gru_backward(dinput_of(n, l), &g, net_grad(n, L->w), ACT(1), n->acts + L->dout, ACT(0), input_of(n, l), &w,
-                 n->B, c->T, c->E, c->H);
+                 n->B, n->Tp, c->E, c->H);
 }
 static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL};
 static const LayerOps GRU_OPS = {L_GRU, gru_fwd, gru_bwd, NULL};
@@ -195,6 +197,7 @@ void rnn_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
     const int gru = c->arch == ARCH_GRU, B = n->B;
     const size_t BT = (size_t)B * c->T;
+    n->packed = NET_PACK_UNIFORM;  // the recurrence runs to the batch's longest sequence
     int start = net_add_param(n, o, "start", 1, c->H, NET_INIT_NORMAL, 0.0f, 0.0f);  // zeros
     Layer *L = net_add_layer(n, L_EMBED, &MLP_EMBED_OPS, c->T, c->E);
     L->w = net_add_param(n, o, "wte.weight", c->V, c->E, NET_INIT_NORMAL, 1.0f, 0.0f);

@@ -216,7 +216,7 @@ void transformer_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
     const int C = c->E, T = c->T, V = c->V, nh = c->heads;
     const size_t B = (size_t)n->B, BT = B * T, BTC = BT * C;
-    n->packed = 1;  // causal: a position after a sequence's last target reaches nothing
+    n->packed = NET_PACK_CAUSAL;  // a position after a sequence's last target reaches nothing
     Layer *L = net_add_layer(n, L_TOKPOS, &TOKPOS_OPS, T, C);
     L->t0 = net_add_param(n, o, "transformer.wte.weight", V, C, NET_INIT_NORMAL, 1.0f, 0.0f);
     net_add_param(n, o, "transformer.wpe.weight", T, C, NET_INIT_NORMAL, 1.0f, 0.0f);
