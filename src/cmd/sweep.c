@@ -497,6 +497,7 @@ static int read_log(Run *u) {
     char line[1024];
     int got = 0;
     static const char *const keys[3] = {"train ", "val ", "test "};
+    u->loss[1] = NAN;  // makemore.py's types have no val split
     while (fgets(line, sizeof line, f)) {
         for (int i = 0; i < 3; i++) {
             size_t n = strlen(keys[i]);
@@ -512,7 +513,7 @@ static int read_log(Run *u) {
         }
     }
     fclose(f);
-    return got == 7;
+    return got == 7 || got == 5;
 }
 
 static void run_finished(Run *u, int wstatus, int done, int total) {
@@ -522,8 +523,12 @@ static void run_finished(Run *u, int wstatus, int done, int total) {
     u->code = code;
     if (WIFEXITED(wstatus) && code == 0 && ok) {
         u->status = RUN_OK;
-        printf("[%d/%d] %s: train %.4f val %.4f test %.4f (%.1f s)\n", done, total, u->name,
-               u->loss[0], u->loss[1], u->loss[2], u->secs);
+        if (isnan(u->loss[1]))
+            printf("[%d/%d] %s: train %.4f test %.4f (%.1f s)\n", done, total, u->name, u->loss[0],
+                   u->loss[2], u->secs);
+        else
+            printf("[%d/%d] %s: train %.4f val %.4f test %.4f (%.1f s)\n", done, total, u->name,
+                   u->loss[0], u->loss[1], u->loss[2], u->secs);
     } else if (code == 128 + SIGINT || code == 128 + SIGTERM || code == 128 + SIGHUP) {
         u->status = RUN_STOPPED;
         struct stat st;
@@ -641,7 +646,8 @@ static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
         const Run *u = &runs[r];
         char *l = config_label(o, u->cfg);
         printf("%-*s %20llu ", w, l, (unsigned long long)u->seed);
-        if (u->status == RUN_OK) printf("%8.4f %8.4f %8.4f ", u->loss[0], u->loss[1], u->loss[2]);
+        if (u->status == RUN_OK && isnan(u->loss[1])) printf("%8.4f %8s %8.4f ", u->loss[0], "-", u->loss[2]);
+        else if (u->status == RUN_OK) printf("%8.4f %8.4f %8.4f ", u->loss[0], u->loss[1], u->loss[2]);
         else printf("%8s %8s %8s ", "-", "-", "-");
         if (u->secs > 0) printf("%9.1f", u->secs);
         else printf("%9s", "-");
@@ -664,7 +670,8 @@ static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
         char *l = config_label(o, c);
         printf("%-*s %5d", w, l, n);
         for (int i = 0; i < 3; i++) {
-            if (n >= 2) printf("  %.4f +- %.4f", s[i] / n, sqrt(q[i] / (n - 1)));
+            if (isnan(s[i])) printf("  %15s", "-");  // no val split
+            else if (n >= 2) printf("  %.4f +- %.4f", s[i] / n, sqrt(q[i] / (n - 1)));
             else if (n == 1) printf("  %.4f +-    -  ", s[i]);
             else printf("  %15s", "-");
         }
@@ -708,7 +715,8 @@ static int write_csv(const Run *runs, int nruns, const SweepOpts *o) {
         char *l = config_label(o, u->cfg);
         csv_field(f, l);
         fprintf(f, ",%llu,%s,", (unsigned long long)u->seed, STATUS[u->status]);
-        if (u->status == RUN_OK) fprintf(f, "%.4f,%.4f,%.4f,", u->loss[0], u->loss[1], u->loss[2]);
+        if (u->status == RUN_OK && isnan(u->loss[1])) fprintf(f, "%.4f,,%.4f,", u->loss[0], u->loss[2]);
+        else if (u->status == RUN_OK) fprintf(f, "%.4f,%.4f,%.4f,", u->loss[0], u->loss[1], u->loss[2]);
         else fprintf(f, ",,,");
         fprintf(f, "%.3f,", u->secs);
         csv_field(f, u->ckpt);
