@@ -25,4 +25,9 @@ void blas_setup(char **argv);
 void blas_describe(char *buf, size_t len);
 const char *blas_threading(void);  // "serial", "pthreads" or "OpenMP"
 
+// What a plan's speed depends on besides its shapes, as one key: the CPU's model name
+// (/proc/cpuinfo), OpenBLAS's version and the core it runs, libxsmm's version (or "none"):
+// "cpu=AMD EPYC 9R14;openblas=0.3.21;core=Cooperlake;xsmm=1.17". Wisdom is kept under it.
+void blas_machine_key(char *buf, size_t len);
+
 #endif

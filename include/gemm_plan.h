@@ -36,6 +36,8 @@ typedef struct {
     void *xsmm;       // the dispatched kernel (GEMM_XSMM)
     float *scratch;   // transposed copy / pre-scaled operand / transposed product
     size_t scratch_n;
+    double *tally;    // when set, every run of the op adds its seconds here (the planner's
+                      // timing inside the step; atomic: tasks may run it from several threads)
 } GemmOp;
 
 // The ops in the order they run: for the lecture's model fwd1, fwd2, dx2, dw2, dx1, dw1.

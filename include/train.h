@@ -8,6 +8,7 @@ struct TrainOpts;
 // makemore_cli.c): claims its outputs, trains, reports. Returns the exit status.
 int train_run(struct TrainOpts *o);
 int sample_main(int argc, char **argv);
+int plan_main(int argc, char **argv);  // plan.c: the wisdom
 int eval_main(int argc, char **argv);
 
 #endif

@@ -7,9 +7,34 @@
 . "$(dirname "$0")/lib.sh"
 
 RUN="--data $W --hidden 50 --threads 1 --samples 0 --print-every 1000"
+# The default: the plan kept in wisdom (tests/lib.sh gives this script a wisdom of its own).
 $M train $RUN --steps 300 --log "$T/default.csv" >"$T/o1" 2>&1
+check "the default plans inside the step and keeps the plan in wisdom" \
+    'grep -q "^gemm: planned (the [a-z-]* plan the fastest step), kept in wisdom $XDG_CACHE_HOME/makemore/wisdom, planned in" "$T/o1" && head -1 "$XDG_CACHE_HOME/makemore/wisdom" | grep -qx makemore-wisdom-1' "$(cat "$T/o1")"
+$M train $RUN --steps 300 --log "$T/again.csv" >"$T/o1b" 2>&1
+check "the second run takes the plan from wisdom: the same bits" \
+    'grep -q "^gemm: from wisdom " "$T/o1b" && cmp -s "$T/default.csv" "$T/again.csv" && [ -s "$T/again.csv" ]' "$(cat "$T/o1b")"
+WIS="$XDG_CACHE_HOME/makemore/wisdom"
+cp "$WIS" "$T/wis.good"
+printf 'X' | dd of="$WIS" bs=1 seek=30 conv=notrunc 2>/dev/null  # one byte of a plan changed
+$M train $RUN --steps 30 >"$T/o1c" 2>"$T/e1c"
+check "damaged wisdom: one note, not trusted, planned again and replaced" \
+    '[ $? -eq 0 ] && [ $(wc -l <"$T/e1c") -eq 1 ] && grep -q "is damaged (its checksum or its lines): ignored" "$T/e1c" && grep -q "^gemm: planned" "$T/o1c" && head -1 "$WIS" | grep -qx makemore-wisdom-1 && ! cmp -s "$WIS" "$T/wis.good.bad"' "$(cat "$T/e1c")"
+echo "my notes" >"$T/foreign"
+MAKEMORE_WISDOM="$T/foreign" $M train $RUN --steps 30 >"$T/o1d" 2>"$T/e1d"
+check "a file that is not wisdom: one note, used for nothing, untouched" \
+    '[ $? -eq 0 ] && grep -q "is not a makemore wisdom file; not using or touching it" "$T/e1d" && [ "$(cat "$T/foreign")" = "my notes" ] && grep -q "^gemm: planned (.*), not kept" "$T/o1d"' "$(cat "$T/e1d" "$T/o1d")"
+$M plan >"$T/show" 2>&1
+check "makemore plan shows the kept plans" \
+    '[ $? -eq 0 ] && grep -q "^wisdom: $WIS$" "$T/show" && grep -q "B=32,TE=30,H=50,V=27:fwd1=" "$T/show" && grep -q "^1 plan$" "$T/show"' "$(cat "$T/show")"
+$M plan --forget --all >"$T/forget" 2>&1 && $M plan >"$T/show2" 2>&1
+check "makemore plan --forget --all: no plan kept" 'grep -q "^forgot 1 plan" "$T/forget" && grep -q "^0 plans$" "$T/show2"' "$(cat "$T/forget" "$T/show2")"
+$M plan --make $RUN >"$T/make" 2>&1
+check "makemore plan --make: plans the model the train flags describe and keeps it" \
+    '[ $? -eq 0 ] && grep -q "^planned in" "$T/make" && $M plan | grep -q "^1 plan$"' "$(cat "$T/make")"
 $M train $RUN --steps 300 --log "$T/blas.csv" --gemm blas >"$T/o2" 2>&1
-check "--gemm blas: the default path, bit for bit" 'cmp -s "$T/default.csv" "$T/blas.csv" && [ -s "$T/blas.csv" ]' "$(cat "$T/o1" "$T/o2")"
+$M train $RUN --steps 300 --log "$T/blas2.csv" --gemm blas >"$T/o2b" 2>&1
+check "--gemm blas: the fixed path, the same bits each run" 'cmp -s "$T/blas.csv" "$T/blas2.csv" && [ -s "$T/blas.csv" ]' "$(cat "$T/o2")"
 check "the header names each GEMM's implementation" \
     'grep -qE "^gemm: --gemm blas: fwd1 32x50x30 NN: blas, .*dw1 30x50x32 TN: blas$" "$T/o2"' "$(cat "$T/o2")"
 

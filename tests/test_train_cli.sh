@@ -55,8 +55,9 @@ check "a user's OPENBLAS_CORETYPE stands: no restart" \
     "$(cat "$T/core.err" "$T/core.out" | head -2)"
 
 # Determinism across thread counts, through the CLI, at a size where every kernel forks
-# and the GEMMs are tiled (B*H = 65536): the same losses, log and checkpoint bytes.
-BIG="--data $W --steps 150 --batch 512 --hidden 128 --print-every 50 --samples 3"
+# and the GEMMs are tiled (B*H = 65536): the same losses, log and checkpoint bytes, under one
+# plan (wisdom keeps a plan per thread count: two counts may run two plans).
+BIG="--data $W --steps 150 --batch 512 --hidden 128 --print-every 50 --samples 3 --gemm blas"
 for th in 1 2; do
     $M train $BIG --threads $th --out "$T/big$th.st" --log "$T/big$th.csv" >"$T/big$th.out" 2>&1
 done

@@ -467,7 +467,7 @@ static void run_setup(Run *r, const TrainOpts *o, int live) {
     check_fingerprint(o, &r->d.words, &r->ts);
     r->saved = (Saved){o->out ? o->out : interrupt_path(), o->resume, o->resume ? r->ts.step : -1};
     print_header(o->data, &r->d, &r->n, &r->ts, o->threads);
-    train_gemm_setup(&r->n.plan, o->gemm, o->plan, o->resume != NULL, r->ts.gemm_plan,
+    train_gemm_setup(&r->n, &r->d.split.train, o->gemm, o->plan, o->resume != NULL, r->ts.gemm_plan,
                      sizeof r->ts.gemm_plan);
     if (o->resume) printf("resuming %s at step %ld of %ld\n", o->resume, r->ts.step, r->ts.steps);
     stdout_check();

@@ -10,7 +10,12 @@
 #include <unistd.h>
 
 #include "checkpoint.h"
+#include "blas_core.h"
 #include "cli.h"
+#include "crc32c.h"
+#include "dist.h"
+#include "net_plan.h"
+#include "wisdom.h"
 #include "common.h"
 #include "outfile.h"
 
@@ -18,7 +23,7 @@
 
 _Static_assert(GEMM_PLAN_TEXT_MAX <= CHECKPOINT_PLAN_MAX, "a plan must fit a checkpoint");
 
-const char *const GEMM_MODE_CHOICES[] = {"auto", "blas", "xsmm", NULL};
+const char *const GEMM_MODE_CHOICES[] = {"wisdom", "auto", "blas", "xsmm", NULL};
 
 // The first line of path into buf; 1 read, 0 the file does not exist; a failure ends the
 // run.
@@ -57,9 +62,55 @@ static void write_plan_file(const char *path, const char *text) {
     free(tmp);
 }
 
-void train_gemm_setup(GemmPlan *p, int mode, const char *plan_file, int resumed, char *stored,
-                      size_t len) {
-    char text[GEMM_PLAN_TEXT_MAX], msg[512], from[320];
+void train_gemm_key(const Net *n, char *key, size_t len) {
+    char machine[512];
+    blas_machine_key(machine, sizeof machine);
+    uint32_t ops = 0;  // the op list itself: names, shapes, fixed kinds
+    for (int i = 0; i < n->plan.n; i++) {
+        const GemmOp *op = &n->plan.op[i];
+        int v[7] = {op->transA, op->transB, op->M, op->N, op->K, (int)op->beta, (int)op->fixed};
+        ops = crc32c(ops, n->plan.name[i], strlen(n->plan.name[i]));
+        ops = crc32c(ops, v, sizeof v);
+    }
+    snprintf(key, len, "%s;threads=%d;%s;ops=%08x", machine, threads_get(), n->plan.sizes, (unsigned)ops);
+}
+
+// The default: wisdom's plan for this key, or one planned now and kept. Returns the
+// planning's seconds (-1: from wisdom); `from` says where the plan came from.
+static double from_wisdom(Net *n, const Examples *ex, char *from, size_t flen) {
+    char path[4096], key[1024], text[GEMM_PLAN_TEXT_MAX], msg[512];
+    Err err;
+    train_gemm_key(n, key, sizeof key);
+    Wisdom w;
+    int have = wisdom_path(path, sizeof path, &err) == 0 && wisdom_open(&w, path, &err) == 0;
+    if (!have) say(CMD, "note: no wisdom (%s): the plan is made for this run alone", err.msg);
+    else if (w.note[0]) say(CMD, "note: %s", w.note);
+    if (have && w.foreign) {  // never written: the plan is this run's alone
+        wisdom_close(&w);
+        have = 0;
+    }
+    if (have && wisdom_get(&w, key, text, sizeof text)) {
+        if (gemm_plan_parse(&n->plan, text, msg, sizeof msg) == 0) {
+            snprintf(from, flen, "from wisdom %s", path);
+            wisdom_close(&w);
+            return -1.0;
+        }
+        say(CMD, "note: wisdom %s: its plan for this run does not apply (%s): planning again", path, msg);
+    }
+    NetPlanReport rep;
+    double secs = net_plan_step(n, ex, &rep);
+    gemm_plan_format(&n->plan, text, sizeof text);
+    if (have && wisdom_put(&w, key, text, &err) != 0) say(CMD, "note: the plan is not kept: %s", err.msg);
+    snprintf(from, flen, "planned (the %s plan the fastest step), %s%s", NET_PLAN_NAMES[rep.chosen],
+             have ? "kept in wisdom " : "not kept", have ? path : "");
+    if (have) wisdom_close(&w);
+    return secs;
+}
+
+void train_gemm_setup(Net *n, const Examples *ex, int mode, const char *plan_file, int resumed,
+                      char *stored, size_t len) {
+    GemmPlan *p = &n->plan;
+    char text[GEMM_PLAN_TEXT_MAX], msg[512], from[4600];
     double planning = -1.0;
     int have_file = plan_file && read_plan_file(plan_file, text, sizeof text);
     if (have_file && mode >= 0)
@@ -75,13 +126,21 @@ void train_gemm_setup(GemmPlan *p, int mode, const char *plan_file, int resumed,
             cmd_fail(CMD, EXIT_RUNTIME, "the resumed checkpoint's %s (give --gemm auto|blas to "
                     "plan again)", msg);
         snprintf(from, sizeof from, "the resumed checkpoint's");
+    } else if (mode == GEMM_MODE_XSMM && !gemm_xsmm_available()) {
+        cmd_fail(CMD, EXIT_USAGE, "--gemm xsmm: this build has no libxsmm (allowed: wisdom, auto, "
+                 "blas; or rebuild with libxsmm-dev installed)");
+    } else if (mode == GEMM_MODE_BLAS || mode == GEMM_MODE_XSMM) {
+        gemm_plan_force(p, mode == GEMM_MODE_XSMM ? GEMM_XSMM : GEMM_BLAS);
+        snprintf(from, sizeof from, "--gemm %s", GEMM_MODE_CHOICES[mode]);
+    } else if (mode == GEMM_MODE_AUTO) {
+        NetPlanReport rep;
+        planning = net_plan_step(n, ex, &rep);
+        snprintf(from, sizeof from, "--gemm auto (the %s plan)", NET_PLAN_NAMES[rep.chosen]);
+    } else if (dist_size() > 1) {  // DIST: every rank must run the same plan
+        gemm_plan_force(p, GEMM_BLAS);
+        snprintf(from, sizeof from, "the fixed path (a data-parallel run plans only from --plan FILE)");
     } else {
-        if (mode == GEMM_MODE_XSMM && !gemm_xsmm_available())
-            cmd_fail(CMD, EXIT_USAGE, "--gemm xsmm: this build has no libxsmm (allowed: auto, "
-                    "blas; or rebuild with libxsmm-dev installed)");
-        if (mode == GEMM_MODE_AUTO) planning = gemm_plan_auto(p, NULL);
-        else gemm_plan_force(p, mode == GEMM_MODE_XSMM ? GEMM_XSMM : GEMM_BLAS);
-        snprintf(from, sizeof from, "--gemm %s", GEMM_MODE_CHOICES[mode < 0 ? GEMM_MODE_BLAS : mode]);
+        planning = from_wisdom(n, ex, from, sizeof from);
     }
     gemm_plan_format(p, stored, len);
     if (plan_file && !have_file) write_plan_file(plan_file, stored);

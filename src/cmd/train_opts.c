@@ -71,8 +71,9 @@ static const Flag FLAGS[] = {
     {"--samples", NULL, FT_INT, O(samples), 0, 100000, NULL, "N", "names to sample at the end",
      FL_CONTINUE},
     {"--gemm", NULL, FT_CHOICE, O(gemm), 0, 0, GEMM_MODE_CHOICES, "MODE",
-     "the step's GEMMs: blas (the default: cblas_sgemm, the fixed path),\n"
-     "auto (time every candidate now, keep the fastest) or xsmm", 0},
+     "the step's GEMMs: wisdom (the default: the plan kept for this machine,\n"
+     "these shapes and threads, or one made inside the step now and kept), auto\n"
+     "(made now, not kept), blas (cblas_sgemm: the fixed path) or xsmm", 0},
     {"--plan", NULL, FT_STRING, O(plan), 0, 0, NULL, "FILE",
      "read the GEMM plan from FILE, or write the one made to it", FL_PATH},
 };

@@ -8,6 +8,12 @@
 #include <unistd.h>
 
 #include <cblas.h>
+#ifndef MAKEMORE_XSMM
+#define MAKEMORE_XSMM 0
+#endif
+#if MAKEMORE_XSMM
+#include <libxsmm.h>
+#endif
 #include <omp.h>
 
 // Set in the environment of the re-executed program: the core OpenBLAS had chosen.
@@ -90,4 +96,26 @@ void blas_describe(char *buf, size_t len) {
                  restart_failed);
     snprintf(buf, len, "OpenBLAS %s, core %s, %s threading%s", version, openblas_get_corename(),
              blas_threading(), note);
+}
+
+void blas_machine_key(char *buf, size_t len) {
+    char cpu[128] = "unknown", version[32] = "?";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[256];
+    while (f && fgets(line, sizeof line, f)) {
+        const char *colon = strchr(line, ':');
+        if (strncmp(line, "model name", 10) || !colon) continue;
+        snprintf(cpu, sizeof cpu, "%s", colon + 1 + (colon[1] == ' '));
+        cpu[strcspn(cpu, "\n;")] = '\0';
+        break;
+    }
+    if (f) fclose(f);
+    const char *cfg = openblas_get_config();
+    if (cfg && strncmp(cfg, "OpenBLAS ", 9) == 0) sscanf(cfg + 9, "%31s", version);
+#if MAKEMORE_XSMM
+    const char *xsmm = LIBXSMM_VERSION;
+#else
+    const char *xsmm = "none";
+#endif
+    snprintf(buf, len, "cpu=%s;openblas=%s;core=%s;xsmm=%s", cpu, version, openblas_get_corename(), xsmm);
 }

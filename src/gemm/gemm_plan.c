@@ -159,7 +159,21 @@ static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float 
     xsmm_run(op->xsmm, A, B, C);
 }
 
+static void op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C);
+
 void gemm_op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
+    if (!op->tally) {
+        op_run(op, alpha, A, B, C);
+        return;
+    }
+    double t0 = now_seconds();
+    op_run(op, alpha, A, B, C);
+    double dt = now_seconds() - t0;
+    #pragma omp atomic
+    *op->tally += dt;
+}
+
+static void op_run(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
     switch (op->kind) {
     case GEMM_BLAS_T: run_blas_t(op, alpha, A, B, C); return;
     case GEMM_OWN:
@@ -286,6 +300,7 @@ static void plan_op(GemmOp *op, GemmTrial *trials, int time_all, unsigned long l
     for (int k = 0; k < GEMM_N_KINDS; k++) {
         trials[k] = (GemmTrial){0};
         cand[k] = *op;
+        cand[k].tally = NULL;
         cand[k].scratch = NULL;
         cand[k].scratch_n = 0;
         if (gemm_op_set(&cand[k], (GemmKind)k) != 0) continue;
