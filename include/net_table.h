@@ -151,6 +151,7 @@ typedef struct Net {
     int *pk_x, *pk_y, *pk_t;  // packed: each row's token, target and position [B*T]
     int *pk_p;             // packed: each row's place in the batch, b*T + t [B*T]
     int *pk_off;           // packed: sequence b's first row [B+1]
+    int *pk_len;           // packed: sequence b's rows, pk_off[b+1] - pk_off[b] [B]
     float loss;
     NetBnForward bn_forward;    // batchnorm's kernels (see NetBnForward)
     NetBnBackward bn_backward;

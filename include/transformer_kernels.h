@@ -166,6 +166,15 @@ void attention_forward(float *y, float *heads, float *att, float *scratch, const
 void attention_backward(float *dqkv, float *scratch, const float *dy, const float *heads,
                         const float *att, const AttnOps *ops, int B, int T, int C, int nh);
 
+// The same on sequences of lengths lens[B] (NULL: all T): rows t >= lens[b] of sequence b
+// are neither read nor written (y's and dqkv's rows there are left as they were), and every
+// product runs on the rows before: a batch packed to its counted positions (net_table.h).
+void attention_forward_len(float *y, float *heads, float *att, float *scratch, const float *qkv,
+                           const AttnOps *ops, int B, int T, int C, int nh, const int *lens);
+void attention_backward_len(float *dqkv, float *scratch, const float *dy, const float *heads,
+                            const float *att, const AttnOps *ops, int B, int T, int C, int nh,
+                            const int *lens);
+
 // Atomic forms: the same GEMMs (same ops), and the softmax as one loop per line over all
 // B*nh*T rows:
 //   forward:  preatt = q @ k^T; scaled = preatt*scale; masked = scaled.masked_fill(s > t, -inf);

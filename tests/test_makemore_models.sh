@@ -31,40 +31,48 @@ for a in transformer gru; do
     "$M" train --arch "$a" $SMALL --steps 80 --log "$T/full.csv" >/dev/null 2>&1
     "$M" train --arch "$a" $SMALL --steps 40 --log "$T/part.csv" --out "$T/part.st" >/dev/null 2>&1
     "$M" train --data "$WORDS" --threads 1 --samples 0 --resume "$T/part.st" --steps 80 --log "$T/part.csv" >"$T/res" 2>&1
+    rc=$?
     check "$a: stopped at 40 and resumed to 80: the log of the uninterrupted run" \
-        '[ $? -eq 0 ] && [ $(wc -l <"$T/full.csv") -eq 81 ] && cmp -s "$T/full.csv" "$T/part.csv"' "$(tail -3 "$T/res")"
+        '[ $rc -eq 0 ] && [ $(wc -l <"$T/full.csv") -eq 81 ] && cmp -s "$T/full.csv" "$T/part.csv"' "$(tail -3 "$T/res")"
 done
 
 # makemore.py's command line.
 MM="-i $WORDS --threads 1 --type transformer --n-layer 1 --n-head 2 --n-embd 8 -b 8"
 (cd "$T" && "$M" $MM -o wd --max-steps 520 >mm.out 2>&1)
+rc=$?
 check "makemore -i -o --type: its lines every 10 steps" \
-    '[ $? -eq 0 ] && [ $(grep -cE "^step [0-9]+ \| loss [0-9.]+ \| step time [0-9.]+ms$" "$T/mm.out") -eq 52 ]' "$(tail -5 "$T/mm.out")"
+    '[ $rc -eq 0 ] && [ $(grep -cE "^step [0-9]+ \| loss [0-9.]+ \| step time [0-9.]+ms$" "$T/mm.out") -eq 52 ]' "$(tail -5 "$T/mm.out")"
 check "makemore: train and test loss at step 500, the best model kept" \
     'grep -qE "^step 500 train loss: [0-9.]+ test loss: [0-9.]+$" "$T/mm.out" && grep -q "is the best so far, saving model to wd/model.safetensors" "$T/mm.out" && [ -s "$T/wd/model.safetensors" ] && [ -s "$T/wd/checkpoint.safetensors" ]' "$(tail -5 "$T/mm.out")"
 check "makemore: samples sorted as makemore.py sorts them, every 200 steps" \
     '[ $(grep -c "^[0-9]* samples that are new:$" "$T/mm.out") -eq 2 ]' "$(grep -c samples "$T/mm.out")"
 (cd "$T" && "$M" $MM -o wd --sample-only >so.out 2>&1)
+rc=$?
 check "makemore --sample-only: 50 samples from the work directory's model" \
-    '[ $? -eq 0 ] && [ $(sed -n "/samples that are/,\$p" "$T/so.out" | grep -vc -e "samples that are" -e "^---") -eq 50 ]' "$(cat "$T/so.out" | head -5)"
+    '[ $rc -eq 0 ] && [ $(sed -n "/samples that are/,\$p" "$T/so.out" | grep -vc -e "samples that are" -e "^---") -eq 50 ]' "$(cat "$T/so.out" | head -5)"
 (cd "$T" && "$M" $MM -o wd --max-steps 540 >dup.out 2>&1)
+rc=$?
 check "makemore: a work directory that holds a run is refused without --resume" \
-    '[ $? -eq 2 ] && grep -q "give --resume to continue it" "$T/dup.out"' "$(cat "$T/dup.out")"
+    '[ $rc -eq 2 ] && grep -q "give --resume to continue it" "$T/dup.out"' "$(cat "$T/dup.out")"
 (cd "$T" && "$M" $MM -o wd --max-steps 540 --resume >res.out 2>&1 && "$M" $MM -o straight --max-steps 540 >st.out 2>&1)
 check "makemore --resume: 520 then 540 steps, the checkpoint of 540 straight" \
     'cmp -s "$T/wd/checkpoint.safetensors" "$T/straight/checkpoint.safetensors"' "$(tail -3 "$T/res.out")"
 (cd "$T" && "$M" -i "$WORDS" -o cuda --device cuda >dev.out 2>&1)
-check "makemore --device cuda: one line, exit 2" '[ $? -eq 2 ] && [ $(wc -l <"$T/dev.out") -eq 1 ] && grep -q "computes on the CPU" "$T/dev.out"' "$(cat "$T/dev.out")"
+rc=$?
+check "makemore --device cuda: one line, exit 2" '[ $rc -eq 2 ] && [ $(wc -l <"$T/dev.out") -eq 1 ] && grep -q "computes on the CPU" "$T/dev.out"' "$(cat "$T/dev.out")"
 (cd "$T" && "$M" -i "$WORDS" -o bad --type lstm >typ.out 2>&1)
-check "makemore --type lstm: one line naming the types, exit 2" '[ $? -eq 2 ] && grep -q "allowed: bigram, mlp, rnn, gru, bow, transformer" "$T/typ.out"' "$(cat "$T/typ.out")"
+rc=$?
+check "makemore --type lstm: one line naming the types, exit 2" '[ $rc -eq 2 ] && grep -q "allowed: bigram, mlp, rnn, gru, bow, transformer" "$T/typ.out"' "$(cat "$T/typ.out")"
 (cd "$T" && "$M" -i "$WORDS" -o bad --n-head 3 >hd.out 2>&1)
-check "makemore --n-head 3 with n_embd 64: one line, exit 2" '[ $? -eq 2 ] && grep -q "does not divide --n-embd 64" "$T/hd.out"' "$(cat "$T/hd.out")"
+rc=$?
+check "makemore --n-head 3 with n_embd 64: one line, exit 2" '[ $rc -eq 2 ] && grep -q "does not divide --n-embd 64" "$T/hd.out"' "$(cat "$T/hd.out")"
 
 if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
     for a in bigram bengio bow rnn gru transformer; do
         "$M" gradcheck --arch "$a" --dump "$T/$a.dump" >/dev/null 2>&1
         /usr/bin/python3 "$TESTS_DIR/torch_reference.py" check-mm "$T/$a.dump" >"$T/tc" 2>&1
-        check "$a: the engine's gradients against PyTorch's autograd (check-mm)" '[ $? -eq 0 ]' "$(tail -3 "$T/tc")"
+        rc=$?
+        check "$a: the engine's gradients against PyTorch's autograd (check-mm)" '[ $rc -eq 0 ]' "$(tail -3 "$T/tc")"
     done
 else
     echo "skipped: the PyTorch checks (no /usr/bin/python3 with torch)"

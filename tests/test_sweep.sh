@@ -49,7 +49,8 @@ rc=$?
 check "existing checkpoints without --resume: exit 2, nothing overwritten" \
     '[ $rc -eq 2 ] && grep -q "give --resume" "$T/berr" && cmp -s "$T/single1.st" "$T/sw/seed=1.safetensors"' "rc=$rc $(cat "$T/berr")"
 $M sweep --seeds 1 --steps 100 --hidden 10 --data "$W" --out-dir "$T/h" --grid hidden=5 >/dev/null 2>"$T/berr"
-check "a flag both given and in the grid: exit 2" '[ $? -eq 2 ]' "$(cat "$T/berr")"
+rc=$?
+check "a flag both given and in the grid: exit 2" '[ $rc -eq 2 ]' "$(cat "$T/berr")"
 
 # Ctrl-C: every run stops with its checkpoint, the sweep says how to resume; --resume
 # finishes the runs, bit-identical to uninterrupted ones.
@@ -74,12 +75,14 @@ check "--resume finishes every run; a resumed run is bit-identical to an uninter
     '[ $rc -eq 0 ] && [ $(grep -c " ok$" "$T/rout") -eq 3 ] && cmp -s "$T/long1.st" "$T/i/seed=1.safetensors"' \
     "rc=$rc $(cat "$T/rout")"
 $M sweep --seeds 1-3 --jobs 2 $LONG --out-dir "$T/i" --resume >"$T/rout2" 2>&1
+rc=$?
 check "--resume of a finished sweep evaluates, retrains nothing, same losses" \
-    '[ $? -eq 0 ] && [ "$(grep " ok$" "$T/rout" | awk "{print \$3,\$4,\$5}")" = "$(grep " ok$" "$T/rout2" | awk "{print \$3,\$4,\$5}")" ]' \
+    '[ $rc -eq 0 ] && [ "$(grep " ok$" "$T/rout" | awk "{print \$3,\$4,\$5}")" = "$(grep " ok$" "$T/rout2" | awk "{print \$3,\$4,\$5}")" ]' \
     "$(cat "$T/rout2")"
 
 $M sweep --help >"$T/h" 2>&1
-check "sweep --help" '[ $? -eq 0 ] && grep -q "^  makemore sweep " "$T/h"'
+rc=$?
+check "sweep --help" '[ $rc -eq 0 ] && grep -q "^  makemore sweep " "$T/h"'
 
 # The MLP family: a WaveNet sweep's runs are the train runs alone; --resume evaluates them.
 WN="--data $W --arch wavenet --block 4 --embd 6 --hidden 16 --steps 300"

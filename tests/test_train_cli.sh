@@ -6,7 +6,8 @@
 
 RUN="--data $W --steps 600 --hidden 50 --print-every 200 --threads 1"
 $M train $RUN --out "$T/m.st" --samples 5 >"$T/train1.txt" 2>"$T/err1"
-check "train --out succeeds" '[ $? -eq 0 ] && [ -s "$T/m.st" ]' "$(cat "$T/err1")"
+rc=$?
+check "train --out succeeds" '[ $rc -eq 0 ] && [ -s "$T/m.st" ]' "$(cat "$T/err1")"
 grep -E '^(train|val|test) ' "$T/train1.txt" >"$T/losses_train"
 check "train prints train/val/test" '[ $(wc -l <"$T/losses_train") -eq 3 ]' "$(cat "$T/train1.txt")"
 check "train prints the lecture's progress line" 'grep -qE "^    200/    600: [0-9]+\.[0-9]{4}$" "$T/train1.txt"' "$(cat "$T/train1.txt")"
@@ -44,8 +45,9 @@ if grep -qw avx512f /proc/cpuinfo || grep -qw avx2 /proc/cpuinfo; then
         "$(cat "$T/core.err" "$T/core.out" | head -4)"
     env -u OPENBLAS_CORETYPE MAKEMORE_PRETEND_CORE=Prescott $M train --data "$T/missing" \
         >"$T/core.out" 2>"$T/core.err"
+    rc=$?
     check "generic core: an error after the restart is exactly one line on stderr" \
-        '[ $? -eq 1 ] && [ $(wc -l <"$T/core.err") -eq 1 ] && grep -q missing "$T/core.err"' \
+        '[ $rc -eq 1 ] && [ $(wc -l <"$T/core.err") -eq 1 ] && grep -q missing "$T/core.err"' \
         "$(cat "$T/core.err" | head -3)"
 fi
 env -u MAKEMORE_CORE_RESTARTED_FROM OPENBLAS_CORETYPE=Prescott $M train --data "$W" --steps 2 \
@@ -69,9 +71,11 @@ check "1 vs 2 threads at B=512 H=128: identical losses, samples, log and checkpo
 
 for c in train sample eval gradcheck; do
     $M $c --help >"$T/h" 2>&1
-    check "$c --help" '[ $? -eq 0 ] && grep -q "^  makemore $c " "$T/h"' "$(head -3 "$T/h")"
+    rc=$?
+    check "$c --help" '[ $rc -eq 0 ] && grep -q "^  makemore $c " "$T/h"' "$(head -3 "$T/h")"
 done
 $M --help >"$T/h" 2>&1
-check "makemore --help lists the commands" '[ $? -eq 0 ] && grep -q gradcheck "$T/h"'
+rc=$?
+check "makemore --help lists the commands" '[ $rc -eq 0 ] && grep -q gradcheck "$T/h"'
 
 finish

@@ -440,6 +440,73 @@ static void test_attention(void) {
     }
 }
 
+// Sequences of lengths lens[b] (a packed batch): rows before lens[b] as the full attention's
+// on the same input (causal: they never see the rows after), with dy 0 past lens[b]; the rows
+// after neither read (they hold NaN) nor written (a sentinel survives).
+static void test_attention_len(void) {
+    const int B = 5, T = 7, C = 12, nh = 4, hs = C / nh, lens[5] = {7, 0, 3, 1, 6};
+    const GemmKind kinds[] = {GEMM_BLAS, GEMM_BLAS_T, GEMM_OWN, GEMM_XSMM};
+    size_t nqkv = (size_t)B * T * 3 * C, ny = (size_t)B * T * C, na = (size_t)B * nh * T * T;
+    float *qkv = randv(nqkv, 1.5f, 0), *dy = randv(ny, 1, 0);
+    for (int b = 0; b < B; b++)
+        for (int t = lens[b]; t < T; t++)
+            for (int c = 0; c < C; c++) dy[((size_t)b * T + t) * C + c] = 0.0f;
+    double *ry = dvec(ny), *ratt = dvec(na), *rdqkv = dvec(nqkv);
+    attention_ref(ry, ratt, rdqkv, qkv, dy, B, T, C, nh);
+    float *nanqkv = copyv(qkv, nqkv), *nandy = copyv(dy, ny);  // past lens[b]: NaN
+    for (int b = 0; b < B; b++)
+        for (int t = lens[b]; t < T; t++) {
+            for (int c = 0; c < 3 * C; c++) nanqkv[((size_t)b * T + t) * 3 * C + c] = NAN;
+            for (int c = 0; c < C; c++) nandy[((size_t)b * T + t) * C + c] = NAN;
+        }
+    float *heads = randv(attention_heads_floats(B, T, C), 1, 0);
+    float *scratch = randv(attention_scratch_floats(B, T, C, nh), 1, 0);
+    float *att = randv(na, 1, 0);
+    for (size_t kk = 0; kk < sizeof kinds / sizeof kinds[0]; kk++) {
+        GemmKind kind = kinds[kk];
+        if ((kind == GEMM_OWN && !gemm_own_available()) || (kind == GEMM_XSMM && !gemm_xsmm_available()))
+            continue;
+        GemmPlan plan;
+        gemm_plan_begin(&plan, "attention");
+        int idx[ATTN_N_OPS];
+        attention_plan_add(&plan, T, hs, GEMM_BLAS, idx);
+        gemm_plan_force(&plan, kind);
+        AttnOps ops = attention_ops(&plan, idx);
+        for (int th = 1; th <= 2; th++) {
+            threads_set(th);
+            float *y = xcalloc(ny, sizeof(float)), *dqkv = xcalloc(nqkv, sizeof(float));
+            for (size_t i = 0; i < ny; i++) y[i] = 7.0f;
+            for (size_t i = 0; i < nqkv; i++) dqkv[i] = 7.0f;
+            attention_forward_len(y, heads, att, scratch, nanqkv, &ops, B, T, C, nh, lens);
+            attention_backward_len(dqkv, scratch, nandy, heads, att, &ops, B, T, C, nh, lens);
+            double ey = 0, ed = 0, ny2 = 0, nd2 = 0;
+            int kept = 1;
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < T; t++) {
+                    for (int c = 0; c < C; c++) {
+                        size_t i = ((size_t)b * T + t) * C + c;
+                        if (t < lens[b]) ey = fmax(ey, fabs(y[i] - ry[i])), ny2 = fmax(ny2, fabs(ry[i]));
+                        else kept &= y[i] == 7.0f;
+                    }
+                    for (int c = 0; c < 3 * C; c++) {
+                        size_t i = ((size_t)b * T + t) * 3 * C + c;
+                        if (t < lens[b]) ed = fmax(ed, fabs(dqkv[i] - rdqkv[i])), nd2 = fmax(nd2, fabs(rdqkv[i]));
+                        else kept &= dqkv[i] == 7.0f;
+                    }
+                }
+            CHECK(ey <= 1e-5 * ny2 && ed <= 1e-5 * nd2 && isfinite(ey) && isfinite(ed),
+                  "lens %s %d threads: y err %g of %g, dqkv err %g of %g", GEMM_KIND_NAMES[kind], th,
+                  ey, ny2, ed, nd2);
+            CHECK(kept, "lens %s %d threads: a row past its sequence was written",
+                  GEMM_KIND_NAMES[kind], th);
+            xfree(y); xfree(dqkv);
+        }
+        gemm_plan_free(&plan);
+    }
+    xfree(qkv); xfree(dy); xfree(nanqkv); xfree(nandy); xfree(ry); xfree(ratt); xfree(rdqkv);
+    xfree(heads); xfree(scratch); xfree(att);
+}
+
 // The plan's six ops, as the header's table says.
 static void test_attention_plan(void) {
     GemmPlan plan;
@@ -815,6 +882,7 @@ TEST_MAIN {
     RUN_TEST(test_bias_residual);
     RUN_TEST(test_attention_plan);
     RUN_TEST(test_attention);
+    RUN_TEST(test_attention_len);
     RUN_TEST(test_twin_tensors);
     RUN_TEST(test_twin_finite_differences);
     RUN_TEST(test_whole_model_small);

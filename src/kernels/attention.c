@@ -59,113 +59,148 @@ static int tasks_fork(const AttnOps *ops, int B, int T, int C, int nh) {
 
 // ---- forward ---------------------------------------------------------------------------------
 
-// Row t of a head's scores in place: s <= t: softmax(scale * raw); s > t: 0.
+// Row t of a head's scores in place: s <= t: softmax(scale * raw); s > t: 0. The loops run
+// the whole row, masked (one vector call of expf for a row of 16, not a short loop and a
+// scalar remainder whose length changes from row to row).
 static void softmax_causal_row(float *r, int t, int T, float scale) {
     float mx = -INFINITY;
-    for (int s = 0; s <= t; s++) {
-        r[s] *= scale;
-        mx = r[s] > mx ? r[s] : mx;
-    }
+    for (int s = 0; s <= t; s++) mx = r[s] * scale > mx ? r[s] * scale : mx;
     #pragma omp simd
-    for (int s = 0; s <= t; s++) r[s] = expf(r[s] - mx);
+    for (int s = 0; s < T; s++) r[s] = expf(r[s] * scale - mx);  // whole vectors (s > t: unused)
+    for (int s = t + 1; s < T; s++) r[s] = 0.0f;
     float sum = 0.0f;
     for (int s = 0; s <= t; s++) sum += r[s];
     const float inv = 1.0f / sum;
     #pragma omp simd
-    for (int s = 0; s <= t; s++) r[s] *= inv;
-    for (int s = t + 1; s < T; s++) r[s] = 0.0f;
+    for (int s = 0; s < T; s++) r[s] *= inv;
 }
 
 // Task bh = b*nh + h.
 static void forward_task(float *y, float *heads, float *att, float *scratch, const float *qkv,
-                         const AttnOps *ops, int bh, int B, int T, int C, int nh) {
-    const int hs = C / nh, b = bh / nh, h = bh % nh;
+                         const AttnOps *ops, int bh, int B, int T, int C, int nh, const int *lens) {
+    const int hs = C / nh, b = bh / nh, h = bh % nh, L = lens ? lens[b] : T;
     const size_t plane = (size_t)B * T * C, off = (size_t)bh * T * hs;
     float *q = heads + off, *k = q + plane, *v = k + plane, *kt = v + plane, *vt = kt + plane;
-    for (int t = 0; t < T; t++) {
+    memset(k + (size_t)L * hs, 0, (size_t)(T - L) * hs * sizeof(float));  // rows past L: zeros
+    memset(v + (size_t)L * hs, 0, (size_t)(T - L) * hs * sizeof(float));
+    for (int t = 0; t < L; t++) {  // the head's rows (short: loops, not memcpy calls)
         const float *row = qkv + ((size_t)b * T + t) * 3 * C + h * hs;
+        float *qt = q + (size_t)t * hs, *kr = k + (size_t)t * hs, *vr = v + (size_t)t * hs;
+        #pragma omp simd
         for (int d = 0; d < hs; d++) {
-            q[t * hs + d] = row[d];
-            k[t * hs + d] = row[C + d];
-            v[t * hs + d] = row[2 * C + d];
-            kt[d * T + t] = row[C + d];
-            vt[d * T + t] = row[2 * C + d];
+            qt[d] = row[d];
+            kr[d] = row[C + d];
+            vr[d] = row[2 * C + d];
+        }
+    }
+    for (int d = 0; d < hs; d++) {  // k^T, v^T: a column of the copies per row (gathers)
+        float *ktd = kt + (size_t)d * T, *vtd = vt + (size_t)d * T;
+        #pragma omp simd
+        for (int t = 0; t < T; t++) {
+            ktd[t] = k[t * hs + d];
+            vtd[t] = v[t * hs + d];
         }
     }
     float *a = att + (size_t)bh * T * T, *yh = scratch + off;
-    gemm_op_run(ops->op[ATTN_QK], 1.0f, q, kt, a);  // preatt = q k^T
+    if (L == 0) return;
+    gemm_op_run_rows(ops->op[ATTN_QK], L, 1.0f, q, kt, a);  // preatt = q k^T, rows < L
     const float scale = (float)(1.0 / sqrt((double)hs));
-    for (int t = 0; t < T; t++) softmax_causal_row(a + (size_t)t * T, t, T, scale);
-    gemm_op_run(ops->op[ATTN_AV], 1.0f, a, v, yh);  // y_h = att v
-    for (int t = 0; t < T; t++)
-        memcpy(y + ((size_t)b * T + t) * C + h * hs, yh + (size_t)t * hs, hs * sizeof(float));
+    for (int t = 0; t < L; t++) softmax_causal_row(a + (size_t)t * T, t, T, scale);
+    gemm_op_run_rows(ops->op[ATTN_AV], L, 1.0f, a, v, yh);  // y_h = att v, rows < L
+    for (int t = 0; t < L; t++) {
+        float *dst = y + ((size_t)b * T + t) * C + h * hs;
+        const float *src = yh + (size_t)t * hs;
+        #pragma omp simd
+        for (int d = 0; d < hs; d++) dst[d] = src[d];
+    }
 }
 
 void attention_forward(float *y, float *heads, float *att, float *scratch, const float *qkv,
                        const AttnOps *ops, int B, int T, int C, int nh) {
+    attention_forward_len(y, heads, att, scratch, qkv, ops, B, T, C, nh, NULL);
+}
+
+void attention_forward_len(float *y, float *heads, float *att, float *scratch, const float *qkv,
+                           const AttnOps *ops, int B, int T, int C, int nh, const int *lens) {
     const int tasks = B * nh;
     if (!tasks_fork(ops, B, T, C, nh)) {
         for (int bh = 0; bh < tasks; bh++)
-            forward_task(y, heads, att, scratch, qkv, ops, bh, B, T, C, nh);
+            forward_task(y, heads, att, scratch, qkv, ops, bh, B, T, C, nh, lens);
         return;
     }
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < tasks; bh++)
-        forward_task(y, heads, att, scratch, qkv, ops, bh, B, T, C, nh);
+        forward_task(y, heads, att, scratch, qkv, ops, bh, B, T, C, nh, lens);
 }
 
 // ---- backward --------------------------------------------------------------------------------
 
-// Row t in place: datt -> dpreatt = scale * att * (datt - sum_{s<=t} att*datt), 0 for s > t.
+// Row t in place: datt -> dpreatt = scale * att * (datt - sum_{s<=t} att*datt), 0 for s > t
+// (att is 0 there: the whole row runs, masked).
 static void softmax_causal_row_backward(float *dr, const float *ar, int t, int T, float scale) {
     float dot = 0.0f;
     for (int s = 0; s <= t; s++) dot += ar[s] * dr[s];
     #pragma omp simd
-    for (int s = 0; s <= t; s++) dr[s] = scale * (ar[s] * (dr[s] - dot));
-    for (int s = t + 1; s < T; s++) dr[s] = 0.0f;
+    for (int s = 0; s < T; s++) dr[s] = s <= t ? scale * (ar[s] * (dr[s] - dot)) : 0.0f;
 }
 
 // part 0, 1, 2 (q, k, v) of dqkv for head h of batch row b from a head's [T,hs] gradient.
 static void scatter_head(float *dqkv, const float *g, int part, int b, int h, int T, int C,
-                         int hs) {
-    for (int t = 0; t < T; t++)
-        memcpy(dqkv + ((size_t)b * T + t) * 3 * C + part * C + h * hs, g + (size_t)t * hs,
-               hs * sizeof(float));
+                         int hs, int L) {
+    for (int t = 0; t < L; t++) {
+        float *dst = dqkv + ((size_t)b * T + t) * 3 * C + part * C + h * hs;
+        const float *src = g + (size_t)t * hs;
+        #pragma omp simd
+        for (int d = 0; d < hs; d++) dst[d] = src[d];
+    }
 }
 
 static void backward_task(float *dqkv, float *scratch, const float *dy, const float *heads,
                           const float *att, const AttnOps *ops, int bh, int B, int T, int C,
-                          int nh) {
-    const int hs = C / nh, b = bh / nh, h = bh % nh;
+                          int nh, const int *lens) {
+    const int hs = C / nh, b = bh / nh, h = bh % nh, L = lens ? lens[b] : T;
     const size_t plane = (size_t)B * T * C, off = (size_t)bh * T * hs;
     const float *q = heads + off, *k = q + plane, *vt = k + 3 * plane;
     float *dyh = scratch + off;
     float *datt = scratch + plane + (size_t)bh * T * T;
     float *g = scratch + plane + (size_t)B * nh * T * T + off;
     const float *a = att + (size_t)bh * T * T;
-    for (int t = 0; t < T; t++)
-        memcpy(dyh + (size_t)t * hs, dy + ((size_t)b * T + t) * C + h * hs, hs * sizeof(float));
-    gemm_op_run(ops->op[ATTN_DATT], 1.0f, dyh, vt, datt);  // datt = dy_h v^T
-    gemm_op_run(ops->op[ATTN_DV], 1.0f, a, dyh, g);        // dv = att^T dy_h
-    scatter_head(dqkv, g, 2, b, h, T, C, hs);
+    if (L == 0) return;
+    for (int t = 0; t < L; t++) {
+        float *dst = dyh + (size_t)t * hs;
+        const float *src = dy + ((size_t)b * T + t) * C + h * hs;
+        #pragma omp simd
+        for (int d = 0; d < hs; d++) dst[d] = src[d];
+    }
+    // Rows t >= L reach nothing (their dy is 0 and, causally, no earlier row reads them): every
+    // product runs on the first L rows (the M, or the K, of its op).
+    gemm_op_run_rows(ops->op[ATTN_DATT], L, 1.0f, dyh, vt, datt);  // datt = dy_h v^T
+    gemm_op_run_rows(ops->op[ATTN_DV], L, 1.0f, a, dyh, g);        // dv = att^T dy_h
+    scatter_head(dqkv, g, 2, b, h, T, C, hs, L);
     const float scale = (float)(1.0 / sqrt((double)hs));
-    for (int t = 0; t < T; t++)
+    for (int t = 0; t < L; t++)
         softmax_causal_row_backward(datt + (size_t)t * T, a + (size_t)t * T, t, T, scale);
-    gemm_op_run(ops->op[ATTN_DQ], 1.0f, datt, k, g);  // dq = dpreatt k
-    scatter_head(dqkv, g, 0, b, h, T, C, hs);
-    gemm_op_run(ops->op[ATTN_DK], 1.0f, datt, q, g);  // dk = dpreatt^T q
-    scatter_head(dqkv, g, 1, b, h, T, C, hs);
+    gemm_op_run_rows(ops->op[ATTN_DQ], L, 1.0f, datt, k, g);  // dq = dpreatt k
+    scatter_head(dqkv, g, 0, b, h, T, C, hs, L);
+    gemm_op_run_rows(ops->op[ATTN_DK], L, 1.0f, datt, q, g);  // dk = dpreatt^T q
+    scatter_head(dqkv, g, 1, b, h, T, C, hs, L);
 }
 
 void attention_backward(float *dqkv, float *scratch, const float *dy, const float *heads,
                         const float *att, const AttnOps *ops, int B, int T, int C, int nh) {
+    attention_backward_len(dqkv, scratch, dy, heads, att, ops, B, T, C, nh, NULL);
+}
+
+void attention_backward_len(float *dqkv, float *scratch, const float *dy, const float *heads,
+                            const float *att, const AttnOps *ops, int B, int T, int C, int nh,
+                            const int *lens) {
     const int tasks = B * nh;
     if (!tasks_fork(ops, B, T, C, nh)) {
         for (int bh = 0; bh < tasks; bh++)
-            backward_task(dqkv, scratch, dy, heads, att, ops, bh, B, T, C, nh);
+            backward_task(dqkv, scratch, dy, heads, att, ops, bh, B, T, C, nh, lens);
         return;
     }
     #pragma omp parallel for schedule(static)
     for (int bh = 0; bh < tasks; bh++)
-        backward_task(dqkv, scratch, dy, heads, att, ops, bh, B, T, C, nh);
+        backward_task(dqkv, scratch, dy, heads, att, ops, bh, B, T, C, nh, lens);
 }

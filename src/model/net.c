@@ -116,6 +116,7 @@ void net_alloc(Net *n, const NetConfig *cfg, int B) {
         n->pk_t = xcalloc(bt, sizeof(int));
         n->pk_p = xcalloc(bt, sizeof(int));
         n->pk_off = xcalloc((size_t)B + 1, sizeof(int));
+        n->pk_len = xcalloc((size_t)B, sizeof(int));
     }
     if (cfg->optim == OPTIM_ADAMW) {
         n->adam_m = xcalloc(n->num_params, sizeof(float));
@@ -133,7 +134,7 @@ void net_alloc(Net *n, const NetConfig *cfg, int B) {
 void net_free(Net *n) {
     gemm_plan_free(&n->plan);
     void *all[] = {n->params, n->grads, n->stats, n->acts, n->Xb, n->Yb, n->adam_m, n->adam_v,
-                   n->pk_x, n->pk_y, n->pk_t, n->pk_p, n->pk_off};
+                   n->pk_x, n->pk_y, n->pk_t, n->pk_p, n->pk_off, n->pk_len};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) xfree(all[i]);
     memset(n, 0, sizeof *n);
 }

@@ -195,6 +195,7 @@ void net_pack(Net *n) {
         const int *y = n->Yb + (size_t)b * T, *x = n->Xb + (size_t)b * T;
         int L = n->packed == NET_PACK_UNIFORM ? Lmax : counted_length(y, T);
         n->pk_off[b] = r;
+        n->pk_len[b] = L;
         for (int t = 0; t < L; t++, r++) {
             n->pk_x[r] = x[t];
             n->pk_y[r] = y[t];

@@ -95,8 +95,8 @@ static void tblock_forward(Net *n, const Layer *L, int l, int ur) {
     linear_forward_op_rows(OP(O_QKV_F), N, ACT(A_QKV), ACT(A_LN1), P(QKV_W), P(QKV_B));  // [N, 3C]
     if (n->packed) {  // [B, T] for the attention (the backward's buffers are free now)
         net_unpack_rows(n, ACT(A_DQKV), ACT(A_QKV), 3 * C);
-        attention_forward(ACT(A_DATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_DQKV), &ao, B,
-                          T, C, n->cfg.heads);
+        attention_forward_len(ACT(A_DATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_DQKV), &ao,
+                              B, T, C, n->cfg.heads, n->pk_len);  // rows < pk_len[b] only
         net_pack_rows(n, ACT(A_ATTY), ACT(A_DATTY), C);
     } else {
         attention_forward(ACT(A_ATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_QKV), &ao, B, T,
@@ -133,8 +133,8 @@ static void tblock_backward(Net *n, const Layer *L, int l, float lr) {
     float *dqkv = ACT(A_DQKV);
     if (n->packed) {  // [B, T] for the attention; its dqkv packed into qkv's own rows
         net_unpack_rows(n, ACT(A_DLN1), ACT(A_DATTY), C);
-        attention_backward(ACT(A_DQKV), ACT(A_ASCR), ACT(A_DLN1), ACT(A_HEADS), ACT(A_ATT), &ao, B,
-                           T, C, n->cfg.heads);
+        attention_backward_len(ACT(A_DQKV), ACT(A_ASCR), ACT(A_DLN1), ACT(A_HEADS), ACT(A_ATT),
+                               &ao, B, T, C, n->cfg.heads, n->pk_len);
         net_pack_rows(n, ACT(A_QKV), ACT(A_DQKV), 3 * C);
         dqkv = ACT(A_QKV);
     } else {
