@@ -2,8 +2,9 @@
 // bandwidth, sgemm rate, fork cost), PyTorch beside it, and the loop over entries,
 // sizes and thread counts that checks and times every variant.
 //
-//   build/bench [--quick] [--sizes 32x64,32x200,...] [--threads 1,2] [--filter ce,bn]
-//               [--csv FILE] [--tee FILE] [--torch | --no-torch] [--profile | --no-profile]
+//   build/bench [--quick] [--sizes 32x64,32x200,...] [--seq-sizes 32x64,...] [--threads 1,2]
+//               [--filter ce,bn,seq] [--csv FILE] [--tee FILE] [--torch | --no-torch]
+//               [--profile | --no-profile]
 //
 // Exit status: 0 all variants verified; 1 a variant disagreed with its reference
 // (a fast wrong kernel fails loudly); 2 usage error.
@@ -25,6 +26,13 @@ static const char DEFAULT_SIZES[] = "32x64,32x200,512x512,4096x1024";
 // --quick: the lecture's sizes and one large enough that every kernel forks
 // (B*H, B*T*E and 8*B*V all >= PAR_MIN_WORK), so the parallel paths are checked too.
 static const char QUICK_SIZES[] = "32x64,32x200,2048x128";
+// The seq entries (makemore.py's kernels), B x C: makemore.py's defaults (batch 32, n_embd =
+// n_embd2 = 64; every kernel but the two recurrences forks there at 2+ threads), and batch
+// 256 at width 128, where the recurrences are cut into 8 blocks of rows and the whole-batch
+// GEMMs split too. --quick: the defaults and batch 64, the smallest at which every kernel
+// forks (the recurrences into 2 blocks), at width 128 (AdamW over 802 304 parameters).
+static const char DEFAULT_SEQ_SIZES[] = "32x64,256x128";
+static const char QUICK_SEQ_SIZES[] = "32x64,64x128";
 
 static FILE *out;  // the report: stdout, or stdout teed into --tee FILE
 
@@ -32,19 +40,21 @@ typedef struct {
     int quick;
     BenchSize sizes[MAX_SIZES];
     int n_sizes;
+    BenchSize seq_sizes[MAX_SIZES];  // the seq entries' B x C
+    int n_seq_sizes;
     int threads[MAX_THREADS_LIST];
     int n_threads;
     const char *filters[MAX_FILTERS];
     int n_filters;
     const char *csv_path;
     const char *tee_path;
-    int sizes_given;
+    int sizes_given, seq_sizes_given;
     int retries;  // re-times a case when other processes took more than NOISE_OK of the
                   // machine meanwhile, keeping the quietest attempt (default 2; 0 with --quick)
     int torch;    // 1 run torch_bench.py, 0 not; default: on, off under --quick
     int profile;  // 1 print the step's phase profile; default: on, off under --quick
     const char *python, *torch_script, *cflags;
-    char sizes_text[512], threads_text[512];
+    char sizes_text[512], seq_sizes_text[512], threads_text[512];
 } Options;
 
 static void usage(FILE *f) {
@@ -53,8 +63,12 @@ static void usage(FILE *f) {
             "  --quick             short run (CI smoke: every entry runs and verifies, < 1 min)\n"
             "  --sizes LIST        BxH pairs, default %s (V=27, T=3, E=10);\n"
             "                      with --quick %s\n"
+            "  --seq-sizes LIST    BxC pairs for the seq entries (makemore.py's kernels: T=16,\n"
+            "                      n_head=4, V=27, n_embd = n_embd2 = C), default %s;\n"
+            "                      with --quick %s\n"
             "  --threads LIST      thread counts, default 1..cores\n"
-            "  --filter LIST       only entries whose name contains one of these words\n"
+            "  --filter LIST       only entries whose name contains one of these words, or\n"
+            "                      whose group is one of them (seq: makemore.py's kernels)\n"
             "  --csv FILE          also write every row as CSV\n"
             "  --tee FILE          also write what goes to stdout into FILE\n"
             "  --torch, --no-torch PyTorch beside the engine (default: on; off with --quick)\n"
@@ -68,7 +82,7 @@ static void usage(FILE *f) {
             "  --inject-fault      self-test: perturb one output element by 0.1%% of its\n"
             "                      scale after each check's run; every case must then fail\n"
             "exit status: 0 all verified, 1 a variant disagreed with its reference, 2 usage\n",
-            DEFAULT_SIZES, QUICK_SIZES);
+            DEFAULT_SIZES, QUICK_SIZES, DEFAULT_SEQ_SIZES, QUICK_SEQ_SIZES);
 }
 
 static void bad_usage(const char *fmt, const char *what) {
@@ -81,20 +95,35 @@ static void bad_usage(const char *fmt, const char *what) {
 
 // ---- flags ---------------------------------------------------------------------------
 
-static int parse_sizes(Options *o, const char *text) {
-    snprintf(o->sizes_text, sizeof o->sizes_text, "%s", text);
+// "BxH[,BxH...]" into sizes (at most MAX_SIZES), the text kept in text (512 bytes).
+static int parse_size_list(BenchSize *sizes, int *n, char *text, const char *arg) {
+    snprintf(text, 512, "%s", arg);
     char buf[512];
-    snprintf(buf, sizeof buf, "%s", text);
-    o->n_sizes = 0;
+    snprintf(buf, sizeof buf, "%s", arg);
+    *n = 0;
     for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
         int B, H;
         char tail;
-        if (o->n_sizes == MAX_SIZES || sscanf(tok, "%dx%d%c", &B, &H, &tail) != 2 || B < 2 ||
+        if (*n == MAX_SIZES || sscanf(tok, "%dx%d%c", &B, &H, &tail) != 2 || B < 2 ||
             H < 1 || B > (1 << 20) || H > (1 << 16))
             return -1;
-        o->sizes[o->n_sizes++] = (BenchSize){B, H};
+        sizes[(*n)++] = (BenchSize){B, H};
     }
-    return o->n_sizes ? 0 : -1;
+    return *n ? 0 : -1;
+}
+
+static int parse_sizes(Options *o, const char *text) {
+    return parse_size_list(o->sizes, &o->n_sizes, o->sizes_text, text);
+}
+
+// The seq entries' B x C: C a multiple of n_head (the attention's heads), B*T*C within int.
+static int parse_seq_sizes(Options *o, const char *text) {
+    if (parse_size_list(o->seq_sizes, &o->n_seq_sizes, o->seq_sizes_text, text)) return -1;
+    for (int i = 0; i < o->n_seq_sizes; i++)
+        if (o->seq_sizes[i].H % SEQ_NH || o->seq_sizes[i].H > 4096 ||
+            (long)o->seq_sizes[i].B * SEQ_T * SEQ_T * o->seq_sizes[i].H > (1L << 30))
+            return -1;
+    return 0;
 }
 
 static int parse_threads(Options *o, const char *text) {
@@ -133,7 +162,8 @@ static void default_threads(Options *o) {
 static void list_entries(void) {
     for (int i = 0; i < BENCH_N_ENTRIES; i++) {
         const Entry *e = BENCH_ENTRIES[i];
-        printf("%-20s %s\n", e->name, e->about);
+        printf("%-20s %s%s%s%s\n", e->name, e->group ? "[" : "", e->group ? e->group : "",
+               e->group ? "] " : "", e->about);
         for (int v = 0; v < e->n_variants; v++)
             printf("  %-14s %s%s%s\n", e->variants[v].name, v == 0 ? "(reference) " : "",
                    e->variants[v].engine ? "engine" : "bench-only strategy",
@@ -164,6 +194,11 @@ static int parse_flag(Options *o, int argc, char **argv, int *i) {
     else if ((v = flag_value(argc, argv, i, "--sizes"))) {
         if (parse_sizes(o, v)) bad_usage("bad --sizes '%s' (want BxH[,BxH...], B >= 2)", v);
         o->sizes_given = 1;
+    } else if ((v = flag_value(argc, argv, i, "--seq-sizes"))) {
+        if (parse_seq_sizes(o, v))
+            bad_usage("bad --seq-sizes '%s' (want BxC[,BxC...], B >= 2, C a multiple of 4, "
+                      "at most 4096)", v);
+        o->seq_sizes_given = 1;
     } else if ((v = flag_value(argc, argv, i, "--threads"))) {
         if (parse_threads(o, v)) bad_usage("bad --threads '%s' (want N[,N...], 1..1024)", v);
     } else if ((v = flag_value(argc, argv, i, "--filter"))) {
@@ -188,10 +223,12 @@ static void parse_options(Options *o, int argc, char **argv) {
     o->python = "/usr/bin/python3";
     o->torch_script = "bench/torch_bench.py";
     parse_sizes(o, DEFAULT_SIZES);
+    parse_seq_sizes(o, DEFAULT_SEQ_SIZES);
     default_threads(o);
     for (int i = 1; i < argc; i++)
         if (parse_flag(o, argc, argv, &i)) bad_usage("unknown argument '%s'", argv[i]);
     if (o->quick && !o->sizes_given) parse_sizes(o, QUICK_SIZES);
+    if (o->quick && !o->seq_sizes_given) parse_seq_sizes(o, QUICK_SEQ_SIZES);
     if (o->torch < 0) o->torch = !o->quick;
     if (o->retries < 0) o->retries = o->quick ? 0 : 2;
     if (o->profile < 0) o->profile = !o->quick;
@@ -204,7 +241,21 @@ static int entry_selected_name(const Options *o, const char *name) {
     return 0;
 }
 
-static int entry_selected(const Options *o, const Entry *e) { return entry_selected_name(o, e->name); }
+static int entry_selected(const Options *o, const Entry *e) {
+    if (entry_selected_name(o, e->name)) return 1;
+    for (int i = 0; e->group && i < o->n_filters; i++)
+        if (strcmp(e->group, o->filters[i]) == 0) return 1;
+    return 0;
+}
+
+static int any_selected(const Options *o, const char *group) {
+    for (int i = 0; i < BENCH_N_ENTRIES; i++) {
+        const Entry *e = BENCH_ENTRIES[i];
+        if (entry_selected(o, e) && (group ? e->group && !strcmp(e->group, group) : !e->group))
+            return 1;
+    }
+    return 0;
+}
 
 static TimingPlan plan_for(const Options *o) {
     if (o->quick)
@@ -383,12 +434,14 @@ static void run_entries(Results *res, const Options *o, References *refs, const 
     for (int i = 0; i < BENCH_N_ENTRIES; i++) {
         const Entry *e = BENCH_ENTRIES[i];
         if (!entry_selected(o, e)) continue;
-        for (int si = 0; si < o->n_sizes; si++) {
+        const BenchSize *sizes = e->group ? o->seq_sizes : o->sizes;
+        int n_sizes = e->group ? o->n_seq_sizes : o->n_sizes;
+        for (int si = 0; si < n_sizes; si++) {
             Case c = {0};
-            e->setup(&c, o->sizes[si]);
+            e->setup(&c, sizes[si]);
             for (int k = 0; k < o->n_threads; k++) {
                 threads_set(o->threads[k]);
-                run_case_threads(res, e, &c, o->sizes[si], o->threads[k], k, refs, tr, plan,
+                run_case_threads(res, e, &c, sizes[si], o->threads[k], k, refs, tr, plan,
                                  o->retries, csv);
             }
             c.destroy(c.state);
@@ -438,16 +491,42 @@ static void print_method(FILE *f, const char *prefix, const Options *o, const Ti
     fprintf(f, "%smodel     V=%d T=%d E=%d, batchnorm with Bessel's correction; sizes %s; "
                "threads %s%s\n", prefix, BENCH_V, BENCH_T, BENCH_E, o->sizes_text,
             o->threads_text, o->quick ? "; --quick" : "");
+    if (any_selected(o, "seq"))
+        fprintf(f, "%sseq       makemore.py's kernels: T=%d, n_head=%d, V=%d, n_embd = n_embd2 = C; "
+                   "sizes BxC %s (shown BxTxC; AdamW: n = the %d-layer Transformer's parameters "
+                   "at C)\n", prefix, SEQ_T, SEQ_NH, SEQ_V, o->seq_sizes_text, SEQ_LAYERS);
+}
+
+// The PyTorch ops of the selected entries' variants, comma-separated (empty: none).
+static void torch_ops(const Options *o, char *buf, size_t len) {
+    buf[0] = 0;
+    for (int i = 0; i < BENCH_N_ENTRIES; i++) {
+        const Entry *e = BENCH_ENTRIES[i];
+        if (!entry_selected(o, e)) continue;
+        for (int v = 0; v < e->n_variants; v++) {
+            const char *op = e->variants[v].torch_op;
+            if (!op) continue;
+            int seen = 0;  // whole-word match in the list so far
+            for (const char *p = buf; (p = strstr(p, op)); p += strlen(op))
+                if ((p == buf || p[-1] == ',') && (p[strlen(op)] == ',' || !p[strlen(op)]))
+                    seen = 1;
+            size_t used = strlen(buf);
+            if (!seen) snprintf(buf + used, len - used, "%s%s", used ? "," : "", op);
+        }
+    }
 }
 
 static void run_torch(TorchResults *tr, const Options *o, FILE *csv) {
     memset(tr, 0, sizeof *tr);
+    char ops[2048];
+    torch_ops(o, ops, sizeof ops);
     if (!o->torch) {
         snprintf(tr->note, sizeof tr->note, "PyTorch column off (--no-torch%s)",
                  o->quick ? " is the default under --quick; --torch turns it on" : "");
-    } else {
+    } else if (ops[0]) {
         fprintf(stderr, "bench: timing PyTorch first (%s %s) ...\n", o->python, o->torch_script);
-        torch_run(tr, o->python, o->torch_script, o->sizes_text, o->threads_text, o->quick);
+        torch_run(tr, o->python, o->torch_script, o->sizes_text, o->seq_sizes_text,
+                  o->threads_text, ops, o->quick);
     }
     if (tr->n) fprintf(out, "torch     PyTorch %s via %s, torch.set_num_threads and "
                        "OMP/OPENBLAS_NUM_THREADS per thread count\n", tr->version, o->python);
@@ -493,7 +572,7 @@ int main(int argc, char **argv) {
     if (entry_selected_name(&o, "wavenet"))
         res.failures += wavenet_section(out, o.threads, o.n_threads, &plan, o.python, o.torch, o.quick);
     if (o.profile)
-        for (int i = 0; i < o.n_sizes && entry_selected(&o, BENCH_ENTRIES[BENCH_N_ENTRIES - 1]); i++)
+        for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "train_step"); i++)
             step_profile(out, o.sizes[i], o.threads, o.n_threads, &plan);
     report_goals(out, res.rows, res.n, o.threads[o.n_threads - 1]);
     report_cpu_share(out, &start);

@@ -16,6 +16,12 @@
 // The lecture's fixed model dimensions; the bench varies batch B and hidden width H.
 enum { BENCH_V = 27, BENCH_T = 3, BENCH_E = 10 };
 
+// makemore.py's sequence models (the `seq` entries, bench_seq.c): its defaults block_size 16
+// (names.txt's longest word + 1), n_head 4, n_layer 4, a 27-character vocabulary; the bench
+// varies the batch B and the width C = n_embd = n_embd2 (--seq-sizes B x C).
+enum { SEQ_V = 27, SEQ_T = 16, SEQ_NH = 4, SEQ_LAYERS = 4 };
+
+// B x H for the lecture's entries; B x C for the seq entries.
 typedef struct {
     int B, H;
 } BenchSize;
@@ -88,6 +94,10 @@ typedef struct {
     double flops;                         // arithmetic of one call
     RoofBasis basis;                      // which of the two is the roof
     void (*reset)(void *state);           // restore inputs before a check (may be NULL)
+    void (*prepare)(void *state, int variant);  // after the outputs are poisoned, before a
+                                                // checked run of variant: the starting value
+                                                // of outputs it accumulates into or updates
+                                                // in place (may be NULL)
     void (*after_check)(void *state, int variant);  // turn a checked run's effect into
                                                     // its outputs (may be NULL)
     void (*destroy)(void *state);
@@ -109,10 +119,20 @@ typedef struct {
     int n_variants;
     Variant variants[MAX_VARIANTS];
     void (*setup)(Case *c, BenchSize s);
+    const char *group;     // NULL: the lecture's entries (--sizes B x H); "seq": makemore.py's
+                           // (--seq-sizes B x C); --filter also matches the group's name
+    void (*label)(char *buf, size_t len, BenchSize s);  // the size as the table shows it
+                                                        // (NULL: "BxH")
 } Entry;
 
 extern const Entry *const BENCH_ENTRIES[];
 extern const int BENCH_N_ENTRIES;
+
+// makemore.py's kernels (bench_seq.c), in the order they run.
+extern const Entry ENTRY_LAYERNORM, ENTRY_ATTENTION, ENTRY_GELU, ENTRY_ADAMW, ENTRY_CE_MASKED,
+    ENTRY_GRU, ENTRY_RNN, ENTRY_BOW, ENTRY_CONTEXT;
+// The table's size column: e->label, or "BxH".
+void entry_size_label(const Entry *e, BenchSize s, char *buf, size_t len);
 
 // Compares each variant's outputs with variant 0's after running every variant once on
 // NaN-poisoned outputs (so an output a kernel forgets to write fails). Writes the worst
@@ -203,8 +223,9 @@ typedef struct {
     char note[256];      // why the column is empty, when it is
 } TorchResults;
 
+// Runs the script for ops (comma-separated) at the lecture's sizes and the seq sizes.
 int torch_run(TorchResults *tr, const char *python, const char *script, const char *sizes,
-              const char *threads, int quick);
+              const char *seq_sizes, const char *threads, const char *ops, int quick);
 const TorchRow *torch_find(const TorchResults *tr, const char *op, BenchSize s, int threads);
 void torch_free(TorchResults *tr);
 

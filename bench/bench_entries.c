@@ -61,6 +61,7 @@ static double output_error(const Case *c, int v, int k, double floor, long *at) 
 static void run_variant_fresh(const Entry *e, Case *c, int v) {
     if (c->reset) c->reset(c->state);
     poison(c, v);
+    if (c->prepare) c->prepare(c->state, v);
     e->variants[v].run(c->state);
     if (c->after_check) c->after_check(c->state, v);
 }
@@ -714,6 +715,9 @@ static const Entry ENTRY_STEP = {
     .setup = step_setup,
 };
 
-const Entry *const BENCH_ENTRIES[] = {&ENTRY_CE,  &ENTRY_CE_FB,  &ENTRY_BN, &ENTRY_BN_TANH,
-                                      &ENTRY_EMB, &ENTRY_LINEAR, &ENTRY_STEP};
+const Entry *const BENCH_ENTRIES[] = {
+    &ENTRY_CE,        &ENTRY_CE_FB,     &ENTRY_BN,   &ENTRY_BN_TANH, &ENTRY_EMB,
+    &ENTRY_LINEAR,    &ENTRY_STEP,      // the lecture's; then makemore.py's (bench_seq.c)
+    &ENTRY_LAYERNORM, &ENTRY_ATTENTION, &ENTRY_GELU, &ENTRY_ADAMW,    &ENTRY_CE_MASKED,
+    &ENTRY_GRU,       &ENTRY_RNN,       &ENTRY_BOW,  &ENTRY_CONTEXT};
 const int BENCH_N_ENTRIES = (int)(sizeof BENCH_ENTRIES / sizeof BENCH_ENTRIES[0]);

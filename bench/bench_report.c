@@ -133,18 +133,21 @@ static const char *basis_unit(RoofBasis b) {
     return b == ROOF_BANDWIDTH ? "GB/s" : b == ROOF_FLOPS ? "GF/s" : "";
 }
 
-static void fmt_size(char *buf, size_t len, BenchSize s) { snprintf(buf, len, "%dx%d", s.B, s.H); }
+void entry_size_label(const Entry *e, BenchSize s, char *buf, size_t len) {
+    if (e->label) e->label(buf, len, s);
+    else snprintf(buf, len, "%dx%d", s.B, s.H);
+}
 
 void report_table_head(FILE *f) {
-    fprintf(f, "%-19s %-13s %-9s %3s %11s %11s %8s %6s %13s %6s %8s %11s %9s %5s\n", "entry",
-            "variant", "BxH", "thr", "median_us", "min_us", "speedup", "vs1thr", "rate", "roof%",
+    fprintf(f, "%-19s %-13s %-11s %3s %11s %11s %8s %6s %13s %6s %8s %11s %9s %5s\n", "entry",
+            "variant", "size", "thr", "median_us", "min_us", "speedup", "vs1thr", "rate", "roof%",
             "verify", "torch_us", "torch/eng", "noise");
 }
 
 void report_table_row(FILE *f, const Row *r) {
     char size[24], rate[24] = "-", roof[16] = "-", check[16], vs1[16] = "-", torch[24] = "-",
          ratio[16] = "-";
-    fmt_size(size, sizeof size, r->size);
+    entry_size_label(r->entry, r->size, size, sizeof size);
     if (r->basis != ROOF_NONE && r->rate > 0) {
         snprintf(rate, sizeof rate, "%.2f %s", r->rate, basis_unit(r->basis));
         snprintf(roof, sizeof roof, "%.0f%%", 100.0 * r->rate / r->roof);
@@ -159,7 +162,7 @@ void report_table_row(FILE *f, const Row *r) {
     }
     char noise[16] = "-";
     if (r->noise >= 0) snprintf(noise, sizeof noise, "%.0f%%", 100.0 * r->noise);
-    fprintf(f, "%-19s %-13s %-9s %3d %11.2f %11.2f %7.2fx %6s %13s %6s %8s %11s %9s %5s\n",
+    fprintf(f, "%-19s %-13s %-11s %3d %11.2f %11.2f %7.2fx %6s %13s %6s %8s %11s %9s %5s\n",
             r->entry->name, r->variant->name, size, r->threads, r->t.median * 1e6, r->t.min * 1e6,
             r->speedup, vs1, rate, roof, check, torch, ratio, noise);
     fflush(f);
@@ -171,13 +174,17 @@ void report_csv_head(FILE *f) {
                "torch_op,torch_median_us,torch_min_us,torch_ratio,noise_pct\n");
 }
 
+// CSV's B, H, V, T, E: the lecture's B x H with its V, T, E; for a seq entry B x C with
+// makemore.py's V and T, and E = C (n_embd = n_embd2).
 void report_csv_row(FILE *f, const Row *r) {
     const char *op = r->variant->torch_op ? r->variant->torch_op : "";
+    int seq = r->entry->group != NULL;
     double roof_pct = r->basis != ROOF_NONE && r->roof > 0 ? 100.0 * r->rate / r->roof : 0;
     double ratio = r->torch_median > 0 ? r->torch_median / r->t.median : 0;
     fprintf(f, "%s,%s,%d,%d,%d,%d,%d,%d,%.3f,%.3f,%d,%d,%.4f,%.4f,%.3f,%s,%.3f,%.2f,%.3g,%d,%d,"
                "%s,%.3f,%.3f,%.4f,%.1f\n",
-            r->entry->name, r->variant->name, r->size.B, r->size.H, BENCH_V, BENCH_T, BENCH_E,
+            r->entry->name, r->variant->name, r->size.B, r->size.H, seq ? SEQ_V : BENCH_V,
+            seq ? SEQ_T : BENCH_T, seq ? r->size.H : BENCH_E,
             r->threads, r->t.median * 1e6, r->t.min * 1e6, r->t.samples, r->t.reps, r->speedup,
             r->vs_1thread, r->rate, basis_unit(r->basis), r->roof, roof_pct, r->verify_err,
             r->verified, r->variant->engine, op, r->torch_median * 1e6, r->torch_min * 1e6, ratio,
@@ -267,8 +274,9 @@ static void goal_no_slowdown_b32(FILE *f, const Row *rows, int n) {
     int checked = 0, slow = 0;
     for (int i = 0; i < n; i++) {
         const Row *r = &rows[i];
-        if (r->size.B != 32 || r->threads != 2 || !r->variant->engine || r->vs_1thread <= 0)
-            continue;
+        if (r->entry->group || r->size.B != 32 || r->threads != 2 || !r->variant->engine ||
+            r->vs_1thread <= 0)
+            continue;  // the lecture's entries (the goal's scope)
         checked++;
         if (r->vs_1thread < 1.0 / 1.05) {
             slow++;
@@ -285,6 +293,9 @@ static void goal_no_slowdown_b32(FILE *f, const Row *rows, int n) {
 }
 
 void report_goals(FILE *f, const Row *rows, int n, int n_threads_max) {
+    int lecture = 0;  // the goals are the lecture's entries'
+    for (int i = 0; i < n; i++) lecture |= rows[i].entry->group == NULL;
+    if (!lecture) return;
     fprintf(f, "\nacceptance goals (speed is reported, never asserted):\n");
     goal_speedup_b32(f, rows, n, "ce_backward");
     const Row *whole = find_row(rows, n, "ce_forward_backward", "fused", 32, 200, 1);

@@ -62,7 +62,7 @@ static int load_csv(TorchResults *tr, const char *path) {
 }
 
 int torch_run(TorchResults *tr, const char *python, const char *script, const char *sizes,
-              const char *threads, int quick) {
+              const char *seq_sizes, const char *threads, const char *ops, int quick) {
     memset(tr, 0, sizeof *tr);
     if (access(script, R_OK) != 0) {
         snprintf(tr->note, sizeof tr->note, "PyTorch column skipped: %s not found", script);
@@ -80,8 +80,9 @@ int torch_run(TorchResults *tr, const char *python, const char *script, const ch
         return -1;
     }
     close(fd);
-    char *argv[] = {(char *)python, (char *)script, "--sizes", (char *)sizes, "--threads",
-                    (char *)threads, "--csv", csv, quick ? "--quick" : NULL, NULL};
+    char *argv[] = {(char *)python, (char *)script, "--sizes", (char *)sizes, "--seq-sizes",
+                    (char *)seq_sizes, "--threads", (char *)threads, "--ops", (char *)ops,
+                    "--csv", csv, quick ? "--quick" : NULL, NULL};
     int status = 0;
     int ok = run_child(argv, &status) == 0 && WIFEXITED(status);
     int code = ok ? WEXITSTATUS(status) : -1;
