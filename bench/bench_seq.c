@@ -244,62 +244,8 @@ const Entry ENTRY_ATTENTION = {
 typedef struct {
     int N, M;
     float *pre, *dout, *scratch;
-    float *dpre[3], *dbias[3];
+    float *dpre[2], *dbias[2];
 } GeluState;
-
-// makemore.py's NewGELU constants, math.sqrt(2.0 / math.pi) and 0.044715, rounded to float.
-#define GELU_K 0.7978845608028654f
-#define GELU_C 0.044715f
-
-// Bench-only: gelu_bias_backward_atomic's lines (transformer_kernels.h), the same loops and
-// float operations, each under `omp simd` so that the tanh line runs libmvec's vector tanhf
-// as the fused kernel's does (the engine's atomic form calls libm's scalar tanhf). What the
-// atomic chain costs with nothing but its passes to pay for.
-static void gelu_lines_simd(float *dpre, float *dbias, const float *dout, const float *x, int N,
-                            int M, float *sc) {
-    const size_t n = (size_t)N * M;
-    float *x3 = sc, *inner = x3 + n, *u = inner + n, *th = u + n, *onep = th + n;
-    float *halfx = onep + n, *dhalfx = halfx + n, *donep = dhalfx + n, *dth = donep + n;
-    float *du = dth + n, *dinner = du + n, *dx3 = dinner + n;
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) x3[i] = x[i] * x[i] * x[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) inner[i] = x[i] + GELU_C * x3[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) u[i] = GELU_K * inner[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) th[i] = tanhf(u[i]);
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) onep[i] = 1.0f + th[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) halfx[i] = 0.5f * x[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) dhalfx[i] = onep[i] * dout[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) donep[i] = halfx[i] * dout[i];
-    memcpy(dth, donep, n * sizeof(float));
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) du[i] = (1.0f - th[i] * th[i]) * dth[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) dinner[i] = GELU_K * du[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) dx3[i] = GELU_C * dinner[i];
-    memcpy(dpre, dinner, n * sizeof(float));
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) dpre[i] += 3.0f * (x[i] * x[i]) * dx3[i];
-    #pragma omp simd
-    for (size_t i = 0; i < n; i++) dpre[i] += 0.5f * dhalfx[i];
-    for (int j = 0; j < M; j++) dbias[j] = 0.0f;
-    for (int i = 0; i < N; i++) {
-        #pragma omp simd
-        for (int j = 0; j < M; j++) dbias[j] += dpre[(size_t)i * M + j];
-    }
-}
-
-static void gelu_atomic_simd(void *p) {
-    GeluState *s = p;
-    gelu_lines_simd(s->dpre[1], s->dbias[1], s->dout, s->pre, s->N, s->M, s->scratch);
-}
 
 static void gelu_atomic(void *p) {
     GeluState *s = p;
@@ -308,13 +254,13 @@ static void gelu_atomic(void *p) {
 
 static void gelu_fused(void *p) {
     GeluState *s = p;
-    gelu_bias_backward(s->dpre[2], s->dbias[2], s->dout, s->pre, s->N, s->M);
+    gelu_bias_backward(s->dpre[1], s->dbias[1], s->dout, s->pre, s->N, s->M);
 }
 
 static void gelu_destroy(void *p) {
     GeluState *s = p;
-    free_all((float *[]){s->pre, s->dout, s->scratch, s->dpre[0], s->dpre[1], s->dpre[2],
-                         s->dbias[0], s->dbias[1], s->dbias[2], NULL});
+    free_all((float *[]){s->pre, s->dout, s->scratch, s->dpre[0], s->dpre[1], s->dbias[0],
+                         s->dbias[1], NULL});
     xfree(s);
 }
 
@@ -331,7 +277,7 @@ static void gelu_setup(Case *c, BenchSize sz) {
     xfree(bias);
     s->dout = randn(nm, 0.01f, 303);
     s->scratch = zeros(gelu_backward_atomic_scratch(nm));
-    for (int v = 0; v < 3; v++) {
+    for (int v = 0; v < 2; v++) {
         s->dpre[v] = zeros(nm);
         s->dbias[v] = zeros(M);
         out_set(c, v, 0, "dpre", s->dpre[v], nm);
@@ -346,12 +292,11 @@ static void gelu_setup(Case *c, BenchSize sz) {
 const Entry ENTRY_GELU = {
     .name = "gelu_backward",
     .about = "NewGELU's backward on c_fc's output [B*T,4C] with c_fc's bias gradient: the "
-             "atomic lines (forward re-run, 9 backward lines, then the column sums) vs one pass; "
-             "atomic_simd: the lines with a vector tanh",
+             "atomic lines (forward re-run, 9 backward lines, then the column sums, each a "
+             "vector loop) vs one pass",
     .tolerance = 1e-5,
-    .n_variants = 3,
+    .n_variants = 2,
     .variants = {{"atomic", gelu_atomic, "gelu_backward_mm", 1},
-                 {"atomic_simd", gelu_atomic_simd, "gelu_backward_mm", 0},
                  {"fused", gelu_fused, "gelu_backward_F", 1}},
     .setup = gelu_setup,
     .group = "seq",

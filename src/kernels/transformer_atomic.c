@@ -8,6 +8,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "vecmath.h"  // the vector tanhf/expf the fused kernels call too
+
 #include "transformer_kernels.h"
 
 // ================================================================================================
@@ -187,6 +189,7 @@ static void ge_u(float *u, const float *inner, size_t n) {
 }
 // th = torch.tanh(u)
 static void ge_th(float *th, const float *u, size_t n) {
+    #pragma omp simd
     for (size_t i = 0; i < n; i++) th[i] = tanhf(u[i]);
 }
 // onep = 1.0 + th
@@ -346,6 +349,7 @@ static void at_norm(float *norm, const float *masked, const float *maxes, size_t
 }
 // exps = norm.exp()
 static void at_exps(float *exps, const float *norm, size_t rows, int T) {
+    #pragma omp simd
     for (size_t k = 0; k < rows * T; k++) exps[k] = expf(norm[k]);
 }
 // sums = exps.sum(-1, keepdim=True)
