@@ -8,9 +8,8 @@
 #include <math.h>
 #include <string.h>
 
-#include "vecmath.h"  // the vector tanhf/expf the fused kernels call too
-
 #include "transformer_kernels.h"
+#include "vecmath.h"  // the vector tanhf/expf the fused kernels call too
 
 // ================================================================================================
 // LayerNorm                                         x, out, xdiff, ... [N,C]; mean, var, ... [N]
