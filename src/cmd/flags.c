@@ -201,6 +201,7 @@ static void help_tail(char *buf, size_t len, const FlagTable *t, const Flag *f) 
             }
             if (whole && named) continue;  // said with its group's first member
             flags_format(f, dk->opts, v, sizeof v);
+            if (!whole && !strcmp(v, dk->name)) continue;  // the flag that names the set: --arch
             n += (size_t)snprintf(buf + n, len - n, "; %s %s", whole ? dk->group : dk->name, v);
         }
     }
