@@ -59,7 +59,7 @@ check "makemore --resume: 520 then 540 steps, the checkpoint of 540 straight" \
     'cmp -s "$T/wd/checkpoint.safetensors" "$T/straight/checkpoint.safetensors"' "$(tail -3 "$T/res.out")"
 (cd "$T" && "$M" -i "$WORDS" -o cuda --device cuda >dev.out 2>&1)
 rc=$?
-check "makemore --device cuda: one line, exit 2" '[ $rc -eq 2 ] && [ $(wc -l <"$T/dev.out") -eq 1 ] && grep -q "computes on the CPU" "$T/dev.out"' "$(cat "$T/dev.out")"
+check "makemore --device cuda: one line, exit 2" '[ $rc -eq 2 ] && [ $(wc -l <"$T/dev.out") -eq 1 ] && grep -q "^makemore: --device cuda: this makemore computes on the CPU (allowed: cpu) (see .makemore --input-file FILE --help.)$" "$T/dev.out"' "$(cat "$T/dev.out")"
 (cd "$T" && "$M" -i "$WORDS" -o bad --type lstm >typ.out 2>&1)
 rc=$?
 check "makemore --type lstm: one line naming the types, exit 2" '[ $rc -eq 2 ] && grep -q "allowed: bigram, mlp, rnn, gru, bow, transformer" "$T/typ.out"' "$(cat "$T/typ.out")"

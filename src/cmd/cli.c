@@ -148,6 +148,8 @@ void cmd_fail(const char *cmd, int status, const char *fmt, ...) {
     va_end(ap);
     if (status == EXIT_USAGE && cmd)
         say(cmd, "%s (see 'makemore %s --help')", msg, cmd);
+    else if (status == EXIT_USAGE)  // makemore.py's form
+        say(NULL, "%s (see 'makemore --input-file FILE --help')", msg);
     else
         say(cmd, "%s", msg);
     exit(status);

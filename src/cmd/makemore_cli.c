@@ -185,9 +185,9 @@ int makemore_cli_main(int argc, char **argv) {
         makemore_cli_usage();
         return 0;
     }
-    if (r != FLAGS_OK) cmd_fail("makemore", EXIT_USAGE, "%s", err.msg);
+    if (r != FLAGS_OK) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
     if (strcmp(m.device, "cpu"))
-        cmd_fail("makemore", EXIT_USAGE, "--device %s: this makemore computes on the CPU (allowed: cpu)",
+        cmd_fail(CMD, EXIT_USAGE, "--device %s: this makemore computes on the CPU (allowed: cpu)",
                  m.device);
     if (mkdir(m.work_dir, 0777) != 0 && errno != EEXIST)  // makemore.py: os.makedirs(exist_ok)
         cmd_fail(CMD, EXIT_RUNTIME, "--work-dir %s: cannot create it: %s", m.work_dir, strerror(errno));
@@ -244,7 +244,7 @@ int makemore_cli_main(int argc, char **argv) {
     }
     NetConfig cfg = train_opts_model(&o, 2);
     cfg.T = 1;
-    if (net_config_check(&cfg, &err)) cmd_fail("makemore", EXIT_USAGE, "%s", err.msg);
+    if (net_config_check(&cfg, &err)) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
     o.resume_cmd = resume_command(argc, argv);
     int status = train_run(&o);
     free(best);

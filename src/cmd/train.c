@@ -51,7 +51,8 @@
 #include "dp_step.h"
 #include "train_opts.h"
 
-#define CMD "train"
+// Messages read "makemore train: ...", or "makemore: ..." under makemore.py's command line.
+static const char *CMD = "train";
 #define DEFAULT_INTERRUPT_PATH TRAIN_DEFAULT_INTERRUPT_PATH
 // A finite-check of all parameters every this many steps (the loss and the small
 // gradients are checked every step; see guard_step).
@@ -609,6 +610,7 @@ int train_main(int argc, char **argv) {
 
 int train_run(TrainOpts *opts) {
     TrainOpts o = *opts;
+    if (o.resume_cmd) CMD = NULL;  // makemore.py's form
     stop_signals_catch(1);
     dist_init();
     dist_adjust(&o);
