@@ -1,6 +1,7 @@
 // main.c: `makemore <command> [flags]`.
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blas_core.h"
 #include "common.h"
@@ -21,6 +22,18 @@ static void usage(FILE *f) {
             "              the fused kernels and (with --ref) a PyTorch reference file;\n"
             "              --arch mlp|wavenet: every layer of the family's table\n");
 }
+
+// First of all, before any library's constructor (the executable's .preinit_array runs
+// before them): under a memory limit OpenBLAS's would spin forever (blas_core.h).
+static void preinit(int argc, char **argv, char **envp) {
+    (void)argc, (void)argv, (void)envp;
+    char msg[512];
+    if (blas_preinit(msg, sizeof msg) != 0) {
+        say(NULL, "%s", msg);
+        _exit(EXIT_RUNTIME);
+    }
+}
+__attribute__((section(".preinit_array"), used)) static void (*preinit_hook)(int, char **, char **) = preinit;
 
 int main(int argc, char **argv) {
     std_fds_ensure();  // no data file may take fd 0, 1 or 2
