@@ -47,4 +47,13 @@ void cmd_fail(const char *cmd, int status, const char *fmt, ...)
 // cmd_fail with err's message.
 void cmd_fail_err(const char *cmd, int status, const Err *err) __attribute__((noreturn));
 
+// Every write is checked, stdout's too. stdout flushed: 0, or the errno of a write that
+// failed on the way (ENOSPC, EIO, EPIPE where SIGPIPE is ignored; EIO when it is not
+// known).
+int cmd_stdout_errno(void);
+// The end of a command's output: returns status when stdout took it all, else fails with
+// one line naming the error ("writing to stdout failed (No space left on device); the
+// output is incomplete"), exit 1. Every command that prints returns through it.
+int cmd_stdout_done(const char *cmd, int status);
+
 #endif

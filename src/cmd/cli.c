@@ -154,3 +154,15 @@ void cmd_fail(const char *cmd, int status, const char *fmt, ...) {
 }
 
 void cmd_fail_err(const char *cmd, int status, const Err *err) { cmd_fail(cmd, status, "%s", err->msg); }
+
+int cmd_stdout_errno(void) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    return errno ? errno : EIO;
+}
+
+int cmd_stdout_done(const char *cmd, int status) {
+    int e = cmd_stdout_errno();
+    if (e) cmd_fail(cmd, EXIT_RUNTIME, "writing to stdout failed (%s); the output is incomplete", strerror(e));
+    return status;
+}

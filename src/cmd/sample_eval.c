@@ -131,7 +131,7 @@ int sample_main(int argc, char **argv) {
     int parsed = flags_parse(&SAMPLE_TABLE, &o, given, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         sample_usage();
-        return 0;
+        return cmd_stdout_done("sample", 0);
     }
     if (parsed != FLAGS_OK) cmd_fail("sample", EXIT_USAGE, "%s", err.msg);
     if (!o.model) cmd_fail("sample", EXIT_USAGE, "--model FILE is required");
@@ -156,15 +156,17 @@ int sample_main(int argc, char **argv) {
     calibrate_if_needed("sample", &m, uncalibrated, marks ? &d.split : NULL, model_path);
     Rng rng;
     rng_seed(&rng, o.seed);
-    sample_print(stdout, &m, &v, &rng, o.n, (float)o.temperature, o.top_k,
-                 marks ? &train_set : NULL, marks ? &heldout_set : NULL);
+    if (sample_print(stdout, &m, &v, &rng, o.n, (float)o.temperature, o.top_k,
+                     marks ? &train_set : NULL, marks ? &heldout_set : NULL) != 0)
+        cmd_fail("sample", EXIT_RUNTIME, "%s: the model's logits are not finite (its forward "
+                 "overflows: a corrupt or diverged model; eval refuses it too)", model_path);
     if (marks) {
         wordset_free(&train_set);
         wordset_free(&heldout_set);
         dataset_free(&d);
     }
     net_free(&m);
-    return 0;
+    return cmd_stdout_done("sample", 0);
 }
 
 typedef struct {
@@ -203,7 +205,7 @@ int eval_main(int argc, char **argv) {
     int parsed = flags_parse(&EVAL_TABLE, &o, given, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         eval_usage();
-        return 0;
+        return cmd_stdout_done("eval", 0);
     }
     if (parsed != FLAGS_OK) cmd_fail("eval", EXIT_USAGE, "%s", err.msg);
     if (!o.model) cmd_fail("eval", EXIT_USAGE, "--model FILE is required");
@@ -234,5 +236,5 @@ int eval_main(int argc, char **argv) {
     printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     dataset_free(&d);
     net_free(&m);
-    return 0;
+    return cmd_stdout_done("eval", 0);
 }
