@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include "blas_core.h"
+#include "cli.h"
 #include "common.h"
 #include "dist.h"
 #include "gradcheck.h"
@@ -38,6 +39,7 @@ __attribute__((section(".preinit_array"), used)) static void (*preinit_hook)(int
 int main(int argc, char **argv) {
     std_fds_ensure();  // no data file may take fd 0, 1 or 2
     blas_setup(argv);  // may re-execute with OPENBLAS_CORETYPE set
+    cmd_stdout_track();  // every write to stdout checked, its errno kept (cli.h)
     static const char allowed[] = "allowed: train, sample, eval, gradcheck, sweep; see 'makemore --help'";
     if (argc < 2) {
         say(NULL, "no command given (%s)", allowed);
@@ -46,7 +48,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
-        return 0;
+        return cmd_stdout_done(NULL, 0);
     }
     if (!strcmp(cmd, "train") && dist_launched() && !dist_built()) {
         // Every rank would train alone and write the same --out.

@@ -80,15 +80,32 @@ static int check_run_sizes(const NetConfig *c, int B, char *msg, size_t len) {
 
 // ---- signals -------------------------------------------------------------------------
 
-static const char *stop_name(int sig) {
-    return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
-           : sig == SIGHUP ? "hung up (SIGHUP)" : "stopped: stdout is closed (EPIPE)";
+static int stdout_errno = EPIPE;  // why stdout failed (a stop request as SIGPIPE)
+
+// "stdout is closed (EPIPE)", or "writing to stdout failed (No space left on device)".
+static const char *stdout_what(void) {
+    static char what[160];
+    if (stdout_errno == EPIPE) return "stdout is closed (EPIPE)";
+    snprintf(what, sizeof what, "writing to stdout failed (%s)", strerror(stdout_errno));
+    return what;
 }
 
+static const char *stop_name(int sig) {
+    static char stopped[200];
+    snprintf(stopped, sizeof stopped, "stopped: %s", stdout_what());
+    return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
+           : sig == SIGHUP ? "hung up (SIGHUP)" : stopped;
+}
+
+// A stop's exit status: 128 + the signal; a write to stdout that failed otherwise than
+// on a closed pipe (ENOSPC, EIO) is a failed write, 1, as the log's.
+static int stop_status(int sig) { return sig == SIGPIPE && stdout_errno != EPIPE ? EXIT_RUNTIME : 128 + sig; }
+
 // After a line to stdout: a failed write (a closed pipe, a full disk) asks the run to
-// stop as a signal would, with SIGPIPE's status.
+// stop as a signal would, as SIGPIPE, the errno kept for the message.
 static void stdout_check(void) {
-    if ((fflush(stdout) != 0 || ferror(stdout)) && !stop_signal) stop_signal = SIGPIPE;
+    int e = cmd_stdout_errno();
+    if (e && !stop_signal) stdout_errno = e, stop_signal = SIGPIPE;
 }
 
 // ---- the numerical guard -------------------------------------------------------------
@@ -275,7 +292,7 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Datase
         say(CMD, "%s after step %ld of %ld; checkpoint written to %s; continue with: %s",
             stop_name(sig), now->step, now->steps, saved->path, cmd);
     free(cmd);
-    return log_failed || !sig ? EXIT_RUNTIME : 128 + sig;
+    return log_failed || !sig ? EXIT_RUNTIME : stop_status(sig);
 }
 
 static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, Rng *rng,
@@ -432,14 +449,14 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     if (stop_signal) {
         say(CMD, "%s after training finished; the model is saved to %s", stop_name(stop_signal),
             r->saved.path);
-        return 128 + stop_signal;
+        return stop_status(stop_signal);
     }
     if (o->samples > 0) print_samples(r, o->samples);
     stop_signals_catch(0);
     if (stop_signal == SIGPIPE) {
-        say(CMD, "stdout is closed (EPIPE) while printing the samples; the model is %s",
+        say(CMD, "%s while printing the samples; the model is %s", stdout_what(),
             o->out ? "saved" : "not saved (no --out)");
-        return 128 + SIGPIPE;
+        return stop_status(SIGPIPE);
     }
     return 0;
 }
@@ -497,7 +514,7 @@ int train_main(int argc, char **argv) {
     int parsed = train_opts_parse(&o, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         train_usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
     if (parsed != FLAGS_OK) fail(EXIT_USAGE, "%s", err.msg);
     dist_adjust(&o);
