@@ -51,9 +51,11 @@ int main(int argc, char **argv) {
         return cmd_stdout_done(NULL, 0);
     }
     if (!strcmp(cmd, "train") && dist_launched() && !dist_built()) {
-        // Every rank would train alone and write the same --out.
-        say(NULL, "train: this makemore was built without MPI, so under mpirun every rank would "
-            "train alone; build with make MPI=1 for data-parallel training, or run without mpirun");
+        // Every rank would train alone and write the same --out. Rank 0 says so for all.
+        if (dist_launch_rank() == 0)
+            say(NULL, "train: this makemore was built without MPI, so under mpirun every rank "
+                "would train alone; build with make MPI=1 for data-parallel training, or run "
+                "without mpirun");
         return EXIT_USAGE;
     }
     if (!strcmp(cmd, "train")) return train_main(argc - 1, argv + 1);

@@ -508,15 +508,16 @@ static void claim_outputs(const TrainOpts *o) {
 
 int train_main(int argc, char **argv) {
     stop_signals_catch(1);  // first: no signal may leave a lock or a temp file behind
-    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     TrainOpts o;
     Err err;
-    int parsed = train_opts_parse(&o, argc, argv, &err);
+    int parsed = train_opts_parse(&o, argc, argv, &err);  // DIST: before MPI (dist.h)
+    if (parsed != FLAGS_OK && dist_launch_rank() > 0) return parsed == FLAGS_HELP ? 0 : EXIT_USAGE;
     if (parsed == FLAGS_HELP) {
         train_usage();
         return cmd_stdout_done(CMD, 0);
     }
     if (parsed != FLAGS_OK) fail(EXIT_USAGE, "%s", err.msg);
+    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     dist_adjust(&o);
     claim_outputs(&o);
     threads_set(o.threads);
