@@ -292,6 +292,18 @@ static int sweep_parse(SweepOpts *o, int argc, char **argv, Err *err) {
 
 // ---- runs ----------------------------------------------------------------------------
 
+static int num_configs(const SweepOpts *o);
+
+int sweep_parse_args(int argc, char **argv, long *runs, Err *err) {
+    SweepOpts *o = malloc(sizeof *o);
+    if (!o) return err_set(err, "out of memory");
+    int rc = sweep_parse(o, argc, argv, err);
+    *runs = rc == FLAGS_OK ? (long)o->nseeds * num_configs(o) : 0;
+    for (int k = 0; k < o->ngrid; k++) free(o->grid[k].buf);
+    free(o);
+    return rc;
+}
+
 static int num_configs(const SweepOpts *o) {
     int n = 1;
     for (int k = 0; k < o->ngrid; k++) n *= o->grid[k].n;
