@@ -4,6 +4,7 @@
 #define MAKEMORE_BLAS_CORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 // Call first in main(). Two things, the same for every binary:
 // 1. The core. Debian's OpenBLAS 0.3.21 runs its generic "Prescott" (SSE3) kernels on CPUs
@@ -29,6 +30,10 @@ void blas_setup(char **argv);
 // pool's size is the user's); room for fewer than two, -1 with msg (one line: the limit,
 // what OpenBLAS needs, the limit to give) and the program must stop.
 int blas_preinit(char *msg, size_t len);
+// Its rule: of `threads` OpenBLAS would count, how many may map their buffer at load in
+// `room` bytes (a margin kept; one buffer more must fit for a GEMM call): threads, or
+// fewer, or 0 when not even two buffers fit.
+int blas_buffers_fit(uint64_t room, int threads);
 // The GEMM calls that may run at once without OpenBLAS mapping a new buffer: 0 when no
 // limit was found (any number), else at least 1 (the engine's tiles then fork to at most
 // this many threads: the same bits, blas.h).

@@ -71,8 +71,7 @@ static void core_fix(char **argv) {
 
 static int callers_max;        // 0: no limit; else the GEMM calls that may run at once
 static int omp_lowered;        // OMP_NUM_THREADS was set by blas_preinit
-static int omp_had;            // ... over the user's value, saved here
-static char omp_saved[128];
+static char *omp_saved;        // ... over the user's value (NULL: none)
 
 // The "Vm...:" line of /proc/self/status in bytes (key "VmSize" or "VmData"); -1 unknown.
 static int64_t vm_bytes(const char *key) {
@@ -89,16 +88,18 @@ static int64_t vm_bytes(const char *key) {
     return -1;
 }
 
-// The threads OpenBLAS's OpenMP build counts when it loads: OMP_NUM_THREADS (read as atoi
-// reads it), else the cores this process may run on.
+// The threads OpenBLAS's OpenMP build counts when it loads (blas_get_cpu_number):
+// OMP_NUM_THREADS (read as atoi reads it), at most the cores this process may run on.
 static int openblas_load_threads(void) {
+    cpu_set_t set;
+    long cores = sysconf(_SC_NPROCESSORS_CONF);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
+        (cores < 1 || CPU_COUNT(&set) < cores))
+        cores = CPU_COUNT(&set);
+    if (cores < 1) cores = 1;
     const char *s = getenv("OMP_NUM_THREADS");
     int n = s ? atoi(s) : 0;
-    if (n > 0) return n;
-    cpu_set_t set;
-    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0) return CPU_COUNT(&set);
-    long c = sysconf(_SC_NPROCESSORS_CONF);
-    return c > 0 ? (int)c : 1;
+    return n > 0 && n < cores ? n : (int)cores;
 }
 
 int blas_preinit(char *msg, size_t len) {
@@ -121,10 +122,8 @@ int blas_preinit(char *msg, size_t len) {
         }
     }
     if (!flag) return 0;  // no limit: OpenBLAS maps what it likes
-    // One buffer per thread counted at load, held by OpenBLAS's thread pool (its first
-    // stays held), plus one per GEMM call running: at least two.
-    uint64_t fit = room > OB_MARGIN ? (room - OB_MARGIN) / OB_BUFFER : 0;
-    if (fit < 2) {
+    int counted = openblas_load_threads(), threads = blas_buffers_fit(room, counted);
+    if (threads == 0) {
         snprintf(msg, len, "the memory limit (ulimit %s %llu, in KiB) leaves %llu MiB to this "
                  "process, and OpenBLAS needs two buffers of %llu MiB (it would wait for them "
                  "forever); raise the limit to at least ulimit %s %llu", flag, limit_kib,
@@ -132,29 +131,37 @@ int blas_preinit(char *msg, size_t len) {
                  (unsigned long long)((need_limit >> 10) + 1023) / 1024 * 1024);
         return -1;
     }
-    int threads = openblas_load_threads();
-    if ((uint64_t)threads > fit) {  // fewer buffers at load: OMP_NUM_THREADS until blas_setup
+    if (threads < counted) {  // fewer buffers at load: OMP_NUM_THREADS until blas_setup
         const char *s = getenv("OMP_NUM_THREADS");
-        omp_had = s != NULL && strlen(s) < sizeof omp_saved;
-        if (omp_had) strcpy(omp_saved, s);
+        omp_saved = s ? strdup(s) : NULL;
         char v[16];
-        snprintf(v, sizeof v, "%d", (int)fit);
+        snprintf(v, sizeof v, "%d", threads);
         setenv("OMP_NUM_THREADS", v, 1);
         omp_lowered = 1;
-        threads = (int)fit;
     }
+    // The first buffer stays held by OpenBLAS's thread pool; the others serve GEMM calls.
     callers_max = threads - 1 > 0 ? threads - 1 : 1;
     return 0;
+}
+
+int blas_buffers_fit(uint64_t room, int threads) {
+    // One buffer per thread counted at load (the first held by OpenBLAS's pool), and one
+    // more for a GEMM call: at least two.
+    uint64_t fit = room > OB_MARGIN ? (room - OB_MARGIN) / OB_BUFFER : 0;
+    if (fit < 2) return 0;
+    return (uint64_t)threads > fit ? (int)fit : threads;
 }
 
 int blas_callers_max(void) { return callers_max; }
 
 void blas_setup(char **argv) {
     if (omp_lowered) {  // the user's OMP_NUM_THREADS back, for the pool and for any child
-        if (omp_had) setenv("OMP_NUM_THREADS", omp_saved, 1);
+        if (omp_saved) setenv("OMP_NUM_THREADS", omp_saved, 1);
         else unsetenv("OMP_NUM_THREADS");
-        int n = omp_had ? atoi(omp_saved) : 0;
+        int n = omp_saved ? atoi(omp_saved) : 0;
         omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+        free(omp_saved);
+        omp_saved = NULL;
         omp_lowered = 0;
     }
     core_fix(argv);
