@@ -813,9 +813,10 @@ static void claim_outputs(const SweepOpts *o, const Run *runs, int nruns) {
     if (access(o->out_dir, W_OK | X_OK) != 0)
         cmd_fail(CMD, EXIT_RUNTIME, "--out-dir %s: not writable: %s", o->out_dir, strerror(errno));
     char *dir_lock = xasprintf("%s/makemore-sweep", o->out_dir);
-    if (outfile_lock("--out-dir", dir_lock, &err))
-        cmd_fail(CMD, EXIT_RUNTIME, "%s (another sweep writes in --out-dir %s)", err.msg, o->out_dir);
+    int locked = outfile_lock("--out-dir", dir_lock, &err) == 0;
     free(dir_lock);
+    if (!locked)
+        cmd_fail(CMD, EXIT_RUNTIME, "%s (another sweep writes in --out-dir %s)", err.msg, o->out_dir);
     if (o->csv) {  // fail now, not after hours of training
         for (int k = 0; k < o->ngrid; k++)
             if (!strcmp(o->grid[k].key, "data"))
