@@ -266,6 +266,9 @@ for delay in 0 0.01 0.02 0.03 0.04 0.06 0.08 0.1 0.15 0.2 0.3; do
     rm -f early.st early.csv
     $M train --data "$W" --steps 100000000 --threads 1 --samples 0 --out early.st --log early.csv >out 2>err &
     pid=$!
+    # From the exec on (before it, the signal is the forked shell's, whose trap takes it).
+    i=0
+    while [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$(readlink -f "$M")" ] && [ $i -lt 500 ]; do sleep 0.001; i=$((i + 1)); done
     sleep $delay
     kill -TERM $pid; { wait $pid; } 2>/dev/null; rc=$?  # (no "Terminated" from sh)
     lines=$(wc -l <err)
