@@ -3,9 +3,9 @@
 # batchnorm and the step (test_syncbn under mpirun), per-step losses within 1e-5 relative and
 # the same eval losses, bit-identical repeats with a fixed P, one printer, checkpoint and
 # resume, a refused resume with another P, SIGINT, a killed rank, a batch that P does not
-# divide; the same for a WaveNet of the MLP family (losses, resume, another P) and for
-# makemore.py's six types (losses; the Transformer's resume). Skipped
-# (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
+# divide, a bad flag (one line, no MPI_Abort); the same for a WaveNet of the MLP family
+# (losses, resume, another P) and for makemore.py's six types (losses; the Transformer's
+# resume). Skipped (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
 # Env: MAKEMORE (binary), NAMES (names.txt), BUILD. Prints "N passed, N failed".
 . "$(dirname "$0")/lib.sh"
 if $M train --help 2>/dev/null | grep -q "built without MPI"; then
@@ -62,6 +62,23 @@ rc=$?
 check "--batch 63 on 2 ranks: non-zero exit, the first stderr line says why" \
     '[ $rc -ne 0 ] && head -1 "$T/err" | grep -q "^makemore train: --batch 63 is not a multiple of the 2 MPI ranks"' \
     "rc=$rc $(head -3 "$T/err")"
+
+# A bad flag is every rank's: each exits 2 without MPI_Abort (whose banner followed the
+# line), rank 0 alone saying why; mpirun adds only its notice of a non-zero exit, which
+# mpirun -q leaves out.
+timeout 60 $MPIRUN $M train --steps x >"$T/u.out" 2>"$T/u.err"
+rc=$?
+check "a usage error under mpirun: exit 2, one line from makemore, no MPI_ABORT banner" \
+    '[ $rc -eq 2 ] && [ $(grep -c "makemore" "$T/u.err") -eq 1 ] && grep -q "^makemore train: --steps: .x. is not an integer" "$T/u.err" && ! grep -q "MPI_ABORT\|ORTE_ERROR_LOG\|MPI_Abort" "$T/u.err" && [ ! -s "$T/u.out" ]' \
+    "rc=$rc $(cat "$T/u.err")"
+timeout 60 mpirun -q $ROOT --oversubscribe -np 2 $M train --steps x >"$T/u.out" 2>"$T/u.err"
+rc=$?
+check "the same under mpirun -q: exactly that one line" \
+    '[ $rc -eq 2 ] && [ $(wc -l <"$T/u.err") -eq 1 ] && grep -q "^makemore train: --steps" "$T/u.err"' "rc=$rc $(cat "$T/u.err")"
+timeout 60 $MPIRUN $M train --help >"$T/u.out" 2>"$T/u.err"
+rc=$?
+check "train --help under mpirun: exit 0, printed once" \
+    '[ $rc -eq 0 ] && [ $(grep -c "^usage:" "$T/u.out") -eq 1 ] && [ ! -s "$T/u.err" ]' "rc=$rc $(cat "$T/u.err")"
 
 # SIGINT to mpirun: every rank stops at one agreed step, rank 0 saves once, the job exits
 # non-zero and says how to continue.

@@ -102,7 +102,7 @@ void flags_format(const Flag *f, const void *opts, char *buf, size_t len) {
     }
     case FT_CHOICE: snprintf(buf, len, "%s", f->choices[*CFIELD(opts, f, int)]); return;
     case FT_STRING: {
-        const char *s = *CFIELD(opts, f, const char *);
+        const char *s = *CFIELD(opts, f, char *);
         snprintf(buf, len, "%s", s ? s : "");
         return;
     }
@@ -122,7 +122,7 @@ int flags_same(const Flag *f, const void *a, const void *b) {
 static int has_default(const Flag *f, const void *opts) {
     switch (f->type) {
     case FT_SWITCH: return 0;
-    case FT_STRING: return *CFIELD(opts, f, const char *) != NULL;
+    case FT_STRING: return *CFIELD(opts, f, char *) != NULL;
     case FT_CHOICE: return *CFIELD(opts, f, int) >= 0;
     case FT_INT: return *CFIELD(opts, f, int) >= f->lo;
     case FT_LONG: return *CFIELD(opts, f, long) >= f->lo;

@@ -170,9 +170,7 @@ static int sample_only(const MmOpts *m, const char *model) {
     wordset_free(&te);
     dataset_free(&d);
     net_free(&n);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        cmd_fail(CMD, EXIT_RUNTIME, "writing to stdout failed: %s", strerror(errno));
-    return 0;
+    return cmd_stdout_done(CMD, 0);
 }
 
 int makemore_cli_main(int argc, char **argv) {
@@ -183,7 +181,7 @@ int makemore_cli_main(int argc, char **argv) {
     int r = flags_parse(&TABLE, &m, given, argc, argv, &err);
     if (r == FLAGS_HELP) {
         makemore_cli_usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
     if (r != FLAGS_OK) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
     if (strcmp(m.device, "cpu"))

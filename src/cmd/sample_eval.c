@@ -2,7 +2,6 @@
 // architecture of the family: net_io.h).
 #include "train.h"
 
-#include <errno.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -133,7 +132,7 @@ int sample_main(int argc, char **argv) {
     int parsed = flags_parse(&SAMPLE_TABLE, &o, given, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         sample_usage();
-        return 0;
+        return cmd_stdout_done("sample", 0);
     }
     if (parsed != FLAGS_OK) cmd_fail("sample", EXIT_USAGE, "%s", err.msg);
     if (!o.model) cmd_fail("sample", EXIT_USAGE, "--model FILE is required");
@@ -158,15 +157,17 @@ int sample_main(int argc, char **argv) {
     calibrate_if_needed("sample", &m, uncalibrated, marks ? &d.split : NULL, model_path);
     Rng rng;
     rng_seed(&rng, o.seed);
-    sample_print(stdout, &m, &v, &rng, o.n, (float)o.temperature, o.top_k,
-                 marks ? &train_set : NULL, marks ? &heldout_set : NULL);
+    if (sample_print(stdout, &m, &v, &rng, o.n, (float)o.temperature, o.top_k,
+                     marks ? &train_set : NULL, marks ? &heldout_set : NULL) != 0)
+        cmd_fail("sample", EXIT_RUNTIME, "%s: the model's logits are not finite (its forward "
+                 "overflows: a corrupt or diverged model; eval refuses it too)", model_path);
     if (marks) {
         wordset_free(&train_set);
         wordset_free(&heldout_set);
         dataset_free(&d);
     }
     net_free(&m);
-    return 0;
+    return cmd_stdout_done("sample", 0);
 }
 
 typedef struct {
@@ -211,8 +212,7 @@ static void words_print(const Dataset *d, int k) {
     int first = 0;
     for (int j = 0; j < k; j++) first += d->split.n_words[j];
     for (int i = first; i < first + d->split.n_words[k]; i++) printf("%s\n", d->words.w[i]);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        cmd_fail("eval", EXIT_RUNTIME, "writing to stdout failed: %s", strerror(errno));
+    cmd_stdout_done("eval", 0);
 }
 
 int eval_main(int argc, char **argv) {
@@ -222,7 +222,7 @@ int eval_main(int argc, char **argv) {
     int parsed = flags_parse(&EVAL_TABLE, &o, given, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         eval_usage();
-        return 0;
+        return cmd_stdout_done("eval", 0);
     }
     if (parsed != FLAGS_OK) cmd_fail("eval", EXIT_USAGE, "%s", err.msg);
     if (!o.model) cmd_fail("eval", EXIT_USAGE, "--model FILE is required");
@@ -260,5 +260,5 @@ int eval_main(int argc, char **argv) {
     else printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     dataset_free(&d);
     net_free(&m);
-    return 0;
+    return cmd_stdout_done("eval", 0);
 }

@@ -81,15 +81,32 @@ static int check_run_sizes(const NetConfig *c, int B, char *msg, size_t len) {
 
 // ---- signals -------------------------------------------------------------------------
 
-static const char *stop_name(int sig) {
-    return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
-           : sig == SIGHUP ? "hung up (SIGHUP)" : "stopped: stdout is closed (EPIPE)";
+static int stdout_errno = EPIPE;  // why stdout failed (a stop request as SIGPIPE)
+
+// "stdout is closed (EPIPE)", or "writing to stdout failed (No space left on device)".
+static const char *stdout_what(void) {
+    static char what[160];
+    if (stdout_errno == EPIPE) return "stdout is closed (EPIPE)";
+    snprintf(what, sizeof what, "writing to stdout failed (%s)", strerror(stdout_errno));
+    return what;
 }
 
+static const char *stop_name(int sig) {
+    static char stopped[200];
+    snprintf(stopped, sizeof stopped, "stopped: %s", stdout_what());
+    return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
+           : sig == SIGHUP ? "hung up (SIGHUP)" : stopped;
+}
+
+// A stop's exit status: 128 + the signal; a write to stdout that failed otherwise than
+// on a closed pipe (ENOSPC, EIO) is a failed write, 1, as the log's.
+static int stop_status(int sig) { return sig == SIGPIPE && stdout_errno != EPIPE ? EXIT_RUNTIME : 128 + sig; }
+
 // After a line to stdout: a failed write (a closed pipe, a full disk) asks the run to
-// stop as a signal would, with SIGPIPE's status.
+// stop as a signal would, as SIGPIPE, the errno kept for the message.
 static void stdout_check(void) {
-    if ((fflush(stdout) != 0 || ferror(stdout)) && !stop_signal) stop_signal = SIGPIPE;
+    int e = cmd_stdout_errno();
+    if (e && !stop_signal) stdout_errno = e, stop_signal = SIGPIPE;
 }
 
 // ---- the numerical guard -------------------------------------------------------------
@@ -298,7 +315,7 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Datase
         say(CMD, "%s after step %ld of %ld; checkpoint written to %s; continue with: %s",
             stop_name(sig), now->step, now->steps, saved->path, cmd);
     free(cmd);
-    return log_failed || !sig ? EXIT_RUNTIME : 128 + sig;
+    return log_failed || !sig ? EXIT_RUNTIME : stop_status(sig);
 }
 
 // ---- makemore.py's behaviours (its command line, makemore_cli.c) ---------------------------
@@ -531,7 +548,7 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     if (stop_signal) {
         say(CMD, "%s after training finished; the model is saved to %s", stop_name(stop_signal),
             r->saved.path);
-        return 128 + stop_signal;
+        return stop_status(stop_signal);
     }
     if (o->samples > 0 && o->makemore_lines) {
         Rng sr = side_rng(&r->ts, r->ts.step, 3);
@@ -541,9 +558,9 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     }
     stop_signals_catch(0);
     if (stop_signal == SIGPIPE) {
-        say(CMD, "stdout is closed (EPIPE) while printing the samples; the model is %s",
+        say(CMD, "%s while printing the samples; the model is %s", stdout_what(),
             o->out ? "saved" : "not saved (no --out)");
-        return 128 + SIGPIPE;
+        return stop_status(SIGPIPE);
     }
     return 0;
 }
@@ -596,13 +613,13 @@ static void claim_outputs(const TrainOpts *o) {
 
 int train_main(int argc, char **argv) {
     stop_signals_catch(1);  // first: no signal may leave a lock or a temp file behind
-    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     static TrainOpts o;
     Err err;
-    int parsed = train_opts_parse(&o, argc, argv, &err);
+    int parsed = train_opts_parse(&o, argc, argv, &err);  // DIST: before MPI (dist.h)
+    if (parsed != FLAGS_OK && dist_launch_rank() > 0) return parsed == FLAGS_HELP ? 0 : EXIT_USAGE;
     if (parsed == FLAGS_HELP) {
         train_usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
     if (parsed != FLAGS_OK) fail(EXIT_USAGE, "%s", err.msg);
     return train_run(&o);
@@ -612,7 +629,7 @@ int train_run(TrainOpts *opts) {
     TrainOpts o = *opts;
     if (o.resume_cmd) CMD = NULL;  // makemore.py's form
     stop_signals_catch(1);
-    dist_init();
+    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     dist_adjust(&o);
     claim_outputs(&o);
     threads_set(o.threads);

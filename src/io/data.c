@@ -7,6 +7,8 @@
 // (tab included; a CR is accepted only as the CR of a CRLF line end, or as the last
 // byte of the file), and 0x7f. Words are kept verbatim: spaces inside or around a
 // word are part of it. A blank line is an empty one (after the CR strip) and is skipped.
+// A UTF-8 byte-order mark (EF BB BF) opening the file is skipped: an editor's encoding
+// mark, not three letters (the fingerprint still covers it).
 //
 // Error messages: "<name>:<line>: <what>, <what is allowed>" for a bad line,
 // "<name>: <what>" for the file as a whole.
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "rng.h"
 
 // A words file larger than this is refused (word counts are ints; names.txt is 229 kB).
@@ -106,6 +109,9 @@ static int store_line(void *ctx, const char *line, size_t len, int line_no) {
 
 int words_parse(Words *out, const char *data, size_t len, const char *name, Err *err) {
     memset(out, 0, sizeof *out);
+    const char *file = data;  // the fingerprint covers every byte of the file
+    size_t file_len = len;
+    if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) data += 3, len -= 3;  // a UTF-8 BOM: no letters
     if (len > MAX_WORDS_FILE_BYTES)
         return err_set(err, "%s: %zu bytes, more than the %zu a words file may have", name, len,
                        MAX_WORDS_FILE_BYTES);
@@ -122,15 +128,16 @@ int words_parse(Words *out, const char *data, size_t len, const char *name, Err 
     }
     Store store = {out, out->buf};
     for_each_line(data, len, store_line, &store);
-    out->file_bytes = len;  // the fingerprint: what a checkpoint records of its words
-    out->file_crc = crc32c(0, data, len);
+    out->file_bytes = file_len;  // the fingerprint: what a checkpoint records of its words
+    out->file_crc = crc32c(0, file, file_len);
     return 0;
 }
 
-// Reads a whole file into a malloc'd buffer; refuses directories and huge files.
+// Reads a whole file into a malloc'd buffer; refuses directories, FIFOs and devices
+// (infile_open: at once, never blocking) and huge files.
 static int read_file(const char *path, char **data, size_t *len, Err *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = infile_open(NULL, path, err);
+    if (fd < 0) return -1;
     struct stat st;
     int have_stat = fstat(fd, &st) == 0;
     if (have_stat && S_ISDIR(st.st_mode)) {
