@@ -779,22 +779,8 @@ static int write_csv(const Run *runs, int nruns, const SweepOpts *o) {
 // The command that resumes this sweep: its arguments, each shell-quoted (one line
 // whatever they hold), plus --resume.
 static void print_resume(const SweepOpts *o) {
-    size_t cap = 256, n = 0;
-    char *cmd = malloc(cap);
+    char *cmd = outfile_shell_command("sweep", o->argc, o->argv, "--resume");
     if (!cmd) return;
-    n = (size_t)snprintf(cmd, cap, "sweep");
-    for (int i = 1; i <= o->argc; i++) {
-        char *q = i < o->argc ? outfile_shell_quote(o->argv[i]) : NULL;
-        const char *a = i < o->argc ? q : o->resume ? NULL : "--resume";
-        size_t len = a ? strlen(a) : 0;
-        while (a && n + len + 2 > cap) {
-            char *g = realloc(cmd, cap *= 2);
-            if (!g) break;
-            cmd = g;
-        }
-        if (a && n + len + 2 <= cap) n += (size_t)snprintf(cmd + n, cap - n, " %s", a);
-        free(q);
-    }
     char why[160];
     if (stop_signal)
         snprintf(why, sizeof why, "%s", stop_signal == SIGINT ? "interrupted" : stop_signal == SIGHUP

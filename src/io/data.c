@@ -415,28 +415,30 @@ int split_build_makemore(Split *s, Words *w, const Vocab *v, int T, uint64_t see
     return 0;
 }
 
-DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
-                           const Vocab *fixed_vocab, Err *err) {
-    memset(d, 0, sizeof *d);
-    if (words_load(&d->words, path, err) != 0) return DATASET_WORDS;
-    DatasetStatus st = DATASET_OK;
-    if (fixed_vocab) {
-        d->vocab = *fixed_vocab;
-        if (vocab_check(&d->vocab, &d->words, path, err) != 0) st = DATASET_VOCAB;
-    } else {
+// The words' vocabulary: fixed_vocab checked against them, or built from them.
+static DatasetStatus dataset_vocab(Dataset *d, const char *path, const Vocab *fixed_vocab, Err *err) {
+    if (!fixed_vocab) {
         vocab_build(&d->vocab, &d->words);
+        return DATASET_OK;
     }
-    // The examples take (block + 1) ints per letter and word end: a huge words file with
-    // a long block must fail here, not in the kernel's OOM killer.
-    double examples = 0, have = machine_memory();
-    for (int i = 0; st == DATASET_OK && i < d->words.n; i++) examples += (double)strlen(d->words.w[i]) + 1;
-    if (st == DATASET_OK && have > 0 && 4.0 * examples * (T + 1) > 0.5 * have) {
-        err_set(err, "%s: %.0f examples with a block of %d need %.1f GiB, more than half this "
-                "machine's %.1f GiB of memory", path, examples, T,
-                4.0 * examples * (T + 1) / (1 << 30), have / (1 << 30));
-        st = DATASET_TOO_LARGE;
-    }
-    if (st == DATASET_OK && split_build(&d->split, &d->words, &d->vocab, T, split_seed, err) != 0) {
+    d->vocab = *fixed_vocab;
+    return vocab_check(&d->vocab, &d->words, path, err) != 0 ? DATASET_VOCAB : DATASET_OK;
+}
+
+// examples of `ints` ints each must fit in half the machine's memory.
+static DatasetStatus dataset_fits(const char *path, double examples, double ints, const char *what,
+                                  Err *err) {
+    double have = machine_memory(), bytes = 4.0 * examples * ints;
+    if (have <= 0 || bytes <= 0.5 * have) return DATASET_OK;
+    err_set(err, "%s: %.0f %s need %.1f GiB, more than half this machine's %.1f GiB of memory",
+            path, examples, what, bytes / (1 << 30), have / (1 << 30));
+    return DATASET_TOO_LARGE;
+}
+
+// The split's outcome: a failure's message names the file; the words freed on any failure.
+static DatasetStatus dataset_done(Dataset *d, DatasetStatus st, int split_failed, const char *path,
+                                  Err *err) {
+    if (split_failed) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
         err_set(err, "%s: %s", path, why);
@@ -444,6 +446,22 @@ DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_s
     }
     if (st != DATASET_OK) words_free(&d->words);
     return st;
+}
+
+DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
+                           const Vocab *fixed_vocab, Err *err) {
+    memset(d, 0, sizeof *d);
+    if (words_load(&d->words, path, err) != 0) return DATASET_WORDS;
+    DatasetStatus st = dataset_vocab(d, path, fixed_vocab, err);
+    // The examples take (block + 1) ints per letter and word end: a huge words file with
+    // a long block must fail here, not in the kernel's OOM killer.
+    double examples = 0;
+    for (int i = 0; st == DATASET_OK && i < d->words.n; i++) examples += (double)strlen(d->words.w[i]) + 1;
+    char what[64];
+    snprintf(what, sizeof what, "examples with a block of %d", T);
+    if (st == DATASET_OK) st = dataset_fits(path, examples, T + 1, what, err);
+    int failed = st == DATASET_OK && split_build(&d->split, &d->words, &d->vocab, T, split_seed, err) != 0;
+    return dataset_done(d, st, failed, path, err);
 }
 
 DatasetStatus dataset_load_makemore(Dataset *d, const char *path, int T, uint64_t seed,
@@ -455,27 +473,15 @@ DatasetStatus dataset_load_makemore(Dataset *d, const char *path, int T, uint64_
     if (d->words.n == 0) {
         err_set(err, "%s: no words (only blank ones)", path);
         st = DATASET_WORDS;
-    } else if (fixed_vocab) {
-        d->vocab = *fixed_vocab;
-        if (vocab_check(&d->vocab, &d->words, path, err) != 0) st = DATASET_VOCAB;
     } else {
-        vocab_build(&d->vocab, &d->words);
+        st = dataset_vocab(d, path, fixed_vocab, err);
     }
     if (T == 0) T = d->words.max_len + 1;  // makemore.py's block_size
-    double bytes = 8.0 * d->words.n * T;
-    if (st == DATASET_OK && machine_memory() > 0 && bytes > 0.5 * machine_memory()) {
-        err_set(err, "%s: %d sequences of %d need %.1f GiB, more than half this machine's memory",
-                path, d->words.n, T, bytes / (1 << 30));
-        st = DATASET_TOO_LARGE;
-    }
-    if (st == DATASET_OK && split_build_makemore(&d->split, &d->words, &d->vocab, T, seed, err) != 0) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        err_set(err, "%s: %s", path, why);
-        st = DATASET_SPLIT;
-    }
-    if (st != DATASET_OK) words_free(&d->words);
-    return st;
+    char what[64];
+    snprintf(what, sizeof what, "sequences of %d", T);
+    if (st == DATASET_OK) st = dataset_fits(path, d->words.n, 2.0 * T, what, err);
+    int failed = st == DATASET_OK && split_build_makemore(&d->split, &d->words, &d->vocab, T, seed, err) != 0;
+    return dataset_done(d, st, failed, path, err);
 }
 
 void dataset_free(Dataset *d) {
