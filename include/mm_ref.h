@@ -1,5 +1,5 @@
 // mm_ref.h: the float64 twins of makemore.py's six models (bigram, mlp, bow, rnn, gru,
-// transformer), the referees of `makemore gradcheck --type T` and of the engine's tests.
+// transformer), the referees of `makemore gradcheck --arch T` and of the engine's tests.
 // Each twin is plain loops in double (no BLAS, no engine kernel), written from makemore.py's
 // classes: the same parameters under makemore.py's state_dict names, in its order and in
 // PyTorch's layouts (an nn.Linear weight is [out, in]; buffers such as the attention masks
