@@ -28,6 +28,16 @@ for a in bigram bengio bow rnn gru transformer; do
         '[ $(grep -cE "\((in training words|held-out word|new)\)$" "$T/s1") -eq 6 ] && cmp -s "$T/s1" "$T/s2"' "$(cat "$T/s1")"
 done
 
+# makemore.py's constant learning rate: --lr is every step's (decay step 0: none).
+"$M" train --arch rnn $SMALL --steps 30 --lr 0.01 --log "$T/lr1.csv" >"$T/lr1.out" 2>&1
+"$M" train --arch rnn $SMALL --steps 30 --lr 0.02 --log "$T/lr2.csv" >/dev/null 2>&1
+check "train --arch rnn --lr: the rate of every step (the schedule says 'lr 0.01'; another --lr, other losses)" \
+    'grep -q "AdamW lr 0.01, weight decay" "$T/lr1.out" && [ -s "$T/lr1.csv" ] && ! cmp -s "$T/lr1.csv" "$T/lr2.csv"' "$(grep schedule "$T/lr1.out")"
+# The samples every 200 steps take --top-k, as makemore.py's: top-k 1 draws the same word ten times.
+(cd "$T" && "$M" -i "$WORDS" -o tk --type bigram --max-steps 201 --top-k 1 --threads 1 >tk.out 2>&1)
+rc=$?
+check "makemore --top-k 1: the 10 samples at step 200 are one greedy word" \
+    '[ $rc -eq 0 ] && [ $(sed -n "/samples that are/,/^---/p" "$T/tk.out" | grep -v -e "samples that are" -e "^---" | wc -l) -eq 10 ] && [ $(sed -n "/samples that are/,/^---/p" "$T/tk.out" | grep -v -e "samples that are" -e "^---" | sort -u | wc -l) -eq 1 ]' "$(tail -14 "$T/tk.out")"
 "$M" eval --model "$T/gru.st" --data "$WORDS" --words train >"$T/wtrain" 2>&1
 "$M" eval --model "$T/gru.st" --data "$WORDS" --words test >"$T/wtest" 2>&1
 check "eval --words: makemore.py's split of 400 words, 40 test words and 360 train words, together the file's" \

@@ -24,7 +24,7 @@ Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
       float32 rounding bound) and within 1e-5 of the tensor's largest gradient (+1e-8).
 
   /usr/bin/python3 tests/torch_reference.py check-mm FILE.safetensors
-      Loads a file of `makemore gradcheck --type T ... --dump FILE` (makemore.py's six models:
+      Loads a file of `makemore gradcheck --arch T ... --dump FILE` (makemore.py's six models:
       every parameter under its state_dict name, grad.<name>, X and Y [B,T], the sizes and
       the loss in the metadata), builds the type's model from tests/makemore_torch.py (its
       own masks), runs autograd in float64 and float32 on the file's parameters and batch
@@ -492,7 +492,7 @@ def cmd_check_net(a):
     return 0 if ok else 1
 
 
-# ---- makemore.py's six models (makemore gradcheck --type T --dump FILE) --------------------
+# ---- makemore.py's six models (makemore gradcheck --arch T --dump FILE) --------------------
 # The models are tests/makemore_torch.py's (makemore.py's classes: the same state_dict names,
 # layouts and arithmetic). A file holds every parameter under its state_dict name, its
 # gradient as grad.<name>, X and Y [B,T] (int32, Y = -1 where the loss ignores it) and the
@@ -713,7 +713,7 @@ def main():
     c.add_argument("file")
     n = sub.add_parser("check-net", help="hold a gradcheck --arch --dump file against autograd")
     n.add_argument("file")
-    m = sub.add_parser("check-mm", help="hold a gradcheck --type T --dump file against autograd")
+    m = sub.add_parser("check-mm", help="hold a gradcheck --arch T --dump file against autograd")
     m.add_argument("file")
     wm = sub.add_parser("write-mm", help="write a makemore.py-model file from PyTorch")
     wm.add_argument("out")

@@ -168,15 +168,16 @@ static void print_header(const char *path, const Dataset *d, const Net *n, const
                c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrated", n->num_params);
     }
     char lr[96];
-    if (ts->lr2 == ts->lr || ts->decay_step >= ts->steps) snprintf(lr, sizeof lr, "lr %g", ts->lr);
+    if (ts->lr2 == ts->lr || ts->decay_step == 0 || ts->decay_step >= ts->steps)
+        snprintf(lr, sizeof lr, "lr %g", ts->lr);
     else snprintf(lr, sizeof lr, "lr %g then %g from step %ld", ts->lr, ts->lr2, ts->decay_step);
     if (c->optim == OPTIM_ADAMW)
         printf("schedule: %ld steps, batch %d, AdamW %s, weight decay %g, betas (%g, %g), eps %g, "
                "seed %llu\n", ts->steps, ts->batch, lr, ts->weight_decay, NET_ADAM_BETA1,
                NET_ADAM_BETA2, NET_ADAM_EPS, (unsigned long long)ts->seed);
     else
-        printf("schedule: %ld steps, batch %d, lr %g then %g from step %ld, seed %llu\n", ts->steps,
-               ts->batch, ts->lr, ts->lr2, ts->decay_step, (unsigned long long)ts->seed);
+        printf("schedule: %ld steps, batch %d, %s, seed %llu\n", ts->steps, ts->batch, lr,
+               (unsigned long long)ts->seed);
     fflush(stdout);
 }
 
@@ -374,9 +375,10 @@ static void makemore_sample_print(const Net *n, const Dataset *d, Rng *r, int nu
     stdout_check();
 }
 
-static void makemore_samples(const Net *n, const Dataset *d, const TrainState *ts, long i, int num) {
+static void makemore_samples(const Net *n, const Dataset *d, const TrainState *ts, long i, int num,
+                             int top_k) {
     Rng r = side_rng(ts, i, 2);
-    makemore_sample_print(n, d, &r, num, 0);
+    makemore_sample_print(n, d, &r, num, top_k);  // makemore.py's top-k, as its print_samples
 }
 
 static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, Rng *rng,
@@ -386,7 +388,7 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
     char what[256];
     for (; ts->step < ts->steps; ts->step++) {
         long i = ts->step;
-        float lr = i < ts->decay_step ? ts->lr : ts->lr2;
+        float lr = ts->decay_step == 0 || i < ts->decay_step ? ts->lr : ts->lr2;  // 0: no decay
         float loss;
         int stop;
         double ts0 = now_seconds();
@@ -421,7 +423,7 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
         }
         if (o->eval_every && i > 0 && i % o->eval_every == 0)
             makemore_eval(o, n, d, ts, i, live);
-        if (o->sample_every && i > 0 && i % o->sample_every == 0) makemore_samples(n, d, ts, i, 10);
+        if (o->sample_every && i > 0 && i % o->sample_every == 0) makemore_samples(n, d, ts, i, 10, o->top_k);
         if (live && (i & 63) == 0 && now_seconds() - last_live > 0.25) {
             last_live = now_seconds();
             live_line(i + 1, ts->steps, loss, t0, step0);
