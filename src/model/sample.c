@@ -103,12 +103,14 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
     const int T = n->cfg.T, V = n->cfg.V, m = count < 64 ? (count > 0 ? count : 1) : 64;
     Net view;
     net_view(&view, n, m);
-    int rc = 0;
+    int rc = 0, threads = threads_get();
+    threads_set(1);  // at most 64 short rows a forward: below every fork's threshold, and
+                     // OpenMP's idle threads would spin through the whole loop
     for (int i0 = 0; i0 < count && rc == 0; i0 += m) {
-        int k = count - i0 < m ? count - i0 : m, done[64] = {0};
+        int k = count - i0 < m ? count - i0 : m, done[64] = {0}, left = k;
         memset(view.Xb, 0, (size_t)m * T * sizeof(int));  // every row starts at the start token
         for (size_t j = 0; j < (size_t)m * T; j++) view.Yb[j] = -1;
-        for (int t = 0; t + 1 < T && rc == 0; t++) {
+        for (int t = 0; t + 1 < T && rc == 0 && left > 0; t++) {  // until every word has ended
             for (int b = 0; b < m; b++) view.Yb[(size_t)b * T + t] = 0;  // positions <= t run
             net_forward(&view, view.Xb, view.Yb, 0);
             for (int b = 0; b < k; b++) {
@@ -122,6 +124,7 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
                 int ix = sample_draw(scaled, V, temperature, top_k, rng);
                 view.Xb[(size_t)b * T + t + 1] = ix;
                 done[b] = ix == 0;
+                left -= done[b];
             }
         }
         for (int b = 0; b < k; b++) {
@@ -134,6 +137,7 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
             out[i0 + b][len] = '\0';
         }
     }
+    threads_set(threads);
     view.params = NULL;
     net_free(&view);
     return rc;
