@@ -74,7 +74,8 @@ static void usage(FILE *f) {
             "  --torch, --no-torch PyTorch beside the engine (default: on; off with --quick)\n"
             "  --python PATH       Debian's python3 with python3-torch (/usr/bin/python3)\n"
             "  --torch-script PATH default bench/torch_bench.py\n"
-            "  --profile, --no-profile  the fused step by phase (default: on; off with --quick)\n"
+            "  --profile, --no-profile  the fused step by phase, and makemore.py's types' steps by\n"
+            "                           layer against their GEMM floor (mmstep; default: on; off with --quick)\n"
             "  --retries N         re-time a case up to N times when other processes used more\n"
             "                      than 5%% of the machine meanwhile (default 2; 0 with --quick)\n"
             "  --cflags STRING     compiler flags to record in the header (make passes them)\n"
@@ -574,6 +575,8 @@ int main(int argc, char **argv) {
     if (o.profile)
         for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "train_step"); i++)
             step_profile(out, o.sizes[i], o.threads, o.n_threads, &plan);
+    if (o.profile && entry_selected_name(&o, "mmstep"))
+        res.failures += mmstep_section(out, o.threads, o.n_threads, refs.sgemm, o.quick);
     report_goals(out, res.rows, res.n, o.threads[o.n_threads - 1]);
     report_cpu_share(out, &start);
     if (res.failures)

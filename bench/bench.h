@@ -177,6 +177,11 @@ void linear_backward_loops(float *din, float *dW, float *db, const float *dout,
 // python), then by layer. Returns the number of failed checks (0 or 1).
 int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan *plan,
                     const char *python, int torch, int quick);
+// ---- makemore.py's types' steps (bench_mmstep.c) -----------------------------------
+// makemore.py's six types at its defaults on data/names.txt: each training step by layer,
+// and against its GEMMs' floor (counted flops at sgemm[k] GFLOP/s, the same run's rate at
+// threads[k]). Nonzero when a type could not be built.
+int mmstep_section(FILE *f, const int *threads, int n_threads, const double *sgemm, int quick);
 // ---- the fused step by phase (bench_profile.c) -------------------------------------
 void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
                   const TimingPlan *plan);

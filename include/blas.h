@@ -28,6 +28,13 @@ void blas_sgemm(int transA, int transB, int M, int N, int K, float alpha, const 
 void blas_sgemv_t(int k, int n, float alpha, const float *W, const float *x, float beta,
                   float *y);
 
+// Counting, for the bench's GEMM floor: while counter is set, every product of the engine
+// adds its 2*M*N*K to *counter (blas_sgemm's, and through gemm_flops_add the kernels that do
+// not pass there: libxsmm's, the engine's own). NULL stops. Not for use while a step runs on
+// another thread.
+void gemm_count_flops(double *counter);
+void gemm_flops_add(int M, int N, int K);
+
 // ---- libxsmm (built with MAKEMORE_XSMM=1; else every call says "not available") ----
 // 1 when the engine was built with libxsmm.
 int xsmm_available(void);

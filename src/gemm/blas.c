@@ -32,8 +32,20 @@
 // omp_get_max_threads() at each call (openblas_set_num_threads(1) does not hold once the
 // pool is larger), so outside a parallel region the pool is set to 1 around the call: the
 // call runs on this thread alone, as inside a region, and the split stays the engine's.
+static double *flop_counter;
+
+void gemm_count_flops(double *counter) { flop_counter = counter; }
+
+void gemm_flops_add(int M, int N, int K) {
+    if (!flop_counter) return;
+    double f = 2.0 * M * N * K;
+    #pragma omp atomic
+    *flop_counter += f;
+}
+
 void blas_sgemm(int transA, int transB, int M, int N, int K, float alpha, const float *A,
                 int lda, const float *B, int ldb, float beta, float *C, int ldc) {
+    gemm_flops_add(M, N, K);
     int pool = omp_in_parallel() ? 1 : omp_get_max_threads();
     if (pool > 1) omp_set_num_threads(1);
     cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans,

@@ -10,6 +10,8 @@
 
 #include <stddef.h>
 
+#include "blas.h"  // gemm_flops_add
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 
@@ -149,6 +151,7 @@ static void gemm_dot(int M, int N, int K, float alpha, const float *A, const flo
 int gemm_own(int transA, int transB, int M, int N, int K, float alpha, const float *A,
              const float *B, float beta, float *C) {
     if (transA && transB) return -1;
+    gemm_flops_add(M, N, K);
     if (transB) gemm_dot(M, N, K, alpha, A, B, beta, C);
     else if (transA) gemm_bcast(M, N, K, alpha, A, 1, M, B, beta, C);  // A stored [K,M]
     else gemm_bcast(M, N, K, alpha, A, K, 1, B, beta, C);

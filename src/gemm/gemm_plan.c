@@ -144,6 +144,7 @@ static void run_blas_t(const GemmOp *op, float alpha, const float *A, const floa
 static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float *B, float *C) {
     if (op->transB) {  // alpha folds into the B^T copy
         transpose_scaled(op->scratch, B, op->N, op->K, alpha);
+        gemm_flops_add(op->M, op->N, op->K);
         xsmm_run(op->xsmm, A, op->scratch, C);
         return;
     }
@@ -156,6 +157,7 @@ static void run_xsmm(const GemmOp *op, float alpha, const float *A, const float 
         if (MK < KN) A = op->scratch;
         else B = op->scratch;
     }
+    gemm_flops_add(op->M, op->N, op->K);
     xsmm_run(op->xsmm, A, B, C);
 }
 
