@@ -67,7 +67,9 @@ static void bigram_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)l, (void)lr;
     bigram_backward(G(0), n->acts + L->dout, n->pk_x, n->rows, n->cfg.V);
 }
-// Decode: the packed rows are position t of each sequence (net_decode_step); no loss.
+// Decode: the packed rows are position t of each sequence (net_decode_step); no loss. It
+// pays: 3-4x the samples per second of the whole forward over the prefix, which gathers
+// every position again and scores it (docs/MAKEMORE_PY.md, Sampling).
 static void bigram_decode(Net *n, const Layer *L, int l, int t) {
     (void)l, (void)t;
     bigram_forward(n->acts + L->out, P(0), n->pk_x, n->rows, n->cfg.V);
@@ -107,7 +109,8 @@ static void context_bwd(Net *n, const Layer *L, int l, float lr) {
 }
 // Decode: position t's window is the T tokens up to it in Xb (pk_p: row b is b*T + t), no
 // cache; the projection tables, which the forward builds every step, are built at t = 0
-// and kept for the positions after (the parameters do not move while sampling).
+// and kept for the positions after (the parameters do not move while sampling). It pays:
+// 5x the samples per second of the whole forward (docs/MAKEMORE_PY.md, Sampling).
 static void context_decode(Net *n, const Layer *L, int l, int t) {
     (void)l;
     const NetConfig *c = &n->cfg;
@@ -153,7 +156,8 @@ static void bow_bwd(Net *n, const Layer *L, int l, float lr) {
     bow_block_backward(dinput_of(n, l), G(0), G(1), G(2), G(3), ACT(1), n->acts + L->dout, ACT(0),
                        P(0), P(2), n->B, n->Tp, c->E, c->H);
 }
-// Decode: the causal average as a running sum kept in ACT(2) (bow_block_forward_step).
+// Decode: the causal average as a running sum kept in ACT(2) (bow_block_forward_step). It
+// pays: 5-6x the samples per second of the whole forward (docs/MAKEMORE_PY.md, Sampling).
 static void bow_decode(Net *n, const Layer *L, int l, int t) {
     const NetConfig *c = &n->cfg;
     bow_block_forward_step(n->acts + L->out, ACT(2), input_of(n, l), P(0), P(1), P(2), P(3), t,
@@ -215,7 +219,9 @@ static void gru_bwd(Net *n, const Layer *L, int l, float lr) {
     gru_backward(dinput_of(n, l), &g, net_grad(n, L->w), ACT(1), n->acts + L->dout, ACT(0), input_of(n, l), &w,
                  n->B, n->Tp, c->E, c->H);
 }
-// Decode: the hidden state h_{t-1} of each sequence kept in ACT(2) (*_forward_step).
+// Decode: the hidden state h_{t-1} of each sequence kept in ACT(2) (*_forward_step). It
+// pays: 5x (rnn) and 5.6-5.8x (gru) the samples per second of the whole forward, which
+// runs the recurrence from the start for every token (docs/MAKEMORE_PY.md, Sampling).
 static void rnn_decode(Net *n, const Layer *L, int l, int t) {
     const NetConfig *c = &n->cfg;
     rnn_forward_step(n->acts + L->out, ACT(2), input_of(n, l), P(0), P(1), net_tensor(n, L->w), t,

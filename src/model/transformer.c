@@ -81,6 +81,13 @@ static void tokpos_backward(Net *n, const Layer *L, int l, float lr) {
     }
 }
 
+// Decode: net_decode_step packed the rows as position t of each sequence (pk_x, pk_t);
+// position-wise, the packed forward on those rows is the step.
+static void tokpos_decode(Net *n, const Layer *L, int l, int t) {
+    (void)t;
+    tokpos_forward(n, L, l, 0);
+}
+
 // ---- a block -------------------------------------------------------------------------------
 
 // The block's two halves around the attention, on N rows of x [N, C]:
@@ -125,7 +132,9 @@ static void tblock_forward(Net *n, const Layer *L, int l, int ur) {
 
 // Decode: position t of the B sequences, one row each (x, out [B, C]); the keys and values
 // of positions 0..t-1 wait in the heads activation, where the forward keeps its own
-// (attention_forward_step): one query row per sequence and head against t + 1 keys.
+// (attention_forward_step): one query row per sequence and head against t + 1 keys. It
+// pays: 6-8x the samples per second of the whole forward over the prefix
+// (docs/MAKEMORE_PY.md, Sampling).
 static void tblock_decode(Net *n, const Layer *L, int l, int t) {
     const int B = n->B;
     const float *x = n->acts + n->layer[l - 1].out;           // [B, C]
@@ -198,12 +207,8 @@ static void lnf_forward(Net *n, const Layer *L, int l, int ur) {
     layernorm_forward(n->acts + L->out, ACT(0), ACT(1), n->acts + n->layer[l - 1].out, P(0), P(1),
                       n->rows, n->cfg.E);
 }
-// Decode (tokpos, ln_f): net_decode_step packed the rows as position t of each sequence;
-// position-wise, their forwards on those rows are the step.
-static void tokpos_decode(Net *n, const Layer *L, int l, int t) {
-    (void)t;
-    tokpos_forward(n, L, l, 0);
-}
+// Decode: net_decode_step packed the rows as position t of each sequence; position-wise,
+// the forward on those rows is the step.
 static void lnf_decode(Net *n, const Layer *L, int l, int t) {
     (void)t;
     lnf_forward(n, L, l, 0);
