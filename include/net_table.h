@@ -88,11 +88,19 @@ struct Layer;
 // lr > 0: the fused SGD step (a weight whose tensor is gemm_updated is updated inside its
 // GEMM, its gradient never kept). plan: phase 0 adds the layer's forward ops to the plan
 // (layers in order), phase 1 its backward ops (layers in reverse). Each may be NULL.
+// decode (makemore.py's types, optional): sampling one position at a time. Position t's
+// output [B, cols] (row b: sequence b) from its input at t (the layer before's decode
+// output, [B, in_cols]) and what the layer kept from the calls for 0..t-1 (t = 0 starts
+// afresh): a Transformer block's keys and values, a cell's hidden state, bow's running sum.
+// That state lives in the layer's activations, allocated with the table; nothing is
+// allocated per step. Without it, sampling runs the whole forward over the prefix
+// (net_decode_ready), so a new kind never needs one.
 typedef struct {
     LayerKind kind;
     void (*forward)(struct Net *n, const struct Layer *L, int l, int update_running);
     void (*backward)(struct Net *n, const struct Layer *L, int l, float lr);
     void (*plan)(struct Net *n, struct Layer *L, int phase);
+    void (*decode)(struct Net *n, const struct Layer *L, int l, int t);
 } LayerOps;
 
 #define LAYER_ACTS 24
@@ -218,6 +226,15 @@ void net_init_params(Net *n, Rng *rng, int perturb);
 // leaves dlogits (the cross-entropy backward is fused with the loss). update_running: also
 // move the running statistics (momentum) when the config keeps running statistics.
 float net_forward(Net *n, const int *Xb, const int *Yb, int update_running);
+// Sampling one position at a time (makemore.py's types; LayerOps' decode): 1 when every
+// layer of n's table has a decode, else 0 (sample the whole forward over the prefix).
+int net_decode_ready(const Net *n);
+// Position t of the B sequences of n->Xb: runs every layer's decode on the B rows
+// (X[b, t] at position t, packed as one row per sequence: rows = B, pk_x, pk_t, pk_p; no
+// targets) and returns the logits [B, V], row b those of (b, t): net_forward's at (b, t)
+// within float rounding. The calls go t = 0, 1, 2, ... in order on the same Xb prefix
+// (t = 0 starts again); net_decode_ready(n) must hold.
+const float *net_decode_step(Net *n, int t);
 // Fills every parameter gradient (overwritten).
 void net_backward(Net *n);
 // One layer of each (net_forward and net_backward run them in order; the bench times them

@@ -175,6 +175,35 @@ void gru_backward(float *dx, const GruGrads *g, float *dstart, float *scratch,
                   const float *dhidden, const float *state, const float *x, const GruWeights *w,
                   int B, int T, int n_in, int n_h);
 
+// ---- one position at a time (sampling's decode) -------------------------------------------
+//
+// Position t of B sequences, each row b on its own: the value the whole-sequence forwards
+// above give at (b, t), from a state the caller keeps between the calls for t = 0, 1, 2, ...
+// in order (t = 0 starts it) in place of the positions before t. The same operations in the
+// same order as the forwards' at that position (the GEMMs on B rows instead of B*T). state:
+// the *_step_floats of the sizes, kept between calls; nothing allocated.
+
+// bow: state = the running sum of x0 [B,C] (t = 0: zeros), then x1 [B,C] and h [B,C2]:
+//   run += x0_t;  x1 = x0_t + run * 1/(t+1);  h = tanh(x1 . Wfc + bfc);
+//   x2 = (x1 + bproj) + h . Wproj                x0, x2 [B,C] (position t's rows)
+size_t bow_step_floats(int B, int C, int C2);
+void bow_block_forward_step(float *x2, float *state, const float *x0, const float *Wfc,
+                            const float *bfc, const float *Wproj, const float *bproj, int t,
+                            int B, int C, int C2);
+
+// rnn: state = h_{t-1} [B,n_h] (t = 0: start in every row); h [B,n_h] = h_t, then kept in
+// state for t + 1:  h_t = tanh((x_t . W_x + h_{t-1} . W_h) + b)    x [B,n_in]
+size_t rnn_step_floats(int B, int n_h);
+void rnn_forward_step(float *h, float *state, const float *x, const float *W, const float *b,
+                      const float *start, int t, int B, int n_in, int n_h);
+
+// gru: state = h_{t-1} [B,n_h] (t = 0: start), then z, r, r*h_{t-1} [B,n_h] each; h [B,n_h]
+// = h_t (the GRUCell above; z and r each through their own weights, not packed side by
+// side: the same sums), then kept in state for t + 1.
+size_t gru_step_floats(int B, int n_h);
+void gru_forward_step(float *h, float *state, const float *x, const GruWeights *w,
+                      const float *start, int t, int B, int n_in, int n_h);
+
 // ---- atomic forms (recurrent_atomic.c) ----------------------------------------------------
 //
 // The same contracts as the fused kernels above, written as makemore.py's forward runs them

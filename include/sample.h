@@ -40,8 +40,19 @@ void sample_word(char *out, const Net *n, const Vocab *v, Rng *rng, float temper
 // largest; top_k <= 0: all), cropped at the first 0 (the stop token). out[i] holds
 // MAX_WORD_LEN + 1 bytes. Returns 0, or -1 when a logit is not finite (a model whose forward
 // overflows; nothing is drawn from it).
+// Each position's logits come through the layers' decode (net_decode_step: one new row
+// per word and step, from a Transformer's cached keys and values, a cell's hidden state,
+// bow's running sum) where the table has one for every layer, else from the whole forward
+// over the prefix, as makemore.py's generate().
 int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float temperature,
                      int top_k, char (*out)[MAX_WORD_LEN + 1]);
+// The same with the path chosen: SAMPLE_DECODE (sample_seq_words': the decode where the
+// table has one) or SAMPLE_FULL_FORWARD (always the whole forward). The two give the same
+// logits within float rounding, so the same words but where a draw lands within rounding of
+// a boundary between two symbols' shares (tests/test_decode.c counts them).
+typedef enum { SAMPLE_DECODE, SAMPLE_FULL_FORWARD } SamplePath;
+int sample_seq_words_path(const Net *n, SamplePath path, const Vocab *v, Rng *rng, int count,
+                          float temperature, int top_k, char (*out)[MAX_WORD_LEN + 1]);
 
 // n words, one a line, each marked "(in training words)", "(held-out word)" or "(new)"
 // when the sets are given (either may be NULL). 0, or -1 when a logit was not finite (the

@@ -175,6 +175,18 @@ void attention_backward_len(float *dqkv, float *scratch, const float *dy, const 
                             const float *att, const AttnOps *ops, int B, int T, int C, int nh,
                             const int *lens);
 
+// One position at a time (sampling's decode): position t of B sequences, their qkv rows
+// [B,3C] at t, against the keys and values of positions 0..t. The cache is the forward's
+// own heads layout (attention_heads_floats(B,T,C): the k and v planes [B,nh,T,hs]): the
+// call writes position t's k and v rows there, row t of att [B,nh,T,T] (the same
+// softmax_causal_row as the forward, scaled and masked identically: s > t exactly 0) and
+// y [B,C]; the q, kT and vT planes are not touched. Positions 0..t-1 must have been written
+// by the calls before (t = 0 needs nothing). Per (b,h): att_t = softmax(scale * q_t k_s^T,
+// s <= t), y_t = sum_{s<=t} att_t[s] v_s, each a plain loop (hs and t are short: no GEMM
+// pays), on the calling thread.
+void attention_forward_step(float *y, float *heads, float *att, const float *qkv, int t, int B,
+                            int T, int C, int nh);
+
 // Atomic forms: the same GEMMs (same ops), and the softmax as one loop per line over all
 // B*nh*T rows:
 //   forward:  preatt = q @ k^T; scaled = preatt*scale; masked = scaled.masked_fill(s > t, -inf);

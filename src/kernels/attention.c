@@ -133,6 +133,43 @@ void attention_forward_len(float *y, float *heads, float *att, float *scratch, c
         forward_task(y, heads, att, scratch, qkv, ops, bh, B, T, C, nh, lens);
 }
 
+// ---- one position (sampling's decode) -------------------------------------------------------
+
+void attention_forward_step(float *y, float *heads, float *att, const float *qkv, int t, int B,
+                            int T, int C, int nh) {
+    const int hs = C / nh;
+    const size_t plane = (size_t)B * T * C;
+    const float scale = (float)(1.0 / sqrt((double)hs));  // the forward's
+    for (int bh = 0; bh < B * nh; bh++) {
+        const int b = bh / nh, h = bh % nh;
+        const float *q = qkv + (size_t)b * 3 * C + h * hs;  // [hs]: row b's q of head h
+        float *k = heads + plane + (size_t)bh * T * hs;    // [T,hs]: the cached keys
+        float *v = k + plane;                              // [T,hs]: the cached values
+        float *a = att + ((size_t)bh * T + t) * T;         // [T]: row t of the scores
+        float *yh = y + (size_t)b * C + h * hs;            // [hs]
+        #pragma omp simd
+        for (int d = 0; d < hs; d++) {  // position t joins the cache
+            k[(size_t)t * hs + d] = q[C + d];
+            v[(size_t)t * hs + d] = q[2 * C + d];
+        }
+        for (int s = 0; s <= t; s++) {  // preatt = q k^T, s <= t
+            const float *ks = k + (size_t)s * hs;
+            float dot = 0.0f;
+            #pragma omp simd reduction(+ : dot)
+            for (int d = 0; d < hs; d++) dot += q[d] * ks[d];
+            a[s] = dot;
+        }
+        for (int s = t + 1; s < T; s++) a[s] = 0.0f;  // masked: read, then zeroed
+        softmax_causal_row(a, t, T, scale);
+        for (int d = 0; d < hs; d++) yh[d] = 0.0f;
+        for (int s = 0; s <= t; s++) {  // y_h = att v, s <= t
+            const float p = a[s], *vs = v + (size_t)s * hs;
+            #pragma omp simd
+            for (int d = 0; d < hs; d++) yh[d] += p * vs[d];
+        }
+    }
+}
+
 // ---- backward --------------------------------------------------------------------------------
 
 // Row t in place: datt -> dpreatt = scale * att * (datt - sum_{s<=t} att*datt), 0 for s > t

@@ -163,6 +163,31 @@ void bow_block_forward(float *x2, float *state, const float *x0, const float *Wf
     gemm(0, 0, (int)N, C, C2, 1.0f, h, Wproj, 1.0f, x2);
 }
 
+// One position of B rows (sampling's decode): avg_row's step t on the running sum kept in
+// state, then the block's two GEMMs on B rows.
+size_t bow_step_floats(int B, int C, int C2) { return (size_t)B * (2 * (size_t)C + C2); }
+
+void bow_block_forward_step(float *x2, float *state, const float *x0, const float *Wfc,
+                            const float *bfc, const float *Wproj, const float *bproj, int t,
+                            int B, int C, int C2) {
+    float *run = state, *x1 = run + (size_t)B * C, *h = x1 + (size_t)B * C;
+    if (t == 0) memset(run, 0, (size_t)B * C * sizeof(float));
+    const float inv = 1.0f / (float)(t + 1);
+    for (int b = 0; b < B; b++) {
+        const size_t o = (size_t)b * C;
+        #pragma omp simd
+        for (int c = 0; c < C; c++) {
+            run[o + c] += x0[o + c];
+            float v = x0[o + c] + run[o + c] * inv;
+            x1[o + c] = v;
+            x2[o + c] = v + bproj[c];
+        }
+    }
+    gemm(0, 0, B, C2, C, 1.0f, x1, Wfc, 0.0f, h);
+    bias_tanh_rows(h, bfc, 0, B, C2);
+    gemm(0, 0, B, C, C2, 1.0f, h, Wproj, 1.0f, x2);
+}
+
 // Partial column sums [parts][n] in part order into out[n].
 static void combine_parts(float *out, const float *partial, int parts, int n) {
     for (int j = 0; j < n; j++) {

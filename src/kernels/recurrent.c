@@ -117,6 +117,24 @@ void rnn_forward(float *hidden, float *state, const float *x, const float *W, co
     run_blocks(rnn_forward_block, &c, B, rec_blocks(B, T, n_h, n_h));
 }
 
+// One position of B rows (sampling's decode), as rnn_forward_block's step t.
+size_t rnn_step_floats(int B, int n_h) { return (size_t)B * n_h; }
+
+void rnn_forward_step(float *h, float *state, const float *x, const float *W, const float *b,
+                      const float *start, int t, int B, int n_in, int n_h) {
+    float *hprev = state;  // [B,n_h]
+    if (t == 0)
+        for (int r = 0; r < B; r++) memcpy(hprev + (size_t)r * n_h, start, (size_t)n_h * sizeof(float));
+    gemm(0, 0, B, n_h, n_in, 1.0f, x, W, 0.0f, h);  // x_t . W_x
+    blas_sgemm(0, 0, B, n_h, n_h, 1.0f, hprev, n_h, W + (size_t)n_in * n_h, n_h, 1.0f, h, n_h);
+    for (int r = 0; r < B; r++) {
+        float *hr = h + (size_t)r * n_h;
+        #pragma omp simd
+        for (int j = 0; j < n_h; j++) hr[j] = tanhf(hr[j] + b[j]);
+    }
+    memcpy(hprev, h, (size_t)B * n_h * sizeof(float));  // h_t: the next step's h_{t-1}
+}
+
 // Rows [b0, b1), from the last step: dpre_t = (dhidden_t + dh_t) * (1 - h_t^2), then
 // dh_{t-1} = dpre_t . W_h^T into the carry (not at t = 0: dstart is summed afterwards).
 static void rnn_backward_block(const void *vc, int b0, int b1) {
@@ -260,6 +278,45 @@ void gru_forward(float *hidden, float *state, const float *x, const GruWeights *
     GruCtx c = {.hidden = hidden, .zr = s.zr, .hbar = s.hbar, .hprev = s.hprev, .rh = s.rh,
                 .start = start, .Wh_zr = s.Wh_zr, .w = w, .T = T, .n_in = n_in, .n_h = n_h};
     run_blocks(gru_forward_block, &c, B, rec_blocks(B, T, n_h, 3 * n_h));
+}
+
+// One position of B rows (sampling's decode), as gru_forward_block's step t: z and r each
+// x_t . W_x then + h_{t-1} . W_h (the forward's two GEMMs on [Wz | Wr] side by side give
+// each column the same sums), r's pass, hbar = x_t . Wh_x + (r*h_{t-1}) . Wh_h, the blend.
+size_t gru_step_floats(int B, int n_h) { return 4 * (size_t)B * n_h; }
+
+void gru_forward_step(float *h, float *state, const float *x, const GruWeights *w,
+                      const float *start, int t, int B, int n_in, int n_h) {
+    const size_t Bh = (size_t)B * n_h, xrows = (size_t)n_in * n_h;  // W_h = W + xrows
+    float *hprev = state, *z = hprev + Bh, *r = z + Bh, *rh = r + Bh;  // [B,n_h] each
+    if (t == 0)
+        for (int b = 0; b < B; b++) memcpy(hprev + (size_t)b * n_h, start, (size_t)n_h * sizeof(float));
+    gemm(0, 0, B, n_h, n_in, 1.0f, x, w->Wz, 0.0f, z);
+    blas_sgemm(0, 0, B, n_h, n_h, 1.0f, hprev, n_h, w->Wz + xrows, n_h, 1.0f, z, n_h);
+    gemm(0, 0, B, n_h, n_in, 1.0f, x, w->Wr, 0.0f, r);
+    blas_sgemm(0, 0, B, n_h, n_h, 1.0f, hprev, n_h, w->Wr + xrows, n_h, 1.0f, r, n_h);
+    for (int b = 0; b < B; b++) {
+        float *rb = r + (size_t)b * n_h, *rhb = rh + (size_t)b * n_h;
+        const float *hp = hprev + (size_t)b * n_h;
+        #pragma omp simd
+        for (int j = 0; j < n_h; j++) {
+            rb[j] = sigmoidf(rb[j] + w->br[j]);
+            rhb[j] = rb[j] * hp[j];
+        }
+    }
+    gemm(0, 0, B, n_h, n_in, 1.0f, x, w->Wh, 0.0f, h);  // hbar's pre-activation
+    blas_sgemm(0, 0, B, n_h, n_h, 1.0f, rh, n_h, w->Wh + xrows, n_h, 1.0f, h, n_h);
+    for (int b = 0; b < B; b++) {
+        float *zb = z + (size_t)b * n_h, *hb = h + (size_t)b * n_h;
+        const float *hp = hprev + (size_t)b * n_h;
+        #pragma omp simd
+        for (int j = 0; j < n_h; j++) {
+            zb[j] = sigmoidf(zb[j] + w->bz[j]);
+            float hbar = tanhf(hb[j] + w->bh[j]);
+            hb[j] = (1.0f - zb[j]) * hp[j] + zb[j] * hbar;
+        }
+    }
+    memcpy(hprev, h, Bh * sizeof(float));  // h_t: the next step's h_{t-1}
 }
 
 // Rows [b0, b1), from the last step, with dh = dhidden_t + the carry (dh_t from step t+1):

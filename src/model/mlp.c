@@ -156,12 +156,28 @@ static void linear_out_backward(Net *n, const Layer *L, int l, float lr) {
                         out_rows(n, L), lr);
 }
 
-const LayerOps MLP_EMBED_OPS = {L_EMBED, embed_forward, embed_backward, NULL};
-static const LayerOps FLATTEN_OPS = {L_FLATTEN, NULL, NULL, NULL};  // a view of its input
-static const LayerOps LINEAR_OPS = {L_LINEAR, linear_forward_kind, linear_backward_kind, linear_plan};
-static const LayerOps BN_TANH_OPS = {L_BN_TANH, bn_tanh_forward_kind, bn_tanh_backward_kind, NULL};
+// Decode (makemore.py's rnn, gru, and every type's head): net_decode_step packed the rows
+// as position t of each sequence, so the embedding is the packed forward's gather; the
+// head's logits are its forward's product, without a loss (no target to score).
+static void embed_decode(Net *n, const Layer *L, int l, int t) {
+    (void)t;
+    embed_forward(n, L, l, 0);
+}
+static void linear_out_decode(Net *n, const Layer *L, int l, int t) {
+    (void)t;
+    linear_forward_op_rows(&n->plan.op[L->fwd], n->rows, n->acts + L->out, input_of(n, l),
+                           net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL);
+}
+
+const LayerOps MLP_EMBED_OPS = {L_EMBED, embed_forward, embed_backward, NULL,
+                                .decode = embed_decode};
+static const LayerOps FLATTEN_OPS = {L_FLATTEN, NULL, NULL, NULL, NULL};  // a view of its input
+static const LayerOps LINEAR_OPS = {L_LINEAR, linear_forward_kind, linear_backward_kind, linear_plan,
+                                    NULL};
+static const LayerOps BN_TANH_OPS = {L_BN_TANH, bn_tanh_forward_kind, bn_tanh_backward_kind, NULL,
+                                     NULL};
 const LayerOps MLP_LINEAR_OUT_OPS = {L_LINEAR_OUT, linear_out_forward, linear_out_backward,
-                                     linear_out_plan};
+                                     linear_out_plan, .decode = linear_out_decode};
 
 // ---- the table -----------------------------------------------------------------------------
 

@@ -243,6 +243,33 @@ float net_forward(Net *n, const int *Xb, const int *Yb, int update_running) {
     return n->loss;
 }
 
+int net_decode_ready(const Net *n) {
+    if (!n->seq || !n->packed) return 0;
+    for (int l = 0; l < n->n_layers; l++) {
+        const LayerOps *ops = n->layer[l].ops;
+        if (ops && ops->forward && !ops->decode) return 0;
+    }
+    return 1;
+}
+
+const float *net_decode_step(Net *n, int t) {
+    const int T = n->cfg.T;
+    for (int b = 0; b < n->B; b++) {  // row b: position t of sequence b
+        n->pk_x[b] = n->Xb[(size_t)b * T + t];
+        n->pk_y[b] = -1;
+        n->pk_t[b] = t;
+        n->pk_p[b] = b * T + t;
+        n->pk_off[b] = b;
+        n->pk_len[b] = 1;
+    }
+    n->pk_off[n->B] = n->rows = n->B;
+    for (int l = 0; l < n->n_layers; l++) {
+        const Layer *L = &n->layer[l];
+        if (L->ops && L->ops->decode) L->ops->decode(n, L, l, t);
+    }
+    return n->acts + n->layer[n->n_layers - 1].out;
+}
+
 void net_backward(Net *n) {
     for (int l = n->n_layers - 1; l >= 0; l--) net_layer_backward(n, l, 0, 0.0f);
 }

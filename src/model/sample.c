@@ -100,9 +100,15 @@ void sample_word(char *out, const Net *n, const Vocab *v, Rng *rng, float temper
 
 int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float temperature,
                      int top_k, char (*out)[MAX_WORD_LEN + 1]) {
+    return sample_seq_words_path(n, SAMPLE_DECODE, v, rng, count, temperature, top_k, out);
+}
+
+int sample_seq_words_path(const Net *n, SamplePath path, const Vocab *v, Rng *rng, int count,
+                          float temperature, int top_k, char (*out)[MAX_WORD_LEN + 1]) {
     const int T = n->cfg.T, V = n->cfg.V, m = count < 64 ? (count > 0 ? count : 1) : 64;
     Net view;
     net_view(&view, n, m);
+    const int decode = path == SAMPLE_DECODE && net_decode_ready(&view);
     int rc = 0, threads = threads_get();
     threads_set(1);  // at most 64 short rows a forward: below every fork's threshold, and
                      // OpenMP's idle threads would spin through the whole loop
@@ -111,17 +117,21 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
         memset(view.Xb, 0, (size_t)m * T * sizeof(int));  // every row starts at the start token
         for (size_t j = 0; j < (size_t)m * T; j++) view.Yb[j] = -1;
         for (int t = 0; t + 1 < T && rc == 0 && left > 0; t++) {  // until every word has ended
-            for (int b = 0; b < m; b++) view.Yb[(size_t)b * T + t] = 0;  // positions <= t run
-            net_forward(&view, view.Xb, view.Yb, 0);
+            const float *logits = NULL;  // decode: position t's rows [m, V]
+            if (decode) {
+                logits = net_decode_step(&view, t);
+            } else {  // the whole forward over positions 0..t
+                for (int b = 0; b < m; b++) view.Yb[(size_t)b * T + t] = 0;
+                net_forward(&view, view.Xb, view.Yb, 0);
+            }
             for (int b = 0; b < k; b++) {
                 if (done[b]) continue;
-                const float *row = net_seq_logits(&view, b, t);
-                for (int c = 0; c < V; c++)
-                    if (!isfinite(row[c])) rc = -1;
-                if (rc) break;
-                float scaled[256];
-                for (int c = 0; c < V; c++) scaled[c] = row[c];
-                int ix = sample_draw(scaled, V, temperature, top_k, rng);
+                const float *row = decode ? logits + (size_t)b * V : net_seq_logits(&view, b, t);
+                int ix = sample_draw(row, V, temperature, top_k, rng);
+                if (ix < 0) {  // a logit that is not finite
+                    rc = -1;
+                    break;
+                }
                 view.Xb[(size_t)b * T + t + 1] = ix;
                 done[b] = ix == 0;
                 left -= done[b];

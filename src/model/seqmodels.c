@@ -67,7 +67,15 @@ static void bigram_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)l, (void)lr;
     bigram_backward(G(0), n->acts + L->dout, n->pk_x, n->rows, n->cfg.V);
 }
-static const LayerOps BIGRAM_OPS = {L_BIGRAM, bigram_fwd, bigram_bwd, NULL};
+// Decode: the packed rows are position t of each sequence (net_decode_step); no loss. It
+// pays: 3-4x the samples per second of the whole forward over the prefix, which gathers
+// every position again and scores it (docs/MAKEMORE_PY.md, Sampling).
+static void bigram_decode(Net *n, const Layer *L, int l, int t) {
+    (void)l, (void)t;
+    bigram_forward(n->acts + L->out, P(0), n->pk_x, n->rows, n->cfg.V);
+}
+static const LayerOps BIGRAM_OPS = {L_BIGRAM, bigram_fwd, bigram_bwd, NULL,
+                                    .decode = bigram_decode};
 
 void bigram_build(Net *n, NetOffsets *o) {
     const int V = n->cfg.V;
@@ -99,7 +107,19 @@ static void context_bwd(Net *n, const Layer *L, int l, float lr) {
     context_proj_backward(G(1), G(0), ACT(2), ACT(1), P(0), P(1), n->Xb, n->pk_p, n->rows, c->T,
                           c->E, c->V + 1, c->H);
 }
-static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL};
+// Decode: position t's window is the T tokens up to it in Xb (pk_p: row b is b*T + t), no
+// cache; the projection tables, which the forward builds every step, are built at t = 0
+// and kept for the positions after (the parameters do not move while sampling). It pays:
+// 5x the samples per second of the whole forward (docs/MAKEMORE_PY.md, Sampling).
+static void context_decode(Net *n, const Layer *L, int l, int t) {
+    (void)l;
+    const NetConfig *c = &n->cfg;
+    if (t == 0) context_tables(ACT(0), P(0), P(1), c->T, c->E, c->V + 1, c->H);
+    context_proj_forward(n->acts + L->out, ACT(0), n->Xb, n->pk_p, n->rows, c->T, c->V + 1, c->H);
+    bias_tanh_forward(n->acts + L->out, P(2), n->rows, c->H);
+}
+static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL,
+                                     .decode = context_decode};
 
 void bengio_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
@@ -136,7 +156,14 @@ static void bow_bwd(Net *n, const Layer *L, int l, float lr) {
     bow_block_backward(dinput_of(n, l), G(0), G(1), G(2), G(3), ACT(1), n->acts + L->dout, ACT(0),
                        P(0), P(2), n->B, n->Tp, c->E, c->H);
 }
-static const LayerOps BOW_OPS = {L_BOW, bow_fwd, bow_bwd, NULL};
+// Decode: the causal average as a running sum kept in ACT(2) (bow_block_forward_step). It
+// pays: 5-6x the samples per second of the whole forward (docs/MAKEMORE_PY.md, Sampling).
+static void bow_decode(Net *n, const Layer *L, int l, int t) {
+    const NetConfig *c = &n->cfg;
+    bow_block_forward_step(n->acts + L->out, ACT(2), input_of(n, l), P(0), P(1), P(2), P(3), t,
+                           n->B, c->E, c->H);  // [B, C]
+}
+static const LayerOps BOW_OPS = {L_BOW, bow_fwd, bow_bwd, NULL, .decode = bow_decode};
 
 void bow_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
@@ -152,6 +179,7 @@ void bow_build(Net *n, NetOffsets *o) {
     add_linear(n, o, "context_block.mlp.c_proj", c->H, c->E);
     L->a[0] = net_add_act(o, bow_state_floats(n->B, c->T, c->E, c->H));
     L->a[1] = net_add_act(o, bow_scratch_floats(n->B, c->T, c->E, c->H));
+    L->a[2] = net_add_act(o, bow_step_floats(n->B, c->E, c->H));  // decode's running sum
     L->out = net_add_act(o, BT * c->E);
     L->dout = net_add_act(o, BT * c->E);
     add_head(n, o, c->E, 1);
@@ -191,8 +219,22 @@ static void gru_bwd(Net *n, const Layer *L, int l, float lr) {
     gru_backward(dinput_of(n, l), &g, net_grad(n, L->w), ACT(1), n->acts + L->dout, ACT(0), input_of(n, l), &w,
                  n->B, n->Tp, c->E, c->H);
 }
-static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL};
-static const LayerOps GRU_OPS = {L_GRU, gru_fwd, gru_bwd, NULL};
+// Decode: the hidden state h_{t-1} of each sequence kept in ACT(2) (*_forward_step). It
+// pays: 5x (rnn) and 5.6-5.8x (gru) the samples per second of the whole forward, which
+// runs the recurrence from the start for every token (docs/MAKEMORE_PY.md, Sampling).
+static void rnn_decode(Net *n, const Layer *L, int l, int t) {
+    const NetConfig *c = &n->cfg;
+    rnn_forward_step(n->acts + L->out, ACT(2), input_of(n, l), P(0), P(1), net_tensor(n, L->w), t,
+                     n->B, c->E, c->H);  // [B, H]
+}
+static void gru_decode(Net *n, const Layer *L, int l, int t) {
+    const NetConfig *c = &n->cfg;
+    GruWeights w = gru_weights(n, L);
+    gru_forward_step(n->acts + L->out, ACT(2), input_of(n, l), &w, net_tensor(n, L->w), t, n->B,
+                     c->E, c->H);  // [B, H]
+}
+static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL, .decode = rnn_decode};
+static const LayerOps GRU_OPS = {L_GRU, gru_fwd, gru_bwd, NULL, .decode = gru_decode};
 
 void rnn_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
@@ -216,6 +258,7 @@ void rnn_build(Net *n, NetOffsets *o) {
     L->a[0] = net_add_act(o, gru ? gru_state_floats(B, c->T, c->E, c->H) : rnn_state_floats(B, c->T, c->H));
     L->a[1] = net_add_act(o, gru ? gru_scratch_floats(B, c->T, c->E, c->H)
                                  : rnn_scratch_floats(B, c->T, c->E, c->H));
+    L->a[2] = net_add_act(o, gru ? gru_step_floats(B, c->H) : rnn_step_floats(B, c->H));  // decode's
     L->out = net_add_act(o, BT * c->H);
     L->dout = net_add_act(o, BT * c->H);
     add_head(n, o, c->H, 1);

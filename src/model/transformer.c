@@ -81,7 +81,33 @@ static void tokpos_backward(Net *n, const Layer *L, int l, float lr) {
     }
 }
 
+// Decode: net_decode_step packed the rows as position t of each sequence (pk_x, pk_t);
+// position-wise, the packed forward on those rows is the step.
+static void tokpos_decode(Net *n, const Layer *L, int l, int t) {
+    (void)t;
+    tokpos_forward(n, L, l, 0);
+}
+
 // ---- a block -------------------------------------------------------------------------------
+
+// The block's two halves around the attention, on N rows of x [N, C]:
+//   qkv = c_attn(ln_1(x))                                        ACT(A_QKV) [N, 3C]
+static void block_qkv(Net *n, const Layer *L, const float *x, int N) {
+    const int C = n->cfg.E;
+    layernorm_forward(ACT(A_LN1), ACT(A_MEAN1), ACT(A_RSTD1), x, P(LN1_W), P(LN1_B), N, C);
+    linear_forward_op_rows(OP(O_QKV_F), N, ACT(A_QKV), ACT(A_LN1), P(QKV_W), P(QKV_B));
+}
+//   x1 = x + c_proj(y);  out = x1 + mlp(ln_2(x1))   (y: the attention's ACT(A_ATTY) [N, C])
+static void block_proj_mlp(Net *n, const Layer *L, const float *x, float *out, int N) {
+    const int C = n->cfg.E;
+    gemm_op_run_rows(OP(O_PROJ_F), N, 1.0f, ACT(A_ATTY), P(PROJ_W), ACT(A_TMP));
+    bias_residual_forward(ACT(A_X1), x, ACT(A_TMP), P(PROJ_B), N, C);  // x1 = x + attn
+    layernorm_forward(ACT(A_LN2), ACT(A_MEAN2), ACT(A_RSTD2), ACT(A_X1), P(LN2_W), P(LN2_B), N, C);
+    gemm_op_run_rows(OP(O_FC_F), N, 1.0f, ACT(A_LN2), P(FC_W), ACT(A_FCPRE));     // [N, 4C]
+    bias_gelu_forward(ACT(A_FC), ACT(A_FCPRE), P(FC_B), N, 4 * C);  // pre += b, gelu
+    gemm_op_run_rows(OP(O_FP_F), N, 1.0f, ACT(A_FC), P(FP_W), ACT(A_TMP));
+    bias_residual_forward(out, ACT(A_X1), ACT(A_TMP), P(FP_B), N, C);  // out = x1 + mlp
+}
 
 // The block runs on the step's N rows (B*T, or packed: n->rows); the attention between its
 // two linear layers on [B, T] (the packed rows put back in place, zeros between).
@@ -91,8 +117,7 @@ static void tblock_forward(Net *n, const Layer *L, int l, int ur) {
     const float *x = n->acts + n->layer[l - 1].out;           // [N, C]
     float *out = n->acts + L->out;                             // [N, C]
     AttnOps ao = attention_ops(&n->plan, n->attn);
-    layernorm_forward(ACT(A_LN1), ACT(A_MEAN1), ACT(A_RSTD1), x, P(LN1_W), P(LN1_B), N, C);
-    linear_forward_op_rows(OP(O_QKV_F), N, ACT(A_QKV), ACT(A_LN1), P(QKV_W), P(QKV_B));  // [N, 3C]
+    block_qkv(n, L, x, N);                                     // [N, 3C]
     if (n->packed) {  // [B, T] for the attention (the backward's buffers are free now)
         net_unpack_rows(n, ACT(A_DQKV), ACT(A_QKV), 3 * C);
         attention_forward_len(ACT(A_DATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_DQKV), &ao,
@@ -102,13 +127,21 @@ static void tblock_forward(Net *n, const Layer *L, int l, int ur) {
         attention_forward(ACT(A_ATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_ASCR), ACT(A_QKV), &ao, B, T,
                           C, n->cfg.heads);                                        // [N, C]
     }
-    gemm_op_run_rows(OP(O_PROJ_F), N, 1.0f, ACT(A_ATTY), P(PROJ_W), ACT(A_TMP));
-    bias_residual_forward(ACT(A_X1), x, ACT(A_TMP), P(PROJ_B), N, C);  // x1 = x + attn
-    layernorm_forward(ACT(A_LN2), ACT(A_MEAN2), ACT(A_RSTD2), ACT(A_X1), P(LN2_W), P(LN2_B), N, C);
-    gemm_op_run_rows(OP(O_FC_F), N, 1.0f, ACT(A_LN2), P(FC_W), ACT(A_FCPRE));     // [N, 4C]
-    bias_gelu_forward(ACT(A_FC), ACT(A_FCPRE), P(FC_B), N, 4 * C);  // pre += b, gelu
-    gemm_op_run_rows(OP(O_FP_F), N, 1.0f, ACT(A_FC), P(FP_W), ACT(A_TMP));
-    bias_residual_forward(out, ACT(A_X1), ACT(A_TMP), P(FP_B), N, C);  // out = x1 + mlp
+    block_proj_mlp(n, L, x, out, N);                           // [N, C]
+}
+
+// Decode: position t of the B sequences, one row each (x, out [B, C]); the keys and values
+// of positions 0..t-1 wait in the heads activation, where the forward keeps its own
+// (attention_forward_step): one query row per sequence and head against t + 1 keys. It
+// pays: 6-8x the samples per second of the whole forward over the prefix
+// (docs/MAKEMORE_PY.md, Sampling).
+static void tblock_decode(Net *n, const Layer *L, int l, int t) {
+    const int B = n->B;
+    const float *x = n->acts + n->layer[l - 1].out;           // [B, C]
+    block_qkv(n, L, x, B);                                     // [B, 3C]
+    attention_forward_step(ACT(A_ATTY), ACT(A_HEADS), ACT(A_ATT), ACT(A_QKV), t, B, n->cfg.T,
+                           n->cfg.E, n->cfg.heads);            // [B, C]
+    block_proj_mlp(n, L, x, n->acts + L->out, B);              // [B, C]
 }
 
 static void tblock_backward(Net *n, const Layer *L, int l, float lr) {
@@ -174,6 +207,12 @@ static void lnf_forward(Net *n, const Layer *L, int l, int ur) {
     layernorm_forward(n->acts + L->out, ACT(0), ACT(1), n->acts + n->layer[l - 1].out, P(0), P(1),
                       n->rows, n->cfg.E);
 }
+// Decode: net_decode_step packed the rows as position t of each sequence; position-wise,
+// the forward on those rows is the step.
+static void lnf_decode(Net *n, const Layer *L, int l, int t) {
+    (void)t;
+    lnf_forward(n, L, l, 0);
+}
 static void lnf_backward(Net *n, const Layer *L, int l, float lr) {
     (void)lr;
     const Layer *p = &n->layer[l - 1];
@@ -182,9 +221,12 @@ static void lnf_backward(Net *n, const Layer *L, int l, float lr) {
                        ACT(0), ACT(1), n->rows, n->cfg.E);
 }
 
-const LayerOps TOKPOS_OPS = {L_TOKPOS, tokpos_forward, tokpos_backward, NULL};
-static const LayerOps TBLOCK_OPS = {L_TBLOCK, tblock_forward, tblock_backward, tblock_plan};
-static const LayerOps LNF_OPS = {L_LAYERNORM, lnf_forward, lnf_backward, NULL};
+const LayerOps TOKPOS_OPS = {L_TOKPOS, tokpos_forward, tokpos_backward, NULL,
+                             .decode = tokpos_decode};
+static const LayerOps TBLOCK_OPS = {L_TBLOCK, tblock_forward, tblock_backward, tblock_plan,
+                                    .decode = tblock_decode};
+static const LayerOps LNF_OPS = {L_LAYERNORM, lnf_forward, lnf_backward, NULL,
+                                 .decode = lnf_decode};
 
 // ---- the table -----------------------------------------------------------------------------
 
