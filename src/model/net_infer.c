@@ -5,6 +5,7 @@
 // view of the parameters with activations for a chunk of sequences.
 #include "net.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "common.h"
@@ -45,6 +46,9 @@ static const float *infer(const Net *n, float *logits, const int *X, int m, floa
             linear_forward_rows(out, cur, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
                          rows, L->in_cols, L->cols);
             break;
+        case L_TANH:  // in place; the linear layer before it added the bias
+            for (size_t i = 0; i < (size_t)rows * L->cols; i++) cur[i] = tanhf(cur[i]);
+            continue;
         case L_BN_TANH:
             batchnorm_tanh_forward_eval(out, cur, net_tensor(n, L->mean), net_tensor(n, L->var),
                                         net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols);

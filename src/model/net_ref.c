@@ -133,6 +133,9 @@ static double ref_forward(RefAct *a, const Net *n, const double *P, const int *X
         case L_FLATTEN: break;
         case L_LINEAR: linear_fwd(a[l].out, in, W, b, N, L->in_cols, L->cols); break;
         case L_BN_TANH: bn_fwd(&a[l], in, W, b, N, L->cols, c->bessel); break;
+        case L_TANH:  // the linear layer before it added the bias
+            for (size_t k = 0; k < (size_t)N * L->cols; k++) a[l].out[k] = tanh(in[k]);
+            break;
         case L_LINEAR_OUT:
             linear_fwd(a[l].out, in, W, b, B, L->in_cols, c->V);
             for (int r = 0; r < B; r++) {  // softmax, the loss and dlogits
@@ -166,6 +169,10 @@ static void ref_backward(RefAct *a, const Net *n, const double *P, const int *Xb
             break;
         case L_BN_TANH:
             bn_bwd(a[l - 1].dout, dW, db, &a[l], a[l - 1].out, W, N, L->cols, c->bessel);
+            break;
+        case L_TANH:
+            for (size_t k = 0; k < (size_t)N * L->cols; k++)
+                a[l - 1].dout[k] = (1.0 - a[l].out[k] * a[l].out[k]) * a[l].dout[k];
             break;
         default: break;
         case L_FLATTEN: break;

@@ -67,7 +67,7 @@ static void bigram_bwd(Net *n, const Layer *L, int l, float lr) {
     (void)l, (void)lr;
     bigram_backward(G(0), n->acts + L->dout, n->pk_x, n->rows, n->cfg.V);
 }
-static const LayerOps BIGRAM_OPS = {L_BIGRAM, bigram_fwd, bigram_bwd, NULL};
+static const LayerOps BIGRAM_OPS = {L_BIGRAM, bigram_fwd, bigram_bwd, NULL, net_probe_output};
 
 void bigram_build(Net *n, NetOffsets *o) {
     const int V = n->cfg.V;
@@ -98,7 +98,14 @@ static void context_bwd(Net *n, const Layer *L, int l, float lr) {
     context_proj_backward(G(1), G(0), ACT(2), ACT(1), P(0), P(1), n->Xb, n->pk_p, n->rows, c->T,
                           c->E, c->V + 1, c->H);
 }
-static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL};
+// The tanh's output is the layer's (bias_tanh_forward in place).
+static void context_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_TANH;
+    p->act = n->acts + L->out;
+    p->act_cols = L->cols;
+}
+static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL, context_probe};
 
 void bengio_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
@@ -135,7 +142,14 @@ static void bow_bwd(Net *n, const Layer *L, int l, float lr) {
     bow_block_backward(dinput_of(n, l), G(0), G(1), G(2), G(3), ACT(1), n->acts + L->dout, ACT(0),
                        P(0), P(2), n->B, n->Tp, c->E, c->H);
 }
-static const LayerOps BOW_OPS = {L_BOW, bow_fwd, bow_bwd, NULL};
+// The block's tanh: h, after x1 in the forward's state (recurrent_kernels.h), [B, Tp, n_embd2].
+static void bow_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_TANH;
+    p->act = ACT(0) + (size_t)n->B * n->Tp * n->cfg.E;
+    p->act_cols = n->cfg.H;
+}
+static const LayerOps BOW_OPS = {L_BOW, bow_fwd, bow_bwd, NULL, bow_probe};
 
 void bow_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
@@ -190,8 +204,16 @@ static void gru_bwd(Net *n, const Layer *L, int l, float lr) {
     gru_backward(dinput_of(n, l), &g, net_grad(n, L->w), ACT(1), n->acts + L->dout, ACT(0), input_of(n, l), &w,
                  n->B, n->Tp, c->E, c->H);
 }
-static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL};
-static const LayerOps GRU_OPS = {L_GRU, gru_fwd, gru_bwd, NULL};
+// The rnn's tanh is its hidden state h_t (the layer's output); the gru's is hbar, after z|r
+// in the forward's state (recurrent_kernels.h), [B, Tp, n_embd2].
+static void rnn_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_TANH;
+    p->act = L->kind == L_GRU ? ACT(0) + (size_t)n->B * n->Tp * 2 * n->cfg.H : n->acts + L->out;
+    p->act_cols = n->cfg.H;
+}
+static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL, rnn_probe};
+static const LayerOps GRU_OPS = {L_GRU, gru_fwd, gru_bwd, NULL, rnn_probe};
 
 void rnn_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
