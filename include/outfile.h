@@ -30,7 +30,7 @@
 #define DIAG_ACTS_HEADER "step,layer,kind,nonlin,mean,std,saturated_pct\n"
 #define DIAG_GRADS_HEADER "step,layer,kind,mean,std\n"
 #define DIAG_HIST_HEADER "step,layer,of,lo,hi,density\n"
-#define DIAG_PARAMS_HEADER "step,name,ndim,numel,data_std,grad_std,grad_data,update_data_log10\n"
+#define DIAG_PARAMS_HEADER "step,name,shape,numel,data_std,grad_std,grad_data,update_data_log10\n"
 #define DIAG_LOSS_HEADER "step,steps,train_loss\n"
 #define DIAG_VAL_HEADER "step,val_loss\n"
 extern const char *const DIAG_FILES[DIAG_N_FILES];    // "acts.csv", "grads.csv", ...

@@ -73,7 +73,10 @@ static void stats_rows(TrainDiag *t, const Net *n, long i) {
     for (int k = 0; k < d->n_params; k++) {
         const DiagParam *p = &d->param[k];
         const NetTensor *x = &n->tensor[p->tensor];
-        ROW(t, DIAG_PARAMS, "%ld,%s,%d,%zu,%.6g,%.6g,%.6g,%.6g\n", i, x->name, x->ndim, x->numel,
+        char shape[32];  // the engine's layout: "30x200", "200"
+        if (x->ndim == 2) snprintf(shape, sizeof shape, "%dx%d", x->shape[0], x->shape[1]);
+        else snprintf(shape, sizeof shape, "%d", x->shape[0]);
+        ROW(t, DIAG_PARAMS, "%ld,%s,%s,%zu,%.6g,%.6g,%.6g,%.6g\n", i, x->name, shape, x->numel,
             p->data_std, p->grad_std, p->grad_std / p->data_std, log10(p->update_std / p->data_std));
     }
 }
