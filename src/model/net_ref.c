@@ -185,12 +185,22 @@ static void ref_backward(RefAct *a, const Net *n, const double *P, const int *Xb
     }
 }
 
-double net_ref_loss(const Net *n, const double *params, const int *Xb, const int *Yb, int B,
-                    double *grads) {
+double net_ref_pass(const Net *n, const double *params, const int *Xb, const int *Yb, int B,
+                    double *grads, double *const *outs, double *const *douts) {
     RefAct a[NET_MAX_LAYERS];
     alloc_acts(a, n, B);
     double loss = ref_forward(a, n, params, Xb, Yb, B);
     if (grads) ref_backward(a, n, params, Xb, B, grads);
+    for (int l = 0; l < n->n_layers; l++) {
+        size_t sz = (size_t)B * n->layer[l].rows * n->layer[l].cols * sizeof(double);
+        if (outs && outs[l]) memcpy(outs[l], a[l].out, sz);
+        if (douts && douts[l] && grads) memcpy(douts[l], a[l].dout, sz);
+    }
     free_acts(a, n);
     return loss;
+}
+
+double net_ref_loss(const Net *n, const double *params, const int *Xb, const int *Yb, int B,
+                    double *grads) {
+    return net_ref_pass(n, params, Xb, Yb, B, grads, NULL, NULL);
 }
