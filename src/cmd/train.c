@@ -635,8 +635,8 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     const double held = n->seq ? loss[2] : loss[1];
     if (eval_mode(o) && o->out && !stop_signal) {  // --out keeps the best by held-out loss
         if (r->ts.best_loss >= 0 && !(held < r->ts.best_loss)) {
-            printf("kept %s: its %s loss %.4f is below the final model's\n", o->out,
-                   n->seq ? "test" : "val", r->ts.best_loss);
+            printf("kept %s: the best model, %s loss %.4f (the final one's: %.4f)\n", o->out,
+                   n->seq ? "test" : "val", r->ts.best_loss, held);
         } else {
             r->ts.best_loss = held;
             save_checkpoint(&r->saved, o->out, n, &r->d.vocab, &r->ts, &r->out, "");
