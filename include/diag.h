@@ -6,13 +6,15 @@
 //
 // Everything is read from what the step leaves (each kind's LayerProbe, net_table.h) and
 // from a copy of the parameters taken before it, into buffers allocated once (diag_alloc).
-// A step without statistics calls nothing here. For a weight the fused SGD step updates
-// inside its GEMM (no gradient kept), its gradient is rebuilt from the layer's input and
-// output gradient (one GEMM); the training bits never change.
+// A step without statistics calls nothing here. A weight the fused SGD step updates inside
+// its GEMM keeps no gradient: its update, read back, is lr times it (or, for an update
+// lost in the weight's rounding, the gradient is rebuilt from the layer's input and output
+// gradient by one GEMM). The training bits never change.
 //
 // Conventions, as PyTorch's: std unbiased (torch.std); a histogram of DIAG_BINS bins over
 // the values' range ([-1, 1] for tanh), density = count / (counted * bin width)
-// (torch.histogram(density=True)). Saturation: tanh |t| > 0.97 (part 3); GELU input
+// (torch.histogram(density=True)), a value's bin found in float: floor((x - lo) *
+// DIAG_BINS / (hi - lo)), the top value in the last bin. Saturation: tanh |t| > 0.97 (part 3); GELU input
 // < -3, its flat tail (output within 0.004 of 0, slope under 0.012). Rows a packed batch
 // only pads (makemore.py's target -1) are not counted.
 #ifndef MAKEMORE_DIAG_H
@@ -57,8 +59,10 @@ void diag_alloc(Diag *d, const Net *n);
 void diag_free(Diag *d);
 // Before a step with statistics: the parameters as they are.
 void diag_before_step(Diag *d, const Net *n);
-// After it: every statistic.
-void diag_after_step(Diag *d, const Net *n);
+// After it: every statistic. lr: the step's SGD learning rate (the gradient of a weight
+// updated inside its GEMM is std(update) / lr, or, where the update is too small against
+// the weight's float rounding to read it back, rebuilt by one GEMM); 0 for AdamW.
+void diag_after_step(Diag *d, const Net *n, float lr);
 
 // The statistics of x [rows, cols] (row r skipped when skip && skip[r] < 0): nl NONE
 // (saturated 0, histogram over [min, max]), TANH (|x| > 0.97; over [-1, 1]) or GELU

@@ -35,9 +35,9 @@ int train_diag_open(TrainDiag *t, const char *dir, long every, const Net *n, lon
 static inline int train_diag_due(const TrainDiag *t, long i) { return t->dir && i % t->every == 0; }
 // Before a step with statistics.
 void train_diag_before(TrainDiag *t, const Net *n);
-// After step i with its loss: the chunk's sum; when the chunk ends, its row; with
-// statistics (due: train_diag_due was 1 before it), their rows.
-void train_diag_after(TrainDiag *t, const Net *n, long i, float loss, int due);
+// After step i (its loss, its learning rate): the chunk's sum; when the chunk ends, its
+// row; with statistics (due: train_diag_due was 1 before it), their rows.
+void train_diag_after(TrainDiag *t, const Net *n, long i, float loss, float lr, int due);
 // A held-out loss after step i.
 void train_diag_val(TrainDiag *t, long i, double val);
 // The end of the run's steps (the last one: i): the last chunk's row, however short.

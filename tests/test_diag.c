@@ -108,12 +108,12 @@ static void stat_case(NetNonlin nl, int masked) {
     for (int r = 0; r < R; r++) skip[r] = masked && r % 5 == 3 ? -1 : 1;
     DiagStat s;
     diag_stat(&s, x, R, C, masked ? skip : NULL, nl, nl == NET_NL_GELU ? pre : NULL);
-    Ref r = ref_stat(xd, R, C, masked ? skip : NULL, nl, pd, s.lo, s.hi, 0.0);
+    // bins: the engine finds them in float, the reference by comparing with the edges in
+    // double: a value within 1e-6 of the range from an edge may fall on either side
+    Ref r = ref_stat(xd, R, C, masked ? skip : NULL, nl, pd, s.lo, s.hi, 1e-6 * (s.hi - s.lo));
     char what[64];
     snprintf(what, sizeof what, "diag_stat %s%s", NET_NL_NAMES[nl], masked ? " masked" : "");
     same_stat(&s, &r, 1e-12, 1e-12, what);
-    for (int k = 0; k < DIAG_BINS; k++)  // the same values: every bin exactly
-        CHECK(fabs(s.density[k] * s.count * (s.hi - s.lo) / DIAG_BINS - r.bins[k]) < 1e-6, "%s bin %d", what, k);
     if (nl == NET_NL_TANH) CHECK(s.lo == -1 && s.hi == 1, "%s: range [%g, %g]", what, s.lo, s.hi);
     else CHECK(s.lo == r.lo && s.hi == r.hi, "%s: range [%g, %g], values in [%g, %g]", what, s.lo, s.hi, r.lo, r.hi);
     if (nl != NET_NL_NONE) CHECK(s.saturated > 0.05, "%s: the case saturates (%.3f)", what, s.saturated);
@@ -151,16 +151,18 @@ static double std_d(const double *x, size_t n) {
     return sqrt(s / (double)(n - 1));
 }
 
-// One step of cfg (SGD: lr 0.1; AdamW: lr 0.01, weight decay 0.1) with statistics; the
-// twin from the parameters before it.
-static void family_case(NetArch arch, Norm norm, Optim optim, const char *name) {
+// One step of cfg (SGD: lr sgd_lr; AdamW: lr 0.01, weight decay 0.1) with statistics; the
+// twin from the parameters before it. A tiny SGD lr leaves updates within the weights'
+// rounding: the fused weights' gradients are then rebuilt (diag.c), and the updates are
+// that rounding, not lr * grad (not compared).
+static void family_case(NetArch arch, Norm norm, Optim optim, float sgd_lr, const char *name) {
     NetConfig c = {.arch = arch, .V = 27, .T = arch == ARCH_WAVENET ? 4 : 3, .E = 6, .H = 24,
                    .layers = 2, .heads = 1, .bessel = 1, .bn_stats = BN_STATS_CALIBRATE,
                    .momentum = 0.1f, .optim = optim, .norm = norm};
     Err err;
     CHECK(net_config_check(&c, &err) == 0, "%s: %s", name, err.msg);
     const int B = 32;
-    const float lr = optim == OPTIM_SGD ? 0.1f : 0.01f, wd = optim == OPTIM_SGD ? 0 : 0.1f;
+    const float lr = optim == OPTIM_SGD ? sgd_lr : 0.01f, wd = optim == OPTIM_SGD ? 0 : 0.1f;
     Net n;
     net_alloc(&n, &c, B);
     Rng g;
@@ -177,7 +179,7 @@ static void family_case(NetArch arch, Norm norm, Optim optim, const char *name) 
         net_backward(&n);
         net_adamw(&n, lr, wd, 1);
     }
-    diag_after_step(&d, &n);
+    diag_after_step(&d, &n, optim == OPTIM_SGD ? lr : 0.0f);
 
     double *P = xcalloc(n.num_params, sizeof(double)), *G = xcalloc(n.num_params, sizeof(double));
     for (size_t i = 0; i < n.num_params; i++) P[i] = d.before[i];
@@ -228,7 +230,7 @@ static void family_case(NetArch arch, Norm norm, Optim optim, const char *name) 
             u[e] = optim == OPTIM_SGD ? lr * gv : P[t->off + e] * lr * wd + lr * gv / (fabs(gv) + NET_ADAM_EPS);
         }
         double us = std_d(u, t->numel);
-        CHECK(fabs(p->update_std - us) <= 1e-3 * us, "%s %s: std(update) %.9g, reference %.9g", name,
+        CHECK(lr < 1e-4f || fabs(p->update_std - us) <= 1e-3 * us, "%s %s: std(update) %.9g, reference %.9g", name,
               t->name, p->update_std, us);
         xfree(u);
     }
@@ -243,12 +245,17 @@ static void family_case(NetArch arch, Norm norm, Optim optim, const char *name) 
     net_free(&n);
 }
 
-static void test_mlp_batchnorm_sgd(void) { family_case(ARCH_MLP, NORM_BATCHNORM, OPTIM_SGD, "mlp"); }
-static void test_mlp_plain_stack_sgd(void) { family_case(ARCH_MLP, NORM_NONE, OPTIM_SGD, "mlp --norm none"); }
-static void test_wavenet_sgd(void) { family_case(ARCH_WAVENET, NORM_BATCHNORM, OPTIM_SGD, "wavenet"); }
-static void test_mlp_adamw(void) { family_case(ARCH_MLP, NORM_BATCHNORM, OPTIM_ADAMW, "mlp adamw"); }
+static void test_mlp_batchnorm_sgd(void) { family_case(ARCH_MLP, NORM_BATCHNORM, OPTIM_SGD, 0.1f, "mlp"); }
+static void test_mlp_plain_stack_sgd(void) {
+    family_case(ARCH_MLP, NORM_NONE, OPTIM_SGD, 0.1f, "mlp --norm none");
+}
+static void test_wavenet_sgd(void) { family_case(ARCH_WAVENET, NORM_BATCHNORM, OPTIM_SGD, 0.1f, "wavenet"); }
+static void test_mlp_tiny_lr_rebuilt(void) {
+    family_case(ARCH_MLP, NORM_BATCHNORM, OPTIM_SGD, 1e-9f, "mlp, lr 1e-9 (gradients rebuilt)");
+}
+static void test_mlp_adamw(void) { family_case(ARCH_MLP, NORM_BATCHNORM, OPTIM_ADAMW, 0, "mlp adamw"); }
 static void test_mlp_plain_stack_adamw(void) {
-    family_case(ARCH_MLP, NORM_NONE, OPTIM_ADAMW, "mlp --norm none adamw");
+    family_case(ARCH_MLP, NORM_NONE, OPTIM_ADAMW, 0, "mlp --norm none adamw");
 }
 
 // ---- makemore.py's types against their twins --------------------------------------------
@@ -323,7 +330,7 @@ static void seq_case(NetArch arch, MmType type) {
     net_forward(&n, n.Xb, n.Yb, 1);
     net_backward(&n);
     net_adamw(&n, 5e-4f, 0.01f, 1);
-    diag_after_step(&d, &n);
+    diag_after_step(&d, &n, 0.0f);
 
     MmConfig mc = {type, c.V, c.T, c.layers, c.heads, c.E, c.H};
     int nt = mm_tensors(&mc, NULL, 0);
@@ -414,6 +421,7 @@ TEST_MAIN {
     RUN_TEST(test_mlp_batchnorm_sgd);
     RUN_TEST(test_mlp_plain_stack_sgd);
     RUN_TEST(test_wavenet_sgd);
+    RUN_TEST(test_mlp_tiny_lr_rebuilt);
     RUN_TEST(test_mlp_adamw);
     RUN_TEST(test_mlp_plain_stack_adamw);
     RUN_TEST(test_bigram);

@@ -3,7 +3,8 @@
 # batchnorm and the step (test_syncbn under mpirun), per-step losses within 1e-5 relative and
 # the same eval losses, bit-identical repeats with a fixed P, one printer, checkpoint and
 # resume, a refused resume with another P, SIGINT, a killed rank, a batch that P does not
-# divide; the same for a WaveNet of the MLP family (losses, resume, another P). Skipped
+# divide; the same for a WaveNet of the MLP family (losses, resume, another P); --diag
+# refused. Skipped
 # (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
 # Env: MAKEMORE (binary), NAMES (names.txt), BUILD. Prints "N passed, N failed".
 . "$(dirname "$0")/lib.sh"
@@ -121,5 +122,12 @@ $M train --data "$W" --resume "$T/whalf.st" --steps 400 >/dev/null 2>"$T/err"
 rc=$?
 check "wavenet: resume with another number of processes: exit 2, says mpirun -np 2" \
     '[ $rc -eq 2 ] && grep -q "trained on 2 processes.*mpirun -np 2" "$T/err"' "rc=$rc $(cat "$T/err")"
+
+# --diag under P ranks: refused in one line before any work (its statistics would be one
+# rank's share of the batch), nothing written.
+timeout 120 $MPIRUN $M train --data "$W" --steps 5 --threads 1 --diag "$T/dg" >"$T/dg.out" 2>"$T/dg.err"
+rc=$?
+check "--diag under mpirun -np 2: exit 2, one line, no directory made" \
+    '[ $rc -eq 2 ] && grep -q "diag with 2 MPI ranks" "$T/dg.err" && [ ! -e "$T/dg" ]' "rc=$rc $(head -3 "$T/dg.err")"
 
 finish

@@ -195,7 +195,7 @@ int gc_net(const NetConfig *cfg, int B, uint64_t seed, const char *dump_path) {
         static Diag d;  // the pass's statistics (its "update" is none: nothing stepped)
         diag_alloc(&d, &n);
         diag_before_step(&d, &n);
-        diag_after_step(&d, &n);
+        diag_after_step(&d, &n, 0.0f);
         int failed = dump(dump_path, &n, n.grads, B, &d, &err);
         diag_free(&d);
         if (failed) {

@@ -484,7 +484,7 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
         if (net_nonfinite(n, 1, what, sizeof what) ||
             ((i + 1) % GUARD_FULL_EVERY == 0 && net_nonfinite(n, 0, what, sizeof what)))
             diverged(i, lr, what, saved, out, live);
-        if (diag->dir) train_diag_after(diag, n, i, loss, due);
+        if (diag->dir) train_diag_after(diag, n, i, loss, lr, due);
         if (o->makemore_lines ? i % 10 == 0 : i % o->print_every == 0) {
             if (live) fputs("\r\033[K", stderr);
             if (o->makemore_lines)  // makemore.py's line

@@ -88,12 +88,12 @@ static void loss_row(TrainDiag *t, long i) {
     t->loss_n = 0;
 }
 
-void train_diag_after(TrainDiag *t, const Net *n, long i, float loss, int due) {
+void train_diag_after(TrainDiag *t, const Net *n, long i, float loss, float lr, int due) {
     t->loss_sum += loss;
     t->loss_n++;
     if ((i + 1) % t->every == 0) loss_row(t, i);
     if (!due) return;
-    diag_after_step(&t->d, n);
+    diag_after_step(&t->d, n, n->cfg.optim == OPTIM_SGD ? lr : 0.0f);
     stats_rows(t, n, i);
 }
 
