@@ -150,7 +150,7 @@ static void picture_head(FILE *f, const Plot *p, int k, const char *title, const
                          const char *yl) {
     fputs("set output ", f);
     put_quoted(f, p->tmp[k], '\'');
-    fputs("\nreset\nset grid\nset key outside right top\nset title ", f);
+    fputs("\nreset\nset grid\nset key below\nset title ", f);
     put_quoted(f, title, '"');
     fputs("\nset xlabel ", f);
     put_quoted(f, xl, '"');

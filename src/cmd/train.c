@@ -371,7 +371,7 @@ static int eval_mode(const TrainOpts *o) { return o->eval_every && !o->makemore_
 // ones: the split is shuffled by words); the run's end calibrates on all of them. The
 // calibration runs the layers below each batchnorm again (net_calibrate), so its cost grows
 // with the depth's square: at 8192 examples a 4-layer mlp's evaluation costs about as much
-// as 300 of its steps, and the statistics' standard error is 1% of each unit's spread.
+// as 350 of its steps, and the statistics' standard error is 1% of each unit's spread.
 #define EVAL_CALIBRATE 8192
 
 // The held-out split: val, or makemore.py's test (its split has no val).
