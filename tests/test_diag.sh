@@ -130,6 +130,20 @@ check "--out keeps the best model by val loss (lr 3 from step 200 makes the late
 "$M" eval --model "$T/best.st" --data "$WORDS" >"$T/evb" 2>&1
 check "the kept model loads (makemore eval)" '[ $? -eq 0 ] && grep -q "^val " "$T/evb"' "$(cat "$T/evb")"
 
+# A stop (SIGINT) with --eval-every checkpoints beside the best model, never over it, and
+# the command it prints continues the run with that --out (and --diag, --eval-every).
+(cd "$T" && exec "$M" train $BASE --steps 100000000 --eval-every 100 --out sig.st --log sig.csv \
+    --diag sigd --diag-every 100 >sig.out 2>sig.err) &
+pid=$!
+i=0
+while [ "$(cat "$T/sig.csv" 2>/dev/null | wc -l)" -lt 400 ] && [ $i -lt 3000 ]; do sleep 0.01; i=$((i + 1)); done
+kill -INT "$pid"; wait "$pid"; rc=$?
+cmd=$(sed -n 's/.*continue with: //p' "$T/sig.err")
+check "SIGINT with --eval-every: exit 130, the stop's checkpoint beside the best model" \
+    '[ $rc -eq 130 ] && [ -s "$T/makemore-interrupted.safetensors" ] && [ -s "$T/sig.st" ] &&
+     case "$cmd" in *"--out sig.st"*"--diag sigd"*|*"--diag sigd"*"--out sig.st"*) true ;; *) false ;; esac &&
+     case "$cmd" in *"--eval-every 100"*) true ;; *) false ;; esac' "exit $rc; $(cat "$T/sig.err")"
+
 # ---- bad input ------------------------------------------------------------------------------
 one_line() {  # NAME STATUS PATTERN, after "$M" ... >"$T/e" 2>&1; rc=$?
     want=$2

@@ -253,7 +253,8 @@ int train_opts_check_resume(const TrainOpts *o, const NetConfig *c, const TrainS
 
 // The command that continues a stopped run: every path shell-quoted (one line whatever
 // they hold), and every flag the checkpoint does not record (FL_CONTINUE rows that differ
-// from their default, and the FL_ALWAYS ones). Caller frees.
+// from their default, and the FL_ALWAYS ones), and --out when the checkpoint is another
+// file (--eval-every's best model). Caller frees.
 char *train_opts_continue_command(const TrainOpts *o, const char *ckpt) {
     const FlagTable *t = train_flags();
     TrainOpts def;
@@ -282,6 +283,11 @@ char *train_opts_continue_command(const TrainOpts *o, const char *ckpt) {
         ADD(" %s %s", f->name, qv ? qv : "?");
         free(qv);
         if (!strcmp(f->name, "--data")) ADD(" --resume %s", q ? q : "?");
+    }
+    if (o->out && strcmp(o->out, ckpt)) {  // --eval-every: the stop's checkpoint is not --out
+        char *qo = outfile_shell_quote(o->out);
+        ADD(" --out %s", qo ? qo : "?");
+        free(qo);
     }
     #undef ADD
     free(q);
