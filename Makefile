@@ -115,7 +115,9 @@ run: $(OUT)/makemore data/names.txt
 	$(OUT)/makemore train --data data/names.txt --out $(OUT)/model.safetensors --log $(OUT)/loss.csv \
 	  --diag $(OUT)/diag --eval-every 10000
 
-# Fuzzing (clang + libFuzzer; Debian: clang, libclang-rt-14-dev):
+# Fuzzing (clang + libFuzzer; Debian: clang, libclang-rt-14-dev): every file format and
+# command line the engine reads from a user -- the words file (fuzz_words), a checkpoint
+# (fuzz_checkpoint), a GEMM plan (fuzz_plan), the sweep's arguments (fuzz_sweep):
 #   make fuzz          each target for FUZZ_TIME seconds (default 300), one after the other
 #   make fuzz-quick    each for 30 s (CI)
 # Binaries in build/fuzz/; new inputs go to tests/fuzz/corpus-run/<name>/ and crashes to
@@ -125,7 +127,7 @@ run: $(OUT)/makemore data/names.txt
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 300
 FUZZ_OUT     := build/fuzz
-FUZZ_TARGETS := fuzz_words fuzz_checkpoint fuzz_diagcsv
+FUZZ_TARGETS := fuzz_words fuzz_checkpoint fuzz_plan fuzz_sweep fuzz_diagcsv
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -Wall -Wextra -Wno-pass-failed -Iinclude \
                 $(filter -I/% -D%,$(CFLAGS)) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

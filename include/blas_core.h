@@ -4,6 +4,7 @@
 #define MAKEMORE_BLAS_CORE_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 // Call first in main(). Two things, the same for every binary:
 // 1. The core. Debian's OpenBLAS 0.3.21 runs its generic "Prescott" (SSE3) kernels on CPUs
@@ -19,6 +20,24 @@
 //    OpenBLAS would have divided a GEMM among threads.
 // Returns only when no restart was needed, or it failed.
 void blas_setup(char **argv);
+
+// Under a memory limit (ulimit -v: RLIMIT_AS; ulimit -d: RLIMIT_DATA), run before any
+// library's constructor (the executable's .preinit_array: main.c). OpenBLAS's OpenMP build
+// maps one 128 MiB buffer per thread it counts when it loads (OMP_NUM_THREADS, else the
+// cores), and one more for each GEMM call running besides; when a mapping fails it retries
+// forever, at 100% CPU, before main. So: no limit, nothing; room for fewer buffers than
+// threads, OMP_NUM_THREADS is set to what fits until blas_setup puts the user's back (the
+// pool's size is the user's); room for fewer than two, -1 with msg (one line: the limit,
+// what OpenBLAS needs, the limit to give) and the program must stop.
+int blas_preinit(char *msg, size_t len);
+// Its rule: of `threads` OpenBLAS would count, how many may map their buffer at load in
+// `room` bytes (a margin kept; one buffer more must fit for a GEMM call): threads, or
+// fewer, or 0 when not even two buffers fit.
+int blas_buffers_fit(uint64_t room, int threads);
+// The GEMM calls that may run at once without OpenBLAS mapping a new buffer: 0 when no
+// limit was found (any number), else at least 1 (the engine's tiles then fork to at most
+// this many threads: the same bits, blas.h).
+int blas_callers_max(void);
 
 // "OpenBLAS 0.3.21, core Haswell, OpenMP threading" into buf, followed by
 // " (restarted: OpenBLAS chose 'Prescott')" when blas_setup re-executed the program.

@@ -47,4 +47,16 @@ void cmd_fail(const char *cmd, int status, const char *fmt, ...)
 // cmd_fail with err's message.
 void cmd_fail_err(const char *cmd, int status, const Err *err) __attribute__((noreturn));
 
+// Every write is checked, stdout's too. cmd_stdout_track (first thing in main) puts stdout
+// through a stream of the same buffering over fd 1 that keeps the errno of the first write
+// that failed (stdio itself forgets it once the buffer is dropped) and writes on after
+// EINTR. cmd_stdout_errno flushes stdout: 0, or that errno (ENOSPC, EIO, EPIPE where
+// SIGPIPE is ignored; EIO when unknown).
+void cmd_stdout_track(void);
+int cmd_stdout_errno(void);
+// The end of a command's output: returns status when stdout took it all, else fails with
+// one line naming the error ("writing to stdout failed (No space left on device); the
+// output is incomplete"), exit 1. Every command that prints returns through it.
+int cmd_stdout_done(const char *cmd, int status);
+
 #endif

@@ -42,6 +42,10 @@ void std_fds_ensure(void);
 // commands that ends the process: one line, exit status 1.
 void *xcalloc(size_t count, size_t size);
 void xfree(void *p);
+// A module's scratch, grown (never shrunk): p when *cap >= need, else p freed and a new
+// zeroed block of need elements (*cap = need). The first growth registers at_exit (the
+// module's function that frees its scratch) with atexit.
+void *xgrow(void *p, size_t *cap, size_t need, size_t elem, void (*at_exit)(void));
 
 double now_seconds(void);  // monotonic clock
 

@@ -63,8 +63,9 @@ typedef struct {
 } Split;
 
 // Reads path. Errors (file, line and what is allowed): missing / unreadable / a
-// directory, no words, a word containing '.', NUL or a non-printable byte, a line
-// longer than MAX_WORD_LEN.
+// directory, a FIFO or device (refused at once, never waited on), no words, a word
+// containing '.', NUL or a non-printable byte, a line longer than MAX_WORD_LEN. A UTF-8
+// byte-order mark opening the file is skipped.
 int words_load(Words *out, const char *path, Err *err);
 // Same rules on an in-memory buffer (used by the fuzzer); name is used in messages.
 int words_parse(Words *out, const char *data, size_t len, const char *name, Err *err);

@@ -7,7 +7,9 @@
 // stopped by a signal the ranks agreed on) finalises MPI; any other status (a failure seen
 // by this rank alone, a usage error) aborts the whole job with MPI_Abort, so no other rank
 // waits forever for it. A rank killed outright is mpirun's to notice: it stops the others
-// and exits non-zero.
+// and exits non-zero. The flags are read before dist_init: a bad flag is every rank's, so
+// each exits 2 without MPI (no MPI_Abort and its banner), rank 0 alone saying why; mpirun
+// still adds its own notice of a non-zero exit, which `mpirun -q` leaves out.
 #ifndef MAKEMORE_DIST_H
 #define MAKEMORE_DIST_H
 
@@ -24,6 +26,9 @@ int dist_size(void);
 int dist_local_size(void);
 // 1 when this process was started by mpirun (whatever the build).
 int dist_launched(void);
+// This process's rank as mpirun's environment gives it, before dist_init (0 when not
+// launched): for what every rank finds alike, said by rank 0 alone.
+int dist_launch_rank(void);
 // 1 when built with MPI.
 int dist_built(void);
 // "built without MPI", "Open MPI v4.1.4; 1 process (not under mpirun)", "Open MPI v4.1.4;

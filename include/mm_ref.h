@@ -1,5 +1,5 @@
 // mm_ref.h: the float64 twins of makemore.py's six models (bigram, mlp, bow, rnn, gru,
-// transformer), the referees of `makemore gradcheck --type T` and of the engine's tests.
+// transformer), the referees of `makemore gradcheck --arch T` and of the engine's tests.
 // Each twin is plain loops in double (no BLAS, no engine kernel), written from makemore.py's
 // classes: the same parameters under makemore.py's state_dict names, in its order and in
 // PyTorch's layouts (an nn.Linear weight is [out, in]; buffers such as the attention masks
@@ -44,6 +44,17 @@ double mm_ref_loss(const MmConfig *c, const double *const *P, const int *X, cons
 // (Y < 0 ignored); dlogits (may be NULL) [N,V] receives its gradient (0 on ignored rows).
 // Returns NAN when no row counts.
 double mm_ref_ce(const double *logits, const int *Y, int N, int V, double *dlogits);
+
+// Tensor i of a twin's list (written when i < max): name, ndim, and PyTorch's shape [s0] or
+// [s0, s1] (s1 ignored when ndim is 1).
+void mm_ref_info(MmTensorInfo *out, int max, int i, const char *name, int ndim, int s0, int s1);
+// nn.Linear in double: out[n,o] = b[o] + sum_i W[o,i] in[n,i]     W [n_out, n_in], b [n_out]
+void mm_ref_linear(double *out, const double *in, const double *W, const double *b, int N,
+                   int n_in, int n_out);
+// Its backward: dW = dout^T in and db = sum_n dout (overwritten); din += dout W (accumulated,
+// din may be NULL).
+void mm_ref_linear_back(double *din, double *dW, double *db, const double *dout, const double *in,
+                        const double *W, int N, int n_in, int n_out);
 
 // One per type, as mm_tensors and mm_ref_loss for c->type (the dispatch is mm_ref.c).
 int mm_ref_bigram_tensors(const MmConfig *c, MmTensorInfo *out, int max);

@@ -10,8 +10,9 @@
 //   makemore.py's six types on its sequences (X, Y [B,T], targets -1 ignored), under its
 //   state_dict names, PyTorch's initialisation, AdamW:
 //   bigram          BIGRAM (a [V,V] table of logits)
-//   bengio          CONTEXT (the T previous tokens, <BLANK> before the start) ->
-//                   LINEAR_TANH -> LINEAR_OUT   (makemore.py's "mlp": Bengio et al. 2003)
+//   bengio          CONTEXT (the T previous tokens, <BLANK> before the start; their
+//                   Linear through projection tables, tanh) -> LINEAR_OUT
+//                   (makemore.py's "mlp": Bengio et al. 2003)
 //   bow             TOKPOS -> BOW (causal average + MLP, both residual) -> LINEAR_OUT
 //   rnn, gru        EMBED -> RNN | GRU (backprop through time) -> LINEAR_OUT
 //   transformer     TOKPOS -> n_layer x TBLOCK -> LAYERNORM -> LINEAR_OUT (no bias)

@@ -82,5 +82,9 @@ int outfile_same(const char *x, const char *y);
 // it holds only safe characters; in single quotes when it is printable UTF-8; else in
 // bash's $'...' with every other byte as \xNN. Caller frees (NULL when out of memory).
 char *outfile_shell_quote(const char *path);
+// A command to print: first, then argv[1..argc) each shell-quoted (outfile_shell_quote), then
+// append unless it is NULL or already one of the arguments: "sweep --seeds 1-3 --resume".
+// Caller frees (NULL when out of memory).
+char *outfile_shell_command(const char *first, int argc, char *const *argv, const char *append);
 
 #endif

@@ -52,8 +52,10 @@ void bigram_backward(float *dW, const float *dlogits, const int *X, int N, int V
 // rows that multiply the token k places back),
 //   hpre[b,t] = emb_cat[b,t] . W1 = sum_k P_k[X[b,t-k]],  P_k = wte . W1_k  [V+1, H]
 // (X[b,t-k] read as the <BLANK> row V for t < k). The tables cost T (V+1) E H multiply-adds
-// where the product costs B T (T E) H: 64 times fewer at makemore.py's sizes. The backward
-// the same way: S_k[v] = sum of dpre over the positions whose k-th context token is v, then
+// and the rows' sums B T T H adds, where the product costs B T (T E) H multiply-adds: at
+// makemore.py's sizes on names.txt (B 32, T 16, V+1 28, E = H = 64) 1.8 M and 0.5 M against
+// 33.6 M. The backward the same way: S_k[v] = sum of dpre over the positions whose k-th
+// context token is v, then
 //   dW1_k = wte^T . S_k,   dwte = sum_k S_k . W1_k^T.
 // Positions: the rows of `pos` ([rows] entries b*T + t); P, S: [T, V+1, H].
 void context_tables(float *P, const float *wte, const float *W1, int T, int E, int V1, int H);

@@ -1,8 +1,10 @@
 // main.c: `makemore <command> [flags]`.
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "blas_core.h"
+#include "cli.h"
 #include "common.h"
 #include "dist.h"
 #include "gradcheck.h"
@@ -27,9 +29,22 @@ static void usage(FILE *f) {
             "transformer ... (makemore --input-file FILE --help lists its flags)\n");
 }
 
+// First of all, before any library's constructor (the executable's .preinit_array runs
+// before them): under a memory limit OpenBLAS's would spin forever (blas_core.h).
+static void preinit(int argc, char **argv, char **envp) {
+    (void)argc, (void)argv, (void)envp;
+    char msg[512];
+    if (blas_preinit(msg, sizeof msg) != 0) {
+        say(NULL, "%s", msg);
+        _exit(EXIT_RUNTIME);
+    }
+}
+__attribute__((section(".preinit_array"), used)) static void (*preinit_hook)(int, char **, char **) = preinit;
+
 int main(int argc, char **argv) {
     std_fds_ensure();  // no data file may take fd 0, 1 or 2
     blas_setup(argv);  // may re-execute with OPENBLAS_CORETYPE set
+    cmd_stdout_track();  // every write to stdout checked, its errno kept (cli.h)
     static const char allowed[] = "allowed: train, sample, eval, gradcheck, sweep, plan, plot; see 'makemore --help'";
     if (argc < 2) {
         say(NULL, "no command given (%s)", allowed);
@@ -39,12 +54,14 @@ int main(int argc, char **argv) {
     if (makemore_cli_form(argc, argv)) return makemore_cli_main(argc, argv);
     if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
         usage(stdout);
-        return 0;
+        return cmd_stdout_done(NULL, 0);
     }
     if (!strcmp(cmd, "train") && dist_launched() && !dist_built()) {
-        // Every rank would train alone and write the same --out.
-        say(NULL, "train: this makemore was built without MPI, so under mpirun every rank would "
-            "train alone; build with make MPI=1 for data-parallel training, or run without mpirun");
+        // Every rank would train alone and write the same --out. Rank 0 says so for all.
+        if (dist_launch_rank() == 0)
+            say(NULL, "train: this makemore was built without MPI, so under mpirun every rank "
+                "would train alone; build with make MPI=1 for data-parallel training, or run "
+                "without mpirun");
         return EXIT_USAGE;
     }
     if (!strcmp(cmd, "train")) return train_main(argc - 1, argv + 1);

@@ -203,7 +203,7 @@ poke() {
 E="$M eval --accept-unchecked --data $W --model"
 expect_ok "checkpoint: control (eval of the unchecked file with --accept-unchecked)" $E "$U"
 expect "checkpoint: missing" 1 "makemore eval: $IN/none.st: cannot open: No such file" $E "$IN/none.st"
-expect "checkpoint: a directory" 1 "$IN: not a regular file" $E "$IN"
+expect "checkpoint: a directory" 1 "$IN: is a directory" $E "$IN"
 : >"$IN/empty.st"
 expect "checkpoint: empty" 1 "empty.st: 0 bytes, too short for the 8-byte header length" $E "$IN/empty.st"
 expect "checkpoint: a words file (wrong magic)" 1 "header length" $E "$W"

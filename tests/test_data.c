@@ -5,9 +5,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "crc32c.h"
 #include "data.h"
 
 static int parse(Words *w, const char *bytes, size_t len, Err *err) {
@@ -150,7 +152,45 @@ static void test_load_errors(void) {
     unlink(path);
     snprintf(path, sizeof path, "%s/empty.txt", dir);
     unlink(path);
+
+    // A FIFO (no writer: a blocking open would wait forever) and a device: refused at once.
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo");
+    CHECK(words_load(&w, path, &err) == -1, "FIFO accepted");
+    CHECK(strstr(err.msg, path) && strstr(err.msg, "not a regular file"), "message: %s", err.msg);
+    unlink(path);
+    CHECK(words_load(&w, "/dev/zero", &err) == -1, "/dev/zero accepted");
+    CHECK(strstr(err.msg, "/dev/zero: not a regular file"), "message: %s", err.msg);
     rmdir(dir);
+}
+
+// A UTF-8 byte-order mark opening the file is no letter: the words and vocabulary of the
+// same file without it; the fingerprint covers every byte; a BOM elsewhere is bytes.
+static void test_bom(void) {
+    static const char with[] = "\xef\xbb\xbf" "ab\r\nba\r\nb\r\n", without[] = "ab\r\nba\r\nb\r\n";
+    Words a, b;
+    Err err = {{0}};
+    CHECK(PARSE_LIT(&a, with, &err) == 0, "rejected: %s", err.msg);
+    CHECK(PARSE_LIT(&b, without, &err) == 0, "rejected: %s", err.msg);
+    Vocab va, vb;
+    vocab_build(&va, &a);
+    vocab_build(&vb, &b);
+    CHECK(a.n == 3 && strcmp(a.w[0], "ab") == 0 && strcmp(a.w[2], "b") == 0, "words: %d, first '%s'", a.n,
+          a.n ? a.w[0] : "");
+    CHECK(va.V == 3 && vb.V == 3 && memcmp(va.itos, vb.itos, 3) == 0, "vocabulary %d (%.*s), without the BOM %d",
+          va.V, va.V, va.itos, vb.V);
+    CHECK(a.file_bytes == sizeof with - 1 && a.file_crc == crc32c(0, with, sizeof with - 1),
+          "fingerprint %llu bytes", (unsigned long long)a.file_bytes);
+    words_free(&a);
+    words_free(&b);
+    static const char later[] = "ab\n\xef\xbb\xbf" "ba\n";  // on line 2: three bytes >= 0x80
+    CHECK(PARSE_LIT(&a, later, &err) == 0, "rejected: %s", err.msg);
+    vocab_build(&va, &a);
+    CHECK(a.n == 2 && strlen(a.w[1]) == 5 && va.V == 6, "words %d, second %zu bytes, vocabulary %d", a.n,
+          a.n > 1 ? strlen(a.w[1]) : 0, va.V);
+    words_free(&a);
+    static const char only[] = "\xef\xbb\xbf\n\n";
+    CHECK(PARSE_LIT(&a, only, &err) == -1 && strstr(err.msg, "no words"), "a BOM alone: %s", err.msg);
 }
 
 // ---- vocabulary and examples ----------------------------------------------------
@@ -309,6 +349,7 @@ TEST_MAIN {
     RUN_TEST(test_parse_rejects);
     RUN_TEST(test_parse_accepts);
     RUN_TEST(test_load_errors);
+    RUN_TEST(test_bom);
     RUN_TEST(test_vocab);
     RUN_TEST(test_examples_small);
     RUN_TEST(test_split_bounds_match_python);

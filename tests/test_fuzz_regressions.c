@@ -1,8 +1,7 @@
 // test_fuzz_regressions.c: the fuzz targets as plain tests, so that `make test` (and
 // `make test SANITIZE=1`, under ASan + UBSan) replays, without clang or libFuzzer:
-//  - the seed corpora tests/fuzz/corpus_words/, tests/fuzz/corpus_checkpoint/ and
-//    tests/fuzz/corpus_diagcsv/,
-//  - every input in tests/fuzz/regressions/words/, .../checkpoint/ and .../diagcsv/ (a crash
+//  - the seed corpora tests/fuzz/corpus_{words,checkpoint,plan,sweep,diagcsv}/,
+//  - every input in tests/fuzz/regressions/{words,checkpoint,plan,sweep,diagcsv}/ (a crash
 //    the fuzzers find goes there once fixed),
 //  - every truncation of each diagcsv seed, under each of the six files' headers,
 //  - every truncation, and every byte of a checkpoint seed overwritten (0x00, 0xff and
@@ -22,6 +21,12 @@
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_checkpoint_one
 #include "fuzz/fuzz_checkpoint.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_plan_one
+#include "fuzz/fuzz_plan.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_sweep_one
+#include "fuzz/fuzz_sweep.c"
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_diagcsv_one
 #include "fuzz/fuzz_diagcsv.c"
@@ -113,6 +118,53 @@ static void test_diagcsv_corpus(void) {
     printf("  %d seeds, %d regressions, %zu truncations\n", n, r < 0 ? 0 : r, cuts);
 }
 
+// The plan seeds: every one through the target; two made for the lecture's run with the
+// kinds every build has (blas, blas_t), one with CRLF and its ops in another order, are
+// accepted.
+static void test_plan_corpus(void) {
+    int n = replay_dir("tests/fuzz/corpus_plan", fuzz_plan_one);
+    CHECK(n >= 5, "tests/fuzz/corpus_plan: %d inputs (run from the repository root)", n);
+    int r = replay_dir("tests/fuzz/regressions/plan", fuzz_plan_one);
+    static const char *const good[] = {"lecture_blas", "lecture_crlf_any_order"};
+    int nets;
+    Net *net = plan_nets(&nets);
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        char path[256], msg[512] = "";
+        snprintf(path, sizeof path, "tests/fuzz/corpus_plan/%s", good[i]);
+        size_t len;
+        uint8_t *text = read_all(path, &len);
+        CHECK(text != NULL, "cannot read %s", path);
+        if (!text) continue;
+        char line[GEMM_PLAN_TEXT_MAX];
+        snprintf(line, sizeof line, "%.*s", (int)len, (const char *)text);
+        line[strcspn(line, "\r\n")] = '\0';
+        CHECK(gemm_plan_parse(&net[0].plan, line, msg, sizeof msg) == 0, "%s refused: %s", path, msg);
+        free(text);
+    }
+    printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
+}
+
+// The sweep's argument seeds (NUL-separated), and the regressions; two of them by hand:
+// a seed list with a blank (' 1') and a negative one ('-5') are usage errors.
+static void test_sweep_corpus(void) {
+    int n = replay_dir("tests/fuzz/corpus_sweep", fuzz_sweep_one);
+    CHECK(n >= 5, "tests/fuzz/corpus_sweep: %d inputs (run from the repository root)", n);
+    int r = replay_dir("tests/fuzz/regressions/sweep", fuzz_sweep_one);
+    static const char *const bad[] = {" 1", "-5", "1-", "3-1", "1,,2", "0x10"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char *argv[] = {"sweep", "--seeds", (char *)bad[i], NULL};
+        long runs;
+        Err err = {{0}};
+        CHECK(sweep_parse_args(3, argv, &runs, &err) == FLAGS_ERROR && strstr(err.msg, "--seeds"),
+              "--seeds '%s': %s", bad[i], err.msg);
+    }
+    char *ok[] = {"sweep", "--seeds", "1-3,7", "--grid", "lr=0.1,0.05", "--steps", "10", NULL};
+    long runs = 0;
+    Err err = {{0}};
+    CHECK(sweep_parse_args(7, ok, &runs, &err) == FLAGS_OK && runs == 8, "runs %ld: %s", runs, err.msg);
+    printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
+}
+
 // Loads the bytes as a checkpoint (through a memfd); 0 when accepted.
 static int load_bytes(const uint8_t *p, size_t len, unsigned flags, Err *err) {
     int fd = memfd_create("mut", 0);
@@ -176,6 +228,8 @@ TEST_MAIN {
     RUN_TEST(test_words_corpus);
     RUN_TEST(test_diagcsv_corpus);
     RUN_TEST(test_checkpoint_corpus);
+    RUN_TEST(test_plan_corpus);
+    RUN_TEST(test_sweep_corpus);
     RUN_TEST(test_checkpoint_mutations);
     RUN_TEST(test_checksummed_mutations);
     return check_summary();

@@ -8,6 +8,7 @@
 #include "check.h"
 #include "common.h"
 #include "blas.h"
+#include "blas_core.h"
 #include "linear.h"
 #include "rng.h"
 
@@ -109,6 +110,20 @@ static void test_openblas_stays_on_one_thread(void) {
     xfree(A); xfree(B); xfree(C);
 }
 
+// Under a memory limit (blas_core.h): of the threads OpenBLAS counts at load, as many map
+// their 128 MiB buffer as fit with a 16 MiB margin, never fewer than two buffers (one more
+// serves a GEMM call), else none may start.
+static void test_buffers_under_a_limit(void) {
+    const uint64_t MiB = (uint64_t)1 << 20, buf = 128 * MiB, margin = 16 * MiB;
+    CHECK(blas_buffers_fit(2 * buf + margin, 2) == 2, "room for 2, 2 threads: %d", blas_buffers_fit(2 * buf + margin, 2));
+    CHECK(blas_buffers_fit(2 * buf + margin - 1, 2) == 0, "a byte short of 2: %d", blas_buffers_fit(2 * buf + margin - 1, 2));
+    CHECK(blas_buffers_fit(2 * buf, 1) == 0, "no margin: %d", blas_buffers_fit(2 * buf, 1));
+    CHECK(blas_buffers_fit(5 * buf + margin + buf / 2, 16) == 5, "room for 5 of 16: %d",
+          blas_buffers_fit(5 * buf + margin + buf / 2, 16));
+    CHECK(blas_buffers_fit(3 * buf + margin, 1) == 1, "1 thread: %d", blas_buffers_fit(3 * buf + margin, 1));
+    CHECK(blas_buffers_fit(UINT64_MAX, 64) == 64, "no limit: %d", blas_buffers_fit(UINT64_MAX, 64));
+}
+
 static void test_linear_forward_backward(void) {
     const int sizes[][3] = {{32, 30, 200}, {2, 5, 27}, {33, 37, 1}};
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
@@ -188,5 +203,6 @@ TEST_MAIN {
     RUN_TEST(test_gemm_all_transposes);
     RUN_TEST(test_gemm_tiles_thread_independent);
     RUN_TEST(test_openblas_stays_on_one_thread);
+    RUN_TEST(test_buffers_under_a_limit);
     return check_summary();
 }

@@ -3,9 +3,9 @@
 # batchnorm and the step (test_syncbn under mpirun), per-step losses within 1e-5 relative and
 # the same eval losses, bit-identical repeats with a fixed P, one printer, checkpoint and
 # resume, a refused resume with another P, SIGINT, a killed rank, a batch that P does not
-# divide; the same for a WaveNet of the MLP family (losses, resume, another P); --diag
-# refused. Skipped
-# (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
+# divide, a bad flag (one line, no MPI_Abort); the same for a WaveNet of the MLP family
+# (losses, resume, another P) and for makemore.py's six types (losses; the Transformer's
+# resume); --diag refused. Skipped (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
 # Env: MAKEMORE (binary), NAMES (names.txt), BUILD. Prints "N passed, N failed".
 . "$(dirname "$0")/lib.sh"
 if $M train --help 2>/dev/null | grep -q "built without MPI"; then
@@ -62,6 +62,23 @@ rc=$?
 check "--batch 63 on 2 ranks: non-zero exit, the first stderr line says why" \
     '[ $rc -ne 0 ] && head -1 "$T/err" | grep -q "^makemore train: --batch 63 is not a multiple of the 2 MPI ranks"' \
     "rc=$rc $(head -3 "$T/err")"
+
+# A bad flag is every rank's: each exits 2 without MPI_Abort (whose banner followed the
+# line), rank 0 alone saying why; mpirun adds only its notice of a non-zero exit, which
+# mpirun -q leaves out.
+timeout 60 $MPIRUN $M train --steps x >"$T/u.out" 2>"$T/u.err"
+rc=$?
+check "a usage error under mpirun: exit 2, one line from makemore, no MPI_ABORT banner" \
+    '[ $rc -eq 2 ] && [ $(grep -c "makemore" "$T/u.err") -eq 1 ] && grep -q "^makemore train: --steps: .x. is not an integer" "$T/u.err" && ! grep -q "MPI_ABORT\|ORTE_ERROR_LOG\|MPI_Abort" "$T/u.err" && [ ! -s "$T/u.out" ]' \
+    "rc=$rc $(cat "$T/u.err")"
+timeout 60 mpirun -q $ROOT --oversubscribe -np 2 $M train --steps x >"$T/u.out" 2>"$T/u.err"
+rc=$?
+check "the same under mpirun -q: exactly that one line" \
+    '[ $rc -eq 2 ] && [ $(wc -l <"$T/u.err") -eq 1 ] && grep -q "^makemore train: --steps" "$T/u.err"' "rc=$rc $(cat "$T/u.err")"
+timeout 60 $MPIRUN $M train --help >"$T/u.out" 2>"$T/u.err"
+rc=$?
+check "train --help under mpirun: exit 0, printed once" \
+    '[ $rc -eq 0 ] && [ $(grep -c "^usage:" "$T/u.out") -eq 1 ] && [ ! -s "$T/u.err" ]' "rc=$rc $(cat "$T/u.err")"
 
 # SIGINT to mpirun: every rank stops at one agreed step, rank 0 saves once, the job exits
 # non-zero and says how to continue.
@@ -122,6 +139,36 @@ $M train --data "$W" --resume "$T/whalf.st" --steps 400 >/dev/null 2>"$T/err"
 rc=$?
 check "wavenet: resume with another number of processes: exit 2, says mpirun -np 2" \
     '[ $rc -eq 2 ] && grep -q "trained on 2 processes.*mpirun -np 2" "$T/err"' "rc=$rc $(cat "$T/err")"
+
+
+# makemore.py's types (AdamW; the packed batch: each rank weighs its loss by its counted
+# positions): per-step losses within 1e-5 of one process (the Transformer over 1000 steps),
+# the same final losses; the Transformer resumed under mpirun -np 2, bit-identical.
+worst_of() {  # ONE MPI STEPS -> the largest relative per-step difference, or "missing"
+    awk -F, -v want="$3" 'NR == FNR { if (FNR > 1) a[$1] = $2; next }
+        FNR > 1 && ($1 in a) { n++; d = ($2 - a[$1]) / a[$1]; if (d < 0) d = -d; if (d > w) w = d }
+        END { if (n != want) print "missing"; else printf "%.3g\n", w }' "$1" "$2"
+}
+for a in transformer bigram bengio bow rnn gru; do
+    steps=300; [ $a = transformer ] && steps=1000
+    MMT="--arch $a --embd 16 --hidden 16 --data $W --batch 32 --steps $steps --threads 1 --print-every 500 --samples 0"
+    [ $a = transformer ] && MMT="$MMT --layers 2 --heads 2"
+    timeout 300 $MPIRUN $M train $MMT --log "$T/m$a.csv" --out "$T/m$a.st" >"$T/m$a.out" 2>"$T/m$a.err"
+    rc=$?
+    $M train $MMT --log "$T/o$a.csv" >"$T/o$a.out" 2>&1
+    worst=$(worst_of "$T/o$a.csv" "$T/m$a.csv" $steps)
+    grep -E "^(train|test) " "$T/m$a.out" >"$T/ma"
+    grep -E "^(train|test) " "$T/o$a.out" >"$T/oa"
+    check "$a under mpirun -np 2: $steps per-step losses within 1e-5 of one process (worst $worst), the same final losses" \
+        '[ $rc -eq 0 ] && awk -v w="$worst" "BEGIN { exit !(w != \"missing\" && w + 0 <= 1e-5) }" && [ -s "$T/ma" ] && cmp -s "$T/ma" "$T/oa"' \
+        "rc=$rc worst=$worst mpi: $(tr '\n' ' ' <"$T/ma") one: $(tr '\n' ' ' <"$T/oa") $(head -3 "$T/m$a.err")"
+done
+MMT="--arch transformer --layers 2 --heads 2 --embd 16 --hidden 16 --data $W --batch 32 --threads 1 --samples 0"
+timeout 300 $MPIRUN $M train $MMT --steps 500 --out "$T/thalf.st" >/dev/null 2>&1
+timeout 300 $MPIRUN $M train --data "$W" --resume "$T/thalf.st" --steps 1000 --samples 0 --threads 1 >"$T/tres.out" 2>&1
+rc=$?
+check "transformer: checkpoint at step 500 (AdamW's moments with it), resume under mpirun -np 2: bit-identical checkpoint" \
+    '[ $rc -eq 0 ] && cmp -s "$T/thalf.st" "$T/mtransformer.st"' "rc=$rc $(tail -5 "$T/tres.out")"
 
 # --diag under P ranks: refused in one line before any work (its statistics would be one
 # rank's share of the batch), nothing written.

@@ -314,7 +314,16 @@ static void test_bad_lengths(void) {
     CHECK(st_load(&f, "/nonexistent/x.st", &err) == -1 && strstr(err.msg, "/nonexistent/x.st") &&
               strstr(err.msg, "No such file"),
           "message: %s", err.msg);
-    CHECK(st_load(&f, tmpdir, &err) == -1 && strstr(err.msg, "not a regular file"), "message: %s",
+    CHECK(st_load(&f, tmpdir, &err) == -1 && strstr(err.msg, "is a directory"), "message: %s",
+          err.msg);
+    // A FIFO without a writer (a blocking open would wait forever) and a device: at once.
+    char fifo[160];
+    snprintf(fifo, sizeof fifo, "%s/fifo.st", tmpdir);
+    CHECK(mkfifo(fifo, 0600) == 0, "mkfifo %s", fifo);
+    CHECK(st_load(&f, fifo, &err) == -1 && strstr(err.msg, "fifo.st: not a regular file"), "message: %s",
+          err.msg);
+    unlink(fifo);
+    CHECK(st_load(&f, "/dev/zero", &err) == -1 && strstr(err.msg, "not a regular file"), "message: %s",
           err.msg);
 }
 

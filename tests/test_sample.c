@@ -2,13 +2,19 @@
 // layers as matrix-vector products) against the same contexts' rows of a batched
 // inference forward (GEMMs), on random models of the family and contexts of several
 // sizes, in inference mode with non-trivial batchnorm statistics; and sample_word's
-// determinism.
+// determinism. Non-finite logits are an error (sample_draw, sample_print), and through the
+// binary: a checksummed model whose forward overflows is refused by `sample` as by `eval`.
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "check.h"
+#include "data.h"
 #include "net.h"
+#include "net_io.h"
 #include "rng.h"
 #include "sample.h"
 
@@ -93,8 +99,129 @@ static void test_sample_word_deterministic(void) {
     net_free(&n);
 }
 
+// A logit that is NaN or infinite (either sign) is refused: -1, never an index.
+static void test_sample_draw_refuses_nonfinite(void) {
+    const float bad[] = {NAN, INFINITY, -INFINITY};
+    Rng rng;
+    rng_seed(&rng, 5);
+    for (int k = 0; k < 3; k++)
+        for (int at = 0; at < 4; at++) {
+            float logits[4] = {0.5f, -1.0f, 2.0f, 0.0f};
+            logits[at] = bad[k];
+            CHECK(sample_draw(logits, 4, 1.0f, 0, &rng) == -1, "logit %d = %g drawn from", at, (double)bad[k]);
+            CHECK(sample_draw(logits, 4, 1.0f, 2, &rng) == -1, "top-k: logit %d = %g drawn from", at, (double)bad[k]);
+        }
+    float big[4] = {FLT_MAX, FLT_MAX, -FLT_MAX, 0.0f};  // finite, however large: drawn
+    int ix = sample_draw(big, 4, 1.0f, 0, &rng);
+    CHECK(ix == 0 || ix == 1, "drew %d from two FLT_MAX logits", ix);
+}
+
+// The lecture's model on '.ab' (T 1, E 2, H 2) whose output layer overflows: every hidden
+// unit tanh(1) (bngain 0, bnbias 1), W2 all 3.4e38, so each logit is 2 x 0.76 x 3.4e38 =
+// inf. Its parameters are finite, so it loads.
+static void overflowing_model(Net *n, Vocab *v) {
+    Words w;
+    Err err;
+    static const char words[] = "ab\nba\nabba\nb\na\naab\nbab\naa\n";
+    CHECK(words_parse(&w, words, sizeof words - 1, "tiny", &err) == 0, "%s", err.msg);
+    vocab_build(v, &w);
+    words_free(&w);
+    NetConfig cfg = {.arch = ARCH_MLP, .V = v->V, .T = 1, .E = 2, .H = 2, .layers = 1, .bessel = 1,
+                     .momentum = 0.1f};
+    CHECK(net_config_check(&cfg, &err) == 0, "%s", err.msg);
+    net_alloc(n, &cfg, 4);
+    Rng rng;
+    rng_seed(&rng, 1);
+    net_init(n, &rng, 1);
+    static const struct { const char *name; float value; } SET[] = {
+        {"W2", 3.4e38f}, {"b2", 0.0f}, {"bngain", 0.0f}, {"bnbias", 1.0f}, {"bnmean", 0.0f},
+        {"bnvar", 1.0f}};
+    for (int i = 0; i < n->n_tensors; i++)
+        for (size_t s = 0; s < sizeof SET / sizeof SET[0]; s++)
+            if (!strcmp(n->tensor[i].name, SET[s].name))
+                for (size_t k = 0; k < n->tensor[i].numel; k++) net_tensor(n, i)[k] = SET[s].value;
+}
+
+static void test_sample_print_refuses_an_overflowing_model(void) {
+    Net n;
+    Vocab v;
+    overflowing_model(&n, &v);
+    Rng rng;
+    rng_seed(&rng, 11);
+    FILE *f = tmpfile();
+    CHECK(f != NULL, "tmpfile");
+    if (!f) return;
+    CHECK(sample_print(f, &n, &v, &rng, 5, 1.0f, 0, NULL, NULL) == -1, "sample_print accepted it");
+    CHECK(ftell(f) == 0, "%ld bytes printed before the refusal", ftell(f));
+    fclose(f);
+    net_free(&n);
+}
+
+// The same model sealed (checksums) in a file: `makemore sample` fails on one line, exit 1,
+// nothing on stdout; `makemore eval` too. MAKEMORE names the binary (tests/run_tests.sh).
+static int run(const char *cmd, const char *dir, char *err_line, size_t len, long *out_bytes,
+               int *err_lines) {
+    char line[2048];
+    snprintf(line, sizeof line, "%s >%s/out 2>%s/err", cmd, dir, dir);
+    int st = system(line);
+    snprintf(line, sizeof line, "%s/out", dir);
+    FILE *f = fopen(line, "r");
+    *out_bytes = -1;
+    if (f) {
+        fseek(f, 0, SEEK_END);
+        *out_bytes = ftell(f);
+        fclose(f);
+    }
+    snprintf(line, sizeof line, "%s/err", dir);
+    f = fopen(line, "r");
+    *err_lines = 0;
+    err_line[0] = '\0';
+    if (f) {
+        int c;
+        while ((c = fgetc(f)) != EOF) *err_lines += c == '\n';
+        rewind(f);
+        if (!fgets(err_line, (int)len, f)) err_line[0] = '\0';
+        fclose(f);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static void test_commands_refuse_an_overflowing_model(void) {
+    const char *bin = getenv("MAKEMORE") ? getenv("MAKEMORE") : "build/makemore";
+    char dir[] = "/tmp/test_sample_XXXXXX", path[256], cmd[1024], err_line[1024];
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    Net n;
+    Vocab v;
+    Err err;
+    overflowing_model(&n, &v);
+    snprintf(path, sizeof path, "%s/overflow.st", dir);
+    CHECK(net_save(path, &n, &v, NULL, &err) == 0, "%s", err.msg);
+    net_free(&n);
+    snprintf(cmd, sizeof cmd, "printf 'ab\\nba\\nabba\\nb\\na\\naab\\nbab\\naa\\n' >%s/w.txt", dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+    long out;
+    int lines;
+    snprintf(cmd, sizeof cmd, "%s sample --model %s --data - -n 5", bin, path);
+    int rc = run(cmd, dir, err_line, sizeof err_line, &out, &lines);
+    CHECK(rc == 1 && lines == 1 && out == 0 && strstr(err_line, "overflow.st: the model's logits are not finite"),
+          "sample: exit %d, %d stderr lines, %ld bytes on stdout: %s", rc, lines, out, err_line);
+    snprintf(cmd, sizeof cmd, "%s sample --model %s --data %s/w.txt -n 5 --top-k 2", bin, path, dir);
+    rc = run(cmd, dir, err_line, sizeof err_line, &out, &lines);
+    CHECK(rc == 1 && lines == 1 && out == 0 && strstr(err_line, "logits are not finite"),
+          "sample --top-k: exit %d, %d lines, %ld bytes: %s", rc, lines, out, err_line);
+    snprintf(cmd, sizeof cmd, "%s eval --model %s --data %s/w.txt", bin, path, dir);
+    rc = run(cmd, dir, err_line, sizeof err_line, &out, &lines);
+    CHECK(rc == 1 && lines == 1 && out == 0 && strstr(err_line, "the model's forward overflows"),
+          "eval: exit %d, %d lines, %ld bytes: %s", rc, lines, out, err_line);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    CHECK(system(cmd) == 0, "%s", cmd);
+}
+
 int main(void) {
     RUN_TEST(test_logits_one_matches_batched_logits);
     RUN_TEST(test_sample_word_deterministic);
+    RUN_TEST(test_sample_draw_refuses_nonfinite);
+    RUN_TEST(test_sample_print_refuses_an_overflowing_model);
+    RUN_TEST(test_commands_refuse_an_overflowing_model);
     return check_summary();
 }

@@ -32,7 +32,7 @@ Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
       histogram: its fullest bin moved to the next), a file the check must reject.
 
   /usr/bin/python3 tests/torch_reference.py check-mm FILE.safetensors
-      Loads a file of `makemore gradcheck --type T ... --dump FILE` (makemore.py's six models:
+      Loads a file of `makemore gradcheck --arch T ... --dump FILE` (makemore.py's six models:
       every parameter under its state_dict name, grad.<name>, X and Y [B,T], the sizes and
       the loss in the metadata), builds the type's model from tests/makemore_torch.py (its
       own masks), runs autograd in float64 and float32 on the file's parameters and batch
@@ -598,7 +598,7 @@ def cmd_check_diag(a):
     return 0 if ok else 1
 
 
-# ---- makemore.py's six models (makemore gradcheck --type T --dump FILE) --------------------
+# ---- makemore.py's six models (makemore gradcheck --arch T --dump FILE) --------------------
 # The models are tests/makemore_torch.py's (makemore.py's classes: the same state_dict names,
 # layouts and arithmetic). A file holds every parameter under its state_dict name, its
 # gradient as grad.<name>, X and Y [B,T] (int32, Y = -1 where the loss ignores it) and the
@@ -824,7 +824,7 @@ def main():
     dg.add_argument("file")
     dg.add_argument("--corrupt", metavar="NAME", help="multiply the file's tensor NAME by 1.001 "
                     "first, or move a histogram's fullest bin (a file the check must reject)")
-    m = sub.add_parser("check-mm", help="hold a gradcheck --type T --dump file against autograd")
+    m = sub.add_parser("check-mm", help="hold a gradcheck --arch T --dump file against autograd")
     m.add_argument("file")
     wm = sub.add_parser("write-mm", help="write a makemore.py-model file from PyTorch")
     wm.add_argument("out")

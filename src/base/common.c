@@ -149,6 +149,14 @@ void *xcalloc(size_t count, size_t size) {
 
 void xfree(void *p) { free(p); }
 
+void *xgrow(void *p, size_t *cap, size_t need, size_t elem, void (*at_exit)(void)) {
+    if (need <= *cap) return p;
+    if (*cap == 0 && at_exit) atexit(at_exit);
+    free(p);
+    *cap = need;
+    return xcalloc(need, elem);
+}
+
 double now_seconds(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);

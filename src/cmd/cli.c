@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 void cli_init(Cli *c, const char *cmd, int argc, char **argv) {
     memset(c, 0, sizeof *c);
@@ -148,9 +149,48 @@ void cmd_fail(const char *cmd, int status, const char *fmt, ...) {
     va_end(ap);
     if (status == EXIT_USAGE && cmd)
         say(cmd, "%s (see 'makemore %s --help')", msg, cmd);
+    else if (status == EXIT_USAGE)  // makemore.py's form
+        say(NULL, "%s (see 'makemore --input-file FILE --help')", msg);
     else
         say(cmd, "%s", msg);
     exit(status);
 }
 
 void cmd_fail_err(const char *cmd, int status, const Err *err) { cmd_fail(cmd, status, "%s", err->msg); }
+
+static int stdout_failed_errno;  // the errno of the first write to fd 1 that failed
+
+static ssize_t stdout_write(void *cookie, const char *buf, size_t n) {
+    (void)cookie;
+    size_t done = 0;
+    while (done < n) {
+        ssize_t w = write(STDOUT_FILENO, buf + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            if (!stdout_failed_errno) stdout_failed_errno = w < 0 ? errno : EIO;
+            return 0;  // fopencookie's "error"
+        }
+        done += (size_t)w;
+    }
+    return (ssize_t)n;
+}
+
+void cmd_stdout_track(void) {
+    FILE *f = fopencookie(NULL, "w", (cookie_io_functions_t){.write = stdout_write});
+    if (!f) return;  // stdout as it is: a failure then reads as EIO
+    setvbuf(f, NULL, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, BUFSIZ);
+    fflush(stdout);
+    stdout = f;
+}
+
+int cmd_stdout_errno(void) {
+    errno = 0;
+    if (fflush(stdout) == 0 && !ferror(stdout)) return 0;
+    return stdout_failed_errno ? stdout_failed_errno : errno ? errno : EIO;
+}
+
+int cmd_stdout_done(const char *cmd, int status) {
+    int e = cmd_stdout_errno();
+    if (e) cmd_fail(cmd, EXIT_RUNTIME, "writing to stdout failed (%s); the output is incomplete", strerror(e));
+    return status;
+}

@@ -102,7 +102,7 @@ void flags_format(const Flag *f, const void *opts, char *buf, size_t len) {
     }
     case FT_CHOICE: snprintf(buf, len, "%s", f->choices[*CFIELD(opts, f, int)]); return;
     case FT_STRING: {
-        const char *s = *CFIELD(opts, f, const char *);
+        const char *s = *CFIELD(opts, f, char *);
         snprintf(buf, len, "%s", s ? s : "");
         return;
     }
@@ -122,7 +122,7 @@ int flags_same(const Flag *f, const void *a, const void *b) {
 static int has_default(const Flag *f, const void *opts) {
     switch (f->type) {
     case FT_SWITCH: return 0;
-    case FT_STRING: return *CFIELD(opts, f, const char *) != NULL;
+    case FT_STRING: return *CFIELD(opts, f, char *) != NULL;
     case FT_CHOICE: return *CFIELD(opts, f, int) >= 0;
     case FT_INT: return *CFIELD(opts, f, int) >= f->lo;
     case FT_LONG: return *CFIELD(opts, f, long) >= f->lo;
@@ -201,6 +201,7 @@ static void help_tail(char *buf, size_t len, const FlagTable *t, const Flag *f) 
             }
             if (whole && named) continue;  // said with its group's first member
             flags_format(f, dk->opts, v, sizeof v);
+            if (!whole && !strcmp(v, dk->name)) continue;  // the flag that names the set: --arch
             n += (size_t)snprintf(buf + n, len - n, "; %s %s", whole ? dk->group : dk->name, v);
         }
     }

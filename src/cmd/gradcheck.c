@@ -123,7 +123,7 @@ int gradcheck_main(int argc, char **argv) {
     int r = flags_parse(t, &first, g, argc, argv, &err);  // the architecture sets the defaults
     if (r == FLAGS_HELP) {
         usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
     if (r != FLAGS_OK) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
     gc_defaults(&o, given(g, "--arch") ? first.arch : -1);
@@ -133,7 +133,7 @@ int gradcheck_main(int argc, char **argv) {
             if (g[i] && strcmp(FLAGS[i].name, "--ref"))
                 cmd_fail(CMD, EXIT_USAGE, "--ref takes sizes, seed, bn-var and batch from its "
                          "file: it combines with no other flag (%s given)", FLAGS[i].name);
-        return gc_ref(o.ref);
+        return cmd_stdout_done(CMD, gc_ref(o.ref));
     }
     if (o.arch < 0 && given(g, "--layers"))
         cmd_fail(CMD, EXIT_USAGE, "--layers needs --arch mlp (the exercise cell has one hidden layer)");
@@ -154,10 +154,10 @@ int gradcheck_main(int argc, char **argv) {
                        .bessel = o.bn_var == 0, .momentum = 0.1f, .optim = rec.optim,
                        .norm = (Norm)o.norm};
         if (net_config_check(&c, &err)) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
-        return net_arch_is_seq(c.arch) ? gc_seq(&c, o.batch, o.seed, o.dump)
-                                       : gc_net(&c, o.batch, o.seed, o.dump);
+        return cmd_stdout_done(CMD, net_arch_is_seq(c.arch) ? gc_seq(&c, o.batch, o.seed, o.dump)
+                                                            : gc_net(&c, o.batch, o.seed, o.dump));
     }
     Config cfg = {.V = o.vocab, .T = o.block, .E = o.embd, .H = o.hidden, .bessel = o.bn_var == 0};
     if (gc_sizes_ok(&cfg, o.batch, "flags", &err)) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
-    return gc_exercises(&cfg, o.batch, o.seed, o.ties, o.dump);
+    return cmd_stdout_done(CMD, gc_exercises(&cfg, o.batch, o.seed, o.ties, o.dump));
 }

@@ -105,29 +105,6 @@ static char *in_dir(const char *dir, const char *name) {
     return p;
 }
 
-// The command that resumes this run: its arguments shell-quoted, with --resume.
-static char *resume_command(int argc, char **argv) {
-    size_t cap = 256, n = 0;
-    char *cmd = malloc(cap);
-    if (!cmd) return NULL;
-    n = (size_t)snprintf(cmd, cap, "makemore");
-    int has = 0;
-    for (int i = 1; i <= argc; i++) {
-        char *q = i < argc ? outfile_shell_quote(argv[i]) : NULL;
-        if (i < argc && !strcmp(argv[i], "--resume")) has = 1;
-        const char *a = i < argc ? q : has ? NULL : "--resume";
-        size_t len = a ? strlen(a) : 0;
-        while (a && n + len + 2 > cap) {
-            char *g = realloc(cmd, cap *= 2);
-            if (!g) break;
-            cmd = g;
-        }
-        if (a && n + len + 2 <= cap) n += (size_t)snprintf(cmd + n, cap - n, " %s", a);
-        free(q);
-    }
-    return cmd;
-}
-
 // --sample-only: the work directory's best model, 50 samples sorted as makemore.py sorts
 // them against its split of the words file.
 static int sample_only(const MmOpts *m, const char *model) {
@@ -170,9 +147,7 @@ static int sample_only(const MmOpts *m, const char *model) {
     wordset_free(&te);
     dataset_free(&d);
     net_free(&n);
-    if (fflush(stdout) != 0 || ferror(stdout))
-        cmd_fail(CMD, EXIT_RUNTIME, "writing to stdout failed: %s", strerror(errno));
-    return 0;
+    return cmd_stdout_done(CMD, 0);
 }
 
 int makemore_cli_main(int argc, char **argv) {
@@ -183,11 +158,11 @@ int makemore_cli_main(int argc, char **argv) {
     int r = flags_parse(&TABLE, &m, given, argc, argv, &err);
     if (r == FLAGS_HELP) {
         makemore_cli_usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
-    if (r != FLAGS_OK) cmd_fail("makemore", EXIT_USAGE, "%s", err.msg);
+    if (r != FLAGS_OK) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
     if (strcmp(m.device, "cpu"))
-        cmd_fail("makemore", EXIT_USAGE, "--device %s: this makemore computes on the CPU (allowed: cpu)",
+        cmd_fail(CMD, EXIT_USAGE, "--device %s: this makemore computes on the CPU (allowed: cpu)",
                  m.device);
     if (mkdir(m.work_dir, 0777) != 0 && errno != EEXIST)  // makemore.py: os.makedirs(exist_ok)
         cmd_fail(CMD, EXIT_RUNTIME, "--work-dir %s: cannot create it: %s", m.work_dir, strerror(errno));
@@ -244,8 +219,8 @@ int makemore_cli_main(int argc, char **argv) {
     }
     NetConfig cfg = train_opts_model(&o, 2);
     cfg.T = 1;
-    if (net_config_check(&cfg, &err)) cmd_fail("makemore", EXIT_USAGE, "%s", err.msg);
-    o.resume_cmd = resume_command(argc, argv);
+    if (net_config_check(&cfg, &err)) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
+    o.resume_cmd = outfile_shell_command("makemore", argc, argv, "--resume");
     int status = train_run(&o);
     free(best);
     free(ckpt);

@@ -71,7 +71,7 @@ int plan_main(int argc, char **argv) {
     for (; rest < argc; rest++) {
         if (!strcmp(argv[rest], "--help") || !strcmp(argv[rest], "-h")) {
             usage();
-            return 0;
+            return cmd_stdout_done(CMD, 0);
         } else if (!strcmp(argv[rest], "--make")) make = 1;
         else if (!strcmp(argv[rest], "--forget")) forget = 1;
         else if (!strcmp(argv[rest], "--all")) all = 1;
@@ -119,6 +119,5 @@ int plan_main(int argc, char **argv) {
     wisdom_close(&w);
     if (n.params) net_free(&n);
     if (d.words.buf) dataset_free(&d);
-    if (fflush(stdout) != 0 || ferror(stdout)) cmd_fail(CMD, EXIT_RUNTIME, "writing to stdout failed");
-    return status;
+    return cmd_stdout_done(CMD, status);
 }

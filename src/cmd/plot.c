@@ -401,7 +401,7 @@ int plot_main(int argc, char **argv) {
     int r = flags_parse(&TABLE, &o, given, argc, argv, &err);
     if (r == FLAGS_HELP) {
         usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
     if (r != FLAGS_OK) fail(EXIT_USAGE, "%s", err.msg);
     if (!p.dir) fail(EXIT_USAGE, "no directory given (makemore plot DIR: a directory of makemore train --diag DIR)");
@@ -454,8 +454,7 @@ int plot_main(int argc, char **argv) {
     for (int k = 0; k < N_PICS; k++)
         if (p.drawn[k]) printf("wrote %s\n", p.target[k]);
         else printf("skipped %s: no rows for it in %s yet\n", PICS[k], p.dir);
-    if (fflush(stdout) != 0) fail(EXIT_RUNTIME, "writing to stdout failed: %s", strerror(errno));
     for (int k = 0; k < DIAG_N_FILES; k++) diagcsv_free(&p.csv[k]);
     free(exe);
-    return 0;
+    return cmd_stdout_done(CMD, 0);
 }

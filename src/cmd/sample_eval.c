@@ -132,7 +132,7 @@ int sample_main(int argc, char **argv) {
     int parsed = flags_parse(&SAMPLE_TABLE, &o, given, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         sample_usage();
-        return 0;
+        return cmd_stdout_done("sample", 0);
     }
     if (parsed != FLAGS_OK) cmd_fail("sample", EXIT_USAGE, "%s", err.msg);
     if (!o.model) cmd_fail("sample", EXIT_USAGE, "--model FILE is required");
@@ -157,22 +157,27 @@ int sample_main(int argc, char **argv) {
     calibrate_if_needed("sample", &m, uncalibrated, marks ? &d.split : NULL, model_path);
     Rng rng;
     rng_seed(&rng, o.seed);
-    sample_print(stdout, &m, &v, &rng, o.n, (float)o.temperature, o.top_k,
-                 marks ? &train_set : NULL, marks ? &heldout_set : NULL);
+    if (sample_print(stdout, &m, &v, &rng, o.n, (float)o.temperature, o.top_k,
+                     marks ? &train_set : NULL, marks ? &heldout_set : NULL) != 0)
+        cmd_fail("sample", EXIT_RUNTIME, "%s: the model's logits are not finite (its forward "
+                 "overflows: a corrupt or diverged model; eval refuses it too)", model_path);
     if (marks) {
         wordset_free(&train_set);
         wordset_free(&heldout_set);
         dataset_free(&d);
     }
     net_free(&m);
-    return 0;
+    return cmd_stdout_done("sample", 0);
 }
 
 typedef struct {
     const char *model, *data;
     uint64_t split_seed;
     int accept_unchecked;
+    int words;  // --words: index in SPLIT_NAMES, -1 not given
 } EvalOpts;
+
+static const char *const SPLIT_NAMES[] = {"train", "val", "test", NULL};
 
 #define O(field) offsetof(EvalOpts, field)
 static const Flag EVAL_FLAGS[] = {
@@ -182,9 +187,12 @@ static const Flag EVAL_FLAGS[] = {
      "its split (default: the one the model was trained with, or 42)", FL_META},
     {"--accept-unchecked", NULL, FT_SWITCH, O(accept_unchecked), 0, 0, NULL, NULL,
      "load a model file without a checksum (an older file)", 0},
+    {"--words", NULL, FT_CHOICE, O(words), 0, 0, SPLIT_NAMES, "SPLIT",
+     "print that part of the split, one word per line, instead of the losses (the words a\n"
+     "model was tested on, for another program to evaluate)", 0},
 };
 #undef O
-static const EvalOpts EVAL_DEFAULTS = {.data = "data/names.txt", .split_seed = 42};
+static const EvalOpts EVAL_DEFAULTS = {.data = "data/names.txt", .split_seed = 42, .words = -1};
 static const FlagDefaults EVAL_D[] = {{NULL, &EVAL_DEFAULTS, NULL}};
 static const FlagTable EVAL_TABLE = {"eval", EVAL_FLAGS, sizeof EVAL_FLAGS / sizeof EVAL_FLAGS[0],
                                      EVAL_D, 1};
@@ -197,6 +205,16 @@ static void eval_usage(void) {
     flags_help(stdout, &EVAL_TABLE);
 }
 
+// Part k of d's split (its words are in split order: train, val, test), one per line.
+static void words_print(const Dataset *d, int k) {
+    if (k == 1 && d->split.kind == SPLIT_MAKEMORE)
+        cmd_fail("eval", EXIT_USAGE, "--words val: makemore.py's split has no val part (allowed: train, test)");
+    int first = 0;
+    for (int j = 0; j < k; j++) first += d->split.n_words[j];
+    for (int i = first; i < first + d->split.n_words[k]; i++) printf("%s\n", d->words.w[i]);
+    cmd_stdout_done("eval", 0);
+}
+
 int eval_main(int argc, char **argv) {
     EvalOpts o = EVAL_DEFAULTS;
     unsigned char given[FLAGS_MAX];
@@ -204,7 +222,7 @@ int eval_main(int argc, char **argv) {
     int parsed = flags_parse(&EVAL_TABLE, &o, given, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         eval_usage();
-        return 0;
+        return cmd_stdout_done("eval", 0);
     }
     if (parsed != FLAGS_OK) cmd_fail("eval", EXIT_USAGE, "%s", err.msg);
     if (!o.model) cmd_fail("eval", EXIT_USAGE, "--model FILE is required");
@@ -219,6 +237,12 @@ int eval_main(int argc, char **argv) {
     Dataset d;
     load_split_or_die("eval", &d, data, &v, m.cfg.T, split_seed, model_path, m.seq);
     note_fingerprint("eval", &ts, &d.words, data, model_path);
+    if (o.words >= 0) {
+        words_print(&d, o.words);
+        dataset_free(&d);
+        net_free(&m);
+        return 0;
+    }
     calibrate_if_needed("eval", &m, uncalibrated, &d.split, model_path);
     const Examples *sets[3] = {&d.split.train, &d.split.val, &d.split.test};
     static const char *const names[3] = {"train", "val", "test"};
@@ -236,5 +260,5 @@ int eval_main(int argc, char **argv) {
     else printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     dataset_free(&d);
     net_free(&m);
-    return 0;
+    return cmd_stdout_done("eval", 0);
 }

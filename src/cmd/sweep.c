@@ -292,6 +292,18 @@ static int sweep_parse(SweepOpts *o, int argc, char **argv, Err *err) {
 
 // ---- runs ----------------------------------------------------------------------------
 
+static int num_configs(const SweepOpts *o);
+
+int sweep_parse_args(int argc, char **argv, long *runs, Err *err) {
+    SweepOpts *o = malloc(sizeof *o);
+    if (!o) return err_set(err, "out of memory");
+    int rc = sweep_parse(o, argc, argv, err);
+    *runs = rc == FLAGS_OK ? (long)o->nseeds * num_configs(o) : 0;
+    for (int k = 0; k < o->ngrid; k++) free(o->grid[k].buf);
+    free(o);
+    return rc;
+}
+
 static int num_configs(const SweepOpts *o) {
     int n = 1;
     for (int k = 0; k < o->ngrid; k++) n *= o->grid[k].n;
@@ -466,6 +478,12 @@ static void child_exec(const Run *u, const SweepOpts *o, int cpu, const sigset_t
 // ---- signals -------------------------------------------------------------------------
 
 static volatile sig_atomic_t stop_signal = 0;
+// The errno of a failed write to stdout (a full disk, a closed pipe: SIGPIPE is ignored):
+// the sweep then stops its runs as SIGTERM would, and says so (sweep_main).
+static int stdout_failed;
+static void stdout_check(void) {
+    if (!stdout_failed) stdout_failed = cmd_stdout_errno();
+}
 static volatile pid_t live[MAX_JOBS];
 static int nlive_slots = 0;
 
@@ -516,7 +534,14 @@ static int read_log(Run *u) {
     return got == 7 || got == 5;
 }
 
+// s as one printable line (escape_line, common.h) in buf: paths hold what --out-dir holds.
+static const char *esc(char *buf, size_t len, const char *s) {
+    escape_line(buf, len, s);
+    return buf;
+}
+
 static void run_finished(Run *u, int wstatus, int done, int total) {
+    char e1[4096], e2[4096];
     u->secs = now_seconds() - u->t0;
     int ok = read_log(u);
     int code = WIFEXITED(wstatus) ? WEXITSTATUS(wstatus) : 128 + WTERMSIG(wstatus);
@@ -534,7 +559,7 @@ static void run_finished(Run *u, int wstatus, int done, int total) {
         struct stat st;
         if (WIFEXITED(wstatus) && stat(u->ckpt, &st) == 0)
             printf("[%d/%d] %s: stopped (checkpoint written), checkpoint %s\n", done, total,
-                   u->name, u->ckpt);
+                   u->name, esc(e1, sizeof e1, u->ckpt));
         else
             printf("[%d/%d] %s: stopped (%s), no checkpoint\n", done, total, u->name,
                    WIFEXITED(wstatus) ? "before training started" : "killed");
@@ -543,9 +568,9 @@ static void run_finished(Run *u, int wstatus, int done, int total) {
         if (!u->msg[0] || code == 0) snprintf(u->msg, sizeof u->msg, "no losses in %s", u->log);
         printf("[%d/%d] %s: FAILED (%s %d): %s (log %s)\n", done, total, u->name,
                WIFEXITED(wstatus) ? "exit" : "signal", WIFEXITED(wstatus) ? code : WTERMSIG(wstatus),
-               u->msg, u->log);
+               esc(e1, sizeof e1, u->msg), esc(e2, sizeof e2, u->log));
     }
-    fflush(stdout);
+    stdout_check();
 }
 
 // ---- the scheduler -------------------------------------------------------------------
@@ -594,11 +619,11 @@ static int schedule(Run *runs, int nruns, const SweepOpts *o, int *usage_run) {
     sigemptyset(&block);
     sigaddset(&block, SIGINT);
     sigaddset(&block, SIGTERM);
-    int next = 0, running = 0, done = 0, total = 0, usage = 0;
+    int next = 0, running = 0, done = 0, total = 0, usage = 0, stdout_stopped = 0;
     for (int r = 0; r < nruns; r++) total += runs[r].status == RUN_PENDING;
     while (1) {
         sigprocmask(SIG_BLOCK, &block, &oldmask);
-        for (int k = 0; k < jobs && !stop_signal && !usage; k++) {
+        for (int k = 0; k < jobs && !stop_signal && !usage && !stdout_failed; k++) {
             while (next < nruns && runs[next].status != RUN_PENDING) next++;
             if (slot[k].pid || next >= nruns) continue;
             start_run(runs, next++, slot, k, o, cpus, ncpus, &oldmask);
@@ -626,6 +651,11 @@ static int schedule(Run *runs, int nruns, const SweepOpts *o, int *usage_run) {
                     if (slot[q].pid) kill(slot[q].pid, SIGTERM);
             }
         }
+        if (stdout_failed && !stdout_stopped) {  // no one reads the results: stop as SIGTERM
+            stdout_stopped = 1;
+            for (int q = 0; q < jobs; q++)
+                if (slot[q].pid) kill(slot[q].pid, SIGTERM);
+        }
     }
     nlive_slots = 0;
     return usage;
@@ -633,10 +663,20 @@ static int schedule(Run *runs, int nruns, const SweepOpts *o, int *usage_run) {
 
 // ---- the report ----------------------------------------------------------------------
 
+// A configuration's label as printed: escaped (grid values may be paths).
+static char *printed_label(const SweepOpts *o, int cfg) {
+    char *l = config_label(o, cfg), buf[4096];
+    if (!l) cmd_fail(CMD, EXIT_RUNTIME, "out of memory");
+    escape_line(buf, sizeof buf, l);
+    free(l);
+    return xasprintf("%s", buf);
+}
+
 static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
     int w = 7;
+    char e[4096];
     for (int c = 0; c < num_configs(o); c++) {
-        char *l = config_label(o, c);
+        char *l = printed_label(o, c);
         if ((int)strlen(l) > w) w = (int)strlen(l);
         free(l);
     }
@@ -644,7 +684,7 @@ static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
            "time (s)", "status");
     for (int r = 0; r < nruns; r++) {
         const Run *u = &runs[r];
-        char *l = config_label(o, u->cfg);
+        char *l = printed_label(o, u->cfg);
         printf("%-*s %20llu ", w, l, (unsigned long long)u->seed);
         if (u->status == RUN_OK && isnan(u->loss[1])) printf("%8.4f %8s %8.4f ", u->loss[0], "-", u->loss[2]);
         else if (u->status == RUN_OK) printf("%8.4f %8.4f %8.4f ", u->loss[0], u->loss[1], u->loss[2]);
@@ -652,7 +692,7 @@ static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
         if (u->secs > 0) printf("%9.1f", u->secs);
         else printf("%9s", "-");
         printf("  %s%s%s\n", STATUS[u->status], u->status == RUN_FAILED ? ": " : "",
-               u->status == RUN_FAILED ? u->msg : "");
+               u->status == RUN_FAILED ? esc(e, sizeof e, u->msg) : "");
         free(l);
     }
     printf("\n%-*s %5s %17s %17s %17s\n", w, "config", "runs", "train", "val", "test");
@@ -667,7 +707,7 @@ static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
         for (int r = 0; r < nruns; r++)
             if (runs[r].cfg == c && runs[r].status == RUN_OK)
                 for (int i = 0; i < 3; i++) q[i] += pow(runs[r].loss[i] - s[i] / n, 2);
-        char *l = config_label(o, c);
+        char *l = printed_label(o, c);
         printf("%-*s %5d", w, l, n);
         for (int i = 0; i < 3; i++) {
             if (isnan(s[i])) printf("  %15s", "-");  // no val split
@@ -679,7 +719,7 @@ static void print_table(const Run *runs, int nruns, const SweepOpts *o) {
         free(l);
     }
     printf("(mean +- sample standard deviation over the runs that finished)\n");
-    fflush(stdout);
+    stdout_check();
 }
 
 // One CSV field as RFC 4180 writes it: as is, or in double quotes (doubled inside) when it
@@ -739,24 +779,16 @@ static int write_csv(const Run *runs, int nruns, const SweepOpts *o) {
 // The command that resumes this sweep: its arguments, each shell-quoted (one line
 // whatever they hold), plus --resume.
 static void print_resume(const SweepOpts *o) {
-    size_t cap = 256, n = 0;
-    char *cmd = malloc(cap);
+    char *cmd = outfile_shell_command("sweep", o->argc, o->argv, "--resume");
     if (!cmd) return;
-    n = (size_t)snprintf(cmd, cap, "sweep");
-    for (int i = 1; i <= o->argc; i++) {
-        char *q = i < o->argc ? outfile_shell_quote(o->argv[i]) : NULL;
-        const char *a = i < o->argc ? q : o->resume ? NULL : "--resume";
-        size_t len = a ? strlen(a) : 0;
-        while (a && n + len + 2 > cap) {
-            char *g = realloc(cmd, cap *= 2);
-            if (!g) break;
-            cmd = g;
-        }
-        if (a && n + len + 2 <= cap) n += (size_t)snprintf(cmd + n, cap - n, " %s", a);
-        free(q);
-    }
-    say(CMD, "%s; each stopped run wrote its checkpoint to %s; resume with: makemore %s",
-        stop_signal == SIGINT ? "interrupted" : stop_signal == SIGHUP ? "hung up" : "terminated",
+    char why[160];
+    if (stop_signal)
+        snprintf(why, sizeof why, "%s", stop_signal == SIGINT ? "interrupted" : stop_signal == SIGHUP
+                                        ? "hung up" : "terminated");
+    else
+        snprintf(why, sizeof why, "writing to stdout failed (%s), so every run was stopped",
+                 strerror(stdout_failed));
+    say(CMD, "%s; each stopped run wrote its checkpoint to %s; resume with: makemore %s", why,
         o->out_dir, cmd);
     free(cmd);
 }
@@ -775,9 +807,10 @@ static void claim_outputs(const SweepOpts *o, const Run *runs, int nruns) {
     if (access(o->out_dir, W_OK | X_OK) != 0)
         cmd_fail(CMD, EXIT_RUNTIME, "--out-dir %s: not writable: %s", o->out_dir, strerror(errno));
     char *dir_lock = xasprintf("%s/makemore-sweep", o->out_dir);
-    if (outfile_lock("--out-dir", dir_lock, &err))
-        cmd_fail(CMD, EXIT_RUNTIME, "%s (another sweep writes in --out-dir %s)", err.msg, o->out_dir);
+    int locked = outfile_lock("--out-dir", dir_lock, &err) == 0;
     free(dir_lock);
+    if (!locked)
+        cmd_fail(CMD, EXIT_RUNTIME, "%s (another sweep writes in --out-dir %s)", err.msg, o->out_dir);
     if (o->csv) {  // fail now, not after hours of training
         for (int k = 0; k < o->ngrid; k++)
             if (!strcmp(o->grid[k].key, "data"))
@@ -793,13 +826,6 @@ static void claim_outputs(const SweepOpts *o, const Run *runs, int nruns) {
             cmd_fail(CMD, EXIT_RUNTIME, "run %s: %s", runs[r].name, err.msg);
 }
 
-// After a line to stdout: a failed write (a closed pipe, a full disk) ends the sweep: the
-// runs are its children and are stopped as by Ctrl-C.
-static int stdout_failed;
-static void stdout_check(void) {
-    if ((fflush(stdout) != 0 || ferror(stdout)) && !stdout_failed) stdout_failed = errno ? errno : EIO;
-}
-
 int sweep_main(int argc, char **argv) {
     static SweepOpts o;
     Err err;
@@ -807,7 +833,7 @@ int sweep_main(int argc, char **argv) {
     int parsed = sweep_parse(&o, argc, argv, &err);
     if (parsed == FLAGS_HELP) {
         sweep_usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
     if (parsed != FLAGS_OK) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
     set_signals();  // before any lock: a signal now stops the sweep with nothing left behind
@@ -829,22 +855,32 @@ int sweep_main(int argc, char **argv) {
     int usage = schedule(runs, nruns, &o, &usage_run);
     double elapsed = now_seconds() - t0;
     if (usage) cmd_fail(CMD, EXIT_USAGE, "run %s: %s", runs[usage_run].name, runs[usage_run].msg);
-    print_table(runs, nruns, &o);
-    int ok = 0, failed = 0, stopped = 0;
+    if (!stdout_failed) print_table(runs, nruns, &o);
+    int ok = 0, failed = 0, stopped = 0, started = 0;
     for (int r = 0; r < nruns; r++) {
         ok += runs[r].status == RUN_OK;
         failed += runs[r].status == RUN_FAILED;
         stopped += runs[r].status == RUN_STOPPED || runs[r].status == RUN_PENDING;
+        started += runs[r].status != RUN_PENDING;
     }
-    printf("time: %.1f s for %d run%s (%.2f runs/minute)\n", elapsed, ok, ok == 1 ? "" : "s",
-           elapsed > 0 ? 60.0 * ok / elapsed : 0.0);
+    if (!stdout_failed)
+        printf("time: %.1f s for %d run%s (%.2f runs/minute)\n", elapsed, ok, ok == 1 ? "" : "s",
+               elapsed > 0 ? 60.0 * ok / elapsed : 0.0);
     int csv_bad = o.csv && write_csv(runs, nruns, &o) != 0;
-    if (o.csv && !csv_bad) printf("wrote %s\n", o.csv);
+    char csv[1024];
+    if (o.csv && !csv_bad && !stdout_failed) printf("wrote %s\n", esc(csv, sizeof csv, o.csv));
     stdout_check();
     int status = 0;
-    if (stop_signal) {
+    // A failed stdout: 141 for a closed pipe (as train's), else 1.
+    int stdout_status = stdout_failed == EPIPE ? 128 + SIGPIPE : EXIT_RUNTIME;
+    if (stop_signal || (stdout_failed && stopped && started)) {
         print_resume(&o);
-        status = 128 + stop_signal;
+        status = stop_signal ? 128 + stop_signal : stdout_status;
+    } else if (stdout_failed) {
+        say(CMD, "writing to stdout failed (%s); %s", strerror(stdout_failed),
+            !started ? "no run was started" : "the table is incomplete (every run finished; their "
+            "logs and checkpoints are in --out-dir)");
+        status = stdout_status;
     } else if (failed || stopped) {
         say(CMD, "%d of %d runs %s (see the table and their logs in %s)%s", failed + stopped, nruns,
             failed && stopped ? "failed or were stopped" : failed ? "failed" : "were stopped",
@@ -852,10 +888,6 @@ int sweep_main(int argc, char **argv) {
         status = EXIT_RUNTIME;
     } else if (csv_bad) {
         status = EXIT_RUNTIME;  // its line is said
-    }
-    if (stdout_failed && !status) {
-        say(CMD, "writing to stdout failed: %s", strerror(stdout_failed));
-        status = EXIT_RUNTIME;
     }
     for (int r = 0; r < nruns; r++) {
         free(runs[r].name);

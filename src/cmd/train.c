@@ -53,7 +53,8 @@
 #include "train_diag.h"
 #include "train_opts.h"
 
-#define CMD "train"
+// Messages read "makemore train: ...", or "makemore: ..." under makemore.py's command line.
+static const char *CMD = "train";
 #define DEFAULT_INTERRUPT_PATH TRAIN_DEFAULT_INTERRUPT_PATH
 // A finite-check of all parameters every this many steps (the loss and the small
 // gradients are checked every step; see guard_step).
@@ -82,15 +83,32 @@ static int check_run_sizes(const NetConfig *c, int B, char *msg, size_t len) {
 
 // ---- signals -------------------------------------------------------------------------
 
-static const char *stop_name(int sig) {
-    return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
-           : sig == SIGHUP ? "hung up (SIGHUP)" : "stopped: stdout is closed (EPIPE)";
+static int stdout_errno = EPIPE;  // why stdout failed (a stop request as SIGPIPE)
+
+// "stdout is closed (EPIPE)", or "writing to stdout failed (No space left on device)".
+static const char *stdout_what(void) {
+    static char what[160];
+    if (stdout_errno == EPIPE) return "stdout is closed (EPIPE)";
+    snprintf(what, sizeof what, "writing to stdout failed (%s)", strerror(stdout_errno));
+    return what;
 }
 
+static const char *stop_name(int sig) {
+    static char stopped[200];
+    snprintf(stopped, sizeof stopped, "stopped: %s", stdout_what());
+    return sig == SIGINT ? "interrupted" : sig == SIGTERM ? "terminated"
+           : sig == SIGHUP ? "hung up (SIGHUP)" : stopped;
+}
+
+// A stop's exit status: 128 + the signal; a write to stdout that failed otherwise than
+// on a closed pipe (ENOSPC, EIO) is a failed write, 1, as the log's.
+static int stop_status(int sig) { return sig == SIGPIPE && stdout_errno != EPIPE ? EXIT_RUNTIME : 128 + sig; }
+
 // After a line to stdout: a failed write (a closed pipe, a full disk) asks the run to
-// stop as a signal would, with SIGPIPE's status.
+// stop as a signal would, as SIGPIPE, the errno kept for the message.
 static void stdout_check(void) {
-    if ((fflush(stdout) != 0 || ferror(stdout)) && !stop_signal) stop_signal = SIGPIPE;
+    int e = cmd_stdout_errno();
+    if (e && !stop_signal) stdout_errno = e, stop_signal = SIGPIPE;
 }
 
 // ---- the numerical guard -------------------------------------------------------------
@@ -152,15 +170,16 @@ static void print_header(const char *path, const Dataset *d, const Net *n, const
                c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrated", n->num_params);
     }
     char lr[96];
-    if (ts->lr2 == ts->lr || ts->decay_step >= ts->steps) snprintf(lr, sizeof lr, "lr %g", ts->lr);
+    if (ts->lr2 == ts->lr || ts->decay_step == 0 || ts->decay_step >= ts->steps)
+        snprintf(lr, sizeof lr, "lr %g", ts->lr);
     else snprintf(lr, sizeof lr, "lr %g then %g from step %ld", ts->lr, ts->lr2, ts->decay_step);
     if (c->optim == OPTIM_ADAMW)
         printf("schedule: %ld steps, batch %d, AdamW %s, weight decay %g, betas (%g, %g), eps %g, "
                "seed %llu\n", ts->steps, ts->batch, lr, ts->weight_decay, NET_ADAM_BETA1,
                NET_ADAM_BETA2, NET_ADAM_EPS, (unsigned long long)ts->seed);
     else
-        printf("schedule: %ld steps, batch %d, lr %g then %g from step %ld, seed %llu\n", ts->steps,
-               ts->batch, ts->lr, ts->lr2, ts->decay_step, (unsigned long long)ts->seed);
+        printf("schedule: %ld steps, batch %d, %s, seed %llu\n", ts->steps, ts->batch, lr,
+               (unsigned long long)ts->seed);
     fflush(stdout);
 }
 
@@ -330,7 +349,7 @@ static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Datase
         say(CMD, "%s after step %ld of %ld; checkpoint written to %s; continue with: %s",
             stop_name(sig), now->step, now->steps, saved->path, cmd);
     free(cmd);
-    return log_failed || !sig ? EXIT_RUNTIME : 128 + sig;
+    return log_failed || !sig ? EXIT_RUNTIME : stop_status(sig);
 }
 
 // ---- makemore.py's behaviours (its command line, makemore_cli.c) ---------------------------
@@ -440,9 +459,10 @@ static void makemore_sample_print(const Net *n, const Dataset *d, Rng *r, int nu
     stdout_check();
 }
 
-static void makemore_samples(const Net *n, const Dataset *d, const TrainState *ts, long i, int num) {
+static void makemore_samples(const Net *n, const Dataset *d, const TrainState *ts, long i, int num,
+                             int top_k) {
     Rng r = side_rng(ts, i, 2);
-    makemore_sample_print(n, d, &r, num, 0);
+    makemore_sample_print(n, d, &r, num, top_k);  // makemore.py's top-k, as its print_samples
 }
 
 // Step i's line of --log: "step,loss", and with --eval-every ",val" (empty between
@@ -463,7 +483,7 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
     TrainDiag *diag = &out->diag;
     for (; ts->step < ts->steps; ts->step++) {
         long i = ts->step;
-        float lr = i < ts->decay_step ? ts->lr : ts->lr2;
+        float lr = ts->decay_step == 0 || i < ts->decay_step ? ts->lr : ts->lr2;  // 0: no decay
         float loss;
         int stop, due = train_diag_due(diag, i);
         if (due) train_diag_before(diag, n);
@@ -506,7 +526,7 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
         }
         log_line(o, &out->log, i, loss, val);
         if (!isnan(val)) keep_best(o, n, d, ts, rng, i, val, saved, out);
-        if (o->sample_every && i > 0 && i % o->sample_every == 0) makemore_samples(n, d, ts, i, 10);
+        if (o->sample_every && i > 0 && i % o->sample_every == 0) makemore_samples(n, d, ts, i, 10, o->top_k);
         if (live && (i & 63) == 0 && now_seconds() - last_live > 0.25) {
             last_live = now_seconds();
             live_line(i + 1, ts->steps, loss, t0, step0);
@@ -654,7 +674,7 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     if (stop_signal) {
         say(CMD, "%s after training finished; the model is saved to %s", stop_name(stop_signal),
             r->saved.path);
-        return 128 + stop_signal;
+        return stop_status(stop_signal);
     }
     if (o->samples > 0 && o->makemore_lines) {
         Rng sr = side_rng(&r->ts, r->ts.step, 3);
@@ -664,9 +684,9 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     }
     stop_signals_catch(0);
     if (stop_signal == SIGPIPE) {
-        say(CMD, "stdout is closed (EPIPE) while printing the samples; the model is %s",
+        say(CMD, "%s while printing the samples; the model is %s", stdout_what(),
             o->out ? "saved" : "not saved (no --out)");
-        return 128 + SIGPIPE;
+        return stop_status(SIGPIPE);
     }
     return 0;
 }
@@ -727,13 +747,13 @@ static void claim_outputs(const TrainOpts *o) {
 
 int train_main(int argc, char **argv) {
     stop_signals_catch(1);  // first: no signal may leave a lock or a temp file behind
-    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     static TrainOpts o;
     Err err;
-    int parsed = train_opts_parse(&o, argc, argv, &err);
+    int parsed = train_opts_parse(&o, argc, argv, &err);  // DIST: before MPI (dist.h)
+    if (parsed != FLAGS_OK && dist_launch_rank() > 0) return parsed == FLAGS_HELP ? 0 : EXIT_USAGE;
     if (parsed == FLAGS_HELP) {
         train_usage();
-        return 0;
+        return cmd_stdout_done(CMD, 0);
     }
     if (parsed != FLAGS_OK) fail(EXIT_USAGE, "%s", err.msg);
     return train_run(&o);
@@ -741,9 +761,10 @@ int train_main(int argc, char **argv) {
 
 int train_run(TrainOpts *opts) {
     TrainOpts o = *opts;
+    if (o.resume_cmd) CMD = NULL;  // makemore.py's form
     if (eval_mode(&o)) o.best = o.out;  // the best model by held-out loss (makemore.py's model.pt)
     stop_signals_catch(1);
-    dist_init();
+    dist_init();  // DIST: one of P ranks under mpirun, else nothing
     dist_adjust(&o);
     claim_outputs(&o);
     threads_set(o.threads);

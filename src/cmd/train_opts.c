@@ -52,8 +52,8 @@ static const Flag FLAGS[] = {
      "sgd (the lecture's, folded into the weights' GEMMs) or adamw (makemore.py's:\n"
      "torch.optim.AdamW, betas 0.9 and 0.99, eps 1e-8, decay on every parameter)", MODEL},
     {"--lr", NULL, FT_FLOAT, O(lr), 0, 1000, NULL, "X", "learning rate", MODEL},
-    {"--lr2", NULL, FT_FLOAT, O(lr2), 0, 1000, NULL, "X", "learning rate from --decay-step on", MODEL},
-    {"--decay-step", NULL, FT_LONG, O(decay_step), 0, 1e9, NULL, "N", "step of the decay", MODEL},
+    {"--lr2", NULL, FT_FLOAT, O(lr2), 0, 1000, NULL, "X", "learning rate from --decay-step on (not used when it is 0)", MODEL},
+    {"--decay-step", NULL, FT_LONG, O(decay_step), 0, 1e9, NULL, "N", "step of the decay from --lr to --lr2 (0: none, --lr throughout)", MODEL},
     {"--weight-decay", NULL, FT_FLOAT_0, O(weight_decay), 0, 1000, NULL, "X", "AdamW's weight decay", MODEL},
     {"--seed", NULL, FT_U64, O(seed), 0, 0, NULL, "S", "initialisation and batch sampling", FL_MODEL},
     {"--split-seed", NULL, FT_U64, O(split_seed), 0, 0, NULL, "S",

@@ -30,6 +30,15 @@ int dist_launched(void) {
     return getenv("OMPI_COMM_WORLD_SIZE") || getenv("PMIX_RANK") || getenv("PMI_SIZE");
 }
 
+int dist_launch_rank(void) {
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK"};
+    for (int i = 0; i < 3; i++) {
+        const char *s = getenv(vars[i]);
+        if (s && *s) return atoi(s);
+    }
+    return 0;
+}
+
 #ifndef MAKEMORE_MPI
 
 void dist_init(void) {}
@@ -101,7 +110,7 @@ void dist_describe(char *buf, size_t len) {
     int n = 0;
     MPI_Get_library_version(lib, &n);
     lib[strcspn(lib, ",\n")] = '\0';  // "Open MPI v4.1.4"
-    if (!g_started) snprintf(buf, len, "%s; 1 process (not under mpirun)", lib);
+    if (!g_started) snprintf(buf, len, "%s; %s", lib, dist_launched() ? "under mpirun" : "1 process (not under mpirun)");
     else snprintf(buf, len, "%s; %d rank%s", lib, g_size, g_size == 1 ? "" : "s");
 }
 

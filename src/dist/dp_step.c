@@ -16,21 +16,11 @@ static size_t g_fused_cap;
 static int *g_batch;     // the global batch: X [B,T] then Y [B]
 static size_t g_batch_cap;
 
-static void scratch_free(void) {
+static void scratch_free(void) {  // registered once per buffer: idempotent
     free(g_fused);
     free(g_batch);
-}
-
-static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
-    static int registered = 0;
-    if (need <= *cap) return p;
-    if (!registered) {
-        atexit(scratch_free);
-        registered = 1;
-    }
-    free(p);
-    *cap = need;
-    return xcalloc(need, elem);
+    g_fused = NULL;
+    g_batch = NULL;
 }
 
 void dp_use_syncbn(Net *n) {
@@ -50,8 +40,8 @@ float net_dp_train_step(Net *n, const Examples *ex, float lr, float weight_decay
     if (n->bn_forward != syncbn_tanh_forward) dp_use_syncbn(n);  // first step: set once
     const int P = dist_size(), r = dist_rank(), Bl = n->B, T = n->cfg.T, ty = n->seq ? T : 1;
     const size_t B = (size_t)Bl * P, np = n->num_params;
-    g_batch = grow(g_batch, &g_batch_cap, B * (T + ty), sizeof(int));
-    g_fused = grow(g_fused, &g_fused_cap, np + 3, sizeof(float));
+    g_batch = xgrow(g_batch, &g_batch_cap, B * (T + ty), sizeof(int), scratch_free);
+    g_fused = xgrow(g_fused, &g_fused_cap, np + 3, sizeof(float), scratch_free);
     int *Xg = g_batch, *Yg = g_batch + B * T;
     examples_sample_batch(Xg, Yg, ex, (int)B, rng);  // the global batch, as one process draws it
     const int *Yr = Yg + (size_t)r * Bl * ty;

@@ -27,19 +27,9 @@
 static double *g_sums;      // [2H] column sums
 static size_t g_sums_cap;
 
-static void scratch_free(void) { free(g_sums); }
-
-static void *grow(void *p, size_t *cap, size_t need, size_t elem) {
-    static int registered = 0;
-    if (need <= *cap) return p;
-    if (!registered) {
-        atexit(scratch_free);
-        registered = 1;
-    }
-    free(p);
-    p = xcalloc(need, elem);  // aligned; freed with free()
-    *cap = need;
-    return p;
+static void scratch_free(void) {
+    free(g_sums);
+    g_sums = NULL;
 }
 
 // Column sums in double over rows [0, B): with d = x (+ bias[j] when bias is given), or
@@ -69,7 +59,7 @@ void syncbn_tanh_forward(float *h, float *bnraw, float *bnmeani, float *bnvar, f
                          const float *hprod, const float *bias, const float *bngain,
                          const float *bnbias, int Bl, int H, int bessel) {
     const int B = Bl * dist_size();
-    g_sums = grow(g_sums, &g_sums_cap, 2 * (size_t)H, sizeof(double));
+    g_sums = xgrow(g_sums, &g_sums_cap, 2 * (size_t)H, sizeof(double), scratch_free);
     double *s1 = g_sums, *s2 = g_sums + H;
     col_sums(s1, s2, hprod, bias, NULL, NULL, Bl, H);
     dist_allreduce_sum_double(g_sums, 2 * H);  // DIST: the forward's one allreduce
@@ -97,7 +87,7 @@ void syncbn_tanh_backward(float *dhprebn, float *dbngain, float *dbnbias, const 
                           const float *h, const float *bnraw, const float *bnvar_inv,
                           const float *bngain, int Bl, int H, int bessel) {
     const int B = Bl * dist_size();
-    g_sums = grow(g_sums, &g_sums_cap, 2 * (size_t)H, sizeof(double));
+    g_sums = xgrow(g_sums, &g_sums_cap, 2 * (size_t)H, sizeof(double), scratch_free);
     double *sd = g_sums, *sr = g_sums + H;
     col_sums(sd, sr, dh, NULL, bnraw, h, Bl, H);  // sum_b dhpreact, sum_b dhpreact * bnraw
     dist_allreduce_sum_double(g_sums, 2 * H);  // DIST: the backward's one allreduce

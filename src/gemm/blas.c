@@ -4,6 +4,8 @@
 #include <cblas.h>
 #include <omp.h>
 
+#include "blas_core.h"
+
 #ifndef MAKEMORE_XSMM
 #define MAKEMORE_XSMM 0  // the Makefile sets 1 when libxsmm is installed (XSMM=0 turns it off)
 #endif
@@ -78,12 +80,15 @@ void gemm(int transA, int transB, int M, int N, int K, float alpha, const float 
         return;
     }
     int split_rows = M >= N;
-    if (omp_get_max_threads() == 1 || (long)M * N * K < GEMM_FORK_MIN_MACS) {  // same tiles, in order
+    // Under a memory limit, no more tiles at once than OpenBLAS has buffers for (blas_core.h).
+    int par = omp_get_max_threads(), cap = blas_callers_max();
+    if (cap > 0 && par > cap) par = cap;
+    if (par == 1 || (long)M * N * K < GEMM_FORK_MIN_MACS) {  // same tiles, in order
         for (int i = 0; i < n; i++)
             gemm_tile(i, n, split_rows, transA, transB, M, N, K, alpha, A, B, beta, C);
         return;
     }
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) num_threads(par)
     for (int i = 0; i < n; i++)
         gemm_tile(i, n, split_rows, transA, transB, M, N, K, alpha, A, B, beta, C);
 }

@@ -1,10 +1,14 @@
 // blas_core.c: see blas_core.h.
 #include "blas_core.h"
 
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cblas.h>
@@ -63,7 +67,109 @@ static void core_fix(char **argv) {
     snprintf(restart_failed, sizeof restart_failed, "%s", want);
 }
 
+// ---- memory limits -------------------------------------------------------------------------
+
+// OpenBLAS's buffer (BUFFER_SIZE of Debian's x86-64 build, 32 << 22), and what the process
+// maps between blas_preinit and OpenBLAS's first buffer (libgomp's set-up; measured: under
+// 1 MiB, docs/RELIABILITY.md), with room to spare.
+#define OB_BUFFER ((uint64_t)128 << 20)
+#define OB_MARGIN ((uint64_t)16 << 20)
+
+static int callers_max;        // 0: no limit; else the GEMM calls that may run at once
+static int omp_lowered;        // OMP_NUM_THREADS was set by blas_preinit
+static char *omp_saved;        // ... over the user's value (NULL: none)
+
+// The "Vm...:" line of /proc/self/status in bytes (key "VmSize" or "VmData"); -1 unknown.
+static int64_t vm_bytes(const char *key) {
+    static char buf[4096];
+    int fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -1;
+    ssize_t n = read(fd, buf, sizeof buf - 1);
+    close(fd);
+    if (n <= 0) return -1;
+    buf[n] = '\0';
+    size_t k = strlen(key);
+    for (char *p = buf; p && *p; p = strchr(p, '\n'), p = p ? p + 1 : NULL)
+        if (!strncmp(p, key, k) && p[k] == ':') return (int64_t)strtoll(p + k + 1, NULL, 10) << 10;
+    return -1;
+}
+
+// The threads OpenBLAS's OpenMP build counts when it loads (blas_get_cpu_number):
+// OMP_NUM_THREADS (read as atoi reads it), at most the cores this process may run on.
+static int openblas_load_threads(void) {
+    cpu_set_t set;
+    long cores = sysconf(_SC_NPROCESSORS_CONF);
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) > 0 &&
+        (cores < 1 || CPU_COUNT(&set) < cores))
+        cores = CPU_COUNT(&set);
+    if (cores < 1) cores = 1;
+    const char *s = getenv("OMP_NUM_THREADS");
+    int n = s ? atoi(s) : 0;
+    return n > 0 && n < cores ? n : (int)cores;
+}
+
+int blas_preinit(char *msg, size_t len) {
+    static const struct { int res; const char *vm, *flag; } LIM[2] = {
+        {RLIMIT_AS, "VmSize", "-v"}, {RLIMIT_DATA, "VmData", "-d"}};
+    uint64_t room = UINT64_MAX, need_limit = 0;
+    const char *flag = NULL;
+    unsigned long long limit_kib = 0;
+    for (int i = 0; i < 2; i++) {
+        struct rlimit rl;
+        if (getrlimit(LIM[i].res, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY) continue;
+        int64_t used = vm_bytes(LIM[i].vm);
+        if (used < 0) used = (int64_t)64 << 20;  // no /proc: a generous guess
+        uint64_t r = (uint64_t)rl.rlim_cur > (uint64_t)used ? (uint64_t)rl.rlim_cur - (uint64_t)used : 0;
+        if (r < room) {
+            room = r;
+            flag = LIM[i].flag;
+            limit_kib = (unsigned long long)(rl.rlim_cur >> 10);
+            need_limit = (uint64_t)used + 2 * OB_BUFFER + OB_MARGIN;
+        }
+    }
+    if (!flag) return 0;  // no limit: OpenBLAS maps what it likes
+    int counted = openblas_load_threads(), threads = blas_buffers_fit(room, counted);
+    if (threads == 0) {
+        snprintf(msg, len, "the memory limit (ulimit %s %llu, in KiB) leaves %llu MiB to this "
+                 "process, and OpenBLAS needs two buffers of %llu MiB (it would wait for them "
+                 "forever); raise the limit to at least ulimit %s %llu", flag, limit_kib,
+                 (unsigned long long)(room >> 20), (unsigned long long)(OB_BUFFER >> 20), flag,
+                 (unsigned long long)((need_limit >> 10) + 1023) / 1024 * 1024);
+        return -1;
+    }
+    if (threads < counted) {  // fewer buffers at load: OMP_NUM_THREADS until blas_setup
+        const char *s = getenv("OMP_NUM_THREADS");
+        omp_saved = s ? strdup(s) : NULL;
+        char v[16];
+        snprintf(v, sizeof v, "%d", threads);
+        setenv("OMP_NUM_THREADS", v, 1);
+        omp_lowered = 1;
+    }
+    // The first buffer stays held by OpenBLAS's thread pool; the others serve GEMM calls.
+    callers_max = threads - 1 > 0 ? threads - 1 : 1;
+    return 0;
+}
+
+int blas_buffers_fit(uint64_t room, int threads) {
+    // One buffer per thread counted at load (the first held by OpenBLAS's pool), and one
+    // more for a GEMM call: at least two.
+    uint64_t fit = room > OB_MARGIN ? (room - OB_MARGIN) / OB_BUFFER : 0;
+    if (fit < 2) return 0;
+    return (uint64_t)threads > fit ? (int)fit : threads;
+}
+
+int blas_callers_max(void) { return callers_max; }
+
 void blas_setup(char **argv) {
+    if (omp_lowered) {  // the user's OMP_NUM_THREADS back, for the pool and for any child
+        if (omp_saved) setenv("OMP_NUM_THREADS", omp_saved, 1);
+        else unsetenv("OMP_NUM_THREADS");
+        int n = omp_saved ? atoi(omp_saved) : 0;
+        omp_set_num_threads(n > 0 ? n : omp_get_num_procs());
+        free(omp_saved);
+        omp_saved = NULL;
+        omp_lowered = 0;
+    }
     core_fix(argv);
     // In OpenBLAS's OpenMP build openblas_set_num_threads() also sets OpenMP's count, so
     // the pool's size is put back. That build re-reads the pool's size at every call, so

@@ -7,6 +7,8 @@
 // (tab included; a CR is accepted only as the CR of a CRLF line end, or as the last
 // byte of the file), and 0x7f. Words are kept verbatim: spaces inside or around a
 // word are part of it. A blank line is an empty one (after the CR strip) and is skipped.
+// A UTF-8 byte-order mark (EF BB BF) opening the file is skipped: an editor's encoding
+// mark, not three letters (the fingerprint still covers it).
 //
 // Error messages: "<name>:<line>: <what>, <what is allowed>" for a bad line,
 // "<name>: <what>" for the file as a whole.
@@ -22,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "outfile.h"
 #include "rng.h"
 
 // A words file larger than this is refused (word counts are ints; names.txt is 229 kB).
@@ -106,6 +109,9 @@ static int store_line(void *ctx, const char *line, size_t len, int line_no) {
 
 int words_parse(Words *out, const char *data, size_t len, const char *name, Err *err) {
     memset(out, 0, sizeof *out);
+    const char *file = data;  // the fingerprint covers every byte of the file
+    size_t file_len = len;
+    if (len >= 3 && !memcmp(data, "\xef\xbb\xbf", 3)) data += 3, len -= 3;  // a UTF-8 BOM: no letters
     if (len > MAX_WORDS_FILE_BYTES)
         return err_set(err, "%s: %zu bytes, more than the %zu a words file may have", name, len,
                        MAX_WORDS_FILE_BYTES);
@@ -122,15 +128,16 @@ int words_parse(Words *out, const char *data, size_t len, const char *name, Err 
     }
     Store store = {out, out->buf};
     for_each_line(data, len, store_line, &store);
-    out->file_bytes = len;  // the fingerprint: what a checkpoint records of its words
-    out->file_crc = crc32c(0, data, len);
+    out->file_bytes = file_len;  // the fingerprint: what a checkpoint records of its words
+    out->file_crc = crc32c(0, file, file_len);
     return 0;
 }
 
-// Reads a whole file into a malloc'd buffer; refuses directories and huge files.
+// Reads a whole file into a malloc'd buffer; refuses directories, FIFOs and devices
+// (infile_open: at once, never blocking) and huge files.
 static int read_file(const char *path, char **data, size_t *len, Err *err) {
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    int fd = infile_open(NULL, path, err);
+    if (fd < 0) return -1;
     struct stat st;
     int have_stat = fstat(fd, &st) == 0;
     if (have_stat && S_ISDIR(st.st_mode)) {
@@ -408,28 +415,30 @@ int split_build_makemore(Split *s, Words *w, const Vocab *v, int T, uint64_t see
     return 0;
 }
 
-DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
-                           const Vocab *fixed_vocab, Err *err) {
-    memset(d, 0, sizeof *d);
-    if (words_load(&d->words, path, err) != 0) return DATASET_WORDS;
-    DatasetStatus st = DATASET_OK;
-    if (fixed_vocab) {
-        d->vocab = *fixed_vocab;
-        if (vocab_check(&d->vocab, &d->words, path, err) != 0) st = DATASET_VOCAB;
-    } else {
+// The words' vocabulary: fixed_vocab checked against them, or built from them.
+static DatasetStatus dataset_vocab(Dataset *d, const char *path, const Vocab *fixed_vocab, Err *err) {
+    if (!fixed_vocab) {
         vocab_build(&d->vocab, &d->words);
+        return DATASET_OK;
     }
-    // The examples take (block + 1) ints per letter and word end: a huge words file with
-    // a long block must fail here, not in the kernel's OOM killer.
-    double examples = 0, have = machine_memory();
-    for (int i = 0; st == DATASET_OK && i < d->words.n; i++) examples += (double)strlen(d->words.w[i]) + 1;
-    if (st == DATASET_OK && have > 0 && 4.0 * examples * (T + 1) > 0.5 * have) {
-        err_set(err, "%s: %.0f examples with a block of %d need %.1f GiB, more than half this "
-                "machine's %.1f GiB of memory", path, examples, T,
-                4.0 * examples * (T + 1) / (1 << 30), have / (1 << 30));
-        st = DATASET_TOO_LARGE;
-    }
-    if (st == DATASET_OK && split_build(&d->split, &d->words, &d->vocab, T, split_seed, err) != 0) {
+    d->vocab = *fixed_vocab;
+    return vocab_check(&d->vocab, &d->words, path, err) != 0 ? DATASET_VOCAB : DATASET_OK;
+}
+
+// examples of `ints` ints each must fit in half the machine's memory.
+static DatasetStatus dataset_fits(const char *path, double examples, double ints, const char *what,
+                                  Err *err) {
+    double have = machine_memory(), bytes = 4.0 * examples * ints;
+    if (have <= 0 || bytes <= 0.5 * have) return DATASET_OK;
+    err_set(err, "%s: %.0f %s need %.1f GiB, more than half this machine's %.1f GiB of memory",
+            path, examples, what, bytes / (1 << 30), have / (1 << 30));
+    return DATASET_TOO_LARGE;
+}
+
+// The split's outcome: a failure's message names the file; the words freed on any failure.
+static DatasetStatus dataset_done(Dataset *d, DatasetStatus st, int split_failed, const char *path,
+                                  Err *err) {
+    if (split_failed) {
         char why[sizeof err->msg];
         snprintf(why, sizeof why, "%s", err->msg);
         err_set(err, "%s: %s", path, why);
@@ -437,6 +446,22 @@ DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_s
     }
     if (st != DATASET_OK) words_free(&d->words);
     return st;
+}
+
+DatasetStatus dataset_load(Dataset *d, const char *path, int T, uint64_t split_seed,
+                           const Vocab *fixed_vocab, Err *err) {
+    memset(d, 0, sizeof *d);
+    if (words_load(&d->words, path, err) != 0) return DATASET_WORDS;
+    DatasetStatus st = dataset_vocab(d, path, fixed_vocab, err);
+    // The examples take (block + 1) ints per letter and word end: a huge words file with
+    // a long block must fail here, not in the kernel's OOM killer.
+    double examples = 0;
+    for (int i = 0; st == DATASET_OK && i < d->words.n; i++) examples += (double)strlen(d->words.w[i]) + 1;
+    char what[64];
+    snprintf(what, sizeof what, "examples with a block of %d", T);
+    if (st == DATASET_OK) st = dataset_fits(path, examples, T + 1, what, err);
+    int failed = st == DATASET_OK && split_build(&d->split, &d->words, &d->vocab, T, split_seed, err) != 0;
+    return dataset_done(d, st, failed, path, err);
 }
 
 DatasetStatus dataset_load_makemore(Dataset *d, const char *path, int T, uint64_t seed,
@@ -448,27 +473,15 @@ DatasetStatus dataset_load_makemore(Dataset *d, const char *path, int T, uint64_
     if (d->words.n == 0) {
         err_set(err, "%s: no words (only blank ones)", path);
         st = DATASET_WORDS;
-    } else if (fixed_vocab) {
-        d->vocab = *fixed_vocab;
-        if (vocab_check(&d->vocab, &d->words, path, err) != 0) st = DATASET_VOCAB;
     } else {
-        vocab_build(&d->vocab, &d->words);
+        st = dataset_vocab(d, path, fixed_vocab, err);
     }
     if (T == 0) T = d->words.max_len + 1;  // makemore.py's block_size
-    double bytes = 8.0 * d->words.n * T;
-    if (st == DATASET_OK && machine_memory() > 0 && bytes > 0.5 * machine_memory()) {
-        err_set(err, "%s: %d sequences of %d need %.1f GiB, more than half this machine's memory",
-                path, d->words.n, T, bytes / (1 << 30));
-        st = DATASET_TOO_LARGE;
-    }
-    if (st == DATASET_OK && split_build_makemore(&d->split, &d->words, &d->vocab, T, seed, err) != 0) {
-        char why[sizeof err->msg];
-        snprintf(why, sizeof why, "%s", err->msg);
-        err_set(err, "%s: %s", path, why);
-        st = DATASET_SPLIT;
-    }
-    if (st != DATASET_OK) words_free(&d->words);
-    return st;
+    char what[64];
+    snprintf(what, sizeof what, "sequences of %d", T);
+    if (st == DATASET_OK) st = dataset_fits(path, d->words.n, 2.0 * T, what, err);
+    int failed = st == DATASET_OK && split_build_makemore(&d->split, &d->words, &d->vocab, T, seed, err) != 0;
+    return dataset_done(d, st, failed, path, err);
 }
 
 void dataset_free(Dataset *d) {

@@ -371,3 +371,24 @@ char *outfile_shell_quote(const char *path) {
     *p = '\0';
     return q;
 }
+
+char *outfile_shell_command(const char *first, int argc, char *const *argv, const char *append) {
+    for (int i = 1; append && i < argc; i++)
+        if (!strcmp(argv[i], append)) append = NULL;
+    size_t cap = strlen(first) + 1;
+    char **q = calloc((size_t)(argc > 1 ? argc : 1), sizeof *q);
+    for (int i = 1; q && i < argc; i++) {
+        if (!(q[i] = outfile_shell_quote(argv[i]))) cap = 0;
+        else cap += strlen(q[i]) + 1;
+    }
+    if (append) cap += strlen(append) + 1;
+    char *cmd = q && cap ? malloc(cap) : NULL;
+    if (cmd) {
+        char *p = cmd + sprintf(cmd, "%s", first);
+        for (int i = 1; i < argc; i++) p += sprintf(p, " %s", q[i]);
+        if (append) sprintf(p, " %s", append);
+    }
+    for (int i = 1; q && i < argc; i++) free(q[i]);
+    free(q);
+    return cmd;
+}

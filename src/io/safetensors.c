@@ -11,6 +11,7 @@
 #include "safetensors.h"
 
 #include "crc32c.h"
+#include "outfile.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -587,8 +588,8 @@ static int read_fully(int fd, uint8_t *p, size_t n, const char *path, Err *err) 
 
 static int open_header(StFile *f, const char *path, Err *err) {
     memset(f, 0, sizeof *f);
-    f->fd = open(path, O_RDONLY);
-    if (f->fd < 0) return err_set(err, "%s: cannot open: %s", path, strerror(errno));
+    f->fd = infile_open(NULL, path, err);  // a FIFO or device: refused at once, never blocking
+    if (f->fd < 0) return -1;
     struct stat st;
     if (fstat(f->fd, &st) != 0 || !S_ISREG(st.st_mode))
         return err_set(err, "%s: not a regular file", path);

@@ -11,57 +11,17 @@
 
 #include "common.h"
 
-static void info(MmTensorInfo *out, int max, int i, const char *name, int ndim, int s0, int s1) {
-    if (i >= max) return;
-    snprintf(out[i].name, MM_NAME_MAX, "%s", name);
-    out[i].ndim = ndim;
-    out[i].shape[0] = s0;
-    out[i].shape[1] = ndim == 2 ? s1 : 0;
-}
-
 int mm_ref_bow_tensors(const MmConfig *c, MmTensorInfo *out, int max) {
     const int V = c->V, T = c->T, C = c->n_embd, C2 = c->n_embd2;
-    info(out, max, 0, "wte.weight", 2, V, C);
-    info(out, max, 1, "wpe.weight", 2, T, C);
-    info(out, max, 2, "context_block.mlp.c_fc.weight", 2, C2, C);
-    info(out, max, 3, "context_block.mlp.c_fc.bias", 1, C2, 0);
-    info(out, max, 4, "context_block.mlp.c_proj.weight", 2, C, C2);
-    info(out, max, 5, "context_block.mlp.c_proj.bias", 1, C, 0);
-    info(out, max, 6, "lm_head.weight", 2, V, C);
-    info(out, max, 7, "lm_head.bias", 1, V, 0);
+    mm_ref_info(out, max, 0, "wte.weight", 2, V, C);
+    mm_ref_info(out, max, 1, "wpe.weight", 2, T, C);
+    mm_ref_info(out, max, 2, "context_block.mlp.c_fc.weight", 2, C2, C);
+    mm_ref_info(out, max, 3, "context_block.mlp.c_fc.bias", 1, C2, 0);
+    mm_ref_info(out, max, 4, "context_block.mlp.c_proj.weight", 2, C, C2);
+    mm_ref_info(out, max, 5, "context_block.mlp.c_proj.bias", 1, C, 0);
+    mm_ref_info(out, max, 6, "lm_head.weight", 2, V, C);
+    mm_ref_info(out, max, 7, "lm_head.bias", 1, V, 0);
     return 8;
-}
-
-// out[n,o] = b[o] + sum_i W[o,i] in[n,i]                        W [n_out, n_in]
-static void linear(double *out, const double *in, const double *W, const double *b, int N,
-                   int n_in, int n_out) {
-    for (int n = 0; n < N; n++)
-        for (int o = 0; o < n_out; o++) {
-            double s = b[o];
-            for (int i = 0; i < n_in; i++) s += W[(size_t)o * n_in + i] * in[(size_t)n * n_in + i];
-            out[(size_t)n * n_out + o] = s;
-        }
-}
-
-// dW = dout^T in, db = sum_n dout (overwritten); din += dout W (accumulated)
-static void linear_back(double *din, double *dW, double *db, const double *dout, const double *in,
-                        const double *W, int N, int n_in, int n_out) {
-    for (int o = 0; o < n_out; o++) {
-        double sb = 0;
-        for (int n = 0; n < N; n++) sb += dout[(size_t)n * n_out + o];
-        db[o] = sb;
-        for (int i = 0; i < n_in; i++) {
-            double s = 0;
-            for (int n = 0; n < N; n++) s += dout[(size_t)n * n_out + o] * in[(size_t)n * n_in + i];
-            dW[(size_t)o * n_in + i] = s;
-        }
-    }
-    for (int n = 0; n < N; n++)
-        for (int i = 0; i < n_in; i++) {
-            double s = 0;
-            for (int o = 0; o < n_out; o++) s += dout[(size_t)n * n_out + o] * W[(size_t)o * n_in + i];
-            din[(size_t)n * n_in + i] += s;
-        }
 }
 
 double mm_ref_bow_loss(const MmConfig *c, const double *const *P, const int *X, const int *Y,
@@ -85,21 +45,21 @@ double mm_ref_bow_loss(const MmConfig *c, const double *const *P, const int *X, 
                 for (int s = 0; s <= t; s++) y += x0[((size_t)b * T + s) * C + e] / (t + 1);
                 x1[((size_t)b * T + t) * C + e] = x0[((size_t)b * T + t) * C + e] + y;
             }
-    linear(h, x1, Wfc, bfc, N, C, C2);
+    mm_ref_linear(h, x1, Wfc, bfc, N, C, C2);
     for (size_t i = 0; i < nC2; i++) h[i] = tanh(h[i]);
-    linear(x2, h, Wp, bp, N, C2, C);
+    mm_ref_linear(x2, h, Wp, bp, N, C2, C);
     for (size_t i = 0; i < nC; i++) x2[i] += x1[i];
-    linear(logits, x2, Wlm, blm, N, C, V);
+    mm_ref_linear(logits, x2, Wlm, blm, N, C, V);
     double *dlogits = G ? xcalloc((size_t)N * V, sizeof(double)) : NULL;
     double loss = mm_ref_ce(logits, Y, N, V, dlogits);
     if (G) {
         double *dx2 = xcalloc(nC, sizeof(double)), *dh = xcalloc(nC2, sizeof(double));
         double *dx1 = xcalloc(nC, sizeof(double)), *dx0 = xcalloc(nC, sizeof(double));
-        linear_back(dx2, G[6], G[7], dlogits, x2, Wlm, N, C, V);
+        mm_ref_linear_back(dx2, G[6], G[7], dlogits, x2, Wlm, N, C, V);
         memcpy(dx1, dx2, nC * sizeof(double));                   // the residual
-        linear_back(dh, G[4], G[5], dx2, h, Wp, N, C2, C);
+        mm_ref_linear_back(dh, G[4], G[5], dx2, h, Wp, N, C2, C);
         for (size_t i = 0; i < nC2; i++) dh[i] *= 1 - h[i] * h[i];  // through tanh
-        linear_back(dx1, G[2], G[3], dh, x1, Wfc, N, C, C2);
+        mm_ref_linear_back(dx1, G[2], G[3], dh, x1, Wfc, N, C, C2);
         for (int b = 0; b < B; b++)  // dx0 = dx1 + att^T @ dx1
             for (int s = 0; s < T; s++)
                 for (int e = 0; e < C; e++) {

@@ -13,34 +13,26 @@
 
 #include "common.h"
 
-static void info(MmTensorInfo *out, int max, int i, const char *name, int ndim, int s0, int s1) {
-    if (i >= max) return;
-    snprintf(out[i].name, MM_NAME_MAX, "%s", name);
-    out[i].ndim = ndim;
-    out[i].shape[0] = s0;
-    out[i].shape[1] = ndim == 2 ? s1 : 0;
-}
-
 int mm_ref_rnn_tensors(const MmConfig *c, MmTensorInfo *out, int max) {
     const int V = c->V, E = c->n_embd, H = c->n_embd2;
     int i = 0;
-    info(out, max, i++, "start", 2, 1, H);
-    info(out, max, i++, "wte.weight", 2, V, E);
+    mm_ref_info(out, max, i++, "start", 2, 1, H);
+    mm_ref_info(out, max, i++, "wte.weight", 2, V, E);
     if (c->type == MM_GRU) {
         static const char *const cell[3] = {"z", "r", "hbar"};
         for (int g = 0; g < 3; g++) {
             char name[MM_NAME_MAX];
             snprintf(name, sizeof name, "cell.xh_to_%s.weight", cell[g]);
-            info(out, max, i++, name, 2, H, E + H);
+            mm_ref_info(out, max, i++, name, 2, H, E + H);
             snprintf(name, sizeof name, "cell.xh_to_%s.bias", cell[g]);
-            info(out, max, i++, name, 1, H, 0);
+            mm_ref_info(out, max, i++, name, 1, H, 0);
         }
     } else {
-        info(out, max, i++, "cell.xh_to_h.weight", 2, H, E + H);
-        info(out, max, i++, "cell.xh_to_h.bias", 1, H, 0);
+        mm_ref_info(out, max, i++, "cell.xh_to_h.weight", 2, H, E + H);
+        mm_ref_info(out, max, i++, "cell.xh_to_h.bias", 1, H, 0);
     }
-    info(out, max, i++, "lm_head.weight", 2, V, H);
-    info(out, max, i++, "lm_head.bias", 1, V, 0);
+    mm_ref_info(out, max, i++, "lm_head.weight", 2, V, H);
+    mm_ref_info(out, max, i++, "lm_head.bias", 1, V, 0);
     return i;
 }
 

@@ -48,7 +48,10 @@ int sample_draw(const float *logits, int V, float temperature, int top_k, Rng *r
         cut = sorted[top_k - 1];
     }
     float mx = -INFINITY;
-    for (int v = 0; v < V; v++) mx = logits[v] > mx ? logits[v] : mx;
+    for (int v = 0; v < V; v++) {
+        if (!isfinite(logits[v])) return -1;  // a forward that overflows: eval refuses it too
+        mx = logits[v] > mx ? logits[v] : mx;
+    }
     double sum = 0;
     for (int v = 0; v < V; v++) {
         p[v] = logits[v] >= cut ? exp(((double)logits[v] - mx) / temperature) : 0.0;
@@ -65,20 +68,24 @@ int sample_draw(const float *logits, int V, float temperature, int top_k, Rng *r
     return last;  // u landed on the rounding slack at the top
 }
 
-void sample_word_with(char *out, SampleLogitsFn logits_of, const void *model, float *scratch, int T,
-                      int V, const Vocab *v, Rng *rng, float temperature, int top_k) {
+int sample_word_with(char *out, SampleLogitsFn logits_of, const void *model, float *scratch, int T,
+                     int V, const Vocab *v, Rng *rng, float temperature, int top_k) {
     int context[64] = {0};  // T <= 64 (checked where configs are made)
     float logits[256];
     int len = 0;
     while (len < MAX_WORD_LEN) {
         logits_of(model, context, logits, scratch);
         int ix = sample_draw(logits, V, temperature, top_k, rng);
-        if (ix == 0) break;
+        if (ix <= 0) {
+            out[len] = '\0';
+            return ix;
+        }
         out[len++] = v->itos[ix];
         memmove(context, context + 1, (size_t)(T - 1) * sizeof(int));
         context[T - 1] = ix;
     }
     out[len] = '\0';
+    return 0;
 }
 
 static void net_logits_one(const void *n, const int *context, float *logits, float *scratch) {
@@ -96,12 +103,14 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
     const int T = n->cfg.T, V = n->cfg.V, m = count < 64 ? (count > 0 ? count : 1) : 64;
     Net view;
     net_view(&view, n, m);
-    int rc = 0;
+    int rc = 0, threads = threads_get();
+    threads_set(1);  // at most 64 short rows a forward: below every fork's threshold, and
+                     // OpenMP's idle threads would spin through the whole loop
     for (int i0 = 0; i0 < count && rc == 0; i0 += m) {
-        int k = count - i0 < m ? count - i0 : m, done[64] = {0};
+        int k = count - i0 < m ? count - i0 : m, done[64] = {0}, left = k;
         memset(view.Xb, 0, (size_t)m * T * sizeof(int));  // every row starts at the start token
         for (size_t j = 0; j < (size_t)m * T; j++) view.Yb[j] = -1;
-        for (int t = 0; t + 1 < T && rc == 0; t++) {
+        for (int t = 0; t + 1 < T && rc == 0 && left > 0; t++) {  // until every word has ended
             for (int b = 0; b < m; b++) view.Yb[(size_t)b * T + t] = 0;  // positions <= t run
             net_forward(&view, view.Xb, view.Yb, 0);
             for (int b = 0; b < k; b++) {
@@ -115,6 +124,7 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
                 int ix = sample_draw(scaled, V, temperature, top_k, rng);
                 view.Xb[(size_t)b * T + t + 1] = ix;
                 done[b] = ix == 0;
+                left -= done[b];
             }
         }
         for (int b = 0; b < k; b++) {
@@ -127,6 +137,7 @@ int sample_seq_words(const Net *n, const Vocab *v, Rng *rng, int count, float te
             out[i0 + b][len] = '\0';
         }
     }
+    threads_set(threads);
     view.params = NULL;
     net_free(&view);
     return rc;
@@ -142,18 +153,19 @@ static const char *mark_of(const char *word, const WordSet *train, const WordSet
            : wordset_has(heldout, word) ? "  (held-out word)" : "  (new)";
 }
 
-void sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float temperature,
-                  int top_k, const WordSet *train, const WordSet *heldout) {
+int sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float temperature,
+                 int top_k, const WordSet *train, const WordSet *heldout) {
+    int rc = 0;
     char word[MAX_WORD_LEN + 1];
     if (m->seq) {  // makemore.py's types: a batch of words at a time
         static char words[256][MAX_WORD_LEN + 1];
         for (int i0 = 0; i0 < n; i0 += 256) {
             int k = n - i0 < 256 ? n - i0 : 256;
-            if (sample_seq_words(m, v, rng, k, temperature, top_k, words)) break;
+            if ((rc = sample_seq_words(m, v, rng, k, temperature, top_k, words)) != 0) return rc;
             for (int i = 0; i < k; i++)
-                if (fprintf(f, "%s%s\n", words[i], mark_of(words[i], train, heldout)) < 0) return;
+                if (fprintf(f, "%s%s\n", words[i], mark_of(words[i], train, heldout)) < 0) return 0;
         }
-        return;
+        return 0;
     }
     float *scratch = xcalloc(net_scratch_floats(m, 1), sizeof(float));
     int threads = threads_get();
@@ -166,11 +178,13 @@ void sample_print(FILE *f, const Net *m, const Vocab *v, Rng *rng, int n, float 
             last = now_seconds();
             fprintf(stderr, "\r  sampled %d of %d words   ", i, n);
         }
-        sample_word_with(word, net_logits_one, m, scratch, m->cfg.T, m->cfg.V, v, rng, temperature,
-                         top_k);
+        if ((rc = sample_word_with(word, net_logits_one, m, scratch, m->cfg.T, m->cfg.V, v, rng,
+                                   temperature, top_k)) != 0)
+            break;
         if (fprintf(f, "%s%s\n", word, mark_of(word, train, heldout)) < 0) break;  // a closed stdout: the caller says so
     }
     if (live) fputs("\r\033[K", stderr);
     threads_set(threads);
     xfree(scratch);
+    return rc;
 }

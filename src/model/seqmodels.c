@@ -82,7 +82,8 @@ void bigram_build(Net *n, NetOffsets *o) {
 // ---- bengio: the T previous tokens' embeddings -> Linear -> tanh -> Linear -------------------
 // The first linear layer through its projection tables (recurrent_kernels.h): the sum of T
 // rows of wte . W1_k per position, the same function as makemore.py's concatenation times
-// W1 at a sixty-fourth of the multiply-adds; packed (a position's context lies before it).
+// W1 with 14 times fewer multiply-adds at makemore.py's sizes on names.txt; packed (a
+// position's context lies before it).
 
 static void context_fwd(Net *n, const Layer *L, int l, int ur) {
     (void)l, (void)ur;
