@@ -1,6 +1,7 @@
 # makemore: a BLAS-accelerated CPU training engine for the lecture's MLP.
 #   make            build build/makemore
-#   make run        obtain names.txt, train with the lecture's recipe, sample
+#   make run        obtain names.txt, train with the lecture's recipe, sample (its diagnostics in
+#                   build/diag: `make plot` draws them)
 #   make test       build and run the tests (SANITIZE=1: under ASan + UBSan, in build-san/)
 #   make bench      build and run the benchmark harness
 #   make MPI=1      the MPI build (mpicc, in build-mpi/): mpirun -np P build-mpi/makemore train
@@ -96,15 +97,23 @@ data: data/names.txt
 test: $(OUT)/makemore $(TEST_BIN) data/names.txt
 	sh tests/run_tests.sh $(OUT)
 
-# `make plot` draws the curve of the last `make run` (or LOG=FILE from train --log FILE).
-LOG ?= $(OUT)/loss.csv
-plot:
-	@test -f $(LOG) || { echo "no $(LOG): run 'make run' or 'make plot LOG=FILE' with a train --log FILE"; exit 1; }
-	gnuplot -e "in='$(LOG)'; out='$(LOG:.csv=.png)'" bench/loss.gp
-	@echo "wrote $(LOG:.csv=.png)"
+# `make plot` draws the diagnostics of the last `make run` (its --diag $(OUT)/diag; DIAG=DIR
+# for another train --diag DIR) with makemore plot: loss, activations, gradients,
+# update:data and grad:data PNGs in that directory. LOG=FILE draws a train --log FILE's
+# loss curve alone (bench/loss.gp).
+DIAG ?= $(OUT)/diag
+plot: $(OUT)/makemore
+	@if [ -n "$(LOG)" ]; then \
+	  test -f "$(LOG)" || { echo "no $(LOG): give LOG=FILE of a train --log FILE"; exit 1; }; \
+	  gnuplot -e "in='$(LOG)'; out='$(LOG:.csv=.png)'" bench/loss.gp && echo "wrote $(LOG:.csv=.png)"; \
+	else \
+	  test -d "$(DIAG)" || { echo "no $(DIAG): run 'make run' first, or 'make plot DIAG=DIR' for a train --diag DIR"; exit 1; }; \
+	  $(OUT)/makemore plot "$(DIAG)"; \
+	fi
 
 run: $(OUT)/makemore data/names.txt
-	$(OUT)/makemore train --data data/names.txt --out $(OUT)/model.safetensors --log $(OUT)/loss.csv
+	$(OUT)/makemore train --data data/names.txt --out $(OUT)/model.safetensors --log $(OUT)/loss.csv \
+	  --diag $(OUT)/diag --eval-every 10000
 
 # Fuzzing (clang + libFuzzer; Debian: clang, libclang-rt-14-dev): every file format and
 # command line the engine reads from a user -- the words file (fuzz_words), a checkpoint
@@ -118,7 +127,7 @@ run: $(OUT)/makemore data/names.txt
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 300
 FUZZ_OUT     := build/fuzz
-FUZZ_TARGETS := fuzz_words fuzz_checkpoint fuzz_plan fuzz_sweep
+FUZZ_TARGETS := fuzz_words fuzz_checkpoint fuzz_plan fuzz_sweep fuzz_diagcsv
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -Wall -Wextra -Wno-pass-failed -Iinclude \
                 $(filter -I/% -D%,$(CFLAGS)) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

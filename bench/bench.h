@@ -128,6 +128,8 @@ typedef struct {
 extern const Entry *const BENCH_ENTRIES[];
 extern const int BENCH_N_ENTRIES;
 
+// A step with train --diag's statistics against the plain one (bench_diag.c).
+extern const Entry ENTRY_DIAG;
 // makemore.py's kernels (bench_seq.c), in the order they run.
 extern const Entry ENTRY_LAYERNORM, ENTRY_ATTENTION, ENTRY_GELU, ENTRY_ADAMW, ENTRY_CE_MASKED,
     ENTRY_GRU, ENTRY_RNN, ENTRY_BOW, ENTRY_CONTEXT;

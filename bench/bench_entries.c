@@ -717,7 +717,7 @@ static const Entry ENTRY_STEP = {
 
 const Entry *const BENCH_ENTRIES[] = {
     &ENTRY_CE,        &ENTRY_CE_FB,     &ENTRY_BN,   &ENTRY_BN_TANH, &ENTRY_EMB,
-    &ENTRY_LINEAR,    &ENTRY_STEP,      // the lecture's; then makemore.py's (bench_seq.c)
+    &ENTRY_LINEAR,    &ENTRY_STEP,      &ENTRY_DIAG,  // the lecture's; then makemore.py's (bench_seq.c)
     &ENTRY_LAYERNORM, &ENTRY_ATTENTION, &ENTRY_GELU, &ENTRY_ADAMW,    &ENTRY_CE_MASKED,
     &ENTRY_GRU,       &ENTRY_RNN,       &ENTRY_BOW,  &ENTRY_CONTEXT};
 const int BENCH_N_ENTRIES = (int)(sizeof BENCH_ENTRIES / sizeof BENCH_ENTRIES[0]);

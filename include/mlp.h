@@ -1,7 +1,7 @@
 // mlp.h: the lecture's family on the layer table: the MLP of parts 3-4 (N hidden blocks of
-// Linear -> BatchNorm -> Tanh) and part 5's hierarchical WaveNet; and the layer kinds they
-// share with makemore.py's types (the embedding and the output layer with its
-// cross-entropy).
+// Linear -> BatchNorm -> Tanh, or with --norm none part 3's Linear -> Tanh) and part 5's
+// hierarchical WaveNet; and the layer kinds they share with makemore.py's types (the
+// embedding and the output layer with its cross-entropy).
 #ifndef MAKEMORE_MLP_H
 #define MAKEMORE_MLP_H
 

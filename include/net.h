@@ -3,7 +3,8 @@
 //
 // Architectures (docs/ARCHITECTURES.md has the whole story):
 //   mlp, N layers   EMBED -> FLATTEN(T) -> N x [LINEAR -> BN_TANH] -> LINEAR_OUT (+ CE)
-//                   N = 1 is the lecture's part-4 MLP, tensor for tensor.
+//                   N = 1 is the lecture's part-4 MLP, tensor for tensor; --norm none:
+//                   N x [LINEAR -> TANH], part 3's start (no batchnorm).
 //   wavenet         EMBED -> L x [FLATTEN(2) -> LINEAR (no bias) -> BN_TANH] -> LINEAR_OUT
 //                   with L = log2(T): part 5's hierarchical model.
 //   makemore.py's six types on its sequences (X, Y [B,T], targets -1 ignored), under its
@@ -30,6 +31,8 @@
 extern const char *const NET_ARCH_NAMES[NET_N_ARCHS + 1];  // "mlp", "wavenet", ..., NULL
 extern const char *const BN_STATS_NAMES[3];                // "calibrate", "running", NULL
 extern const char *const OPTIM_NAMES[3];                   // "sgd", "adamw", NULL
+extern const char *const NORM_NAMES[3];                    // "batchnorm", "none", NULL
+extern const char *const INIT_NAMES[3];                    // "lecture", "plain", NULL
 const char *net_arch_name(NetArch a);
 // 1 for makemore.py's types: sequences, AdamW by default, no batchnorm.
 int net_arch_is_seq(NetArch a);

@@ -29,6 +29,10 @@ typedef enum {
 } NetArch;
 typedef enum { BN_STATS_CALIBRATE, BN_STATS_RUNNING } BnStats;
 typedef enum { OPTIM_SGD, OPTIM_ADAMW } Optim;
+// The lecture's family: what follows each hidden linear layer (part 3's end, the default;
+// or its start, Linear -> Tanh) and how its weights start (docs/DIAGNOSTICS.md).
+typedef enum { NORM_BATCHNORM, NORM_NONE } Norm;
+typedef enum { INIT_LECTURE, INIT_PLAIN } InitKind;
 
 typedef struct {
     NetArch arch;
@@ -41,10 +45,16 @@ typedef struct {
     BnStats bn_stats;  // inference statistics: calibrated on the training split or running
     float momentum;    // of the running statistics (part 5: 0.1)
     Optim optim;       // SGD (the weights' updates folded into their GEMMs) or AdamW
+    Norm norm;         // mlp: NORM_BATCHNORM (Linear -> BatchNorm -> Tanh blocks) or NORM_NONE
+                       // (Linear -> Tanh, part 3's start); the others: NORM_BATCHNORM
+    InitKind init;     // mlp, wavenet: INIT_LECTURE (hidden weights gain (5/3)/sqrt(fan_in),
+                       // output weights x 0.1: the architecture's own) or INIT_PLAIN (every
+                       // linear weight and bias N(0, 1): part 3's first cell). Initialisation
+                       // only: not kept in model files.
 } NetConfig;
 
 typedef enum {
-    L_EMBED, L_FLATTEN, L_LINEAR, L_BN_TANH, L_LINEAR_OUT,    // mlp.c
+    L_EMBED, L_FLATTEN, L_LINEAR, L_BN_TANH, L_LINEAR_OUT, L_TANH,  // mlp.c
     L_TOKPOS, L_TBLOCK, L_LAYERNORM,                           // transformer.c
     L_BIGRAM, L_CONTEXT, L_BOW, L_RNN, L_GRU,                  // seqmodels.c
     L_N_KINDS
@@ -82,24 +92,49 @@ typedef struct NetRecipe {
 } NetRecipe;
 struct Net;
 struct Layer;
+
+// What the diagnostics (diag.h) read of a layer after a training step, from the buffers
+// the step leaves (nothing is computed for them): the output of its nonlinearity and the
+// gradient of the loss with respect to the layer's output, over the step's rows (B*rows,
+// or the packed rows: n->rows). Every pointer holds until the next step.
+typedef enum { NET_NL_NONE, NET_NL_TANH, NET_NL_GELU, NET_N_NL } NetNonlin;
+extern const char *const NET_NL_NAMES[NET_N_NL];  // "none", "tanh", "gelu"
+typedef struct {
+    int rows;
+    NetNonlin nl;          // the layer's nonlinearity (NONE: act, pre unused)
+    const float *act;      // its output [rows, act_cols]
+    const float *pre;      // NET_NL_GELU: its input [rows, act_cols] (saturation reads it)
+    int act_cols;
+    const float *grad;     // dloss/d(the layer's output) [rows, cols]
+    int cols;
+    // A weight the fused SGD step updated inside its GEMM (its gradient never kept; -1:
+    // none): tensor fused_w's gradient is in^T . grad, in [rows, in_cols].
+    int fused_w;
+    const float *in;
+    int in_cols;
+} LayerProbe;
+
 // How a kind runs (its architecture file defines one per kind). forward: training (batch
 // statistics; update_running moves running statistics) from the previous layer's output;
 // backward: fills the gradients of its tensors (overwritten) and its input's gradient;
 // lr > 0: the fused SGD step (a weight whose tensor is gemm_updated is updated inside its
 // GEMM, its gradient never kept). plan: phase 0 adds the layer's forward ops to the plan
-// (layers in order), phase 1 its backward ops (layers in reverse). Each may be NULL.
+// (layers in order), phase 1 its backward ops (layers in reverse). probe: after a step,
+// where its nonlinearity's output and its output's gradient lie (LayerProbe; most kinds:
+// net_probe_output); NULL: the layer is a view, nothing of its own to read.
 // decode (makemore.py's types, optional): sampling one position at a time. Position t's
 // output [B, cols] (row b: sequence b) from its input at t (the layer before's decode
 // output, [B, in_cols]) and what the layer kept from the calls for 0..t-1 (t = 0 starts
 // afresh): a Transformer block's keys and values, a cell's hidden state, bow's running sum.
 // That state lives in the layer's activations, allocated with the table; nothing is
 // allocated per step. Without it, sampling runs the whole forward over the prefix
-// (net_decode_ready), so a new kind never needs one.
+// (net_decode_ready), so a new kind never needs one. Each may be NULL.
 typedef struct {
     LayerKind kind;
     void (*forward)(struct Net *n, const struct Layer *L, int l, int update_running);
     void (*backward)(struct Net *n, const struct Layer *L, int l, float lr);
     void (*plan)(struct Net *n, struct Layer *L, int phase);
+    void (*probe)(const struct Net *n, const struct Layer *L, int l, LayerProbe *p);
     void (*decode)(struct Net *n, const struct Layer *L, int l, int t);
 } LayerOps;
 
@@ -194,6 +229,13 @@ enum { NET_PACK_NONE, NET_PACK_CAUSAL, NET_PACK_UNIFORM };
 // counted target + 1 (NET_PACK_UNIFORM: the batch's largest L_b, n->Tp, for every
 // sequence, targets -1 past a sequence's own); sets n->rows and the pk_ arrays.
 void net_pack(Net *n);
+// The probe of a layer without a nonlinearity: its output's gradient (L->dout, L->cols
+// wide) over the step's rows; no fused weight.
+void net_probe_output(const Net *n, const Layer *L, int l, LayerProbe *p);
+// The step's rows of layer L: B*L->rows for the lecture's family, n->rows (packed or
+// B*T) for makemore.py's types.
+int net_step_rows(const Net *n, const Layer *L);
+
 // [rows, w] <-> [B, T, w] (unpack: the positions packed away are zeros).
 void net_pack_rows(const Net *n, float *dst, const float *src, int w);
 void net_unpack_rows(const Net *n, float *dst, const float *src, int w);

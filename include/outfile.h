@@ -21,8 +21,21 @@
 
 #include "common.h"
 
-// The first line of a makemore loss log (train --log).
+// The first line of a makemore loss log (train --log; with --eval-every, LOG_HEADER_VAL).
 #define LOG_HEADER "step,loss\n"
+#define LOG_HEADER_VAL "step,loss,val\n"
+// The first lines of the diagnostics' files (train --diag DIR; docs/DIAGNOSTICS.md), in
+// the order of DIAG_FILES.
+#define DIAG_N_FILES 6
+#define DIAG_ACTS_HEADER "step,layer,kind,nonlin,mean,std,saturated_pct\n"
+#define DIAG_GRADS_HEADER "step,layer,kind,mean,std\n"
+#define DIAG_HIST_HEADER "step,layer,of,lo,hi,density\n"
+#define DIAG_PARAMS_HEADER "step,name,shape,numel,data_std,grad_std,grad_data,update_data_log10\n"
+#define DIAG_LOSS_HEADER "step,steps,train_loss\n"
+#define DIAG_VAL_HEADER "step,val_loss\n"
+extern const char *const DIAG_FILES[DIAG_N_FILES];    // "acts.csv", "grads.csv", ...
+extern const char *const DIAG_HEADERS[DIAG_N_FILES];  // DIAG_ACTS_HEADER, ...
+enum { DIAG_ACTS, DIAG_GRADS, DIAG_HIST, DIAG_PARAMS, DIAG_LOSS, DIAG_VAL };
 // The first line of a sweep's CSV (sweep --csv).
 #define SWEEP_CSV_HEADER "config,seed,status,train,val,test,seconds,checkpoint\n"
 
@@ -32,6 +45,8 @@ typedef enum {
     OUT_CSV,      // SWEEP_CSV_HEADER
     OUT_PLAN,     // a GEMM plan's text, "B=...:fwd1=..."
     OUT_RUN_LOG,  // a sweep run's output: "makemore ..." (what train prints first)
+    OUT_DIAG,     // one of the diagnostics' CSV files: its DIAG_*_HEADER
+    OUT_PNG,      // a picture `makemore plot` draws in a diagnostics directory: a PNG
 } OutKind;
 
 // The check, then the lock.
@@ -40,6 +55,12 @@ int outfile_claim(const char *flag, const char *path, OutKind kind, Err *err);
 int outfile_check(const char *flag, const char *path, OutKind kind, Err *err);
 // The lock alone.
 int outfile_lock(const char *flag, const char *path, Err *err);
+// An output directory (train --diag DIR): made when missing (its parent must exist), a
+// directory and not a link, writable; then locked for the process ("DIR/<name>.lock", a
+// second run naming DIR fails at once); each of its files named in `files` (NULL-
+// terminated, kinds[i] for files[i]) new or ours (outfile_check).
+int outfile_claim_dir(const char *flag, const char *dir, const char *name,
+                      const char *const *files, const OutKind *kinds, Err *err);
 // 1 when the open file fd (a regular file) is empty or a makemore file of kind.
 int outfile_is_ours(int fd, OutKind kind);
 // Opens a claimed file to append (O_NOFOLLOW, a regular file); -1 with err.

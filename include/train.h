@@ -10,5 +10,6 @@ int train_run(struct TrainOpts *o);
 int sample_main(int argc, char **argv);
 int plan_main(int argc, char **argv);  // plan.c: the wisdom
 int eval_main(int argc, char **argv);
+int plot_main(int argc, char **argv);  // plot.c: the pictures of train --diag DIR
 
 #endif

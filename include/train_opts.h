@@ -21,17 +21,24 @@ typedef struct TrainOpts {
     int bn_stats;      // BnStats
     int bn_var;        // 0 unbiased (B-1), 1 biased (B)
     int optim;         // Optim
+    int norm;          // Norm
+    int init;          // InitKind
     int layers, heads, embd, hidden, block, batch, threads, samples, print_every;
     long steps, decay_step, save_every;
+    const char *diag;  // --diag DIR: the diagnostics' CSV files (diag.h), or NULL
+    long diag_every;   // --diag-every N
     float lr, lr2, weight_decay;
     uint64_t seed, split_seed;
     int accept_unchecked;
     unsigned char given[FLAGS_MAX];  // which rows of the table were on the command line
+    int eval_every;       // --eval-every N: every N steps the held-out loss (val; makemore.py's
+                          // types: test) on the inference path, and the best model by it
+                          // goes to `best` (0: none). makemore.py's command line: its
+                          // evaluate() of train and test (makemore_lines).
     // makemore.py's behaviours (its command line, makemore_cli.c, sets them):
-    int eval_every;       // every N steps: makemore.py's train and test evaluation; the best
-                          // model by test loss goes to `best` (0: none)
     int sample_every;     // every N steps: 10 samples, sorted as makemore.py sorts them
-    const char *best;     // the best model's path (makemore.py's model.pt)
+    const char *best;     // the best model's path (makemore.py's model.pt; train --eval-every:
+                          // --out)
     int makemore_lines;   // makemore.py's progress lines ("step N | loss X | step time Yms")
     int top_k;            // sampling's top-k (0: all)
     const char *resume_cmd;  // the command that continues a stopped run, when not train's

@@ -21,6 +21,7 @@ static void usage(FILE *f) {
             "  eval        a saved model's train/val/test loss on a words file\n"
             "  sweep       many trainings at once: seeds x a grid of flags, one core each\n"
             "  plan        the GEMM plans kept for this machine (wisdom): show, make, forget\n"
+            "  plot        draw a run's diagnostics (train --diag DIR) as PNGs with gnuplot\n"
             "  gradcheck   exercise 1-3: every gradient against float64, finite differences,\n"
             "              the fused kernels and (with --ref) a PyTorch reference file;\n"
             "              --arch A: every layer of that model's table\n\n"
@@ -44,7 +45,7 @@ int main(int argc, char **argv) {
     std_fds_ensure();  // no data file may take fd 0, 1 or 2
     blas_setup(argv);  // may re-execute with OPENBLAS_CORETYPE set
     cmd_stdout_track();  // every write to stdout checked, its errno kept (cli.h)
-    static const char allowed[] = "allowed: train, sample, eval, gradcheck, sweep, plan; see 'makemore --help'";
+    static const char allowed[] = "allowed: train, sample, eval, gradcheck, sweep, plan, plot; see 'makemore --help'";
     if (argc < 2) {
         say(NULL, "no command given (%s)", allowed);
         return EXIT_USAGE;
@@ -69,6 +70,7 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "sweep")) return sweep_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "gradcheck")) return gradcheck_main(argc - 1, argv + 1);
     if (!strcmp(cmd, "plan")) return plan_main(argc - 1, argv + 1);
+    if (!strcmp(cmd, "plot")) return plot_main(argc - 1, argv + 1);
     say(NULL, "unknown command '%s' (%s)", cmd, allowed);
     return EXIT_USAGE;
 }

@@ -1,8 +1,9 @@
 // test_fuzz_regressions.c: the fuzz targets as plain tests, so that `make test` (and
 // `make test SANITIZE=1`, under ASan + UBSan) replays, without clang or libFuzzer:
-//  - the seed corpora tests/fuzz/corpus_{words,checkpoint,plan,sweep}/,
-//  - every input in tests/fuzz/regressions/{words,checkpoint,plan,sweep}/ (a crash the
-//    fuzzers find goes there once fixed),
+//  - the seed corpora tests/fuzz/corpus_{words,checkpoint,plan,sweep,diagcsv}/,
+//  - every input in tests/fuzz/regressions/{words,checkpoint,plan,sweep,diagcsv}/ (a crash
+//    the fuzzers find goes there once fixed),
+//  - every truncation of each diagcsv seed, under each of the six files' headers,
 //  - every truncation, and every byte of a checkpoint seed overwritten (0x00, 0xff and
 //    the byte + 1), through the checkpoint target.
 // The targets abort() on a broken invariant (a rejection without a one-line message, an
@@ -26,6 +27,9 @@
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_sweep_one
 #include "fuzz/fuzz_sweep.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_diagcsv_one
+#include "fuzz/fuzz_diagcsv.c"
 #undef LLVMFuzzerTestOneInput
 
 typedef int (*Target)(const uint8_t *, size_t);
@@ -81,6 +85,37 @@ static void test_checkpoint_corpus(void) {
     CHECK(n >= 5, "tests/fuzz/corpus_checkpoint: %d inputs (run from the repository root)", n);
     int r = replay_dir("tests/fuzz/regressions/checkpoint", fuzz_checkpoint_one);
     printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
+}
+
+// The diagnostics' CSV seeds: each replayed, then every truncation of it under each file's
+// header (its first byte chooses the file).
+static void test_diagcsv_corpus(void) {
+    int n = replay_dir("tests/fuzz/corpus_diagcsv", fuzz_diagcsv_one);
+    CHECK(n >= 6, "tests/fuzz/corpus_diagcsv: %d inputs (run from the repository root)", n);
+    int r = replay_dir("tests/fuzz/regressions/diagcsv", fuzz_diagcsv_one);
+    const char *names[] = {"acts", "grads", "hist", "params", "loss", "val", "acts_nan_torn"};
+    size_t cuts = 0;
+    for (int i = 0; i < 7; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "tests/fuzz/corpus_diagcsv/%s", names[i]);
+        size_t len;
+        uint8_t *seed = read_all(path, &len);
+        CHECK(seed != NULL && len > 1, "%s missing", path);
+        if (!seed) continue;
+        DiagCsv c;
+        Err err;
+        const int k = seed[0] % DIAG_N_FILES;
+        CHECK(diagcsv_parse(&c, (const char *)seed + 1, len - 1, DIAG_HEADERS[k], DIAG_TYPES[k], path,
+                            &err) == 0 && c.nrows > 0, "the seed %s is refused: %s", path, err.msg);
+        if (c.text) diagcsv_free(&c);
+        for (size_t cut = 1; cut < len; cut++)
+            for (int f = 0; f < DIAG_N_FILES; f++, cuts++) {
+                seed[0] = (uint8_t)f;
+                fuzz_diagcsv_one(seed, cut);
+            }
+        free(seed);
+    }
+    printf("  %d seeds, %d regressions, %zu truncations\n", n, r < 0 ? 0 : r, cuts);
 }
 
 // The plan seeds: every one through the target; two made for the lecture's run with the
@@ -191,6 +226,7 @@ static void test_checksummed_mutations(void) {
 TEST_MAIN {
     TEST_SETUP();
     RUN_TEST(test_words_corpus);
+    RUN_TEST(test_diagcsv_corpus);
     RUN_TEST(test_checkpoint_corpus);
     RUN_TEST(test_plan_corpus);
     RUN_TEST(test_sweep_corpus);

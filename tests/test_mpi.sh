@@ -5,7 +5,7 @@
 # resume, a refused resume with another P, SIGINT, a killed rank, a batch that P does not
 # divide, a bad flag (one line, no MPI_Abort); the same for a WaveNet of the MLP family
 # (losses, resume, another P) and for makemore.py's six types (losses; the Transformer's
-# resume). Skipped (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
+# resume); --diag refused. Skipped (0 tests) when the binary was built without MPI: `make test MPI=1` runs it.
 # Env: MAKEMORE (binary), NAMES (names.txt), BUILD. Prints "N passed, N failed".
 . "$(dirname "$0")/lib.sh"
 if $M train --help 2>/dev/null | grep -q "built without MPI"; then
@@ -169,5 +169,12 @@ timeout 300 $MPIRUN $M train --data "$W" --resume "$T/thalf.st" --steps 1000 --s
 rc=$?
 check "transformer: checkpoint at step 500 (AdamW's moments with it), resume under mpirun -np 2: bit-identical checkpoint" \
     '[ $rc -eq 0 ] && cmp -s "$T/thalf.st" "$T/mtransformer.st"' "rc=$rc $(tail -5 "$T/tres.out")"
+
+# --diag under P ranks: refused in one line before any work (its statistics would be one
+# rank's share of the batch), nothing written.
+timeout 120 $MPIRUN $M train --data "$W" --steps 5 --threads 1 --diag "$T/dg" >"$T/dg.out" 2>"$T/dg.err"
+rc=$?
+check "--diag under mpirun -np 2: exit 2, one line, no directory made" \
+    '[ $rc -eq 2 ] && grep -q "diag with 2 MPI ranks" "$T/dg.err" && [ ! -e "$T/dg" ]' "rc=$rc $(head -3 "$T/dg.err")"
 
 finish

@@ -23,6 +23,14 @@ Run with Debian's python3 (python3-torch, torch 1.13), not a pyenv one:
       approximately equal (allclose; for a weight, atol raised by its gradient GEMM's
       float32 rounding bound) and within 1e-5 of the tensor's largest gradient (+1e-8).
 
+  /usr/bin/python3 tests/torch_reference.py check-diag FILE.safetensors [--corrupt NAME]
+      The same file's diagnostics (src/model/diag.c: each tanh layer's output and each
+      layer's output gradient, mean, std, saturation and histogram; each parameter's
+      std(grad)) against the same statistics of autograd's tensors in float64; exit 1
+      unless each agrees (mean 1e-5, std 1e-4 relative; saturation and bins up to the values
+      within 1e-5 of a boundary). --corrupt NAME scales the file's NAME by 1.001 first (a
+      histogram: its fullest bin moved to the next), a file the check must reject.
+
   /usr/bin/python3 tests/torch_reference.py check-mm FILE.safetensors
       Loads a file of `makemore gradcheck --arch T ... --dump FILE` (makemore.py's six models:
       every parameter under its state_dict name, grad.<name>, X and Y [B,T], the sizes and
@@ -362,6 +370,8 @@ class Embedding:
 
     def __call__(self, IX):
         self.out = self.weight[IX]
+        if self.out.requires_grad:
+            self.out.retain_grad()
         return self.out
 
 
@@ -408,6 +418,8 @@ class BatchNorm1d:
 class Tanh:
     def __call__(self, x):
         self.out = torch.tanh(x)
+        if self.out.requires_grad:
+            self.out.retain_grad()
         return self.out
 
 
@@ -423,7 +435,8 @@ class Sequential:
 
 def net_names(arch, layers):
     """The engine's tensor names (docs/ARCHITECTURES.md): W1..W{L+1}, b{k} (wavenet: only
-    the last), bngain{k}, bnbias{k}; mlp with one layer: bngain, bnbias."""
+    the last), bngain{k}, bnbias{k}; mlp with one layer: bngain, bnbias (--norm none: no
+    batchnorm's)."""
     L = layers
     num = (lambda k: str(k)) if (arch == "wavenet" or L > 1) else (lambda k: "")
     W = [f"W{k}" for k in range(1, L + 2)]
@@ -433,15 +446,17 @@ def net_names(arch, layers):
     return W, b, g, be
 
 
-def net_model(p, arch, layers, T, unbiased):
+def net_model(p, arch, layers, T, unbiased, norm="batchnorm"):
     W, b, g, be = net_names(arch, layers)
     mods = [Embedding(p["C"])]
     mods.append(FlattenConsecutive(2 if arch == "wavenet" else T))
     for k in range(layers):
         if arch == "wavenet" and k > 0:
             mods.append(FlattenConsecutive(2))
-        mods += [Linear(p[W[k]], p[b[k]] if b[k] else None),
-                 BatchNorm1d(p[g[k]], p[be[k]], unbiased), Tanh()]
+        mods.append(Linear(p[W[k]], p[b[k]] if b[k] else None))
+        if norm != "none":
+            mods.append(BatchNorm1d(p[g[k]], p[be[k]], unbiased))
+        mods.append(Tanh())
     mods.append(Linear(p[W[layers]], p[b[layers]]))
     return Sequential(mods)
 
@@ -457,7 +472,7 @@ def cmd_check_net(a):
     ok = True
     for dtype in (torch.float64, torch.float32):
         p = {k: tensors[k].to(dtype).requires_grad_() for k in names}
-        model = net_model(p, arch, layers, T, unbiased)
+        model = net_model(p, arch, layers, T, unbiased, meta.get("norm", "batchnorm"))
         logits = model(Xb)
         loss = torch.nn.functional.cross_entropy(logits, Yb)
         loss.backward()
@@ -489,6 +504,97 @@ def cmd_check_net(a):
                 ok &= app and scaled
         ok &= dtype != torch.float64 or abs(loss.item() - float(meta["loss"])) <= 1e-5 * loss.item()
     print("\nall rows approximately equal (float64)" if ok else "MISMATCH")
+    return 0 if ok else 1
+
+
+# ---- the diagnostics of a pass (makemore gradcheck --arch mlp|wavenet --dump FILE) ----------
+# The file's diag.* tensors (src/cmd/gradcheck_net.c) hold the engine's statistics of the
+# pass (src/model/diag.c): for each observed layer its nonlinearity's output and its output's
+# gradient ([mean, std, saturated fraction, lo, hi] and DIAG_BINS densities), and every
+# parameter's std(grad). Recomputed here from autograd in float64 on the file's parameters.
+
+DIAG_BINS = 50
+
+
+def diag_ref(x, lo, hi, nl, near_tol):
+    """mean, std (unbiased), saturated fraction, the counts in DIAG_BINS bins over [lo, hi],
+    and how many values lie within near_tol of a bin edge or the saturation bound."""
+    x = x.reshape(-1).double()
+    sat = (x.abs() > 0.97).double().mean().item() if nl == "tanh" else 0.0
+    w = (hi - lo) / DIAG_BINS
+    k = ((x - lo) / w).floor().clamp(0, DIAG_BINS - 1).long()
+    inside = (x >= lo) & (x <= hi)
+    counts = torch.bincount(k[inside], minlength=DIAG_BINS)
+    edges = lo + w * torch.arange(DIAG_BINS + 1, dtype=torch.float64)
+    near = int(((x[:, None] - edges[None, :]).abs() < near_tol).sum())
+    if nl == "tanh":
+        near += int(((x.abs() - 0.97).abs() < near_tol).sum())
+    return x.mean().item(), x.std().item(), sat, counts, near
+
+
+def diag_row(name, got, hist, ref, mtol, stol):
+    """One row: the file's [mean, std, sat, lo, hi] and densities against the reference."""
+    mean, std, sat, counts, near = ref
+    n = counts.sum().item()
+    w = (got[4] - got[3]) / DIAG_BINS
+    gc = (hist * n * w).round().long()
+    moved = int((gc - counts).abs().sum())
+    ok = (abs(got[0] - mean) <= mtol and abs(got[1] - std) <= stol * std
+          and abs(got[2] - sat) * n <= near + 1e-9 and moved <= 2 * near)
+    print(f"{name:26s} | mean {got[0]: .6e} vs {mean: .6e} | std {got[1]:.6e} vs {std:.6e} | "
+          f"saturated {100 * got[2]:6.2f}% vs {100 * sat:6.2f}% | bins moved {moved} (near an edge "
+          f"{near}) | {'ok' if ok else 'MISMATCH'}")
+    return ok
+
+
+def cmd_check_diag(a):
+    tensors, meta = st_load(a.file)
+    arch, layers, T = meta["arch"], int(meta["layers"]), int(meta["block"])
+    unbiased = meta.get("bn_var", "unbiased") == "unbiased"
+    norm = meta.get("norm", "batchnorm")
+    if "diag_layers" not in meta:
+        sys.exit(f"{a.file}: no diagnostics (written by an older makemore gradcheck --dump?)")
+    if a.corrupt:  # a deliberately wrong file: this check must reject it
+        if a.corrupt not in tensors:
+            sys.exit(f"torch_reference.py: --corrupt {a.corrupt}: not a tensor of {a.file}")
+        t = tensors[a.corrupt].view(-1)
+        if "_hist." in a.corrupt:  # a histogram: its fullest bin's values moved one bin over
+            i = int(t.argmax())
+            j = i + 1 if i + 1 < t.numel() else i - 1
+            t[j] += t[i]
+            t[i] = 0
+        else:
+            t[:2] *= 1.001
+    Xb, Yb = tensors["Xb"].long(), tensors["Yb"].long()
+    names = [k for k in tensors if k not in ("Xb", "Yb") and not k.startswith("d")]
+    p = {k: tensors[k].double().requires_grad_() for k in names}
+    model = net_model(p, arch, layers, T, unbiased, norm)
+    loss = torch.nn.functional.cross_entropy(model(Xb), Yb)
+    loss.backward()
+    mods = [m for m in model.layers if not isinstance(m, BatchNorm1d)]  # = the engine's layers
+    print(f"{a.file}: {arch}, {layers} layer(s), norm {norm}, B={Xb.shape[0]}: the engine's "
+          f"statistics of the pass vs PyTorch {torch.__version__} autograd in float64")
+    ok = True
+    for item in meta["diag_layers"].split(","):
+        l, kind = item.split(":", 1)
+        m = mods[int(l)]
+        if kind == "tanh":
+            got, hist = tensors[f"diag.act.{l}"].tolist(), tensors[f"diag.act_hist.{l}"]
+            ok &= diag_row(f"layer {l} tanh output", got, hist,
+                           diag_ref(m.out.detach(), got[3], got[4], "tanh", 1e-5), 1e-5, 1e-4)
+        got, hist = tensors[f"diag.grad.{l}"].tolist(), tensors[f"diag.grad_hist.{l}"]
+        g = m.out.grad
+        tol = 1e-4 * g.abs().max().item()
+        ok &= diag_row(f"layer {l} {kind} gradient", got, hist,
+                       diag_ref(g, got[3], got[4], "none", tol), 1e-4 * g.std().item() + 1e-12, 1e-4)
+        ok &= abs(got[3] - g.min().item()) <= tol and abs(got[4] - g.max().item()) <= tol
+    gstd = tensors["diag.grad_std"].tolist()
+    for k, name in enumerate(names):
+        ref = p[name].grad.std().item()
+        good = ref < 1e-6 or abs(gstd[k] - ref) <= 1e-4 * ref  # < 1e-6: a bias before batchnorm (0)
+        print(f"{name:26s} | std(grad) {gstd[k]:.9e} vs {ref:.9e} | {'ok' if good else 'MISMATCH'}")
+        ok &= good
+    print("all statistics agree" if ok else "MISMATCH")
     return 0 if ok else 1
 
 
@@ -713,6 +819,11 @@ def main():
     c.add_argument("file")
     n = sub.add_parser("check-net", help="hold a gradcheck --arch --dump file against autograd")
     n.add_argument("file")
+    dg = sub.add_parser("check-diag", help="hold a gradcheck --arch --dump file's diagnostics "
+                        "against autograd")
+    dg.add_argument("file")
+    dg.add_argument("--corrupt", metavar="NAME", help="multiply the file's tensor NAME by 1.001 "
+                    "first, or move a histogram's fullest bin (a file the check must reject)")
     m = sub.add_parser("check-mm", help="hold a gradcheck --arch T --dump file against autograd")
     m.add_argument("file")
     wm = sub.add_parser("write-mm", help="write a makemore.py-model file from PyTorch")
@@ -755,6 +866,8 @@ def main():
         return 0
     if a.cmd == "check-net":
         return cmd_check_net(a)
+    if a.cmd == "check-diag":
+        return cmd_check_diag(a)
     return cmd_check(a)
 
 

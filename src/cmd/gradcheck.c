@@ -14,7 +14,7 @@
 
 typedef struct {
     int arch;  // -1: the lecture's exercise cell; else NetArch
-    int layers, heads, batch, hidden, embd, block, vocab, bn_var, ties;
+    int layers, heads, norm, batch, hidden, embd, block, vocab, bn_var, ties;
     uint64_t seed;
     const char *dump, *ref;
 } GcOpts;
@@ -29,6 +29,8 @@ static const Flag FLAGS[] = {
     {"--layers", NULL, FT_INT, O(layers), 1, 32, NULL, "N",
      "--arch mlp: hidden blocks; --arch transformer: n_layer", 0},
     {"--heads", NULL, FT_INT, O(heads), 1, 64, NULL, "N", "--arch transformer: n_head", 0},
+    {"--norm", NULL, FT_CHOICE, O(norm), 0, 0, NORM_NAMES, "N",
+     "--arch mlp: Linear -> BatchNorm -> Tanh blocks, or Linear -> Tanh (none)", 0},
     {"--batch", NULL, FT_INT, O(batch), 2, GC_MAX_BATCH, NULL, "N", "batch size n", 0},
     {"--hidden", NULL, FT_INT, O(hidden), 1, GC_MAX_HIDDEN, NULL, "N", "hidden width H", 0},
     {"--embd", NULL, FT_INT, O(embd), 1, GC_MAX_EMBD, NULL, "N", "embedding width E", 0},
@@ -89,10 +91,10 @@ static const FlagTable *gc_flags(void) {
 }
 
 static void usage(void) {
-    static const char *const only_ref[] = {"--arch", "--layers", "--heads", "--batch", "--hidden", "--embd",
+    static const char *const only_ref[] = {"--arch", "--layers", "--heads", "--norm", "--batch", "--hidden", "--embd",
                                            "--block", "--vocab", "--seed", "--bn-var", "--ties",
                                            "--dump", "--ref", NULL};
-    static const char *const cell[] = {"--arch", "--layers", "--heads", "--ref", NULL};
+    static const char *const cell[] = {"--arch", "--layers", "--heads", "--norm", "--ref", NULL};
     static const char *const net[] = {"--arch", "--ties", "--ref", NULL};
     printf("usage:\n");
     flags_synopsis(stdout, gc_flags(), "makemore gradcheck", 17, NULL, cell);
@@ -138,6 +140,8 @@ int gradcheck_main(int argc, char **argv) {
     if (o.arch == ARCH_WAVENET && given(g, "--layers"))
         cmd_fail(CMD, EXIT_USAGE, "--layers %d with --arch wavenet: its depth is log2(--block) "
                  "(give --block)", o.layers);
+    if (o.arch != ARCH_MLP && given(g, "--norm"))
+        cmd_fail(CMD, EXIT_USAGE, "--norm is for --arch mlp (the exercise cell and the others keep their layers)");
     if (o.arch >= 0 && o.ties) cmd_fail(CMD, EXIT_USAGE, "--ties is for the exercise cell (without --arch)");
     if (o.dump) {  // a bad path fails before the check
         if (outfile_claim("--dump", o.dump, OUT_MODEL, &err)) cmd_fail(CMD, EXIT_RUNTIME, "%s", err.msg);
@@ -147,7 +151,8 @@ int gradcheck_main(int argc, char **argv) {
         net_recipe((NetArch)o.arch, &rec);
         NetConfig c = {.arch = (NetArch)o.arch, .V = o.vocab, .T = o.block, .E = o.embd,
                        .H = o.hidden, .layers = o.layers, .heads = o.heads,
-                       .bessel = o.bn_var == 0, .momentum = 0.1f, .optim = rec.optim};
+                       .bessel = o.bn_var == 0, .momentum = 0.1f, .optim = rec.optim,
+                       .norm = (Norm)o.norm};
         if (net_config_check(&c, &err)) cmd_fail(CMD, EXIT_USAGE, "%s", err.msg);
         return cmd_stdout_done(CMD, net_arch_is_seq(c.arch) ? gc_seq(&c, o.batch, o.seed, o.dump)
                                                             : gc_net(&c, o.batch, o.seed, o.dump));

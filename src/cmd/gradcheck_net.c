@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "diag.h"
 #include "net.h"
 #include "net_ref.h"
 #include "safetensors.h"
@@ -19,8 +20,51 @@
 #define ATOL 1e-8
 #define FD_PROBES 8  // elements per tensor held to central differences
 
-static int dump(const char *path, const Net *n, const float *grads, int B, Err *err) {
-    StTensor t[2 * NET_MAX_TENSORS + 2];
+// The diagnostics of the pass (diag.h; no update): per observed layer "diag.act.<l>"
+// [mean, std, saturated fraction, lo, hi] and "diag.act_hist.<l>" [DIAG_BINS] densities
+// for its nonlinearity, "diag.grad.<l>" and "diag.grad_hist.<l>" for its output's
+// gradient, and "diag.grad_std" [parameters] (std(grad) in table order), float64, with the
+// layers' kinds in the metadata (diag_layers: "l:kind,..."), for torch_reference.py
+// check-diag.
+#define DIAG_MAX_T (4 * NET_MAX_LAYERS + 1)
+typedef struct {
+    double v[NET_MAX_LAYERS][2][5], h[NET_MAX_LAYERS][2][DIAG_BINS], gstd[NET_MAX_TENSORS];
+    char names[DIAG_MAX_T][32];
+    char layers[NET_MAX_LAYERS * 24];
+} DiagDump;
+
+static int diag_tensors(StTensor *t, DiagDump *dd, const Diag *d, const Net *n) {
+    int k = 0;
+    size_t at = 0;
+    dd->layers[0] = '\0';
+    for (int i = 0; i < d->n_layers; i++) {
+        const DiagLayer *y = &d->layer[i];
+        const LayerKind kind = n->layer[y->layer].kind;
+        at += (size_t)snprintf(dd->layers + at, sizeof dd->layers - at, "%s%d:%s", i ? "," : "", y->layer,
+                               kind == L_BN_TANH || kind == L_TANH ? "tanh" : LAYER_KIND_NAMES[kind]);
+        for (int w = y->nl == NET_NL_NONE; w < 2; w++) {  // 0: the activation, 1: the gradient
+            const DiagStat *s = w ? &y->grad : &y->act;
+            double *v = dd->v[i][w];
+            v[0] = s->mean, v[1] = s->std, v[2] = s->saturated, v[3] = s->lo, v[4] = s->hi;
+            memcpy(dd->h[i][w], s->density, sizeof s->density);
+            snprintf(dd->names[k], sizeof dd->names[k], "diag.%s.%d", w ? "grad" : "act", y->layer);
+            t[k] = (StTensor){.name = dd->names[k], .dtype = ST_F64, .ndim = 1, .shape = {5}, .data = v};
+            k++;
+            snprintf(dd->names[k], sizeof dd->names[k], "diag.%s_hist.%d", w ? "grad" : "act", y->layer);
+            t[k] = (StTensor){.name = dd->names[k], .dtype = ST_F64, .ndim = 1, .shape = {DIAG_BINS},
+                              .data = dd->h[i][w]};
+            k++;
+        }
+    }
+    for (int i = 0; i < d->n_params; i++) dd->gstd[i] = d->param[i].grad_std;
+    t[k++] = (StTensor){.name = "diag.grad_std", .dtype = ST_F64, .ndim = 1, .shape = {d->n_params},
+                        .data = dd->gstd};
+    return k;
+}
+
+static int dump(const char *path, const Net *n, const float *grads, int B, const Diag *d, Err *err) {
+    static StTensor t[2 * NET_MAX_TENSORS + 2 + DIAG_MAX_T];
+    static DiagDump dd;
     char names[NET_MAX_TENSORS][20];
     int k = 0;
     for (int i = 0; i < n->n_tensors; i++) {
@@ -34,11 +78,12 @@ static int dump(const char *path, const Net *n, const float *grads, int B, Err *
     }
     t[k++] = (StTensor){.name = "Xb", .dtype = ST_I32, .ndim = 2, .shape = {B, n->cfg.T}, .data = n->Xb};
     t[k++] = (StTensor){.name = "Yb", .dtype = ST_I32, .ndim = 1, .shape = {B}, .data = n->Yb};
+    k += diag_tensors(t + k, &dd, d, n);
     const NetConfig *c = &n->cfg;
     char text[8][40];
     int vals[] = {c->layers, c->V, c->T, c->E, c->H, B};
     const char *keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "batch"};
-    StMeta meta[10];
+    StMeta meta[12];
     for (int i = 0; i < 6; i++) {
         snprintf(text[i], sizeof text[i], "%d", vals[i]);
         meta[i] = (StMeta){keys[i], text[i]};
@@ -48,7 +93,9 @@ static int dump(const char *path, const Net *n, const float *grads, int B, Err *
     meta[7] = (StMeta){"arch", net_arch_name(c->arch)};
     meta[8] = (StMeta){"bn_var", c->bessel ? "unbiased" : "biased"};
     meta[9] = (StMeta){"format", "makemore-gradcheck-net-1"};
-    return st_save(path, t, k, meta, 10, err);
+    meta[10] = (StMeta){"norm", NORM_NAMES[c->norm]};
+    meta[11] = (StMeta){"diag_layers", dd.layers};
+    return st_save(path, t, k, meta, 12, err);
 }
 
 // Where a weight's or bias's gradient sum cancels (always for a bias in front of a
@@ -145,12 +192,18 @@ int gc_net(const NetConfig *cfg, int B, uint64_t seed, const char *dump_path) {
     printf("%s: %d of %d rows approximately equal\n", ok ? "ok" : "MISMATCH", good, rows);
     if (dump_path) {
         Err err;
-        if (dump(dump_path, &n, n.grads, B, &err)) {
+        static Diag d;  // the pass's statistics (its "update" is none: nothing stepped)
+        diag_alloc(&d, &n);
+        diag_before_step(&d, &n);
+        diag_after_step(&d, &n, 0.0f);
+        int failed = dump(dump_path, &n, n.grads, B, &d, &err);
+        diag_free(&d);
+        if (failed) {
             say("gradcheck", "%s", err.msg);
             ok = 0;
         } else {
-            printf("wrote %s (check it: /usr/bin/python3 tests/torch_reference.py check-net %s)\n",
-                   dump_path, dump_path);
+            printf("wrote %s (check it: /usr/bin/python3 tests/torch_reference.py check-net %s; its "
+                   "diagnostics: check-diag)\n", dump_path, dump_path);
         }
     }
     xfree(P);

@@ -25,6 +25,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
+#include <math.h>
 #include <omp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -49,6 +50,7 @@
 #include "sample.h"
 #include "stop.h"
 #include "dp_step.h"
+#include "train_diag.h"
 #include "train_opts.h"
 
 // Messages read "makemore train: ...", or "makemore: ..." under makemore.py's command line.
@@ -224,6 +226,25 @@ typedef struct {
     long last_step;         // one resumed from (-1: none)
 } Saved;
 
+// The files a run appends to: --log and --diag's.
+typedef struct {
+    Log log;
+    TrainDiag diag;
+} Outs;
+
+// The file whose write failed, or NULL.
+static const Log *outs_failed(const Outs *out) {
+    return out->log.failed ? &out->log : train_diag_failed(&out->diag);
+}
+static void outs_sync(Outs *out) {
+    log_sync(&out->log);
+    train_diag_sync(&out->diag);
+}
+static void outs_close(Outs *out) {
+    log_close(&out->log);
+    train_diag_close(&out->diag);
+}
+
 // "the last good checkpoint, FILE (step N), is kept" or "no checkpoint was written".
 static void kept(char *out, size_t len, const Saved *s) {
     if (s->last_step >= 0)
@@ -237,30 +258,30 @@ static void kept(char *out, size_t len, const Saved *s) {
 // parameters (then the previous checkpoint stays, and the run fails). A failed write
 // (EFBIG past a file-size limit, ENOSPC, EIO) leaves no temp file and the previous
 // checkpoint as it was, and fails naming both; `why` prefixes the message.
-static void save_checkpoint(Saved *s, const Net *n, const Vocab *v, const TrainState *ts,
-                            Log *log, const char *why) {
+static void save_checkpoint(Saved *s, const char *path, const Net *n, const Vocab *v,
+                            const TrainState *ts, Outs *out, const char *why) {
     char msg[256], k[1024];
     kept(k, sizeof k, s);
     if (net_nonfinite(n, 0, msg, sizeof msg)) {
-        log_close(log);
-        fail(EXIT_RUNTIME, "%snot saving %s after step %ld: %s; %s", why, s->path, ts->step, msg, k);
+        outs_close(out);
+        fail(EXIT_RUNTIME, "%snot saving %s after step %ld: %s; %s", why, path, ts->step, msg, k);
     }
     if (dist_rank() != 0) return;  // DIST: rank 0 writes
-    log_sync(log);  // the log on disk covers every step the checkpoint holds
+    outs_sync(out);  // the logs on disk cover every step the checkpoint holds
     Err err;
-    if (net_save(s->path, n, v, ts, &err) != 0) {
-        log_close(log);
+    if (net_save(path, n, v, ts, &err) != 0) {
+        outs_close(out);
         fail(EXIT_RUNTIME, "%s%s after step %ld; %s", why, err.msg, ts->step, k);
     }
-    s->last_path = s->path;
+    s->last_path = path;
     s->last_step = ts->step;
 }
 
 // The training failed numerically at step i: says where and what, and which checkpoint stays.
 __attribute__((noreturn)) static void diverged(long i, float lr, const char *what,
-                                               const Saved *s, Log *log, int live) {
+                                               const Saved *s, Outs *out, int live) {
     if (live) fputs("\r\033[K", stderr);
-    log_close(log);
+    outs_close(out);
     if (s->last_step >= 0)
         fail(EXIT_RUNTIME, "training diverged at step %ld (lr %g): %s; stopped; the last "
              "good checkpoint, %s (step %ld), is kept", i, lr, what, s->last_path, s->last_step);
@@ -268,12 +289,22 @@ __attribute__((noreturn)) static void diverged(long i, float lr, const char *wha
          "was written (--save-every N keeps one)", i, lr, what);
 }
 
+// "1h02m03s", "2m03s", "3s".
+static void hms(char *buf, size_t len, double seconds) {
+    long s = seconds > 0 && seconds < 1e9 ? (long)(seconds + 0.5) : 0;
+    if (s >= 3600) snprintf(buf, len, "%ldh%02ldm%02lds", s / 3600, s / 60 % 60, s % 60);
+    else if (s >= 60) snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
+    else snprintf(buf, len, "%lds", s);
+}
+
+// The live progress line (a TTY's stderr): steps per second and the time left at that rate.
 static void live_line(long step, long steps, float loss, double t0, long step0) {
     double el = now_seconds() - t0;
     double rate = el > 0 ? (double)(step - step0) / el : 0;
-    double eta = rate > 0 ? (double)(steps - step) / rate : 0;
-    fprintf(stderr, "\r  step %ld/%ld  loss %.4f  %.0f steps/s  ETA %.0f s   ", step, steps,
-            loss, rate, eta);
+    char left[32];
+    hms(left, sizeof left, rate > 0 ? (double)(steps - step) / rate : 0);
+    fprintf(stderr, "\r\033[K  step %ld/%ld  loss %.4f  %.0f steps/s  %s left", step, steps,
+            loss, rate, left);
 }
 
 // On a TTY, names a long phase on stderr until the next live_clear.
@@ -299,15 +330,17 @@ static void check_fingerprint(const TrainOpts *o, const Words *w, TrainState *ts
 // sig: the signal that stops the run (with P ranks, the one every rank agreed on), or 0
 // when the log failed.
 static int stop_run(const TrainOpts *o, Saved *saved, const Net *n, const Dataset *d,
-                    const TrainState *now, Log *log, int live, int sig) {
+                    const TrainState *now, Outs *out, int live, int sig) {
     live_clear(live);
     char why[512] = "";
-    int log_failed = log->failed;
+    const Log *failed = outs_failed(out);
+    int log_failed = failed != NULL;
     if (log_failed)
-        snprintf(why, sizeof why, "writing the log %s failed (%s) after step %ld of %ld; ",
-                 log->path, strerror(log->err), now->step, now->steps);
-    save_checkpoint(saved, n, &d->vocab, now, log, why);
-    log_close(log);
+        snprintf(why, sizeof why, "writing %s%s failed (%s) after step %ld of %ld; ",
+                 failed == &out->log ? "the log " : "", failed->path, strerror(failed->err),
+                 now->step, now->steps);
+    save_checkpoint(saved, saved->path, n, &d->vocab, now, out, why);
+    outs_close(out);
     char *cmd = o->resume_cmd ? strdup(o->resume_cmd) : train_opts_continue_command(o, saved->path);
     if (!cmd) cmd = strdup("(out of memory)");
     if (log_failed)
@@ -348,6 +381,57 @@ static void makemore_eval(const TrainOpts *o, const Net *n, const Dataset *d, Tr
     stdout_check();
 }
 
+// ---- train --eval-every ----------------------------------------------------------------
+
+// train --eval-every (makemore.py's command line has its own evaluation: makemore_eval).
+static int eval_mode(const TrainOpts *o) { return o->eval_every && !o->makemore_lines; }
+
+// Examples of the training split a mid-run evaluation calibrates batchnorm on (the first
+// ones: the split is shuffled by words); the run's end calibrates on all of them. The
+// calibration runs the layers below each batchnorm again (net_calibrate), so its cost grows
+// with the depth's square: at 8192 examples a 4-layer mlp's evaluation costs about as much
+// as 350 of its steps, and the statistics' standard error is 1% of each unit's spread.
+#define EVAL_CALIBRATE 8192
+
+// The held-out split: val, or makemore.py's test (its split has no val).
+static const Examples *held_out(const Net *n, const Dataset *d) {
+    return n->seq ? &d->split.test : &d->split.val;
+}
+
+// The held-out loss after step i on the inference path (net_infer.c): batchnorm's
+// calibrated statistics first calibrated on EVAL_CALIBRATE training examples (the
+// training forward never reads them: the steps' bits do not change); one line.
+static double held_out_loss(Net *n, const Dataset *d, const TrainState *ts, long i, int live) {
+    if (!n->seq && n->cfg.bn_stats == BN_STATS_CALIBRATE && n->cfg.norm == NORM_BATCHNORM) {
+        Examples sub = d->split.train;
+        sub.n = sub.n < EVAL_CALIBRATE ? sub.n : EVAL_CALIBRATE;
+        phase(live, "calibrating batchnorm", sub.n);
+        net_calibrate(n, &sub);
+    }
+    const Examples *ex = held_out(n, d);
+    phase(live, n->seq ? "evaluating test" : "evaluating val", ex->n);
+    double loss = net_eval_loss(n, ex);
+    live_clear(live);
+    printf("%7ld/%7ld: %s %.4f%s\n", i, ts->steps, n->seq ? "test" : "val", loss,
+           ts->best_loss < 0 || loss < ts->best_loss ? " (the best so far)" : "");
+    stdout_check();
+    return loss;
+}
+
+// After step i's log line: a held-out loss below the best so far becomes the best, and the
+// run's state goes to --out (resumable from there), as makemore.py keeps its best model.
+static void keep_best(const TrainOpts *o, const Net *n, const Dataset *d, TrainState *ts,
+                      const Rng *rng, long i, double loss, Saved *saved, Outs *out) {
+    if (ts->best_loss >= 0 && !(loss < ts->best_loss)) return;
+    ts->best_loss = loss;
+    if (!o->best) return;
+    TrainState now = *ts;
+    now.step = i + 1;
+    now.calibrated = 1;  // what the evaluation used (the end calibrates on all examples)
+    memcpy(now.rng, rng->s, sizeof now.rng);
+    save_checkpoint(saved, o->best, n, &d->vocab, &now, out, "");
+}
+
 // makemore.py's print_samples: num words, sorted as in train, in test or new.
 static void makemore_sample_print(const Net *n, const Dataset *d, Rng *r, int num, int top_k) {
     static char words[256][MAX_WORD_LEN + 1];
@@ -381,21 +465,33 @@ static void makemore_samples(const Net *n, const Dataset *d, const TrainState *t
     makemore_sample_print(n, d, &r, num, top_k);  // makemore.py's top-k, as its print_samples
 }
 
+// Step i's line of --log: "step,loss", and with --eval-every ",val" (empty between
+// evaluations).
+static void log_line(const TrainOpts *o, Log *log, long i, float loss, double val) {
+    if (!log->f || log->failed) return;
+    int w = !eval_mode(o) ? fprintf(log->f, "%ld,%.9g\n", i, (double)loss)
+            : isnan(val) ? fprintf(log->f, "%ld,%.9g,\n", i, (double)loss)
+                         : fprintf(log->f, "%ld,%.9g,%.9g\n", i, (double)loss, val);
+    if (w < 0) log_error(log);
+}
+
 static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, Rng *rng,
-                       Saved *saved, Log *log, int live, int *stopped) {
+                       Saved *saved, Outs *out, int live, int *stopped) {
     long step0 = ts->step;
     double t0 = now_seconds(), last_live = t0;
     char what[256];
+    TrainDiag *diag = &out->diag;
     for (; ts->step < ts->steps; ts->step++) {
         long i = ts->step;
         float lr = ts->decay_step == 0 || i < ts->decay_step ? ts->lr : ts->lr2;  // 0: no decay
         float loss;
-        int stop;
+        int stop, due = train_diag_due(diag, i);
+        if (due) train_diag_before(diag, n);
         double ts0 = now_seconds();
         if (dist_size() > 1) {  // DIST: stop on the signal every rank agreed on (one caught
             // after this step's allreduce waits for the next step); rank 0's failed log
             // counts as a stop request, so that no rank is left waiting in an allreduce
-            stop = stop_signal ? stop_signal : log->failed ? SIGPIPE : 0;
+            stop = stop_signal ? stop_signal : out->log.failed ? SIGPIPE : 0;
             loss = net_dp_train_step(n, &d->split.train, lr, ts->weight_decay, i + 1, rng, &stop);
         } else {
             loss = n->cfg.optim == OPTIM_ADAMW
@@ -406,13 +502,12 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
         double step_ms = 1e3 * (now_seconds() - ts0);
         if (!float_finite(loss)) {
             snprintf(what, sizeof what, "the loss is %g", (double)loss);
-            diverged(i, lr, what, saved, log, live);
+            diverged(i, lr, what, saved, out, live);
         }
         if (net_nonfinite(n, 1, what, sizeof what) ||
             ((i + 1) % GUARD_FULL_EVERY == 0 && net_nonfinite(n, 0, what, sizeof what)))
-            diverged(i, lr, what, saved, log, live);
-        if (log->f && !log->failed && fprintf(log->f, "%ld,%.9g\n", i, (double)loss) < 0)
-            log_error(log);
+            diverged(i, lr, what, saved, out, live);
+        if (diag->dir) train_diag_after(diag, n, i, loss, lr, due);
         if (o->makemore_lines ? i % 10 == 0 : i % o->print_every == 0) {
             if (live) fputs("\r\033[K", stderr);
             if (o->makemore_lines)  // makemore.py's line
@@ -421,25 +516,35 @@ static void train_loop(const TrainOpts *o, Net *n, Dataset *d, TrainState *ts, R
                 printf("%7ld/%7ld: %.4f\n", i, ts->steps, loss);
             stdout_check();
         }
-        if (o->eval_every && i > 0 && i % o->eval_every == 0)
+        double val = NAN;
+        int eval = o->eval_every && i > 0 && i % o->eval_every == 0;
+        if (eval && eval_mode(o)) {
+            val = held_out_loss(n, d, ts, i, live);
+            if (diag->dir) train_diag_val(diag, i, val);
+        } else if (eval) {
             makemore_eval(o, n, d, ts, i, live);
+        }
+        log_line(o, &out->log, i, loss, val);
+        if (!isnan(val)) keep_best(o, n, d, ts, rng, i, val, saved, out);
         if (o->sample_every && i > 0 && i % o->sample_every == 0) makemore_samples(n, d, ts, i, 10, o->top_k);
         if (live && (i & 63) == 0 && now_seconds() - last_live > 0.25) {
             last_live = now_seconds();
             live_line(i + 1, ts->steps, loss, t0, step0);
         }
-        int last = i + 1 == ts->steps;
-        if (!last && (stop || log->failed || (o->save_every && (i + 1) % o->save_every == 0))) {
+        int last = i + 1 == ts->steps, failed = outs_failed(out) != NULL;
+        if (!last && (stop || failed || (o->save_every && (i + 1) % o->save_every == 0))) {
             TrainState now = *ts;
             now.step = i + 1;
             memcpy(now.rng, rng->s, sizeof now.rng);
-            if (stop || log->failed) {
-                *stopped = stop_run(o, saved, n, d, &now, log, live, log->failed ? 0 : stop);
+            if (stop || failed) {
+                if (diag->dir) train_diag_end(diag, i);
+                *stopped = stop_run(o, saved, n, d, &now, out, live, failed ? 0 : stop);
                 return;
             }
-            save_checkpoint(saved, n, &d->vocab, &now, log, "");
+            save_checkpoint(saved, saved->path, n, &d->vocab, &now, out, "");
         }
     }
+    if (diag->dir && ts->step > step0) train_diag_end(diag, ts->step - 1);
     double elapsed = now_seconds() - t0;
     live_clear(live);
     long done = ts->step - step0;
@@ -457,7 +562,7 @@ typedef struct {
     TrainState ts;
     Rng rng;
     Saved saved;
-    Log log;
+    Outs out;
 } Run;
 
 static void run_setup(Run *r, const TrainOpts *o, int live) {
@@ -485,22 +590,30 @@ static void run_setup(Run *r, const TrainOpts *o, int live) {
     }
     live_clear(live);
     check_fingerprint(o, &r->d.words, &r->ts);
-    r->saved = (Saved){o->out ? o->out : interrupt_path(), o->resume, o->resume ? r->ts.step : -1};
+    // --eval-every: --out is the best model's; a stop's checkpoint goes to the default path
+    const char *ckpt = o->out && !eval_mode(o) ? o->out : interrupt_path();
+    r->saved = (Saved){ckpt, o->resume, o->resume ? r->ts.step : -1};
     print_header(o->data, &r->d, &r->n, &r->ts, o->threads);
     train_gemm_setup(&r->n, &r->d.split.train, o->gemm, o->plan, o->resume != NULL, r->ts.gemm_plan,
                      sizeof r->ts.gemm_plan);
     if (o->resume) printf("resuming %s at step %ld of %ld\n", o->resume, r->ts.step, r->ts.steps);
     stdout_check();
-    r->log = (Log){NULL, o->log, 0, 0};
+    r->out.log = (Log){NULL, o->log, 0, 0};
     Err err;
     char note[512] = "";
-    if (o->log && (o->resume ? log_resume(&r->log, o->log, r->ts.step, note, sizeof note, &err)
-                             : log_create(&r->log, o->log, &err)))
+    const char *header = eval_mode(o) ? LOG_HEADER_VAL : LOG_HEADER;
+    if (o->log && (o->resume ? log_resume(&r->out.log, "--log", o->log, header, r->ts.step, note,
+                                          sizeof note, &err)
+                             : log_create(&r->out.log, "--log", o->log, header, &err)))
         fail(EXIT_RUNTIME, "%s", err.msg);
     if (note[0]) say(CMD, "%s", note);
+    if (o->diag && train_diag_open(&r->out.diag, o->diag, o->diag_every, &r->n,
+                                   o->resume ? r->ts.step : 0, &err))
+        fail(EXIT_RUNTIME, "%s", err.msg);
 }
 
 static void run_free(Run *r) {
+    train_diag_free(&r->out.diag);
     dataset_free(&r->d);
     net_free(&r->n);
 }
@@ -541,9 +654,20 @@ static int run_finish(Run *r, const TrainOpts *o, int live) {
     else printf("train %.4f\nval %.4f\ntest %.4f\n", loss[0], loss[1], loss[2]);
     stdout_check();
     memcpy(r->ts.rng, r->rng.s, sizeof r->ts.rng);
-    if (o->out || stop_signal) {  // stopped without --out: the work goes to the default path
-        r->ts.calibrated = 1;
-        save_checkpoint(&r->saved, n, &r->d.vocab, &r->ts, &r->log, "");
+    r->ts.calibrated = 1;
+    const double held = n->seq ? loss[2] : loss[1];
+    if (eval_mode(o) && o->out && !stop_signal) {  // --out keeps the best by held-out loss
+        if (r->ts.best_loss >= 0 && !(held < r->ts.best_loss)) {
+            printf("kept %s: the best model, %s loss %.4f (the final one's: %.4f)\n", o->out,
+                   n->seq ? "test" : "val", r->ts.best_loss, held);
+        } else {
+            r->ts.best_loss = held;
+            save_checkpoint(&r->saved, o->out, n, &r->d.vocab, &r->ts, &r->out, "");
+            printf("saved %s (the best %s loss)\n", o->out, n->seq ? "test" : "val");
+        }
+        stdout_check();
+    } else if (o->out || stop_signal) {  // stopped without --out: the work goes to the default path
+        save_checkpoint(&r->saved, r->saved.path, n, &r->d.vocab, &r->ts, &r->out, "");
         printf("saved %s\n", r->saved.path);
         stdout_check();
     }
@@ -577,6 +701,9 @@ static void dist_adjust(TrainOpts *o) {
     if (!train_opts_given(o, "--threads"))
         o->threads = o->threads / dist_local_size() > 0 ? o->threads / dist_local_size() : 1;
     if (dist_rank() != 0) o->log = NULL;
+    if (o->diag)
+        fail(EXIT_USAGE, "--diag with %d MPI ranks: its statistics would be one rank's share of "
+             "the batch; run --diag in one process (without mpirun)", dist_size());
 }
 
 // Before any work: no output is an input, and every output is claimed (outfile.h: new, or
@@ -594,12 +721,17 @@ static void claim_outputs(const TrainOpts *o) {
                     (o->log && outfile_same(o->plan, o->log))))
         fail(EXIT_USAGE, "--plan %s is also the words file, --out or --log (allowed: a file of "
              "its own)", o->plan);
+    if (o->diag && (outfile_same(o->diag, o->data) || (o->out && outfile_same(o->diag, o->out)) ||
+                    (o->log && outfile_same(o->diag, o->log))))
+        fail(EXIT_USAGE, "--diag %s is also the words file, --out or --log (allowed: a directory "
+             "of its own)", o->diag);
     if ((o->out && outfile_claim("--out", o->out, OUT_MODEL, &err)) ||
         (o->best && outfile_claim(NULL, o->best, OUT_MODEL, &err)) ||
         (o->log && outfile_claim("--log", o->log, OUT_LOG, &err)) ||
-        (o->plan && outfile_claim("--plan", o->plan, OUT_PLAN, &err)))
+        (o->plan && outfile_claim("--plan", o->plan, OUT_PLAN, &err)) ||
+        (o->diag && train_diag_claim(o->diag, &err)))
         fail(EXIT_RUNTIME, "%s", err.msg);
-    if (o->out) return;
+    if (o->out && !eval_mode(o)) return;  // --eval-every: a stop's checkpoint is not --out's
     snprintf(interrupt_buf, sizeof interrupt_buf, "%s", DEFAULT_INTERRUPT_PATH);
     struct stat st;
     if (lstat(interrupt_buf, &st) == 0 || outfile_lock(NULL, interrupt_buf, &err) != 0) {
@@ -630,6 +762,7 @@ int train_main(int argc, char **argv) {
 int train_run(TrainOpts *opts) {
     TrainOpts o = *opts;
     if (o.resume_cmd) CMD = NULL;  // makemore.py's form
+    if (eval_mode(&o)) o.best = o.out;  // the best model by held-out loss (makemore.py's model.pt)
     stop_signals_catch(1);
     dist_init();  // DIST: one of P ranks under mpirun, else nothing
     dist_adjust(&o);
@@ -645,17 +778,18 @@ int train_run(TrainOpts *opts) {
         return 128 + stop_signal;
     }
     int stopped = -1;
-    train_loop(&o, &r.n, &r.d, &r.ts, &r.rng, &r.saved, &r.log, live, &stopped);
+    train_loop(&o, &r.n, &r.d, &r.ts, &r.rng, &r.saved, &r.out, live, &stopped);
     if (stopped >= 0) {
         run_free(&r);
         return stopped;
     }
-    log_close(&r.log);
-    if (r.log.failed) {  // the last lines or the final flush failed
+    outs_close(&r.out);
+    const Log *failed = outs_failed(&r.out);
+    if (failed) {  // the last lines or the final flush failed
         char k[1024];
         kept(k, sizeof k, &r.saved);
-        fail(EXIT_RUNTIME, "writing the log %s failed (%s) at the end of training; %s", o.log,
-             strerror(r.log.err), k);
+        fail(EXIT_RUNTIME, "writing %s%s failed (%s) at the end of training; %s",
+             failed == &r.out.log ? "the log " : "", failed->path, strerror(failed->err), k);
     }
     if (dist_size() > 1) {  // DIST: rank 0 calibrates, evaluates, saves and samples alone
         if (!dist_same_everywhere(r.n.params, r.n.num_params))

@@ -39,6 +39,13 @@ static const Flag FLAGS[] = {
      "batch size (>= 2 with --bn-var unbiased)", MODEL},
     {"--bn-var", NULL, FT_CHOICE, O(bn_var), 0, 0, BN_VAR_CHOICES, "MODE",
      "unbiased (B-1, the lecture) or biased (B, nn.BatchNorm1d)", MODEL},
+    {"--norm", NULL, FT_CHOICE, O(norm), 0, 0, NORM_NAMES, "N",
+     "mlp's hidden blocks: Linear -> BatchNorm -> Tanh (batchnorm) or Linear -> Tanh\n"
+     "(none: part 3's start, before batchnorm)", MODEL},
+    {"--init", NULL, FT_CHOICE, O(init), 0, 0, INIT_NAMES, "I",
+     "mlp, wavenet: the architecture's initialisation (lecture: hidden weights at\n"
+     "(5/3)/sqrt(fan_in), small output weights) or plain (every weight and bias\n"
+     "N(0, 1): part 3's first cell, before its fixes)", FL_SWEEP | FL_GRID},
     {"--steps", NULL, FT_LONG, O(steps), 1, 1e9, NULL, "N",
      "training steps (with --resume: extends or shortens the run)", FL_SWEEP | FL_GRID},
     {"--optim", NULL, FT_CHOICE, O(optim), 0, 0, OPTIM_NAMES, "O",
@@ -57,8 +64,18 @@ static const Flag FLAGS[] = {
      "OpenBLAS itself runs one thread per call)", FL_CONTINUE | FL_ALWAYS | FL_META},
     {"--print-every", NULL, FT_INT, O(print_every), 1, 1e9, NULL, "N",
      "loss line every N steps", FL_SWEEP | FL_CONTINUE},
+    {"--eval-every", NULL, FT_INT, O(eval_every), 1, 1e9, NULL, "N",
+     "every N steps: the val loss (makemore.py's types: test) on the inference\n"
+     "path, one line, a val column in --log; --out keeps the best model by it", FL_CONTINUE},
     {"--log", NULL, FT_STRING, O(log), 0, 0, NULL, "FILE", "write a step,loss CSV line for every step",
      FL_CONTINUE | FL_PATH},
+    {"--diag", NULL, FT_STRING, O(diag), 0, 0, NULL, "DIR",
+     "diagnostics as CSV files in DIR (made if missing): per layer its nonlinearity's\n"
+     "mean, std, saturation and histogram and its gradient's, per parameter grad:data\n"
+     "and update:data (docs/DIAGNOSTICS.md); makemore plot DIR draws them",
+     FL_CONTINUE | FL_PATH},
+    {"--diag-every", NULL, FT_LONG, O(diag_every), 1, 1e9, NULL, "N",
+     "--diag's statistics every N steps", FL_CONTINUE},
     {"--out", NULL, FT_STRING, O(out), 0, 0, NULL, "FILE", "save the trained model (safetensors) there",
      FL_PATH},
     {"--save-every", NULL, FT_LONG, O(save_every), 1, 1e9, NULL, "N",
@@ -91,7 +108,8 @@ static void train_defaults(TrainOpts *o, NetArch arch) {
                      .batch = r.batch, .bn_var = 0, .threads = omp_get_num_procs(), .samples = 20,
                      .print_every = net_arch_is_seq(arch) ? 1000 : 10000, .steps = r.steps,
                      .decay_step = r.decay_step, .lr = r.lr, .lr2 = r.lr2, .optim = r.optim,
-                     .weight_decay = r.weight_decay, .seed = 1, .split_seed = 42, .gemm = -1};
+                     .weight_decay = r.weight_decay, .seed = 1, .split_seed = 42, .gemm = -1,
+                     .diag_every = 1000};
 }
 
 const FlagTable *train_flags(void) {
@@ -118,7 +136,8 @@ NetConfig train_opts_model(const TrainOpts *o, int V) {
     return (NetConfig){.arch = (NetArch)o->arch, .V = V, .T = o->block, .E = o->embd,
                        .H = o->hidden, .layers = o->layers, .heads = o->heads,
                        .bessel = o->bn_var == 0, .bn_stats = (BnStats)o->bn_stats,
-                       .momentum = 0.1f, .optim = (Optim)o->optim};
+                       .momentum = 0.1f, .optim = (Optim)o->optim, .norm = (Norm)o->norm,
+                       .init = (InitKind)o->init};
 }
 
 void train_usage(void) {
@@ -168,6 +187,18 @@ int train_opts_parse(TrainOpts *o, int argc, char **argv, Err *err) {
                            "divides by B-1 = 0; allowed: >= 2, or use --bn-var biased)", o->batch);
     }
     if (o->save_every && !o->out && !o->resume) return err_set(err, "--save-every needs --out FILE");
+    if (o->save_every && o->eval_every)
+        return err_set(err, "--save-every with --eval-every: --out keeps the best model by the "
+                       "held-out loss, as makemore.py keeps model.pt (give one of the two)");
+    if (o->resume && train_opts_given(o, "--init"))
+        return err_set(err, "--init with --resume: a resumed run continues its checkpoint's "
+                       "parameters (allowed: --init on a fresh run)");
+    if (seq && o->init != INIT_LECTURE)
+        return err_set(err, "--init %s with --arch %s: makemore.py's types start as PyTorch's "
+                       "defaults (allowed: --arch mlp or wavenet)", INIT_NAMES[o->init],
+                       NET_ARCH_NAMES[o->arch]);
+    if (train_opts_given(o, "--diag-every") && !o->diag)
+        return err_set(err, "--diag-every needs --diag DIR");
     if (o->resume && !o->out) o->out = o->resume;  // a resumed run keeps writing its file
     return FLAGS_OK;
 }
@@ -185,6 +216,7 @@ static void opts_of_checkpoint(TrainOpts *s, const NetConfig *c, const TrainStat
     s->bn_var = !c->bessel;
     s->heads = c->heads;
     s->optim = c->optim;
+    s->norm = c->norm;
     s->weight_decay = ts->weight_decay;
     s->lr = ts->lr;
     s->lr2 = ts->lr2;
@@ -221,7 +253,8 @@ int train_opts_check_resume(const TrainOpts *o, const NetConfig *c, const TrainS
 
 // The command that continues a stopped run: every path shell-quoted (one line whatever
 // they hold), and every flag the checkpoint does not record (FL_CONTINUE rows that differ
-// from their default, and the FL_ALWAYS ones). Caller frees.
+// from their default, and the FL_ALWAYS ones), and --out when the checkpoint is another
+// file (--eval-every's best model). Caller frees.
 char *train_opts_continue_command(const TrainOpts *o, const char *ckpt) {
     const FlagTable *t = train_flags();
     TrainOpts def;
@@ -250,6 +283,11 @@ char *train_opts_continue_command(const TrainOpts *o, const char *ckpt) {
         ADD(" %s %s", f->name, qv ? qv : "?");
         free(qv);
         if (!strcmp(f->name, "--data")) ADD(" --resume %s", q ? q : "?");
+    }
+    if (o->out && strcmp(o->out, ckpt)) {  // --eval-every: the stop's checkpoint is not --out
+        char *qo = outfile_shell_quote(o->out);
+        ADD(" --out %s", qo ? qo : "?");
+        free(qo);
     }
     #undef ADD
     free(q);

@@ -1,4 +1,4 @@
-// log.c: train --log, the step,loss CSV (log.h).
+// log.c: the append-only CSV files of a training run (log.h).
 #include "log.h"
 
 #include <errno.h>
@@ -26,40 +26,44 @@ void log_sync(Log *l) {
     if (fsync(fileno(l->f)) != 0 && errno != EINVAL && errno != EROFS) log_error(l);
 }
 
-// A fresh log: header line, truncating an existing file (claimed: a makemore log).
-int log_create(Log *l, const char *path, Err *err) {
+// A fresh file: header line, truncating an existing file (claimed: one of ours).
+int log_create(Log *l, const char *flag, const char *path, const char *header, Err *err) {
     l->path = path;
-    int fd = outfile_open_append("--log", path, err);
+    int fd = outfile_open_append(flag, path, err);
     if (fd < 0) return -1;
     if (ftruncate(fd, 0) != 0 || !(l->f = fdopen(fd, "a"))) {
         int e = errno;
         close(fd);
-        return err_set(err, "--log %s: cannot write: %s", path, strerror(e));
+        return err_set(err, "%s %s: cannot write: %s", flag, path, strerror(e));
     }
-    if (fputs(LOG_HEADER, l->f) < 0) log_error(l);
+    if (fputs(header, l->f) < 0) log_error(l);
     return 0;
 }
 
-// The log of a resumed run: keeps the header and the lines of steps before `step` (lines
+// The first line of a header, without its newline, for messages.
+static int header_len(const char *header) { return (int)strcspn(header, "\n"); }
+
+// The file of a resumed run: keeps the header and the lines of steps before `step` (lines
 // written after the checkpoint by the run that stopped are dropped, so the resumed run's
-// lines follow on), and appends from there. A file that is not a makemore loss log is
-// left alone (failure); a missing one is created; a log that cannot be cut (a FIFO,
-// /dev/stdout) is appended to.
-int log_resume(Log *l, const char *path, long step, char *note, size_t note_len, Err *err) {
+// lines follow on), and appends from there. A file with another header is left alone
+// (failure); a missing one is created; a file that cannot be cut (a FIFO, /dev/stdout) is
+// refused.
+int log_resume(Log *l, const char *flag, const char *path, const char *header, long step,
+               char *note, size_t note_len, Err *err) {
     l->path = path;
     note[0] = '\0';
     struct stat st;
     if (lstat(path, &st) != 0 && errno == ENOENT) {
-        if (log_create(l, path, err)) return -1;
-        if (step > 0) snprintf(note, note_len, "note: --log %s is new; it starts at step %ld", path, step);
+        if (log_create(l, flag, path, header, err)) return -1;
+        if (step > 0) snprintf(note, note_len, "note: %s %s is new; it starts at step %ld", flag, path, step);
         return 0;
     }
     int fd = open(path, O_RDWR | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return err_set(err, "--log %s: cannot open for update: %s", path, strerror(errno));
+    if (fd < 0) return err_set(err, "%s %s: cannot open for update: %s", flag, path, strerror(errno));
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
         close(fd);
-        return err_set(err, "--log %s: not a regular file (a FIFO, device or socket); allowed: a "
-                       "new file or the run's makemore loss log", path);
+        return err_set(err, "%s %s: not a regular file (a FIFO, device or socket); allowed: a "
+                       "new file or the run's own", flag, path);
     }
     fcntl(fd, F_SETFL, O_APPEND);  // blocking from here (O_APPEND kept)
     char line[256];
@@ -68,15 +72,16 @@ int log_resume(Log *l, const char *path, long step, char *note, size_t note_len,
     if (!r) {
         int e = errno;
         close(fd);
-        return err_set(err, "--log %s: cannot read: %s", path, strerror(e));
+        return err_set(err, "%s %s: cannot read: %s", flag, path, strerror(e));
     }
     rewind(r);
-    int header = fgets(line, sizeof line, r) && strcmp(line, LOG_HEADER) == 0;
-    if (!header) {
+    int ours = fgets(line, sizeof line, r) && strcmp(line, header) == 0;
+    if (!ours) {
         fclose(r);
         close(fd);
-        return err_set(err, "--log %s: not a makemore loss log (its first line is not "
-                       "\"step,loss\"); not touching it (give another --log path)", path);
+        return err_set(err, "%s %s: its first line is not \"%.*s\" (another run's file, or "
+                       "one written with other flags); not touching it (give another path)", flag,
+                       path, header_len(header), header);
     }
     keep = (long)strlen(line);
     while (fgets(line, sizeof line, r)) {
@@ -94,17 +99,17 @@ int log_resume(Log *l, const char *path, long step, char *note, size_t note_len,
     if (ftruncate(fd, keep) != 0) {
         int e = errno;
         close(fd);
-        return err_set(err, "--log %s: cannot cut it back to step %ld: %s", path, step, strerror(e));
+        return err_set(err, "%s %s: cannot cut it back to step %ld: %s", flag, path, step, strerror(e));
     }
     l->f = fdopen(fd, "a");
     if (!l->f) {
         int e = errno;
         close(fd);
-        return err_set(err, "--log %s: cannot write: %s", path, strerror(e));
+        return err_set(err, "%s %s: cannot write: %s", flag, path, strerror(e));
     }
-    if (last != step - 1)
-        snprintf(note, note_len, "note: --log %s ends at step %ld; the resumed run appends from "
-                 "step %ld", path, last, step);
+    if (last != step - 1 && note_len)
+        snprintf(note, note_len, "note: %s %s ends at step %ld; the resumed run appends from "
+                 "step %ld", flag, path, last, step);
     return 0;
 }
 

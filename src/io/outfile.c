@@ -13,6 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+const char *const DIAG_FILES[DIAG_N_FILES] = {"acts.csv", "grads.csv", "hist.csv",
+                                              "params.csv", "loss.csv", "val.csv"};
+const char *const DIAG_HEADERS[DIAG_N_FILES] = {DIAG_ACTS_HEADER, DIAG_GRADS_HEADER,
+                                                DIAG_HIST_HEADER, DIAG_PARAMS_HEADER,
+                                                DIAG_LOSS_HEADER, DIAG_VAL_HEADER};
+
 static const char *nz(const char *flag) { return flag ? flag : ""; }
 static const char *sp(const char *flag) { return flag ? " " : ""; }
 
@@ -71,15 +77,26 @@ static int model_is_ours(int fd, off_t size) {
     return ours;
 }
 
+// 1 when the n bytes at head begin with the whole of line (a header, its newline included).
+static int starts(const char *head, size_t n, const char *line) {
+    size_t k = strlen(line);
+    return n >= k && !memcmp(head, line, k);
+}
+
 int outfile_is_ours(int fd, OutKind kind) {
     struct stat st;
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) return 0;
     if (st.st_size == 0) return 1;
-    char head[64] = "";
+    char head[128] = "";
     size_t n = head_of(fd, head, sizeof head - 1);
     switch (kind) {
     case OUT_MODEL: return model_is_ours(fd, st.st_size);
-    case OUT_LOG: return n >= strlen(LOG_HEADER) && !memcmp(head, LOG_HEADER, strlen(LOG_HEADER));
+    case OUT_LOG: return starts(head, n, LOG_HEADER) || starts(head, n, LOG_HEADER_VAL);
+    case OUT_DIAG:
+        for (int i = 0; i < DIAG_N_FILES; i++)
+            if (starts(head, n, DIAG_HEADERS[i])) return 1;
+        return 0;
+    case OUT_PNG: return n >= 8 && !memcmp(head, "\x89PNG\r\n\x1a\n", 8);
     case OUT_CSV:
         return n >= 20 && !memcmp(head, SWEEP_CSV_HEADER, n < strlen(SWEEP_CSV_HEADER) ? n : strlen(SWEEP_CSV_HEADER));
     case OUT_PLAN: return n >= 3 && !memcmp(head, "B=", 2) && memchr(head, '\n', n) != head;
@@ -95,6 +112,8 @@ static const char *kind_name(OutKind kind) {
     case OUT_CSV: return "a makemore sweep CSV";
     case OUT_PLAN: return "a makemore GEMM plan";
     case OUT_RUN_LOG: return "a makemore run's log";
+    case OUT_DIAG: return "a makemore diagnostics file (its first line is not its CSV header)";
+    case OUT_PNG: return "a PNG picture";
     }
     return "a makemore file";
 }
@@ -265,6 +284,32 @@ int outfile_lock(const char *flag, const char *path, Err *err) {
 int outfile_claim(const char *flag, const char *path, OutKind kind, Err *err) {
     if (outfile_check(flag, path, kind, err)) return -1;
     return outfile_lock(flag, path, err);
+}
+
+int outfile_claim_dir(const char *flag, const char *dir, const char *name,
+                      const char *const *files, const OutKind *kinds, Err *err) {
+    struct stat st;
+    if (mkdir(dir, 0777) != 0 && errno != EEXIST)
+        return err_set(err, "%s%s%s: cannot create: %s (its parent must exist)", nz(flag), sp(flag),
+                       dir, strerror(errno));
+    if (lstat(dir, &st) != 0)
+        return err_set(err, "%s%s%s: %s", nz(flag), sp(flag), dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return err_set(err, "%s%s%s: not a directory%s (allowed: a new or existing directory)",
+                       nz(flag), sp(flag), dir, S_ISLNK(st.st_mode) ? " (a symbolic link; not following it)" : "");
+    if (access(dir, W_OK | X_OK) != 0)
+        return err_set(err, "%s%s%s: not writable: %s", nz(flag), sp(flag), dir, strerror(errno));
+    char *path;
+    if (asprintf(&path, "%s/%s", dir, name) < 0) return err_set(err, "%s%s%s: out of memory", nz(flag), sp(flag), dir);
+    int rc = outfile_lock(flag, path, err);
+    free(path);
+    for (int i = 0; rc == 0 && files && files[i]; i++) {
+        if (asprintf(&path, "%s/%s", dir, files[i]) < 0)
+            return err_set(err, "%s%s%s: out of memory", nz(flag), sp(flag), dir);
+        rc = outfile_check(flag, path, kinds[i], err);
+        free(path);
+    }
+    return rc;
 }
 
 // ---- paths -----------------------------------------------------------------------------

@@ -37,6 +37,9 @@ int mlp_config_check(NetConfig *c, Err *err) {
     } else if (c->layers < 1 || c->layers > 16) {
         return err_set(err, "--layers %d (allowed: 1..16 hidden blocks)", c->layers);
     }
+    if (c->norm == NORM_NONE && c->arch != ARCH_MLP)
+        return err_set(err, "--norm none with --arch wavenet: its blocks keep their batchnorm "
+                       "(allowed: --arch mlp)");
     if (!(c->momentum > 0.0f && c->momentum <= 1.0f))
         return err_set(err, "batchnorm momentum %g (allowed: 0 < m <= 1)", (double)c->momentum);
     return 0;
@@ -133,8 +136,26 @@ static void bn_tanh_backward_kind(Net *n, const Layer *L, int l, float lr) {
                    n->cfg.bessel);
 }
 
+// --norm none (part 3's start): h = tanh(hprod + b) in place over the linear layer's
+// product (L->out is p->out: no backward reads the pre-activation), its bias added here as
+// the batchnorm's pass adds it.
+static void tanh_forward_kind(Net *n, const Layer *L, int l, int update_running) {
+    (void)update_running;
+    bias_tanh_forward(n->acts + L->out, net_tensor(n, n->layer[l - 1].b), n->B * L->rows, L->cols);
+}
+
+// dpre = (1 - h^2) dh into the linear layer's output gradient; the bias's gradient (the
+// same column sums) is the linear layer's backward's to write, so it goes to its slot
+// here and is overwritten there.
+static void tanh_backward_kind(Net *n, const Layer *L, int l, float lr) {
+    (void)lr;
+    const Layer *p = &n->layer[l - 1];
+    tanh_bias_backward(n->acts + p->dout, net_grad(n, p->b), n->acts + L->dout, n->acts + L->out,
+                       n->B * L->rows, L->cols);
+}
+
 // The rows a layer of makemore.py's types runs on: the step's (packed or B*T).
-static int out_rows(const Net *n, const Layer *L) { return n->seq ? n->rows : n->B * L->rows; }
+static int out_rows(const Net *n, const Layer *L) { return net_step_rows(n, L); }
 
 // (B*rows, V), then the loss and dlogits.
 static void linear_out_forward(Net *n, const Layer *L, int l, int update_running) {
@@ -169,25 +190,48 @@ static void linear_out_decode(Net *n, const Layer *L, int l, int t) {
                            net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL);
 }
 
-const LayerOps MLP_EMBED_OPS = {L_EMBED, embed_forward, embed_backward, NULL,
-                                .decode = embed_decode};
-static const LayerOps FLATTEN_OPS = {L_FLATTEN, NULL, NULL, NULL, NULL};  // a view of its input
+// ---- what the diagnostics read (LayerProbe) ---------------------------------------------
+
+// A linear layer: its output's gradient, and (SGD) where its weight's gradient comes from.
+static void linear_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    if (!n->tensor[L->w].gemm_updated) return;
+    p->fused_w = L->w;
+    p->in = n->acts + n->layer[l - 1].out;
+    p->in_cols = L->in_cols;
+}
+// BN_TANH and TANH: the tanh's output is the layer's.
+static void tanh_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_TANH;
+    p->act = n->acts + L->out;
+    p->act_cols = L->cols;
+}
+
+const LayerOps MLP_EMBED_OPS = {L_EMBED, embed_forward, embed_backward, NULL, net_probe_output,
+                                    .decode = embed_decode};
+static const LayerOps FLATTEN_OPS = {L_FLATTEN, NULL, NULL, NULL, NULL, NULL};  // a view of its input
 static const LayerOps LINEAR_OPS = {L_LINEAR, linear_forward_kind, linear_backward_kind, linear_plan,
-                                    NULL};
+                                    linear_probe, NULL};
 static const LayerOps BN_TANH_OPS = {L_BN_TANH, bn_tanh_forward_kind, bn_tanh_backward_kind, NULL,
-                                     NULL};
+                                     tanh_probe, NULL};
+static const LayerOps TANH_OPS = {L_TANH, tanh_forward_kind, tanh_backward_kind, NULL, tanh_probe,
+                                  NULL};
 const LayerOps MLP_LINEAR_OUT_OPS = {L_LINEAR_OUT, linear_out_forward, linear_out_backward,
-                                     linear_out_plan, .decode = linear_out_decode};
+                                     linear_out_plan, linear_probe,
+                                    .decode = linear_out_decode};
 
 // ---- the table -----------------------------------------------------------------------------
 
 // The tensors in checkpoint order: C; the linear layers' W and b from the input up; the
 // batchnorms' gain and bias; then their statistics. For mlp with one layer these are the
-// lecture's names and order (C, W1, b1, W2, b2, bngain, bnbias, bnmean, bnvar).
+// lecture's names and order (C, W1, b1, W2, b2, bngain, bnbias, bnmean, bnvar); with
+// --norm none part 3's first cell's (C, W1, b1, W2, b2). --init plain draws every W and b
+// from N(0, 1).
 static void build_tensors(Net *n, NetOffsets *o, int lin_w[], int lin_b[], int bn_g[], int bn_b[],
                           int bn_m[], int bn_v[]) {
     const NetConfig *c = &n->cfg;
-    int L = c->layers, wave = c->arch == ARCH_WAVENET;
+    int L = c->layers, wave = c->arch == ARCH_WAVENET, plain = c->init == INIT_PLAIN;
     net_add_tensor(n, o, "C", 0, c->V, c->E, 0, 1.0f, 0.0f);
     for (int k = 1; k <= L + 1; k++) {
         int out = k <= L, fan_in = out ? (k == 1 ? (wave ? 2 * c->E : c->T * c->E)
@@ -196,11 +240,13 @@ static void build_tensors(Net *n, NetOffsets *o, int lin_w[], int lin_b[], int b
         int fan_out = out ? c->H : c->V;
         float scale = wave ? (out ? 1.0f : 0.1f) / sqrtf((float)fan_in)
                            : (out ? (5.0f / 3.0f) / sqrtf((float)fan_in) : 0.1f);
-        lin_w[k] = net_add_tensor(n, o, "W", k, fan_in, fan_out, 0, scale, 0.0f);
+        lin_w[k] = net_add_tensor(n, o, "W", k, fan_in, fan_out, 0, plain ? 1.0f : scale, 0.0f);
         n->tensor[lin_w[k]].gemm_updated = c->optim == OPTIM_SGD;
         lin_b[k] = -1;
-        if (!wave || !out) lin_b[k] = net_add_tensor(n, o, "b", k, fan_out, 0, 0, wave ? 0.0f : 0.1f, 0.0f);
+        if (!wave || !out)
+            lin_b[k] = net_add_tensor(n, o, "b", k, fan_out, 0, 0, plain ? 1.0f : wave ? 0.0f : 0.1f, 0.0f);
     }
+    if (c->norm == NORM_NONE) return;  // part 3's start: no batchnorm
     int numbered = wave || L > 1;
     for (int k = 1; k <= L; k++) {
         bn_g[k] = net_add_tensor(n, o, "bngain", numbered ? k : 0, 1, c->H, 0, wave ? 0.0f : 0.1f, 1.0f);
@@ -239,6 +285,13 @@ void mlp_build(Net *n, NetOffsets *o) {
         L->op[0] = k;
         L->out = net_add_act(o, rows * c->H);
         L->dout = net_add_act(o, rows * c->H);
+        if (c->norm == NORM_NONE) {  // tanh in place over the product
+            size_t out = L->out;
+            L = net_add_layer(n, L_TANH, &TANH_OPS, L->rows, c->H);
+            L->out = out;
+            L->dout = net_add_act(o, rows * c->H);
+            continue;
+        }
         L = net_add_layer(n, L_BN_TANH, &BN_TANH_OPS, L->rows, c->H);
         L->w = bn_g[k];
         L->b = bn_b[k];

@@ -17,6 +17,8 @@ const char *const NET_ARCH_NAMES[NET_N_ARCHS + 1] = {
     "mlp", "wavenet", "bigram", "bengio", "bow", "rnn", "gru", "transformer", NULL};
 const char *const BN_STATS_NAMES[3] = {"calibrate", "running", NULL};
 const char *const OPTIM_NAMES[3] = {"sgd", "adamw", NULL};
+const char *const NORM_NAMES[3] = {"batchnorm", "none", NULL};
+const char *const INIT_NAMES[3] = {"lecture", "plain", NULL};
 
 // One row per architecture: its recipe, its own checks, the table it builds.
 typedef struct {
@@ -78,7 +80,10 @@ void net_build(Net *n, const NetConfig *cfg, int B) {
 void net_plan_sizes(const NetConfig *c, int B, char *buf, size_t len) {
     NetRecipe r;
     net_recipe(c->arch, &r);
-    const char *opt = c->optim == r.optim ? "" : c->optim == OPTIM_ADAMW ? ",optim=adamw" : ",optim=sgd";
+    char opt[40];
+    snprintf(opt, sizeof opt, "%s%s", c->optim == r.optim ? "" : c->optim == OPTIM_ADAMW ? ",optim=adamw"
+                                                                                      : ",optim=sgd",
+             c->norm == NORM_NONE ? ",norm=none" : "");
     if (c->arch == ARCH_MLP && c->layers == 1 && !*opt)
         snprintf(buf, len, "B=%d,TE=%d,H=%d,V=%d", B, c->T * c->E, c->H, c->V);
     else if (c->arch == ARCH_TRANSFORMER)
@@ -185,13 +190,13 @@ int net_check_sizes(const NetConfig *c, int B, char *msg, size_t len) {
     const long long rows = B > eval ? B : eval;  // the batch, or the evaluation's chunk
     for (int l = 0, hidden = 0; l < n.n_layers; l++) {
         const Layer *L = &n.layer[l];
-        hidden += L->kind == L_BN_TANH;
+        hidden += L->kind == L_BN_TANH || L->kind == L_TANH;
         long long a = rows * L->rows * L->cols;
         if (L->kind == L_FLATTEN || a <= worst) continue;
         worst = a;
         snprintf(what, sizeof what, "the %s's %s%.0d (%lld x %d x %d)", B > eval ? "batch" : "evaluation",
-                 L->kind < 5 ? KIND[L->kind] : LAYER_KIND_NAMES[L->kind],
-                 L->kind == L_BN_TANH ? hidden : 0, rows, L->rows, L->cols);
+                 L->kind < 5 ? KIND[L->kind] : L->kind == L_TANH ? KIND[3] : LAYER_KIND_NAMES[L->kind],
+                 L->kind == L_BN_TANH || L->kind == L_TANH ? hidden : 0, rows, L->rows, L->cols);
     }
     long long acts = (long long)n.num_acts * rows;  // every activation at once
     if (n.seq && acts > worst) {

@@ -5,12 +5,14 @@
 // view of the parameters with activations for a chunk of sequences.
 #include "net.h"
 
+#include <math.h>
 #include <string.h>
 
 #include "common.h"
 #include "kernels.h"
 #include "linear.h"
 #include "seq_kernels.h"
+#include "vecmath.h"
 
 enum { EVAL_CHUNK = 4096 };  // the lecture model's calibration chunk (its sums' order)
 
@@ -45,6 +47,12 @@ static const float *infer(const Net *n, float *logits, const int *X, int m, floa
             linear_forward_rows(out, cur, net_tensor(n, L->w), L->b >= 0 ? net_tensor(n, L->b) : NULL,
                          rows, L->in_cols, L->cols);
             break;
+        case L_TANH: {  // in place; the linear layer before it added the bias
+            const size_t k = (size_t)rows * L->cols;
+            #pragma omp simd
+            for (size_t i = 0; i < k; i++) cur[i] = tanhf(cur[i]);  // libmvec's vector tanhf
+            continue;
+        }
         case L_BN_TANH:
             batchnorm_tanh_forward_eval(out, cur, net_tensor(n, L->mean), net_tensor(n, L->var),
                                         net_tensor(n, L->w), net_tensor(n, L->b), rows, L->cols);

@@ -69,6 +69,7 @@ int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *t
     meta[k++] = (StMeta){"bn_var", c->bessel ? "unbiased" : "biased"};
     meta[k++] = (StMeta){"bn_stats", c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrate"};
     meta[k++] = (StMeta){"optim", OPTIM_NAMES[c->optim]};
+    if (c->norm == NORM_NONE) meta[k++] = (StMeta){"norm", "none"};  // absent: batchnorm
     const char *keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "heads"};
     int vals[] = {c->layers, c->V, c->T, c->E, c->H, c->heads};
     for (int i = 0; i < 6; i++) {
@@ -138,6 +139,11 @@ static int read_net_config(const StFile *f, const char *path, NetConfig *c, Err 
     if (opt && strcmp(opt, "sgd") && strcmp(opt, "adamw"))
         return err_set(err, "%s: metadata \"optim\" = \"%.40s\": expected \"sgd\" or \"adamw\"", path, opt);
     c->optim = opt && !strcmp(opt, "adamw") ? OPTIM_ADAMW : OPTIM_SGD;
+    const char *norm = st_meta_get(f, "norm");
+    if (norm && strcmp(norm, "none") && strcmp(norm, "batchnorm"))
+        return err_set(err, "%s: metadata \"norm\" = \"%.40s\": expected \"batchnorm\" or \"none\"",
+                       path, norm);
+    c->norm = norm && !strcmp(norm, "none") ? NORM_NONE : NORM_BATCHNORM;
     const char *st = st_meta_get(f, "bn_stats"), *mom = st_meta_get(f, "momentum");
     if (!st || (strcmp(st, "calibrate") && strcmp(st, "running")))
         return err_set(err, "%s: metadata \"bn_stats\": expected \"calibrate\" or \"running\"", path);

@@ -133,6 +133,9 @@ static double ref_forward(RefAct *a, const Net *n, const double *P, const int *X
         case L_FLATTEN: break;
         case L_LINEAR: linear_fwd(a[l].out, in, W, b, N, L->in_cols, L->cols); break;
         case L_BN_TANH: bn_fwd(&a[l], in, W, b, N, L->cols, c->bessel); break;
+        case L_TANH:  // the linear layer before it added the bias
+            for (size_t k = 0; k < (size_t)N * L->cols; k++) a[l].out[k] = tanh(in[k]);
+            break;
         case L_LINEAR_OUT:
             linear_fwd(a[l].out, in, W, b, B, L->in_cols, c->V);
             for (int r = 0; r < B; r++) {  // softmax, the loss and dlogits
@@ -167,6 +170,10 @@ static void ref_backward(RefAct *a, const Net *n, const double *P, const int *Xb
         case L_BN_TANH:
             bn_bwd(a[l - 1].dout, dW, db, &a[l], a[l - 1].out, W, N, L->cols, c->bessel);
             break;
+        case L_TANH:
+            for (size_t k = 0; k < (size_t)N * L->cols; k++)
+                a[l - 1].dout[k] = (1.0 - a[l].out[k] * a[l].out[k]) * a[l].dout[k];
+            break;
         default: break;
         case L_FLATTEN: break;
         case L_EMBED:
@@ -178,12 +185,22 @@ static void ref_backward(RefAct *a, const Net *n, const double *P, const int *Xb
     }
 }
 
-double net_ref_loss(const Net *n, const double *params, const int *Xb, const int *Yb, int B,
-                    double *grads) {
+double net_ref_pass(const Net *n, const double *params, const int *Xb, const int *Yb, int B,
+                    double *grads, double *const *outs, double *const *douts) {
     RefAct a[NET_MAX_LAYERS];
     alloc_acts(a, n, B);
     double loss = ref_forward(a, n, params, Xb, Yb, B);
     if (grads) ref_backward(a, n, params, Xb, B, grads);
+    for (int l = 0; l < n->n_layers; l++) {
+        size_t sz = (size_t)B * n->layer[l].rows * n->layer[l].cols * sizeof(double);
+        if (outs && outs[l]) memcpy(outs[l], a[l].out, sz);
+        if (douts && douts[l] && grads) memcpy(douts[l], a[l].dout, sz);
+    }
     free_acts(a, n);
     return loss;
+}
+
+double net_ref_loss(const Net *n, const double *params, const int *Xb, const int *Yb, int B,
+                    double *grads) {
+    return net_ref_pass(n, params, Xb, Yb, B, grads, NULL, NULL);
 }

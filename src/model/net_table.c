@@ -10,9 +10,11 @@
 #include "seq_kernels.h"
 
 const char *const LAYER_KIND_NAMES[L_N_KINDS] = {
-    "embedding", "flatten", "linear", "batchnorm+tanh", "linear output",
+    "embedding", "flatten", "linear", "batchnorm+tanh", "linear output", "tanh",
     "token+position embedding", "transformer block", "layernorm",
     "bigram table", "context projection+tanh", "bag of words", "rnn", "gru"};
+
+const char *const NET_NL_NAMES[NET_N_NL] = {"none", "tanh", "gelu"};
 
 // ---- building ----------------------------------------------------------------------------
 
@@ -89,6 +91,14 @@ void net_plan_linear(Net *n, int phase, const char *tag, int rows, int in, int o
     *dx = gemm_plan_add(&n->plan, name, 0, 1, rows, in, out, 0.0f, fixed);
     snprintf(name, sizeof name, "dw%s", tag);
     *dw = gemm_plan_add(&n->plan, name, 1, 0, in, out, rows, dw_beta, fixed);
+}
+
+int net_step_rows(const Net *n, const Layer *L) { return n->seq ? n->rows : n->B * L->rows; }
+
+void net_probe_output(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    (void)l;
+    *p = (LayerProbe){.rows = net_step_rows(n, L), .nl = NET_NL_NONE, .grad = n->acts + L->dout,
+                      .cols = L->cols, .fused_w = -1};
 }
 
 // ---- access ------------------------------------------------------------------------------

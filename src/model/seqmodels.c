@@ -74,7 +74,7 @@ static void bigram_decode(Net *n, const Layer *L, int l, int t) {
     (void)l, (void)t;
     bigram_forward(n->acts + L->out, P(0), n->pk_x, n->rows, n->cfg.V);
 }
-static const LayerOps BIGRAM_OPS = {L_BIGRAM, bigram_fwd, bigram_bwd, NULL,
+static const LayerOps BIGRAM_OPS = {L_BIGRAM, bigram_fwd, bigram_bwd, NULL, net_probe_output,
                                     .decode = bigram_decode};
 
 void bigram_build(Net *n, NetOffsets *o) {
@@ -118,8 +118,15 @@ static void context_decode(Net *n, const Layer *L, int l, int t) {
     context_proj_forward(n->acts + L->out, ACT(0), n->Xb, n->pk_p, n->rows, c->T, c->V + 1, c->H);
     bias_tanh_forward(n->acts + L->out, P(2), n->rows, c->H);
 }
-static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL,
-                                     .decode = context_decode};
+// The tanh's output is the layer's (bias_tanh_forward in place).
+static void context_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_TANH;
+    p->act = n->acts + L->out;
+    p->act_cols = L->cols;
+}
+static const LayerOps CONTEXT_OPS = {L_CONTEXT, context_fwd, context_bwd, NULL, context_probe,
+                                    .decode = context_decode};
 
 void bengio_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
@@ -163,7 +170,15 @@ static void bow_decode(Net *n, const Layer *L, int l, int t) {
     bow_block_forward_step(n->acts + L->out, ACT(2), input_of(n, l), P(0), P(1), P(2), P(3), t,
                            n->B, c->E, c->H);  // [B, C]
 }
-static const LayerOps BOW_OPS = {L_BOW, bow_fwd, bow_bwd, NULL, .decode = bow_decode};
+// The block's tanh: h, after x1 in the forward's state (recurrent_kernels.h), [B, Tp, n_embd2].
+static void bow_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_TANH;
+    p->act = ACT(0) + (size_t)n->B * n->Tp * n->cfg.E;
+    p->act_cols = n->cfg.H;
+}
+static const LayerOps BOW_OPS = {L_BOW, bow_fwd, bow_bwd, NULL, bow_probe,
+                                    .decode = bow_decode};
 
 void bow_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;
@@ -233,8 +248,18 @@ static void gru_decode(Net *n, const Layer *L, int l, int t) {
     gru_forward_step(n->acts + L->out, ACT(2), input_of(n, l), &w, net_tensor(n, L->w), t, n->B,
                      c->E, c->H);  // [B, H]
 }
-static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL, .decode = rnn_decode};
-static const LayerOps GRU_OPS = {L_GRU, gru_fwd, gru_bwd, NULL, .decode = gru_decode};
+// The rnn's tanh is its hidden state h_t (the layer's output); the gru's is hbar, after z|r
+// in the forward's state (recurrent_kernels.h), [B, Tp, n_embd2].
+static void rnn_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_TANH;
+    p->act = L->kind == L_GRU ? ACT(0) + (size_t)n->B * n->Tp * 2 * n->cfg.H : n->acts + L->out;
+    p->act_cols = n->cfg.H;
+}
+static const LayerOps RNN_OPS = {L_RNN, rnn_fwd, rnn_bwd, NULL, rnn_probe,
+                                    .decode = rnn_decode};
+static const LayerOps GRU_OPS = {L_GRU, gru_fwd, gru_bwd, NULL, rnn_probe,
+                                    .decode = gru_decode};
 
 void rnn_build(Net *n, NetOffsets *o) {
     const NetConfig *c = &n->cfg;

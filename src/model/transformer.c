@@ -221,12 +221,23 @@ static void lnf_backward(Net *n, const Layer *L, int l, float lr) {
                        ACT(0), ACT(1), n->rows, n->cfg.E);
 }
 
-const LayerOps TOKPOS_OPS = {L_TOKPOS, tokpos_forward, tokpos_backward, NULL,
-                             .decode = tokpos_decode};
+// A block's nonlinearity is its MLP's GELU: its output A_FC and input A_FCPRE [N, 4C], both
+// the block's own (the backward leaves them).
+static void tblock_probe(const Net *n, const Layer *L, int l, LayerProbe *p) {
+    net_probe_output(n, L, l, p);
+    p->nl = NET_NL_GELU;
+    p->act = ACT(A_FC);
+    p->pre = ACT(A_FCPRE);
+    p->act_cols = 4 * n->cfg.E;
+}
+
+const LayerOps TOKPOS_OPS = {L_TOKPOS, tokpos_forward, tokpos_backward, NULL, net_probe_output,
+                                    .decode = tokpos_decode};
 static const LayerOps TBLOCK_OPS = {L_TBLOCK, tblock_forward, tblock_backward, tblock_plan,
+                                    tblock_probe,
                                     .decode = tblock_decode};
-static const LayerOps LNF_OPS = {L_LAYERNORM, lnf_forward, lnf_backward, NULL,
-                                 .decode = lnf_decode};
+static const LayerOps LNF_OPS = {L_LAYERNORM, lnf_forward, lnf_backward, NULL, net_probe_output,
+                                    .decode = lnf_decode};
 
 // ---- the table -----------------------------------------------------------------------------
 
