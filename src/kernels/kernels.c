@@ -102,31 +102,84 @@ static int team_for(int n) {
     return t < n ? t : n;
 }
 
+// Column blocks held in registers across the rows. GCC's vector extensions (clang has them
+// too): each lane runs the scalar loop's operations on its element in the same order
+// (no contraction: ISO C mode), lowered to the machine's widest vectors. A wide block is
+// COL_VECS vectors of 16 floats (with AVX-512 a quarter of the register file per operand,
+// elsewhere half as many); what is left of a row goes in blocks of 16, then 8, then
+// column by column.
+typedef float vcol __attribute__((vector_size(64)));
+typedef float vcol_u __attribute__((vector_size(64), aligned(4), may_alias));
+typedef float vcol8 __attribute__((vector_size(32)));
+typedef float vcol8_u __attribute__((vector_size(32), aligned(4), may_alias));
+#if defined(__AVX512F__)
+#define COL_VECS 4
+#else
+#define COL_VECS 2
+#endif
+#define COL_BLOCK (COL_VECS * 16)
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+// Sums of a block of NV vectors of VL columns from column j, in registers over rows
+// [r0, r1): each column summed in row order, as the plain loop sums it (the same bits).
+#define COLUMN_BLOCK_SUMS(name, vt, vt_u, VL, NV)                                             \
+    ALWAYS_INLINE void name(float *out, const float *x, const float *bias, const float *mean,   \
+                            int r0, int r1, int H, int j) {                                     \
+        vt acc[NV], bj[NV], mj[NV];                                                             \
+        for (int k = 0; k < NV; k++) {                                                          \
+            acc[k] = (vt){0};                                                                   \
+            bj[k] = bias ? (vt)*(const vt_u *)(bias + j + k * VL) : (vt){0};                       \
+            mj[k] = mean ? (vt)*(const vt_u *)(mean + j + k * VL) : (vt){0};                       \
+        }                                                                                       \
+        for (int b = r0; b < r1; b++) {                                                         \
+            const float *row = x + (size_t)b * H + j;                                           \
+            for (int k = 0; k < NV; k++) {                                                      \
+                vt v = *(const vt_u *)(row + k * VL);                                           \
+                if (bias) v = v + bj[k];                                                        \
+                if (mean) {                                                                     \
+                    vt d = v - mj[k];                                                           \
+                    acc[k] += d * d;                                                            \
+                } else {                                                                        \
+                    acc[k] += v;                                                                \
+                }                                                                               \
+            }                                                                                   \
+        }                                                                                       \
+        for (int k = 0; k < NV; k++) *(vt_u *)(out + j + k * VL) = acc[k];                      \
+    }
+COLUMN_BLOCK_SUMS(column_sums_wide, vcol, vcol_u, 16, COL_VECS)
+COLUMN_BLOCK_SUMS(column_sums_16, vcol, vcol_u, 16, 1)
+COLUMN_BLOCK_SUMS(column_sums_8, vcol8, vcol8_u, 8, 1)
+
 // out[j] = sum over rows [r0, r1) of x[b,j], or of (x[b,j] - mean[j])^2 when mean is given;
 // x[b,j] + bias[j] in place of x[b,j] when bias is given (the linear layer's bias, added
 // on the fly rather than in a pass of its own).
+ALWAYS_INLINE void column_sums_as(float *out, const float *x, const float *bias,
+                                  const float *mean, int r0, int r1, int H) {
+    int j = 0;
+    for (; j + COL_BLOCK <= H; j += COL_BLOCK) column_sums_wide(out, x, bias, mean, r0, r1, H, j);
+    for (; j + 16 <= H; j += 16) column_sums_16(out, x, bias, mean, r0, r1, H, j);
+    for (; j + 8 <= H; j += 8) column_sums_8(out, x, bias, mean, r0, r1, H, j);
+    for (; j < H; j++) {
+        float acc = 0.0f;
+        for (int b = r0; b < r1; b++) {
+            float v = bias ? x[(size_t)b * H + j] + bias[j] : x[(size_t)b * H + j];
+            if (mean) {
+                float d = v - mean[j];
+                acc += d * d;
+            } else {
+                acc += v;
+            }
+        }
+        out[j] = acc;
+    }
+}
+
 static void column_sums(float *out, const float *x, const float *bias, const float *mean, int r0,
                         int r1, int H) {
-    for (int j = 0; j < H; j++) out[j] = 0.0f;
-    for (int b = r0; b < r1; b++) {
-        const float *row = x + (size_t)b * H;
-        if (mean && bias) {
-            #pragma omp simd
-            for (int j = 0; j < H; j++) {
-                float d = (row[j] + bias[j]) - mean[j];
-                out[j] += d * d;
-            }
-        } else if (mean) {
-            #pragma omp simd
-            for (int j = 0; j < H; j++) out[j] += (row[j] - mean[j]) * (row[j] - mean[j]);
-        } else if (bias) {
-            #pragma omp simd
-            for (int j = 0; j < H; j++) out[j] += row[j] + bias[j];
-        } else {
-            #pragma omp simd
-            for (int j = 0; j < H; j++) out[j] += row[j];
-        }
-    }
+    if (mean && bias) column_sums_as(out, x, bias, mean, r0, r1, H);
+    else if (mean) column_sums_as(out, x, NULL, mean, r0, r1, H);
+    else if (bias) column_sums_as(out, x, bias, NULL, r0, r1, H);
+    else column_sums_as(out, x, NULL, NULL, r0, r1, H);
 }
 
 // out[j] = the n parts' partial sums (row row_start(t) of part, t in order) / divisor
@@ -139,32 +192,61 @@ static void combine_sums(float *out, const float *part, int B, int H, int n, flo
     }
 }
 
-// Rows [r0, r1): bnraw = (hprebn - mean) * inv; h = tanh(bngain * bnraw + bnbias).
-static void bn_forward_rows(float *h, float *bnraw, const float *mean, const float *inv,
-                            const float *hprebn, const float *bias, const float *bngain,
-                            const float *bnbias, int r0, int r1, int H) {
+// Rows [r0, r1) of one block of columns [j, j + COL_BLOCK), the block's five vectors of
+// parameters in registers: bnraw = ((hprod + bias) - mean) * inv; h = bngain * bnraw + bnbias
+// (hpreact; tanh follows over the whole run).
+ALWAYS_INLINE void bn_block_rows(float *h, float *bnraw, const float *mean, const float *inv,
+                                 const float *hprebn, const float *bias, const float *bngain,
+                                 const float *bnbias, int r0, int r1, int H, int j) {
+    vcol bj[COL_VECS], mj[COL_VECS], ij[COL_VECS], gj[COL_VECS], cj[COL_VECS];
+    for (int k = 0; k < COL_VECS; k++) {
+        int c = j + k * 16;
+        bj[k] = bias ? (vcol)*(const vcol_u *)(bias + c) : (vcol){0};
+        mj[k] = *(const vcol_u *)(mean + c);
+        ij[k] = *(const vcol_u *)(inv + c);
+        gj[k] = *(const vcol_u *)(bngain + c);
+        cj[k] = *(const vcol_u *)(bnbias + c);
+    }
     for (int b = r0; b < r1; b++) {
+        size_t o = (size_t)b * H + j;
+        for (int k = 0; k < COL_VECS; k++) {
+            vcol v = *(const vcol_u *)(hprebn + o + k * 16);
+            if (bias) v = v + bj[k];
+            vcol raw = (v - mj[k]) * ij[k];
+            *(vcol_u *)(bnraw + o + k * 16) = raw;
+            *(vcol_u *)(h + o + k * 16) = gj[k] * raw + cj[k];
+        }
+    }
+}
+
+// Rows [r0, r1): bnraw = (hprebn - mean) * inv; h = tanh(bngain * bnraw + bnbias).
+ALWAYS_INLINE void bn_forward_rows_as(float *h, float *bnraw, const float *mean, const float *inv,
+                                      const float *hprebn, const float *bias, const float *bngain,
+                                      const float *bnbias, int r0, int r1, int H) {
+    int j0 = 0;
+    for (; j0 + COL_BLOCK <= H; j0 += COL_BLOCK)
+        bn_block_rows(h, bnraw, mean, inv, hprebn, bias, bngain, bnbias, r0, r1, H, j0);
+    for (int b = r0; b < r1 && j0 < H; b++) {
         size_t o = (size_t)b * H;
-        if (bias) {
-            #pragma omp simd
-            for (int j = 0; j < H; j++) {
-                float raw = ((hprebn[o + j] + bias[j]) - mean[j]) * inv[j];
-                bnraw[o + j] = raw;
-                h[o + j] = bngain[j] * raw + bnbias[j];  // hpreact
-            }
-        } else {
-            #pragma omp simd
-            for (int j = 0; j < H; j++) {
-                float raw = (hprebn[o + j] - mean[j]) * inv[j];
-                bnraw[o + j] = raw;
-                h[o + j] = bngain[j] * raw + bnbias[j];  // hpreact
-            }
+        #pragma omp simd
+        for (int j = j0; j < H; j++) {
+            float v = bias ? hprebn[o + j] + bias[j] : hprebn[o + j];
+            float raw = (v - mean[j]) * inv[j];
+            bnraw[o + j] = raw;
+            h[o + j] = bngain[j] * raw + bnbias[j];  // hpreact
         }
     }
     float *x = h + (size_t)r0 * H;  // tanh in place, one contiguous run (libmvec's tanhf)
     size_t n = (size_t)(r1 - r0) * H;
     #pragma omp simd
     for (size_t i = 0; i < n; i++) x[i] = tanhf(x[i]);
+}
+
+static void bn_forward_rows(float *h, float *bnraw, const float *mean, const float *inv,
+                            const float *hprebn, const float *bias, const float *bngain,
+                            const float *bnbias, int r0, int r1, int H) {
+    if (bias) bn_forward_rows_as(h, bnraw, mean, inv, hprebn, bias, bngain, bnbias, r0, r1, H);
+    else bn_forward_rows_as(h, bnraw, mean, inv, hprebn, NULL, bngain, bnbias, r0, r1, H);
 }
 
 static void invert_variance(float *bnvar_inv, const float *bnvar, int j0, int j1) {
