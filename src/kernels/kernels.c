@@ -402,35 +402,128 @@ static inline float upstream(const float *din, const float *h, size_t i) {
     return h ? (1.0f - h[i] * h[i]) * din[i] : din[i];
 }
 
+// Both sums of a block of NV vectors of VL columns from column j, in registers over rows
+// [r0, r1), each column in row order (the plain loop's bits).
+#define BN_BACKWARD_BLOCK_SUMS(name, vt, vt_u, VL, NV)                                        \
+    ALWAYS_INLINE void name(float *sum_d, float *sum_draw, const float *din, const float *h,    \
+                            const float *bnraw, int r0, int r1, int H, int j) {                 \
+        vt sd[NV], sr[NV];                                                                      \
+        for (int k = 0; k < NV; k++) sd[k] = sr[k] = (vt){0};                                   \
+        for (int b = r0; b < r1; b++) {                                                         \
+            size_t o = (size_t)b * H + j;                                                       \
+            for (int k = 0; k < NV; k++) {                                                      \
+                vt d = *(const vt_u *)(din + o + k * VL);                                       \
+                if (h) {                                                                        \
+                    vt y = *(const vt_u *)(h + o + k * VL);                                     \
+                    d = (1.0f - y * y) * d;                                                     \
+                }                                                                               \
+                sd[k] += d;                                                                     \
+                sr[k] += d * *(const vt_u *)(bnraw + o + k * VL);                               \
+            }                                                                                   \
+        }                                                                                       \
+        for (int k = 0; k < NV; k++) {                                                          \
+            *(vt_u *)(sum_d + j + k * VL) = sd[k];                                              \
+            *(vt_u *)(sum_draw + j + k * VL) = sr[k];                                           \
+        }                                                                                       \
+    }
+BN_BACKWARD_BLOCK_SUMS(bn_backward_sums_wide, vcol, vcol_u, 16, COL_VECS)
+BN_BACKWARD_BLOCK_SUMS(bn_backward_sums_16, vcol, vcol_u, 16, 1)
+BN_BACKWARD_BLOCK_SUMS(bn_backward_sums_8, vcol8, vcol8_u, 8, 1)
+
+ALWAYS_INLINE void bn_backward_sums_as(float *sum_d, float *sum_draw, const float *din,
+                                       const float *h, const float *bnraw, int r0, int r1, int H) {
+    int j = 0;
+    for (; j + COL_BLOCK <= H; j += COL_BLOCK)
+        bn_backward_sums_wide(sum_d, sum_draw, din, h, bnraw, r0, r1, H, j);
+    for (; j + 16 <= H; j += 16) bn_backward_sums_16(sum_d, sum_draw, din, h, bnraw, r0, r1, H, j);
+    for (; j + 8 <= H; j += 8) bn_backward_sums_8(sum_d, sum_draw, din, h, bnraw, r0, r1, H, j);
+    for (; j < H; j++) {
+        float sd = 0.0f, sr = 0.0f;
+        for (int b = r0; b < r1; b++) {
+            size_t i = (size_t)b * H + j;
+            float d = upstream(din, h, i);
+            sd += d;
+            sr += d * bnraw[i];
+        }
+        sum_d[j] = sd;
+        sum_draw[j] = sr;
+    }
+}
+
 static void bn_backward_sums(float *sum_d, float *sum_draw, const float *din, const float *h,
                              const float *bnraw, int r0, int r1, int H) {
-    for (int j = 0; j < H; j++) sum_d[j] = sum_draw[j] = 0.0f;
-    for (int b = r0; b < r1; b++) {
+    if (h) bn_backward_sums_as(sum_d, sum_draw, din, h, bnraw, r0, r1, H);
+    else bn_backward_sums_as(sum_d, sum_draw, din, NULL, bnraw, r0, r1, H);
+}
+
+// dhprebn = bngain*bnvar_inv/B * (B*d - sum_d - k*bnraw*sum_draw) for a block of NV vectors
+// of VL columns from column j over rows [r0, r1), the three per-column factors in registers
+// (each formed as the plain loop forms it).
+#define BN_BACKWARD_BLOCK_ROWS(name, vt, vt_u, VL, NV)                                        \
+    ALWAYS_INLINE void name(float *dhprebn, const float *sum_d, const float *sum_draw,           \
+                            const float *din, const float *h, const float *bnraw,               \
+                            const float *bnvar_inv, const float *bngain, int B, int H, int r0,  \
+                            int r1, float kb, int j) {                                          \
+        vt scale[NV], sd[NV], ksr[NV];                                                          \
+        for (int k = 0; k < NV; k++) {                                                          \
+            int c = j + k * VL;                                                                 \
+            scale[k] = *(const vt_u *)(bngain + c) * *(const vt_u *)(bnvar_inv + c) / (float)B; \
+            sd[k] = *(const vt_u *)(sum_d + c);                                                 \
+            ksr[k] = kb * *(const vt_u *)(sum_draw + c);                                        \
+        }                                                                                       \
+        for (int b = r0; b < r1; b++) {                                                         \
+            size_t o = (size_t)b * H + j;                                                       \
+            for (int k = 0; k < NV; k++) {                                                      \
+                vt d = *(const vt_u *)(din + o + k * VL);                                       \
+                if (h) {                                                                        \
+                    vt y = *(const vt_u *)(h + o + k * VL);                                     \
+                    d = (1.0f - y * y) * d;                                                     \
+                }                                                                               \
+                vt raw = *(const vt_u *)(bnraw + o + k * VL);                                   \
+                *(vt_u *)(dhprebn + o + k * VL) = scale[k] * ((float)B * d - sd[k] - raw * ksr[k]); \
+            }                                                                                   \
+        }                                                                                       \
+    }
+BN_BACKWARD_BLOCK_ROWS(bn_backward_rows_wide, vcol, vcol_u, 16, COL_VECS)
+BN_BACKWARD_BLOCK_ROWS(bn_backward_rows_16, vcol, vcol_u, 16, 1)
+BN_BACKWARD_BLOCK_ROWS(bn_backward_rows_8, vcol8, vcol8_u, 8, 1)
+
+// dhprebn = bngain*bnvar_inv/B * (B*d - sum_d - k*bnraw*sum_draw), rows [r0, r1)
+ALWAYS_INLINE void bn_backward_rows_as(float *dhprebn, const float *sum_d, const float *sum_draw,
+                                       const float *din, const float *h, const float *bnraw,
+                                       const float *bnvar_inv, const float *bngain, int B, int H,
+                                       int r0, int r1, int bessel) {
+    const float k = bessel ? (float)B / (float)(B - 1) : 1.0f;
+    int j = 0;
+    for (; j + COL_BLOCK <= H; j += COL_BLOCK)
+        bn_backward_rows_wide(dhprebn, sum_d, sum_draw, din, h, bnraw, bnvar_inv, bngain, B, H,
+                              r0, r1, k, j);
+    for (; j + 16 <= H; j += 16)
+        bn_backward_rows_16(dhprebn, sum_d, sum_draw, din, h, bnraw, bnvar_inv, bngain, B, H, r0,
+                            r1, k, j);
+    for (; j + 8 <= H; j += 8)
+        bn_backward_rows_8(dhprebn, sum_d, sum_draw, din, h, bnraw, bnvar_inv, bngain, B, H, r0,
+                           r1, k, j);
+    for (int b = r0; b < r1 && j < H; b++) {
         size_t o = (size_t)b * H;
-        #pragma omp simd
-        for (int j = 0; j < H; j++) {
-            float d = upstream(din, h, o + j);
-            sum_d[j] += d;
-            sum_draw[j] += d * bnraw[o + j];
+        for (int c = j; c < H; c++) {
+            float scale = bngain[c] * bnvar_inv[c] / (float)B;
+            dhprebn[o + c] = scale * ((float)B * upstream(din, h, o + c) - sum_d[c] -
+                                      bnraw[o + c] * (k * sum_draw[c]));
         }
     }
 }
 
-// dhprebn = bngain*bnvar_inv/B * (B*d - sum_d - k*bnraw*sum_draw), rows [r0, r1)
 static void bn_backward_rows(float *dhprebn, const float *sum_d, const float *sum_draw,
                              const float *din, const float *h, const float *bnraw,
                              const float *bnvar_inv, const float *bngain, int B, int H, int r0,
                              int r1, int bessel) {
-    const float k = bessel ? (float)B / (float)(B - 1) : 1.0f;
-    for (int b = r0; b < r1; b++) {
-        size_t o = (size_t)b * H;
-        #pragma omp simd
-        for (int j = 0; j < H; j++) {
-            float scale = bngain[j] * bnvar_inv[j] / (float)B;
-            dhprebn[o + j] = scale * ((float)B * upstream(din, h, o + j) - sum_d[j] -
-                                      bnraw[o + j] * (k * sum_draw[j]));
-        }
-    }
+    if (h)
+        bn_backward_rows_as(dhprebn, sum_d, sum_draw, din, h, bnraw, bnvar_inv, bngain, B, H, r0,
+                            r1, bessel);
+    else
+        bn_backward_rows_as(dhprebn, sum_d, sum_draw, din, NULL, bnraw, bnvar_inv, bngain, B, H,
+                            r0, r1, bessel);
 }
 
 static void bn_backward(float *dhprebn, float *dbngain, float *dbnbias, const float *din,
