@@ -74,6 +74,30 @@ static void test_embedding_backward_parallel(void) {
     xfree(demb); xfree(dC); xfree(dC_serial); xfree(Xb);
 }
 
+// The serial scatter-add keeps dC's rows in vectors at widths up to 512 / V vectors of 16:
+// bit for bit the lecture's loop at every width around the vector's, and past the limit;
+// the gather (16-float rows, the last masked) copies C[Xb] exactly at the same widths.
+static void test_embedding_backward_widths(void) {
+    static const int widths[] = {1, 10, 15, 16, 17, 24, 31, 32, 33, 64, 300};
+    const int B = 32, T = 3, V = 27;
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        int E = widths[w];
+        float *demb = randv((size_t)B * T * E, 1, 0), *dC = randv((size_t)V * E, 1, 0);
+        float *dC_serial = randv((size_t)V * E, 1, 0);
+        int *Xb = randi((size_t)B * T, V);
+        embedding_backward_serial(dC_serial, demb, Xb, B, T, E, V);
+        threads_set(1);
+        embedding_backward(dC, demb, Xb, B, T, E, V);
+        CHECK(memcmp(dC, dC_serial, sizeof(float) * V * E) == 0, "scatter-add E=%d != serial", E);
+        embedding_forward(demb, dC, Xb, B, T, E);  // the gather, masked rows: C[Xb] exactly
+        int ok = 1;
+        for (int p = 0; p < B * T; p++)
+            for (int e = 0; e < E; e++) ok &= demb[p * E + e] == dC[Xb[p] * E + e];
+        CHECK(ok, "gather E=%d differs from C[Xb]", E);
+        xfree(demb); xfree(dC); xfree(dC_serial); xfree(Xb);
+    }
+}
+
 static void test_batchnorm_tanh_forward(void) {
     for (int s = 0; s < NSIZES; s++)
         for (int bessel = 0; bessel < 2; bessel++) {
@@ -338,6 +362,7 @@ TEST_MAIN {
     RUN_TEST(test_cross_entropy);
     RUN_TEST(test_batchnorm_backward);
     RUN_TEST(test_bessel_changes_gradient);
+    RUN_TEST(test_embedding_backward_widths);
     RUN_TEST(test_batchnorm_tanh_forward_bias);  // last: the draws above stay as they were
     return check_summary();
 }
