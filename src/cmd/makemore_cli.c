@@ -195,7 +195,12 @@ int makemore_cli_main(int argc, char **argv) {
     if (stat(m.work_dir, &st) != 0 || !S_ISDIR(st.st_mode))
         cmd_fail(CMD, EXIT_RUNTIME, "--work-dir %s: not a directory", m.work_dir);
     char *best = in_dir(m.work_dir, "model.safetensors"), *ckpt = in_dir(m.work_dir, "checkpoint.safetensors");
-    if (m.sample_only) return sample_only(&m, best);
+    if (m.sample_only) {
+        int rc = sample_only(&m, best);
+        free(best);
+        free(ckpt);
+        return rc;
+    }
     if (m.resume && stat(ckpt, &st) != 0)
         cmd_fail(CMD, EXIT_RUNTIME, "--resume: %s has no checkpoint (%s: %s); train without "
                  "--resume first", m.work_dir, ckpt, strerror(errno));
