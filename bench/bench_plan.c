@@ -287,10 +287,11 @@ int plan_section(FILE *f, const BenchSize *sizes, int n_sizes, const int *thread
                 double target = floor_target(c), ratio = t[P_PICK].median / floor_s;
                 if (target > 0 && n_goals < 16)
                     snprintf(goals[n_goals++], sizeof goals[0], "  [%s] %s step, default plan, %d "
-                             "thread(s): %.2fx its GEMM floor (%.1f against %.1f us; target <= "
-                             "%.2fx)%s", ratio <= target ? "MET" : "NOT MET", c->name,
-                             threads[k], ratio, t[P_PICK].median * 1e6, floor_s * 1e6, target,
-                             noise > NOISE_OK ? " (under noise)" : "");
+                             "thread(s): %.2fx its GEMM floor (median %.1f against %.1f us; target "
+                             "<= %.2fx; the fastest sample %.2fx)%s",
+                             ratio <= target ? "MET" : "NOT MET", c->name, threads[k], ratio,
+                             t[P_PICK].median * 1e6, floor_s * 1e6, target,
+                             t[P_PICK].min / floor_s, noise > NOISE_OK ? " (under noise)" : "");
                 char desc[1024];
                 gemm_plan_describe(&c->n[P_PICK].plan, desc, sizeof desc);
                 fprintf(f, "      pick: the %s plan (planner's steps: fixed %.1f, xsmm %.1f, alone "
