@@ -347,6 +347,7 @@ typedef struct {
     int l;
     double bytes, tanh, exp;  // minimal traffic; transcendentals (exp counts logs too)
     double footprint;         // for the triad
+    double flops;             // the other arithmetic, as the kernel's definition counts it
 } Phase;
 
 // The phases of an mlp-family net (embedding, linear, batchnorm+tanh, linear output).
@@ -356,29 +357,33 @@ static int phases_of(const PlanCase *c, Phase *ph, int max) {
     int np = 0;
     double rowb = (double)c->ex.T + (c->ex.ty > 0 ? c->ex.ty : 1);
     ph[np++] = (Phase){"batch gather", ph_batch, 0, B * rowb + 4 * B * rowb, 0, 0,
-                       (double)c->ex.n * rowb + 4 * B * rowb};
+                       (double)c->ex.n * rowb + 4 * B * rowb, 0};
     for (int l = 0; l < n->n_layers && np + 2 <= max; l++) {
         const Layer *L = &n->layer[l];
         double R = B * L->rows, H = L->cols;
         if (L->kind == L_EMBED) {
             double b = 4 * (B * T + V * E + B * T * E);
-            ph[np++] = (Phase){"embedding gather", ph_fwd, l, b, 0, 0, b};
-            ph[np++] = (Phase){"embedding scatter-add", ph_bwd, l, b, 0, 0, b};
+            ph[np++] = (Phase){"embedding gather", ph_fwd, l, b, 0, 0, b, 0};
+            ph[np++] = (Phase){"embedding scatter-add", ph_bwd, l, b, 0, 0, b, B * T * E};
         } else if (L->kind == L_BN_TANH) {
             double bf = 4 * (3 * R * H + 8 * H), bb = 4 * (4 * R * H + 5 * H);
-            ph[np] = (Phase){"", ph_fwd, l, bf, R * H, 0, bf};
+            // forward per value: the mean's 2, the variance's 4, the normalising 5 (bias added
+            // in each pass); backward: the sums' 6, the rows' 8 (dhpreact formed in each)
+            ph[np] = (Phase){"", ph_fwd, l, bf, R * H, 0, bf, 11 * R * H};
             snprintf(ph[np++].name, sizeof ph[0].name, "bn+tanh fwd %.0fx%.0f", R, H);
-            ph[np] = (Phase){"", ph_bwd, l, bb, 0, 0, bb};
+            ph[np] = (Phase){"", ph_bwd, l, bb, 0, 0, bb, 14 * R * H};
             snprintf(ph[np++].name, sizeof ph[0].name, "bn+tanh bwd %.0fx%.0f", R, H);
         } else if (L->kind == L_LINEAR_OUT) {
             double b = 4 * (2 * B * V + B);
-            ph[np++] = (Phase){"cross-entropy", ph_ce, l, b, 0, B * V + B, b};
+            ph[np++] = (Phase){"cross-entropy", ph_ce, l, b, 0, B * V + B, b, 4 * B * V};
         }
     }
     double small = 0;
     for (int i = 0; i < n->n_tensors; i++)
         if (!n->tensor[i].is_stat && !n->tensor[i].gemm_updated) small += (double)n->tensor[i].numel;
-    if (np < max) ph[np++] = (Phase){"sgd update, small tensors", ph_update, 0, 12 * small, 0, 0, 12 * small};
+    if (np < max)
+        ph[np++] = (Phase){"sgd update, small tensors", ph_update, 0, 12 * small, 0, 0, 12 * small,
+                           2 * small};
     return np;
 }
 
@@ -409,9 +414,9 @@ void phases_section(FILE *f, const BenchSize *sizes, int n_sizes, double tanhf_n
                "us per call, its data in cache); floor = max(minimal bytes / the triad GB/s at "
                "the phase's footprint, tanh x %.3f ns + exp x %.3f ns (libmvec's vector rates, "
                "this run; a row's log counted as an exp))\n", tanhf_ns, expf_ns);
-    fprintf(f, "  %-22s %-26s %8s %8s %9s %7s %7s %10s %9s %9s %8s %6s\n", "model", "phase",
-            "us", "min us", "bytes", "tanh", "exp", "triad GB/s", "mem floor", "fn floor",
-            "x floor", "noise");
+    fprintf(f, "  %-22s %-26s %8s %8s %9s %8s %7s %7s %10s %9s %9s %8s %6s\n", "model", "phase",
+            "us", "min us", "bytes", "flops", "tanh", "exp", "triad GB/s", "mem floor",
+            "fn floor", "x floor", "noise");
     for (int model = 0; model < 2; model++)
         for (int s = 0; s < (model == 0 ? n_sizes : 1); s++) {
             PlanCase *c = xcalloc(1, sizeof *c);
@@ -440,12 +445,13 @@ void phases_section(FILE *f, const BenchSize *sizes, int n_sizes, double tanhf_n
                 sum_floor += fl;
                 char nz[16] = "-";
                 if (noise >= 0) snprintf(nz, sizeof nz, "%.0f%%", 100 * noise);
-                fprintf(f, "  %-22s %-26s %8.3f %8.3f %9.0f %7.0f %7.0f %10.1f %9.3f %9.3f %7.2fx %6s\n",
-                        c->name, ph[i].name, t * 1e6, tm.min * 1e6, ph[i].bytes, ph[i].tanh,
-                        ph[i].exp, gbps, mem * 1e6, fn * 1e6, t / fl, nz);
+                fprintf(f, "  %-22s %-26s %8.3f %8.3f %9.0f %8.0f %7.0f %7.0f %10.1f %9.3f %9.3f "
+                           "%7.2fx %6s\n", c->name, ph[i].name, t * 1e6, tm.min * 1e6, ph[i].bytes,
+                        ph[i].flops, ph[i].tanh, ph[i].exp, gbps, mem * 1e6, fn * 1e6, t / fl, nz);
             }
-            fprintf(f, "  %-22s %-26s %8.3f %8s %9s %7s %7s %10s %9s %9.3f %7.2fx\n", c->name,
-                    "all of these", sum * 1e6, "", "", "", "", "", "", sum_floor * 1e6, sum / sum_floor);
+            fprintf(f, "  %-22s %-26s %8.3f %8s %9s %8s %7s %7s %10s %9s %9.3f %7.2fx\n", c->name,
+                    "all of these", sum * 1e6, "", "", "", "", "", "", "", sum_floor * 1e6,
+                    sum / sum_floor);
             fflush(f);
             net_free(&c->n[0]);
             examples_free(&c->ex);
