@@ -18,7 +18,7 @@
 #include "blas_core.h"
 #include "common.h"
 
-enum { MAX_SIZES = 16, MAX_THREADS_LIST = 64, MAX_FILTERS = 16, MAX_TRIADS = 256 };
+enum { MAX_SIZES = 16, MAX_THREADS_LIST = 64, MAX_FILTERS = 16 };
 static const double NOISE_OK = 0.05;
 static const double RETRY_BUDGET_S = 120;  // keeps a full run near 10 minutes under noise
 
@@ -269,25 +269,14 @@ static TimingPlan plan_for(const Options *o) {
 // ---- references ----------------------------------------------------------------------
 
 typedef struct {
-    double bytes;
-    int threads;
-    double gbps;
-} TriadMemo;
-
-typedef struct {
-    TriadMemo triads[MAX_TRIADS];
-    int n_triads;
     double sgemm[MAX_THREADS_LIST + 1];  // by thread count index
+    double expf_ns, tanhf_ns;            // libmvec's vector rates, 1 thread
 } References;
 
 // Triad bandwidth at a footprint, measured once per (footprint, threads).
 static double triad_at(References *refs, double bytes, int threads, const TimingPlan *plan) {
-    for (int i = 0; i < refs->n_triads; i++)
-        if (refs->triads[i].bytes == bytes && refs->triads[i].threads == threads)
-            return refs->triads[i].gbps;
-    double gbps = triad_gbps(bytes, plan);
-    if (refs->n_triads < MAX_TRIADS) refs->triads[refs->n_triads++] = (TriadMemo){bytes, threads, gbps};
-    return gbps;
+    (void)refs, (void)threads;  // threads: the current count, which triad_gbps_at keys on
+    return triad_gbps_at(bytes, plan);
 }
 
 // "N", or "none up to M" when forking never won in the sweep.
@@ -315,9 +304,13 @@ static ForkCost print_reference_line(FILE *csv, const Options *o, int k, Referen
         snprintf(line + used, sizeof line - (size_t)used, " | forking wins from %s (y += x), %s "
                  "(tanhf) elements", breakeven_text(fc.breakeven_stream, 0),
                  breakeven_text(fc.breakeven_tanh, 1));
-    if (k == 0 && used > 0 && (size_t)used < sizeof line)
+    if (k == 0 && used > 0 && (size_t)used < sizeof line) {
+        refs->expf_ns = expf_ns_per_element(4096L * BENCH_V, plan);
+        refs->tanhf_ns = tanhf_ns_per_element(32L * 200, plan);
         snprintf(line + used, sizeof line - (size_t)used, " | expf %.2f ns/element (the CE "
-                 "kernels' floor)", expf_ns_per_element(4096L * BENCH_V, plan));
+                 "kernels' floor) | tanhf %.2f ns/element (the batchnorm forward's)",
+                 refs->expf_ns, refs->tanhf_ns);
+    }
     fprintf(out, "reference %s\n", line);
     if (csv) fprintf(csv, "# reference %s\n", line);
     return fc;
@@ -338,6 +331,13 @@ static void print_references(FILE *csv, const Options *o, References *refs,
     for (int k = 0; k < o->n_threads; k++) last = print_reference_line(csv, o, k, refs, plan);
     print_recommendation(&last, o->threads[o->n_threads - 1]);
     fflush(out);
+}
+
+// This run's sgemm rate at `threads` threads, or 0 when that count was not measured.
+static double sgemm_at(const Options *o, const References *refs, int threads) {
+    for (int k = 0; k < o->n_threads; k++)
+        if (o->threads[k] == threads) return refs->sgemm[k];
+    return 0;
 }
 
 // ---- the table -----------------------------------------------------------------------
@@ -570,8 +570,14 @@ int main(int argc, char **argv) {
     if (o.threads[o.n_threads - 1] >= 2)
         for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "gemm"); i++)
             dxdw_two_cores(out, o.sizes[i], &plan);
+    if (entry_selected_name(&o, "plan"))
+        res.failures += plan_section(out, o.sizes, o.n_sizes, o.threads, o.n_threads, refs.sgemm,
+                                     &plan, o.retries, o.quick);
+    if (entry_selected_name(&o, "phases"))
+        phases_section(out, o.sizes, o.n_sizes, refs.tanhf_ns, refs.expf_ns, &plan, o.retries);
     if (entry_selected_name(&o, "wavenet"))
-        res.failures += wavenet_section(out, o.threads, o.n_threads, &plan, o.python, o.torch, o.quick);
+        res.failures += wavenet_section(out, o.threads, o.n_threads, &plan, o.python, o.torch,
+                                        o.quick, sgemm_at(&o, &refs, 1));
     if (o.profile)
         for (int i = 0; i < o.n_sizes && entry_selected_name(&o, "train_step"); i++)
             step_profile(out, o.sizes[i], o.threads, o.n_threads, &plan);

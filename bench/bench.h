@@ -55,6 +55,8 @@ void time_interleaved(const BenchFn *fns, void *state, int n_fns, const TimingPl
 // counted as 12 bytes per element (no write-allocate), best of serial and forked.
 // Both references are best rates (the fastest sample), as STREAM reports them.
 double triad_gbps(double footprint_bytes, const TimingPlan *plan);
+// The same, measured once per footprint and thread count in a run (then remembered).
+double triad_gbps_at(double footprint_bytes, const TimingPlan *plan);
 // sgemm rate (GFLOP/s) of an n x n x n product through cblas_sgemm.
 double sgemm_gflops(int n, const TimingPlan *plan);
 
@@ -72,6 +74,9 @@ ForkCost fork_cost_measure(const TimingPlan *plan);
 // libmvec's vector expf over n floats, one thread: the compute floor of the cross-entropy
 // kernels (which need one exp per logit), in ns per element.
 double expf_ns_per_element(long n, const TimingPlan *plan);
+// libmvec's vector tanhf over n floats of unit scale, one thread: the compute floor of the
+// batchnorm forward (one tanh per value), in ns per element.
+double tanhf_ns_per_element(long n, const TimingPlan *plan);
 
 // ---- entries -------------------------------------------------------------------
 
@@ -176,14 +181,27 @@ void linear_backward_loops(float *din, float *dW, float *db, const float *dout,
 
 // ---- part 5's WaveNet step (bench_wavenet.c) ---------------------------------------
 // The step at each thread count beside PyTorch's (torch = 1: bench/torch_wavenet.py via
-// python), then by layer. Returns the number of failed checks (0 or 1).
+// python), under the auto plan and the pick (the default path's plan) at 1 thread, then by
+// layer. Returns the number of failed checks (0 or 1).
+// sgemm1: this run's 1-thread sgemm rate, GFLOP/s (<= 0: unknown; no GEMM floor line).
 int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan *plan,
-                    const char *python, int torch, int quick);
+                    const char *python, int torch, int quick, double sgemm1);
 // ---- makemore.py's types' steps (bench_mmstep.c) -----------------------------------
 // makemore.py's six types at its defaults on data/names.txt: each training step by layer,
 // and against its GEMMs' floor (counted flops at sgemm[k] GFLOP/s, the same run's rate at
 // threads[k]). Nonzero when a type could not be built.
 int mmstep_section(FILE *f, const int *threads, int n_threads, const double *sgemm, int quick);
+// ---- the default plan against the fixed ones, and the phases' floors (bench_plan.c) ----
+// The default GEMM plan (net_plan_step) against --gemm blas and xsmm, whole steps
+// round-robin, for the lecture's model at each size, the WaveNet and the Transformer, at
+// each thread count, with the step's GEMM floor (sgemm_gflops[k]: this run's rate at
+// threads[k]; quick: the first thread count alone). Returns the number of failed checks.
+int plan_section(FILE *f, const BenchSize *sizes, int n_sizes, const int *threads, int n_threads,
+                 const double *sgemm_gflops, const TimingPlan *plan, int retries, int quick);
+// The step's non-GEMM phases at 1 thread for the lecture's model at each size and the
+// WaveNet, against their floors (triad at each footprint; libmvec's tanhf and expf rates).
+void phases_section(FILE *f, const BenchSize *sizes, int n_sizes, double tanhf_ns, double expf_ns,
+                    const TimingPlan *plan, int retries);
 // ---- the fused step by phase (bench_profile.c) -------------------------------------
 void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
                   const TimingPlan *plan);

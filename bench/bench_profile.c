@@ -11,6 +11,7 @@
 #include "kernels.h"
 #include "linear.h"
 #include "net.h"
+#include "net_plan.h"
 #include "rng.h"
 
 #define PROF_LR 1e-6f  // a step that changes the model but not the timing
@@ -138,12 +139,13 @@ void step_profile(FILE *f, BenchSize sz, const int *threads, int n_threads,
     char plans[MAX_PROFILE_THREADS][512];
     for (int k = 0; k < n_threads; k++) {
         threads_set(threads[k]);
-        gemm_plan_auto(&s.n.plan, NULL);  // the step as --gemm auto runs it at this thread count
+        net_plan_step(&s.n, &s.ex, NULL);  // the step as the default --gemm plans it here
         gemm_plan_describe(&s.n.plan, plans[k], sizeof plans[k]);
         for (int i = 0; i < N_PHASES; i++) t[i][k] = time_fn(PHASES[i].run, &s, plan).median;
     }
     const double whole = t[N_PHASES - 1][0];
-    fprintf(f, "\nprofile: the fused train_step under the auto plan by phase at B=%d H=%d (median "
+    fprintf(f, "\nprofile: the fused train_step under the default path's plan (net_plan_step, "
+               "made at each thread count) by phase at B=%d H=%d (median "
                "us per call; share of the whole step at %d thread(s); scaling = first / last "
                "column)\n", sz.B, sz.H, threads[0]);
     for (int k = 0; k < n_threads; k++) fprintf(f, "  plan at %d thread(s): %s\n", threads[k], plans[k]);

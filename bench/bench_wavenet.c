@@ -19,6 +19,7 @@
 #include "bench.h"
 #include "common.h"
 #include "net.h"
+#include "net_plan.h"
 #include "net_ref.h"
 
 extern char **environ;
@@ -29,7 +30,9 @@ enum { WN_MAX_THREADS = 64, WN_POOL = 182625 };  // examples: the size of the tr
 typedef struct {
     Net n;         // the default plan (every GEMM at its fixed kind)
     Net na;        // the same table under the auto plan made at 1 thread
-    char auto_plan[GEMM_PLAN_TEXT_MAX];
+    Net np;        // the same under the default path's plan (net_plan_step at 1 thread:
+                   // what `makemore train` keeps in wisdom)
+    char auto_plan[GEMM_PLAN_TEXT_MAX], pick_plan[GEMM_PLAN_TEXT_MAX];
     Examples ex;
     Rng rng;
     int l;         // the layer a per-layer phase runs
@@ -62,6 +65,7 @@ static void wave_init(Wave *w) {
 static void wave_free(Wave *w) {
     net_free(&w->n);
     net_free(&w->na);
+    net_free(&w->np);
     free(w->ex.rows);
 }
 
@@ -111,16 +115,12 @@ static int wave_verify(Wave *w, FILE *f) {
     return 1;
 }
 
-// The auto plan's net: n's table, parameters and statistics, its plan made once by
-// gemm_plan_auto at 1 thread. Checked: one fused step (lr 0.1) from the same parameters and
-// batch under each plan leaves the same parameters within float rounding (the plans'
-// kernels round differently). Returns 0 when it holds.
-static int wave_auto_init(Wave *w, FILE *f) {
-    Net *n = &w->n, *a = &w->na;
-    net_alloc(a, &n->cfg, n->B);
-    threads_set(1);
-    gemm_plan_auto(&a->plan, NULL);
-    gemm_plan_format(&a->plan, w->auto_plan, sizeof w->auto_plan);
+// Net a (n's table under another plan) takes n's parameters and statistics. Checked: one
+// fused step (lr 0.1) from the same parameters and batch under each plan leaves the same
+// parameters within float rounding (the plans' kernels round differently). Returns 0 when
+// it holds.
+static int wave_plan_check(Wave *w, Net *a, FILE *f, const char *label) {
+    Net *n = &w->n;
     size_t bytes = n->num_params * sizeof(float);
     memcpy(a->params, n->params, bytes);
     memcpy(a->stats, n->stats, n->num_stats * sizeof(float));
@@ -140,12 +140,28 @@ static int wave_auto_init(Wave *w, FILE *f) {
     // The plans' kernels sum in other orders: forced xsmm measured 5.7e-7 here, so 1e-5
     // leaves room for rounding while a wrong kernel (0.1% off) still fails.
     const double tol = 1e-5;
-    fprintf(f, "  check: the fused step under the auto plan vs the default plan %.1e of scale "
-               "(<= %.0e)\n", err, tol);
+    fprintf(f, "  check: the fused step under the %s plan vs the default plan %.1e of scale "
+               "(<= %.0e)\n", label, err, tol);
     if (err <= tol) return 0;
-    fprintf(stderr, "bench: VERIFY FAILED: wavenet step under the auto plan: parameters %.3g of "
-            "scale from the default plan's\n", err);
+    fprintf(stderr, "bench: VERIFY FAILED: wavenet step under the %s plan: parameters %.3g of "
+            "scale from the default plan's\n", label, err);
     return 1;
+}
+
+// The auto plan's net (gemm_plan_auto at 1 thread: each op timed alone) and the pick's
+// (net_plan_step at 1 thread: the plan `makemore train` makes by default and keeps in
+// wisdom), each checked against the default plan's step.
+static int wave_plans_init(Wave *w, FILE *f) {
+    Net *n = &w->n;
+    net_alloc(&w->na, &n->cfg, n->B);
+    net_alloc(&w->np, &n->cfg, n->B);
+    threads_set(1);
+    gemm_plan_auto(&w->na.plan, NULL);
+    gemm_plan_format(&w->na.plan, w->auto_plan, sizeof w->auto_plan);
+    net_plan_step(&w->np, &w->ex, NULL);
+    gemm_plan_format(&w->np.plan, w->pick_plan, sizeof w->pick_plan);
+    int wrong = wave_plan_check(w, &w->na, f, "auto");
+    return wrong | wave_plan_check(w, &w->np, f, "pick (default path's)");
 }
 
 static void ph_step(void *p) {
@@ -169,6 +185,11 @@ static void ph_step_auto(void *p) {
     Wave *w = p;
     threads_set(1);
     net_train_step(&w->na, &w->ex, WN_LR, &w->rng);
+}
+static void ph_step_pick(void *p) {
+    Wave *w = p;
+    threads_set(1);
+    net_train_step(&w->np, &w->ex, WN_LR, &w->rng);
 }
 static void ph_step_default1(void *p) {
     Wave *w = p;
@@ -228,7 +249,7 @@ static int torch_wavenet(const char *python, int threads, int quick, double *med
 }
 
 int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan *plan,
-                    const char *python, int torch, int quick) {
+                    const char *python, int torch, int quick, double sgemm1) {
     if (n_threads > WN_MAX_THREADS) n_threads = WN_MAX_THREADS;
     Wave w;
     wave_init(&w);
@@ -237,21 +258,22 @@ int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan
                "parameters; batch, forward, fused backward + update, running statistics) "
                "through net.c; median us per step\n", n->num_params);
     int wrong = wave_verify(&w, f);
-    wrong |= wave_auto_init(&w, f);
+    wrong |= wave_plans_init(&w, f);
     double step[WN_MAX_THREADS];
     int inter = n_threads < 8 ? n_threads : 8;
-    // round-robin: the default plan at each thread count, then the auto plan at 1 thread,
-    // then the default plan at 1 thread when no thread count above is 1
-    BenchFn fns[10];
-    Timing tm[10];
+    // round-robin: the fixed plan at each thread count, then the auto plan and the pick at 1
+    // thread, then the fixed plan at 1 thread when no thread count above is 1
+    BenchFn fns[12];
+    Timing tm[12];
     int at1 = -1;  // the default plan's 1-thread timing
     for (int k = 0; k < inter; k++) {
         w.thr[k] = threads[k];
         fns[k] = STEP_FNS[k];
         if (threads[k] == 1 && at1 < 0) at1 = k;
     }
-    int n_fns = inter, at_auto = n_fns++;
+    int n_fns = inter, at_auto = n_fns++, at_pick = n_fns++;
     fns[at_auto] = ph_step_auto;
+    fns[at_pick] = ph_step_pick;
     if (at1 < 0) {
         at1 = n_fns++;
         fns[at1] = ph_step_default1;
@@ -282,9 +304,24 @@ int wavenet_section(FILE *f, const int *threads, int n_threads, const TimingPlan
             snprintf(ratio, sizeof ratio, "%.2fx", torch1 / (sa * 1e6));
         }
         fprintf(f, "  %-8s %12.1f %12s %14s %9.2fx\n", "1 auto", sa * 1e6, tcol, ratio, s1 / sa);
-        fprintf(f, "  (1 auto: the step under the auto GEMM plan made at 1 thread, timed with the "
-                   "rows above; last column: the default plan's 1-thread step, %.1f us, over it)\n"
-                   "  auto plan: %s\n", s1 * 1e6, w.auto_plan);
+        double sp = wrong ? NAN : tm[at_pick].median;
+        snprintf(ratio, sizeof ratio, "-");
+        if (torch1 > 0) snprintf(ratio, sizeof ratio, "%.2fx", torch1 / (sp * 1e6));
+        fprintf(f, "  %-8s %12.1f %12s %14s %9.2fx\n", "1 pick", sp * 1e6, tcol, ratio, s1 / sp);
+        fprintf(f, "  (rows 1..N: the fixed plan, --gemm blas; 1 auto: the step under the auto GEMM "
+                   "plan (each op timed alone) made at 1 thread; 1 pick: under the plan makemore "
+                   "train makes by default (net_plan_step, kept in wisdom), at 1 thread; all timed "
+                   "round-robin; last column: the fixed plan's 1-thread step, %.1f us, over it)\n"
+                   "  auto plan: %s\n  pick: %s\n", s1 * 1e6, w.auto_plan, w.pick_plan);
+        double flops = 0;
+        for (int i = 0; i < w.np.plan.n; i++)
+            flops += 2.0 * w.np.plan.op[i].M * w.np.plan.op[i].N * w.np.plan.op[i].K;
+        if (sgemm1 > 0)
+            fprintf(f, "  GEMM floor: the step's %d GEMMs, %.2f Mflop at this run's 1-thread sgemm "
+                       "rate (%.1f GFLOP/s): %.1f us; the pick's step over it %.2fx (the fixed "
+                       "plan's %.2fx)\n", w.np.plan.n, flops * 1e-6, sgemm1,
+                    flops / (sgemm1 * 1e3), sp / (flops / (sgemm1 * 1e9)),
+                    s1 / (flops / (sgemm1 * 1e9)));
     }
     if (!torch) fprintf(f, "  (PyTorch column off: --no-torch, or --quick without --torch)\n");
     fprintf(f, "  by layer (us per call, forward / fused backward), share of the step at %d thread(s):\n",

@@ -289,6 +289,9 @@ void net_sgd(Net *n, float lr);  // params -= lr * grads
 // net_backward and net_sgd fused: each weight is updated inside its gradient GEMM
 // (its grads entry is left untouched); the other tensors go through grads.
 void net_backward_sgd(Net *n, float lr);
+// The last part of net_backward_sgd: params -= lr * grads for the tensors their GEMMs do
+// not update (embedding, biases, batchnorm's gain and bias).
+void net_sgd_small(Net *n, float lr);
 // torch.optim.AdamW's step t (from 1) on every parameter, from n->grads.
 void net_adamw(Net *n, float lr, float weight_decay, long t);
 // AdamW's fixed hyperparameters, makemore.py's: betas (0.9, 0.99), eps 1e-8.

@@ -11,6 +11,7 @@
 #include "kernels.h"
 #include "model.h"
 #include "rng.h"
+#include "vecmath.h"
 
 static Rng rng;
 
@@ -73,6 +74,30 @@ static void test_embedding_backward_parallel(void) {
     xfree(demb); xfree(dC); xfree(dC_serial); xfree(Xb);
 }
 
+// The serial scatter-add keeps dC's rows in vectors at widths up to 512 / V vectors of 16:
+// bit for bit the lecture's loop at every width around the vector's, and past the limit;
+// the gather (16-float rows, the last masked) copies C[Xb] exactly at the same widths.
+static void test_embedding_backward_widths(void) {
+    static const int widths[] = {1, 10, 15, 16, 17, 24, 31, 32, 33, 64, 300};
+    const int B = 32, T = 3, V = 27;
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++) {
+        int E = widths[w];
+        float *demb = randv((size_t)B * T * E, 1, 0), *dC = randv((size_t)V * E, 1, 0);
+        float *dC_serial = randv((size_t)V * E, 1, 0);
+        int *Xb = randi((size_t)B * T, V);
+        embedding_backward_serial(dC_serial, demb, Xb, B, T, E, V);
+        threads_set(1);
+        embedding_backward(dC, demb, Xb, B, T, E, V);
+        CHECK(memcmp(dC, dC_serial, sizeof(float) * V * E) == 0, "scatter-add E=%d != serial", E);
+        embedding_forward(demb, dC, Xb, B, T, E);  // the gather, masked rows: C[Xb] exactly
+        int ok = 1;
+        for (int p = 0; p < B * T; p++)
+            for (int e = 0; e < E; e++) ok &= demb[p * E + e] == dC[Xb[p] * E + e];
+        CHECK(ok, "gather E=%d differs from C[Xb]", E);
+        xfree(demb); xfree(dC); xfree(dC_serial); xfree(Xb);
+    }
+}
+
 static void test_batchnorm_tanh_forward(void) {
     for (int s = 0; s < NSIZES; s++)
         for (int bessel = 0; bessel < 2; bessel++) {
@@ -108,6 +133,81 @@ static void test_batchnorm_tanh_forward(void) {
             }
             xfree(x); xfree(g); xfree(bb); xfree(h); xfree(raw); xfree(mean); xfree(var);
             xfree(inv); xfree(rh); xfree(rraw); xfree(rmean); xfree(rvar);
+        }
+}
+
+// The forward with the linear layer's bias, written as its plain passes in float: each
+// column summed in row order, the statistics, one line per element, then tanh over the
+// whole run in one vector loop (libmvec's, as the kernel's). The kernel, whatever its
+// blocking and its threads, must give these bits; at 4096 x 64 it forks into parts and is
+// held to the double reference instead.
+static void plain_bn_forward_bias(float *h, float *raw, float *mean, float *var, float *inv,
+                                  const float *x, const float *bias, const float *g,
+                                  const float *bb, int B, int H, int bessel) {
+    for (int j = 0; j < H; j++) {
+        float s = 0.0f;
+        for (int b = 0; b < B; b++) s += x[(size_t)b * H + j] + bias[j];
+        mean[j] = s / (float)B;
+        float q = 0.0f;
+        for (int b = 0; b < B; b++) {
+            float d = (x[(size_t)b * H + j] + bias[j]) - mean[j];
+            q += d * d;
+        }
+        var[j] = q / (float)(bessel ? B - 1 : B);
+        inv[j] = 1.0f / sqrtf(var[j] + BN_EPS);
+    }
+    for (int b = 0; b < B; b++)
+        for (int j = 0; j < H; j++) {
+            size_t i = (size_t)b * H + j;
+            raw[i] = ((x[i] + bias[j]) - mean[j]) * inv[j];
+            h[i] = g[j] * raw[i] + bb[j];
+        }
+    size_t n = (size_t)B * H;
+    #pragma omp simd
+    for (size_t i = 0; i < n; i++) h[i] = tanhf(h[i]);
+}
+
+static void test_batchnorm_tanh_forward_bias(void) {
+    static const int sizes[][2] = {{2, 1}, {3, 7}, {5, 17}, {32, 200}, {33, 37}, {32, 128},
+                                   {128, 128}, {17, 100}, {64, 255}, {7, 1024}, {4096, 64}};
+    for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++)
+        for (int bessel = 0; bessel < 2; bessel++) {
+            int B = sizes[s][0], H = sizes[s][1];
+            size_t n = (size_t)B * H;
+            float *x = randv(n, 2, 0.5f), *bias = randv(H, 0.3f, 0), *g = randv(H, 0.1f, 1);
+            float *bb = randv(H, 0.1f, 0), *h = randv(n, 1, 0), *raw = randv(n, 1, 0);
+            float *mean = randv(H, 1, 0), *var = randv(H, 1, 0), *inv = randv(H, 1, 0);
+            float *ph = randv(n, 1, 0), *praw = randv(n, 1, 0), *pmean = randv(H, 1, 0);
+            float *pvar = randv(H, 1, 0), *pinv = randv(H, 1, 0);
+            double *rh = dvec(n);
+            for (int j = 0; j < H; j++) {
+                double m = 0, v = 0;
+                for (int b = 0; b < B; b++) m += (double)x[b * H + j] + bias[j];
+                m /= B;
+                for (int b = 0; b < B; b++) {
+                    double d = (double)x[b * H + j] + bias[j] - m;
+                    v += d * d;
+                }
+                v /= bessel ? B - 1 : B;
+                for (int b = 0; b < B; b++)
+                    rh[b * H + j] = tanh((double)g[j] * (((double)x[b * H + j] + bias[j] - m) /
+                                                         sqrt(v + 1e-5)) + bb[j]);
+            }
+            plain_bn_forward_bias(ph, praw, pmean, pvar, pinv, x, bias, g, bb, B, H, bessel);
+            int forks = n >= PAR_MIN_WORK;
+            for (int th = 1; th <= 2; th++) {
+                threads_set(th);
+                batchnorm_tanh_forward_bias(h, raw, mean, var, inv, x, bias, g, bb, B, H, bessel);
+                CHECK(close(h, rh, (long)n, 1), "h B=%d H=%d bessel=%d threads=%d", B, H, bessel, th);
+                if (forks) continue;
+                CHECK(!memcmp(h, ph, n * sizeof *h) && !memcmp(raw, praw, n * sizeof *raw) &&
+                          !memcmp(mean, pmean, H * sizeof *mean) &&
+                          !memcmp(var, pvar, H * sizeof *var) && !memcmp(inv, pinv, H * sizeof *inv),
+                      "B=%d H=%d bessel=%d threads=%d: not the plain loops' bits", B, H, bessel, th);
+            }
+            xfree(x); xfree(bias); xfree(g); xfree(bb); xfree(h); xfree(raw); xfree(mean);
+            xfree(var); xfree(inv); xfree(ph); xfree(praw); xfree(pmean); xfree(pvar); xfree(pinv);
+            xfree(rh);
         }
 }
 
@@ -262,5 +362,7 @@ TEST_MAIN {
     RUN_TEST(test_cross_entropy);
     RUN_TEST(test_batchnorm_backward);
     RUN_TEST(test_bessel_changes_gradient);
+    RUN_TEST(test_embedding_backward_widths);
+    RUN_TEST(test_batchnorm_tanh_forward_bias);  // last: the draws above stay as they were
     return check_summary();
 }

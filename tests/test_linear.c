@@ -193,6 +193,23 @@ static void test_linear_forward_backward(void) {
     }
 }
 
+// bias_backward keeps its sums in registers by blocks of columns: bit for bit the plain
+// row loop (db[o] += row[o], rows in order) at widths across every block size and tail.
+static void test_bias_backward_bits(void) {
+    static const int widths[] = {1, 7, 8, 9, 15, 16, 17, 27, 63, 64, 65, 100, 128, 200, 257};
+    for (size_t w = 0; w < sizeof widths / sizeof widths[0]; w++)
+        for (int B = 1; B <= 65; B += 16) {
+            int O = widths[w];
+            float *dout = randv((size_t)B * O), *db = randv((size_t)O), *ref = randv((size_t)O);
+            for (int o = 0; o < O; o++) ref[o] = 0.0f;
+            for (int r = 0; r < B; r++)
+                for (int o = 0; o < O; o++) ref[o] += dout[(size_t)r * O + o];
+            bias_backward(db, dout, B, O);
+            CHECK(memcmp(db, ref, (size_t)O * sizeof *db) == 0, "bias_backward B=%d O=%d: not the row loop's bits", B, O);
+            xfree(dout); xfree(db); xfree(ref);
+        }
+}
+
 TEST_MAIN {
     TEST_SETUP();
     rng_seed(&rng, 1234);
@@ -204,5 +221,6 @@ TEST_MAIN {
     RUN_TEST(test_gemm_tiles_thread_independent);
     RUN_TEST(test_openblas_stays_on_one_thread);
     RUN_TEST(test_buffers_under_a_limit);
+    RUN_TEST(test_bias_backward_bits);
     return check_summary();
 }

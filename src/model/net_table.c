@@ -293,6 +293,10 @@ void net_sgd(Net *n, float lr) { sgd_update(n->params, n->grads, n->num_params, 
 
 void net_backward_sgd(Net *n, float lr) {
     for (int l = n->n_layers - 1; l >= 0; l--) net_layer_backward(n, l, 1, lr);
+    net_sgd_small(n, lr);
+}
+
+void net_sgd_small(Net *n, float lr) {
     for (int i = 0; i < n->n_tensors; i++) {
         const NetTensor *t = &n->tensor[i];
         if (!t->is_stat && !t->gemm_updated)
