@@ -117,7 +117,8 @@ run: $(OUT)/makemore data/names.txt
 
 # Fuzzing (clang + libFuzzer; Debian: clang, libclang-rt-14-dev): every file format and
 # command line the engine reads from a user -- the words file (fuzz_words), a checkpoint
-# (fuzz_checkpoint), a GEMM plan (fuzz_plan), the sweep's arguments (fuzz_sweep):
+# (fuzz_checkpoint), a GEMM plan or wisdom (fuzz_plan), the sweep's arguments (fuzz_sweep), the
+# diagnostics' CSV files (fuzz_diagcsv):
 #   make fuzz          each target for FUZZ_TIME seconds (default 300), one after the other
 #   make fuzz-quick    each for 30 s (CI)
 # Binaries in build/fuzz/; new inputs go to tests/fuzz/corpus-run/<name>/ and crashes to
