@@ -298,6 +298,7 @@ static int tanh_of(const float *act, const float *a, const float *Wa, int na, co
 static int probe_recomputed(const Net *n, const float *P, int l, const LayerProbe *p, const int *skip) {
     const Layer *L = &n->layer[l];
     const int E = n->cfg.E, H = n->cfg.H, N = p->rows;
+    if (l == 0) return 1;  // a first layer (bigram's table) reads tokens, not a layer
     const float *x = n->acts + n->layer[l - 1].out, *state = n->acts + L->a[0];
     if (L->kind == L_RNN)
         return tanh_of(p->act, x, W(L->t0), E, state, W(L->t0) + (size_t)E * H, H, W(L->t0 + 1), N, H,
