@@ -117,8 +117,9 @@ run: $(OUT)/makemore data/names.txt
 
 # Fuzzing (clang + libFuzzer; Debian: clang, libclang-rt-14-dev): every file format and
 # command line the engine reads from a user -- the words file (fuzz_words), a checkpoint
-# (fuzz_checkpoint), a GEMM plan or wisdom (fuzz_plan), the sweep's arguments (fuzz_sweep), the
-# diagnostics' CSV files (fuzz_diagcsv):
+# (fuzz_checkpoint), a GEMM plan as a file, a checkpoint or wisdom holds it (fuzz_plan), the
+# sweep's arguments (fuzz_sweep), the diagnostics' CSV files (fuzz_diagcsv), the wisdom file
+# itself (fuzz_wisdom):
 #   make fuzz          each target for FUZZ_TIME seconds (default 300), one after the other
 #   make fuzz-quick    each for 30 s (CI)
 # Binaries in build/fuzz/; new inputs go to tests/fuzz/corpus-run/<name>/ and crashes to
@@ -128,7 +129,7 @@ run: $(OUT)/makemore data/names.txt
 FUZZ_CC      ?= clang
 FUZZ_TIME    ?= 300
 FUZZ_OUT     := build/fuzz
-FUZZ_TARGETS := fuzz_words fuzz_checkpoint fuzz_plan fuzz_sweep fuzz_diagcsv
+FUZZ_TARGETS := fuzz_words fuzz_checkpoint fuzz_plan fuzz_sweep fuzz_diagcsv fuzz_wisdom
 FUZZ_CFLAGS  := -std=c11 -D_GNU_SOURCE -O1 -g -fopenmp -Wall -Wextra -Wno-pass-failed -Iinclude \
                 $(filter -I/% -D%,$(CFLAGS)) \
                 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined

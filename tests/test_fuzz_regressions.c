@@ -1,9 +1,10 @@
 // test_fuzz_regressions.c: the fuzz targets as plain tests, so that `make test` (and
 // `make test SANITIZE=1`, under ASan + UBSan) replays, without clang or libFuzzer:
-//  - the seed corpora tests/fuzz/corpus_{words,checkpoint,plan,sweep,diagcsv}/,
-//  - every input in tests/fuzz/regressions/{words,checkpoint,plan,sweep,diagcsv}/ (a crash
-//    the fuzzers find goes there once fixed),
+//  - the seed corpora tests/fuzz/corpus_{words,checkpoint,plan,sweep,diagcsv,wisdom}/,
+//  - every input in tests/fuzz/regressions/{words,checkpoint,plan,sweep,diagcsv,wisdom}/ (a
+//    crash the fuzzers find goes there once fixed),
 //  - every truncation of each diagcsv seed, under each of the six files' headers,
+//  - every truncation of a wisdom file of three entries (each also sealed by the target),
 //  - every truncation, and every byte of a checkpoint seed overwritten (0x00, 0xff and
 //    the byte + 1), through the checkpoint target.
 // The targets abort() on a broken invariant (a rejection without a one-line message, an
@@ -30,6 +31,9 @@
 #undef LLVMFuzzerTestOneInput
 #define LLVMFuzzerTestOneInput fuzz_diagcsv_one
 #include "fuzz/fuzz_diagcsv.c"
+#undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_wisdom_one
+#include "fuzz/fuzz_wisdom.c"
 #undef LLVMFuzzerTestOneInput
 
 typedef int (*Target)(const uint8_t *, size_t);
@@ -165,6 +169,51 @@ static void test_sweep_corpus(void) {
     printf("  %d seeds, %d regressions\n", n, r < 0 ? 0 : r);
 }
 
+static void count_entry(void *ctx, const char *key, const char *value) {
+    (void)key, (void)value;
+    ++*(int *)ctx;
+}
+
+// The wisdom seeds through the target, and the regressions; by hand, how each seed reads
+// (its entries; -1: damaged, a note; -2: not wisdom, foreign); then every truncation of the
+// seed of three entries through the target, which also seals each.
+static void test_wisdom_corpus(void) {
+    int n = replay_dir("tests/fuzz/corpus_wisdom", fuzz_wisdom_one);
+    CHECK(n >= 5, "tests/fuzz/corpus_wisdom: %d inputs (run from the repository root)", n);
+    int r = replay_dir("tests/fuzz/regressions/wisdom", fuzz_wisdom_one);
+    static const struct {
+        const char *name;
+        int entries;
+    } seeds[] = {{"valid_1", 1}, {"valid_3", 3}, {"valid_empty", 0}, {"bad_checksum", -1},
+                 {"no_tab", -1}, {"header_only", -1}, {"foreign", -2}, {"empty", -2}};
+    for (size_t i = 0; i < sizeof seeds / sizeof seeds[0]; i++) {
+        char path[256];
+        snprintf(path, sizeof path, "tests/fuzz/corpus_wisdom/%s", seeds[i].name);
+        size_t len;
+        uint8_t *seed = read_all(path, &len);
+        CHECK(seed != NULL, "cannot read %s", path);
+        if (!seed) continue;
+        wf_write(wf_path(), seed, len);
+        Wisdom w;
+        Err err = {{0}};
+        CHECK(wisdom_open(&w, wf_path(), &err) == 0, "%s: %s", path, err.msg);
+        int k = 0;
+        if (w.text) wisdom_each(&w, count_entry, &k);
+        const int got = w.text ? k : w.foreign ? -2 : -1;
+        CHECK(got == seeds[i].entries, "%s reads as %d (wanted %d): %s", path, got, seeds[i].entries, w.note);
+        wisdom_close(&w);
+        free(seed);
+    }
+    const char *cut_seed = "tests/fuzz/corpus_wisdom/valid_3";
+    size_t len;
+    uint8_t *seed = read_all(cut_seed, &len);
+    CHECK(seed != NULL && len > 100, "%s missing", cut_seed);
+    size_t cuts = 0;
+    for (size_t cut = 0; seed && cut <= len; cut++, cuts++) fuzz_wisdom_one(seed, cut);
+    free(seed);
+    printf("  %d seeds, %d regressions, %zu truncations\n", n, r < 0 ? 0 : r, cuts);
+}
+
 // Loads the bytes as a checkpoint (through a memfd); 0 when accepted.
 static int load_bytes(const uint8_t *p, size_t len, unsigned flags, Err *err) {
     int fd = memfd_create("mut", 0);
@@ -227,6 +276,7 @@ TEST_MAIN {
     TEST_SETUP();
     RUN_TEST(test_words_corpus);
     RUN_TEST(test_diagcsv_corpus);
+    RUN_TEST(test_wisdom_corpus);
     RUN_TEST(test_checkpoint_corpus);
     RUN_TEST(test_plan_corpus);
     RUN_TEST(test_sweep_corpus);

@@ -86,10 +86,10 @@ static void wisdom_read(Wisdom *w) {
     unsigned want = 0;
     int ok = last && sscanf(last, "crc32c %8x", &want) == 1 && strlen(last) == 16 && last[15] == '\n' &&
              crc32c(0, buf, (size_t)(last - buf)) == want;
-    for (char *p = buf + hl; ok && p < last; ) {  // every line: KEY\tVALUE
-        char *nl = strchr(p, '\n'), *tab = memchr(p, '\t', (size_t)(nl - p));
+    for (char *p = buf + hl; ok && p < last; ) {  // every line: KEY\tVALUE (a NUL: no line end found)
+        char *nl = strchr(p, '\n'), *tab = nl ? memchr(p, '\t', (size_t)(nl - p)) : NULL;
         ok = nl && tab && tab > p && tab + 1 < nl;
-        p = nl + 1;
+        if (ok) p = nl + 1;
     }
     if (!ok) {
         free(buf);
