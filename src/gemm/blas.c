@@ -21,10 +21,12 @@
 // across our pool was measured slower for the whole step at the lecture's size (B = 32,
 // quiet 2-core machine: 39.3-40.0 us/step split vs 35.7 us unsplit).
 // Tiled GEMMs below GEMM_FORK_MIN_MACS run their tiles in order on the calling thread (the
-// same bits): inside a step, a fork for a GEMM of 1-2 M MACs (part 5's WaveNet at B = 32)
-// was measured to cost more than the second core gives back (docs/ARCHITECTURES.md).
+// same bits). Forking from 2 M MACs (2-core Zen 4, bench mmstep and plan, 2026-12-06): the
+// Transformer at makemore.py's defaults (packed rows, ~220 a step) 4.09 -> 3.07 ms a step at
+// 2 threads, the WaveNet's pick 272.7 -> 255.4 us (from 4 M, neither forked: the 2-thread
+// step ran as the 1-thread one). Below 1 M MACs a fork costs more than the core gives back.
 #define GEMM_SPLIT_MIN_MACS (1L << 20)  // M*N*K from which a GEMM is tiled
-#define GEMM_FORK_MIN_MACS (1L << 22)   // M*N*K from which the tiles are spread over threads
+#define GEMM_FORK_MIN_MACS (1L << 21)   // M*N*K from which the tiles are spread over threads
 #define GEMM_TILE_MIN 64                // tiles have at least this many rows (or columns)
 #define GEMM_MAX_TILES 16
 
