@@ -44,9 +44,16 @@ int blas_callers_max(void);
 void blas_describe(char *buf, size_t len);
 const char *blas_threading(void);  // "serial", "pthreads" or "OpenMP"
 
-// What a plan's speed depends on besides its shapes, as one key: the CPU's model name
-// (/proc/cpuinfo), OpenBLAS's version and the core it runs, libxsmm's version (or "none"):
-// "cpu=AMD EPYC 9R14;openblas=0.3.21;core=Cooperlake;xsmm=1.17". Wisdom is kept under it.
+// What a plan's speed depends on besides its shapes, as one key: the CPU's model name and
+// its family/model numbers (/proc/cpuinfo; a VM's name alone, "AMD EPYC", covers several
+// generations), OpenBLAS's version and the core it runs, libxsmm's version (or "none"), and
+// the engine's GEMM epoch: "cpu=AMD EPYC (25/17);openblas=0.3.21;core=Cooperlake;xsmm=1.17;
+// engine=2". Wisdom is kept under it.
 void blas_machine_key(char *buf, size_t len);
+
+// Bumped whenever the engine's own GEMM paths change speed (its kernels, when its tiles
+// fork): a plan kept by an earlier engine is then made again rather than trusted.
+//   2: tiles fork from 2 M multiply-adds (was 4 M)
+#define GEMM_ENGINE_EPOCH 2
 
 #endif

@@ -206,14 +206,18 @@ void blas_describe(char *buf, size_t len) {
 
 void blas_machine_key(char *buf, size_t len) {
     char cpu[128] = "unknown", version[32] = "?";
+    int family = -1, model = -1;
     FILE *f = fopen("/proc/cpuinfo", "r");
     char line[256];
-    while (f && fgets(line, sizeof line, f)) {
+    while (f && fgets(line, sizeof line, f)) {  // the first processor's lines
         const char *colon = strchr(line, ':');
-        if (strncmp(line, "model name", 10) || !colon) continue;
-        snprintf(cpu, sizeof cpu, "%s", colon + 1 + (colon[1] == ' '));
-        cpu[strcspn(cpu, "\n;")] = '\0';
-        break;
+        if (!colon) continue;
+        if (!strncmp(line, "cpu family", 10)) family = atoi(colon + 1);
+        else if (!strncmp(line, "model\t", 6)) model = atoi(colon + 1);
+        else if (!strncmp(line, "model name", 10)) {
+            snprintf(cpu, sizeof cpu, "%s", colon + 1 + (colon[1] == ' '));
+            cpu[strcspn(cpu, "\n;")] = '\0';
+        } else if (line[0] == '\n') break;
     }
     if (f) fclose(f);
     const char *cfg = openblas_get_config();
@@ -223,5 +227,6 @@ void blas_machine_key(char *buf, size_t len) {
 #else
     const char *xsmm = "none";
 #endif
-    snprintf(buf, len, "cpu=%s;openblas=%s;core=%s;xsmm=%s", cpu, version, openblas_get_corename(), xsmm);
+    snprintf(buf, len, "cpu=%s (%d/%d);openblas=%s;core=%s;xsmm=%s;engine=%d", cpu, family, model,
+             version, openblas_get_corename(), xsmm, GEMM_ENGINE_EPOCH);
 }
