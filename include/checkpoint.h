@@ -34,6 +34,8 @@ typedef struct {
                           // metadata "gemm_plan", reused by --resume
     int ranks;          // MPI ranks the run was trained on (metadata "ranks", written when > 1;
                         // absent reads as 1)
+    int has_split_seed;  // split_seed is known: a training state, or a plain model file's
+                         // "words_split_seed" (net_save_model); set by checkpoint_read_common
 } TrainState;
 
 // The words file's fingerprint: 1 when w is the file ts was trained on (or ts records
@@ -48,7 +50,8 @@ int checkpoint_vocab_ok(const Vocab *v);
 // itos_buf holds 513 bytes. Returns the number of entries, or -1 without room.
 int checkpoint_meta_common(StMeta *meta, char (*text)[80], int room, const Vocab *v,
                            const TrainState *ts, char *itos_buf);
-// Reads and validates "itos" (V symbols) and, when present, the training state.
+// Reads and validates "itos" (V symbols) and, when present, the training state; without
+// one, a plain model file's "words_split_seed" (optional) into ts->split_seed.
 int checkpoint_read_common(const StFile *f, const char *path, int V, Vocab *v, TrainState *ts,
                            int *has_ts, Err *err);
 int checkpoint_meta_int(const StFile *f, const char *path, const char *key, int lo, int hi,

@@ -9,6 +9,10 @@
 // Atomic write (st_save); ts may be NULL (a plain model file). Refuses a vocabulary that
 // is malformed or not the model's.
 int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *ts, Err *err);
+// A plain model file (no training state: makemore.py's model.pt) that records the split its
+// held-out words came from ("words_split_seed"), so eval and sample hold it out again.
+int net_save_model(const char *path, const Net *n, const Vocab *v, uint64_t split_seed,
+                   Err *err);
 // Reads and validates a model file (checksums, config, every tensor present with its dtype
 // and shape, every value finite, variances non-negative, the vocabulary well-formed), then
 // net_alloc(n, cfg, B) and fills it. has_ts (may be NULL) is 1 when the file holds a

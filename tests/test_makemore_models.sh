@@ -64,6 +64,13 @@ check "makemore -i -o --type: its lines every 10 steps" \
     '[ $rc -eq 0 ] && [ $(grep -cE "^step [0-9]+ \| loss [0-9.]+ \| step time [0-9.]+ms$" "$T/mm.out") -eq 52 ]' "$(tail -5 "$T/mm.out")"
 check "makemore: train and test loss at step 500, the best model kept" \
     'grep -qE "^step 500 train loss: [0-9.]+ test loss: [0-9.]+$" "$T/mm.out" && grep -q "is the best so far, saving model to wd/model.safetensors" "$T/mm.out" && [ -s "$T/wd/model.safetensors" ] && [ -s "$T/wd/checkpoint.safetensors" ]' "$(tail -5 "$T/mm.out")"
+best=$(sed -n 's/^test loss \([0-9.]*\) is the best so far.*/\1/p' "$T/mm.out" | tail -1)
+"$M" eval --model "$T/wd/model.safetensors" --data "$WORDS" >"$T/be.out" 2>&1
+"$M" eval --model "$T/wd/model.safetensors" --data "$WORDS" --words test >"$T/bw.m" 2>&1
+"$M" eval --model "$T/wd/checkpoint.safetensors" --data "$WORDS" --words test >"$T/bw.c" 2>&1
+check "makemore: the best model's file holds out the run's test words (eval: its test loss)" \
+    'cmp -s "$T/bw.m" "$T/bw.c" && [ -n "$best" ] && grep -qx "test $(printf %.4f "$best")" "$T/be.out"' \
+    "best $best; $(cat "$T/be.out" | tail -2)"
 check "makemore: samples sorted as makemore.py sorts them, every 200 steps" \
     '[ $(grep -c "^[0-9]* samples that are new:$" "$T/mm.out") -eq 2 ]' "$(grep -c samples "$T/mm.out")"
 (cd "$T" && "$M" $MM -o wd --sample-only >so.out 2>&1)

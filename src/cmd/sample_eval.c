@@ -20,8 +20,8 @@
 
 // Failures are one line, "makemore <cmd>: <file>: <what> ...", exit 1 (file or data) or
 // 2 (command line).
-// Loads the model at path; *split_seed becomes the one it was trained with unless the
-// user gave --split-seed. Returns 1 when the file is an unfinished training checkpoint
+// Loads the model at path; *split_seed becomes the one it was trained with (a checkpoint's,
+// or a plain model file's words_split_seed) unless the user gave --split-seed. Returns 1 when the file is an unfinished training checkpoint
 // whose batchnorm statistics are to be calibrated (not calibrated yet, and the model
 // keeps calibrated statistics), else 0.
 // *ts gets the file's training state (ts->has_data_fp = 0 when it has none).
@@ -35,7 +35,7 @@ static int load_model_or_die(const char *cmd, Net *m, Vocab *v, TrainState *ts,
                        &err) != 0)
         cmd_fail(cmd, EXIT_RUNTIME, "%s", err.msg);
     if (!has_ts) ts->has_data_fp = 0;
-    if (has_ts && !split_seed_given) *split_seed = ts->split_seed;
+    if (ts->has_split_seed && !split_seed_given) *split_seed = ts->split_seed;
     return has_ts && !ts->calibrated && !m->seq && m->cfg.bn_stats == BN_STATS_CALIBRATE;
 }
 

@@ -376,7 +376,8 @@ static void makemore_eval(const TrainOpts *o, const Net *n, const Dataset *d, Tr
         printf("test loss %.17g is the best so far, saving model to %s\n", test, o->best);
         ts->best_loss = test;
         Err err;
-        if (net_save(o->best, n, &d->vocab, NULL, &err) != 0) fail(EXIT_RUNTIME, "%s", err.msg);
+        if (net_save_model(o->best, n, &d->vocab, ts->split_seed, &err) != 0)
+            fail(EXIT_RUNTIME, "%s", err.msg);
     }
     stdout_check();
 }

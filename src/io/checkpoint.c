@@ -329,6 +329,11 @@ int checkpoint_read_common(const StFile *f, const char *path, int V, Vocab *v, T
     int has = has_train_keys(&r);
     if (has < 0) return -1;
     if (has && read_train_state(&r, ts)) return -1;
+    ts->has_split_seed = has;
+    if (!has && st_meta_get(f, "words_split_seed")) {  // a plain model file's split
+        if (meta_u64(&r, "words_split_seed", &ts->split_seed)) return -1;
+        ts->has_split_seed = 1;
+    }
     *has_ts = has;
     return 0;
 }

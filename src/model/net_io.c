@@ -31,7 +31,8 @@
 #define MODEL_FORMAT "makemore-mlp-1"
 enum { META_ROOM = 48 };
 
-int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *ts, Err *err) {
+static int save(const char *path, const Net *n, const Vocab *v, const TrainState *ts,
+                const uint64_t *split_seed, Err *err) {
     const NetConfig *c = &n->cfg;
     if (v->V != c->V || !checkpoint_vocab_ok(v))
         return err_set(err, "%s: not saved: the vocabulary (V = %d) is malformed or does not "
@@ -91,10 +92,27 @@ int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *t
         }
     }
     int m = checkpoint_meta_common(meta + k, text + k, META_ROOM - k, v, ts, itos);
+    if (m >= 0 && !ts && split_seed) {
+        if (k + m >= META_ROOM) m = -1;
+        else {
+            snprintf(text[k + m], sizeof text[k + m], "%llu", (unsigned long long)*split_seed);
+            meta[k + m] = (StMeta){"words_split_seed", text[k + m]};
+            m++;
+        }
+    }
     int rc = m < 0 ? err_set(err, "%s: not saved: too much metadata", path)
                    : st_save(path, t, nt, meta, k + m, err);
     xfree(copies);
     return rc;
+}
+
+int net_save(const char *path, const Net *n, const Vocab *v, const TrainState *ts, Err *err) {
+    return save(path, n, v, ts, NULL, err);
+}
+
+int net_save_model(const char *path, const Net *n, const Vocab *v, uint64_t split_seed,
+                   Err *err) {
+    return save(path, n, v, NULL, &split_seed, err);
 }
 
 // The config from the metadata: a makemore-net-1 file's keys, or a makemore-mlp-1 file (the
@@ -262,6 +280,10 @@ static int load_validated(Net *n, Vocab *v, TrainState *ts, int *has_ts, StFile 
     }
     if (has_ts) *has_ts = has;
     if (ts && has) *ts = state;
+    else if (ts && state.has_split_seed) {  // a plain model file's split
+        ts->split_seed = state.split_seed;
+        ts->has_split_seed = 1;
+    }
     return 0;
 }
 
