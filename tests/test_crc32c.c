@@ -36,7 +36,8 @@ static void test_against_bitwise(void) {
         }
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     RUN_TEST(test_check_value);
     RUN_TEST(test_against_bitwise);
     return check_summary();

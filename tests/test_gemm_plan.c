@@ -241,7 +241,8 @@ static void test_bias_fused_into_batchnorm(void) {
     xfree(h1); xfree(h2); xfree(r1); xfree(r2);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     rng_seed(&rng, 99);
     threads_set(1);
     RUN_TEST(test_every_kind_against_loops);

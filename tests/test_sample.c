@@ -217,7 +217,8 @@ static void test_commands_refuse_an_overflowing_model(void) {
     CHECK(system(cmd) == 0, "%s", cmd);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     RUN_TEST(test_logits_one_matches_batched_logits);
     RUN_TEST(test_sample_word_deterministic);
     RUN_TEST(test_sample_draw_refuses_nonfinite);

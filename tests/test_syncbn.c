@@ -245,7 +245,8 @@ static void test_stop_is_agreed(void) {
     xfree(ex.Y);
 }
 
-int main(void) {
+TEST_MAIN {
+    TEST_SETUP();
     dist_init();
     threads_set(1);
     printf("ranks: %d\n", dist_size());

@@ -110,7 +110,7 @@ static char *in_dir(const char *dir, const char *name) {
 static int sample_only(const MmOpts *m, const char *model) {
     Net n;
     Vocab v;
-    TrainState ts;
+    TrainState ts = {0};
     int has_ts = 0;
     Err err;
     if (net_load(&n, &v, &ts, &has_ts, model, 1, &err)) cmd_fail(CMD, EXIT_RUNTIME, "%s", err.msg);
@@ -120,7 +120,8 @@ static int sample_only(const MmOpts *m, const char *model) {
         cmd_fail(CMD, EXIT_USAGE, "--type %s: %s holds a %s (give --type %s)", TYPES[m->type], model,
                  net_arch_makemore_name(n.cfg.arch), net_arch_makemore_name(n.cfg.arch));
     Dataset d;
-    if (dataset_load_makemore(&d, m->input, n.cfg.T, has_ts ? ts.split_seed : m->seed, &v, &err) != DATASET_OK)
+    uint64_t split = ts.has_split_seed ? ts.split_seed : m->seed;  // the run's split, as recorded
+    if (dataset_load_makemore(&d, m->input, n.cfg.T, split, &v, &err) != DATASET_OK)
         cmd_fail(CMD, EXIT_RUNTIME, "%s", err.msg);
     static char words[50][MAX_WORD_LEN + 1];
     Rng r;
