@@ -48,7 +48,7 @@ void checkpoint_words_record(TrainState *ts, const Words *w);
 int checkpoint_vocab_ok(const Vocab *v);
 // Appends "itos" (and, with ts, the training state's keys) to meta/text (room entries);
 // itos_buf holds 513 bytes. Returns the number of entries, or -1 without room.
-int checkpoint_meta_common(StMeta *meta, char (*text)[80], int room, const Vocab *v,
+int checkpoint_meta_common(StMeta *meta, char (*text)[ST_META_TEXT], int room, const Vocab *v,
                            const TrainState *ts, char *itos_buf);
 // Reads and validates "itos" (V symbols) and, when present, the training state; without
 // one, a plain model file's "words_split_seed" (optional) into ts->split_seed.

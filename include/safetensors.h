@@ -26,6 +26,12 @@ typedef struct {
     const char *value;
 } StMeta;
 
+// Metadata values are written into rows of text this long (a number, a name).
+enum { ST_META_TEXT = 80 };
+// meta[i] = {keys[i], text[i]} with text[i] the decimal vals[i], for i < n.
+void st_meta_ints(StMeta *meta, char (*text)[ST_META_TEXT], const char *const *keys,
+                  const int *vals, int n);
+
 size_t st_dtype_size(StDtype d);
 size_t st_numel(const StTensor *t);
 

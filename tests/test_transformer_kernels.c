@@ -362,6 +362,19 @@ static void attention_ref(double *y, double *att, double *dqkv, const float *qkv
     xfree(p);
 }
 
+// The attention's six ops on their own plan, every op of one kind; 0 when this build has no
+// such kind (the plan is then not made). The caller frees the plan.
+static int attention_ops_of_kind(GemmPlan *plan, AttnOps *ops, GemmKind kind, int T, int hs) {
+    if ((kind == GEMM_OWN && !gemm_own_available()) || (kind == GEMM_XSMM && !gemm_xsmm_available()))
+        return 0;
+    gemm_plan_begin(plan, "attention");
+    int idx[ATTN_N_OPS];
+    attention_plan_add(plan, T, hs, GEMM_BLAS, idx);
+    gemm_plan_force(plan, kind);
+    *ops = attention_ops(plan, idx);
+    return 1;
+}
+
 static int att_upper_zero(const float *att, int B, int T, int nh) {
     for (size_t r = 0; r < (size_t)B * nh * T; r++)
         for (int s = (int)(r % T) + 1; s < T; s++)
@@ -384,14 +397,9 @@ static void test_attention(void) {
         float *y0 = NULL, *att0 = NULL, *dqkv0 = NULL;  // the blas plan's, 1 thread
         for (size_t kk = 0; kk < sizeof kinds / sizeof kinds[0]; kk++) {
             GemmKind kind = kinds[kk];
-            if ((kind == GEMM_OWN && !gemm_own_available()) || (kind == GEMM_XSMM && !gemm_xsmm_available()))
-                continue;
             GemmPlan plan;
-            gemm_plan_begin(&plan, "attention");
-            int idx[ATTN_N_OPS];
-            attention_plan_add(&plan, T, hs, GEMM_BLAS, idx);
-            gemm_plan_force(&plan, kind);
-            AttnOps ops = attention_ops(&plan, idx);
+            AttnOps ops;
+            if (!attention_ops_of_kind(&plan, &ops, kind, T, hs)) continue;
             CHECK(attention_ops_parallel_safe(&ops) == (kind != GEMM_BLAS_T) ||
                       (kind == GEMM_BLAS_T && T == 1),
                   "parallel_safe %d under %s", attention_ops_parallel_safe(&ops), GEMM_KIND_NAMES[kind]);
@@ -464,14 +472,9 @@ static void test_attention_len(void) {
     float *att = randv(na, 1, 0);
     for (size_t kk = 0; kk < sizeof kinds / sizeof kinds[0]; kk++) {
         GemmKind kind = kinds[kk];
-        if ((kind == GEMM_OWN && !gemm_own_available()) || (kind == GEMM_XSMM && !gemm_xsmm_available()))
-            continue;
         GemmPlan plan;
-        gemm_plan_begin(&plan, "attention");
-        int idx[ATTN_N_OPS];
-        attention_plan_add(&plan, T, hs, GEMM_BLAS, idx);
-        gemm_plan_force(&plan, kind);
-        AttnOps ops = attention_ops(&plan, idx);
+        AttnOps ops;
+        if (!attention_ops_of_kind(&plan, &ops, kind, T, hs)) continue;
         for (int th = 1; th <= 2; th++) {
             threads_set(th);
             float *y = xcalloc(ny, sizeof(float)), *dqkv = xcalloc(nqkv, sizeof(float));

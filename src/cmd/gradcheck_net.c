@@ -80,14 +80,11 @@ static int dump(const char *path, const Net *n, const float *grads, int B, const
     t[k++] = (StTensor){.name = "Yb", .dtype = ST_I32, .ndim = 1, .shape = {B}, .data = n->Yb};
     k += diag_tensors(t + k, &dd, d, n);
     const NetConfig *c = &n->cfg;
-    char text[8][40];
-    int vals[] = {c->layers, c->V, c->T, c->E, c->H, B};
-    const char *keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "batch"};
+    char text[8][ST_META_TEXT];
+    const int vals[] = {c->layers, c->V, c->T, c->E, c->H, B};
+    static const char *const keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "batch"};
     StMeta meta[12];
-    for (int i = 0; i < 6; i++) {
-        snprintf(text[i], sizeof text[i], "%d", vals[i]);
-        meta[i] = (StMeta){keys[i], text[i]};
-    }
+    st_meta_ints(meta, text, keys, vals, 6);
     snprintf(text[6], sizeof text[6], "%.9g", (double)n->loss);
     meta[6] = (StMeta){"loss", text[6]};
     meta[7] = (StMeta){"arch", net_arch_name(c->arch)};

@@ -58,14 +58,12 @@ static int dump(const char *path, const Net *n, const MmConfig *mc, float *const
     t[k++] = (StTensor){.name = "X", .dtype = ST_I32, .ndim = 2, .shape = {B, mc->T}, .data = n->Xb};
     t[k++] = (StTensor){.name = "Y", .dtype = ST_I32, .ndim = 2, .shape = {B, mc->T}, .data = n->Yb};
     static const char *const TYPES[] = {"bigram", "mlp", "bow", "rnn", "gru", "transformer"};
-    char text[8][40];
+    char text[8][ST_META_TEXT];
     const int vals[] = {mc->V, mc->T, mc->n_layer, mc->n_head, mc->n_embd, mc->n_embd2, B};
-    const char *keys[] = {"vocab_size", "block_size", "n_layer", "n_head", "n_embd", "n_embd2", "batch"};
+    static const char *const keys[] = {"vocab_size", "block_size", "n_layer", "n_head", "n_embd",
+                                       "n_embd2", "batch"};
     StMeta meta[11];
-    for (int i = 0; i < 7; i++) {
-        snprintf(text[i], sizeof text[i], "%d", vals[i]);
-        meta[i] = (StMeta){keys[i], text[i]};
-    }
+    st_meta_ints(meta, text, keys, vals, 7);
     snprintf(text[7], sizeof text[7], "%.9g", (double)n->loss);
     meta[7] = (StMeta){"loss", text[7]};
     meta[8] = (StMeta){"type", TYPES[mc->type]};

@@ -68,7 +68,7 @@ enum { MAX_META = 24 };  // the training state's keys, with room
 
 typedef struct {
     StMeta meta[MAX_META];
-    char text[MAX_META][80];  // numbers as text
+    char text[MAX_META][ST_META_TEXT];  // numbers as text
     int n;
 } MetaList;
 
@@ -307,7 +307,7 @@ void checkpoint_words_record(TrainState *ts, const Words *w) {
 // The vocabulary and the training state, the metadata every makemore file holds, so a
 // Net checkpoint writes and validates them exactly as this file does.
 
-int checkpoint_meta_common(StMeta *meta, char (*text)[80], int room, const Vocab *v,
+int checkpoint_meta_common(StMeta *meta, char (*text)[ST_META_TEXT], int room, const Vocab *v,
                            const TrainState *ts, char *itos_buf) {
     MetaList l = {.n = 0};
     itos_encode(itos_buf, v);

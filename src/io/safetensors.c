@@ -246,6 +246,14 @@ static int seal_header(char *header, size_t header_len, size_t padded) {
     return 0;
 }
 
+void st_meta_ints(StMeta *meta, char (*text)[ST_META_TEXT], const char *const *keys,
+                  const int *vals, int n) {
+    for (int i = 0; i < n; i++) {
+        snprintf(text[i], sizeof text[i], "%d", vals[i]);
+        meta[i] = (StMeta){keys[i], text[i]};
+    }
+}
+
 int st_save(const char *path, const StTensor *tensors, int n_tensors, const StMeta *meta,
             int n_meta, Err *err) {
     // The first pass checks every name, dtype and shape, so that the data checksum reads

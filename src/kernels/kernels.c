@@ -484,6 +484,13 @@ static inline float upstream(const float *din, const float *h, size_t i) {
     return h ? (1.0f - h[i] * h[i]) * din[i] : din[i];
 }
 
+// The gradient at the batchnorm's output, a vector at index at: din, through the tanh when h
+// is given ((1 - h^2) din, as the plain loop forms it).
+#define BN_DOUT(vt, vt_u, din, h, at)                                                           \
+    ((h) ? (vt)((1.0f - *(const vt_u *)((h) + (at)) * *(const vt_u *)((h) + (at))) *          \
+                *(const vt_u *)((din) + (at)))                                                  \
+         : (vt)*(const vt_u *)((din) + (at)))
+
 // Both sums of a block of NV vectors of VL columns from column j, in registers over rows
 // [r0, r1), each column in row order (the plain loop's bits).
 #define BN_BACKWARD_BLOCK_SUMS(name, vt, vt_u, VL, NV)                                        \
@@ -494,11 +501,7 @@ static inline float upstream(const float *din, const float *h, size_t i) {
         for (int b = r0; b < r1; b++) {                                                         \
             size_t o = (size_t)b * H + j;                                                       \
             for (int k = 0; k < NV; k++) {                                                      \
-                vt d = *(const vt_u *)(din + o + k * VL);                                       \
-                if (h) {                                                                        \
-                    vt y = *(const vt_u *)(h + o + k * VL);                                     \
-                    d = (1.0f - y * y) * d;                                                     \
-                }                                                                               \
+                vt d = BN_DOUT(vt, vt_u, din, h, o + k * VL);                                     \
                 sd[k] += d;                                                                     \
                 sr[k] += d * *(const vt_u *)(bnraw + o + k * VL);                               \
             }                                                                                   \
@@ -556,11 +559,7 @@ static void bn_backward_sums(float *sum_d, float *sum_draw, const float *din, co
         for (int b = r0; b < r1; b++) {                                                         \
             size_t o = (size_t)b * H + j;                                                       \
             for (int k = 0; k < NV; k++) {                                                      \
-                vt d = *(const vt_u *)(din + o + k * VL);                                       \
-                if (h) {                                                                        \
-                    vt y = *(const vt_u *)(h + o + k * VL);                                     \
-                    d = (1.0f - y * y) * d;                                                     \
-                }                                                                               \
+                vt d = BN_DOUT(vt, vt_u, din, h, o + k * VL);                                     \
                 vt raw = *(const vt_u *)(bnraw + o + k * VL);                                   \
                 *(vt_u *)(dhprebn + o + k * VL) = scale[k] * ((float)B * d - sd[k] - raw * ksr[k]); \
             }                                                                                   \

@@ -63,7 +63,7 @@ static int save(const char *path, const Net *n, const Vocab *v, const TrainState
                              .shape = {(int64_t)n->num_params}};
     }
     StMeta meta[META_ROOM];
-    char text[META_ROOM][80], itos[2 * 256 + 1];
+    char text[META_ROOM][ST_META_TEXT], itos[2 * 256 + 1];
     int k = 0;
     meta[k++] = (StMeta){"format", NET_FORMAT};
     meta[k++] = (StMeta){"arch", net_arch_name(c->arch)};
@@ -71,25 +71,19 @@ static int save(const char *path, const Net *n, const Vocab *v, const TrainState
     meta[k++] = (StMeta){"bn_stats", c->bn_stats == BN_STATS_RUNNING ? "running" : "calibrate"};
     meta[k++] = (StMeta){"optim", OPTIM_NAMES[c->optim]};
     if (c->norm == NORM_NONE) meta[k++] = (StMeta){"norm", "none"};  // absent: batchnorm
-    const char *keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "heads"};
-    int vals[] = {c->layers, c->V, c->T, c->E, c->H, c->heads};
-    for (int i = 0; i < 6; i++) {
-        snprintf(text[k], sizeof text[k], "%d", vals[i]);
-        meta[k] = (StMeta){keys[i], text[k]};
-        k++;
-    }
+    static const char *const keys[] = {"layers", "vocab_size", "block", "embd", "hidden", "heads"};
+    const int vals[] = {c->layers, c->V, c->T, c->E, c->H, c->heads};
+    st_meta_ints(meta + k, text + k, keys, vals, 6);
+    k += 6;
     snprintf(text[k], sizeof text[k], "%.9g", (double)c->momentum);
     meta[k] = (StMeta){"momentum", text[k]};
     k++;
     if (net_arch_is_seq(c->arch)) {  // makemore.py's ModelConfig, for its class
         meta[k++] = (StMeta){"type", net_arch_makemore_name(c->arch)};
-        const char *mk[] = {"block_size", "n_layer", "n_head", "n_embd", "n_embd2"};
-        int mv[] = {c->T, c->layers, c->heads, c->E, c->H};
-        for (int i = 0; i < 5; i++) {
-            snprintf(text[k], sizeof text[k], "%d", mv[i]);
-            meta[k] = (StMeta){mk[i], text[k]};
-            k++;
-        }
+        static const char *const mk[] = {"block_size", "n_layer", "n_head", "n_embd", "n_embd2"};
+        const int mv[] = {c->T, c->layers, c->heads, c->E, c->H};
+        st_meta_ints(meta + k, text + k, mk, mv, 5);
+        k += 5;
     }
     int m = checkpoint_meta_common(meta + k, text + k, META_ROOM - k, v, ts, itos);
     if (m >= 0 && !ts && split_seed) {

@@ -124,26 +124,22 @@ void net_torch_shape(const Net *n, int i, int shape[2]) {
     shape[1] = t->transposed ? t->shape[0] : t->shape[1];
 }
 
+// dst [cols, rows] = src [rows, cols]^T
+static void transpose(float *dst, const float *src, int rows, int cols) {
+    for (int a = 0; a < cols; a++)
+        for (int b = 0; b < rows; b++) dst[(size_t)a * rows + b] = src[(size_t)b * cols + a];
+}
+
 void net_to_torch(const Net *n, int i, const float *x, float *out) {
     const NetTensor *t = &n->tensor[i];
-    if (!t->transposed) {
-        memcpy(out, x, t->numel * sizeof(float));
-        return;
-    }
-    const int r = t->shape[0], c = t->shape[1];  // x [r, c] -> out [c, r]
-    for (int a = 0; a < c; a++)
-        for (int b = 0; b < r; b++) out[(size_t)a * r + b] = x[(size_t)b * c + a];
+    if (t->transposed) transpose(out, x, t->shape[0], t->shape[1]);  // [r, c] -> [c, r]
+    else memcpy(out, x, t->numel * sizeof(float));
 }
 
 void net_from_torch(const Net *n, int i, const float *in, float *x) {
     const NetTensor *t = &n->tensor[i];
-    if (!t->transposed) {
-        memcpy(x, in, t->numel * sizeof(float));
-        return;
-    }
-    const int r = t->shape[0], c = t->shape[1];  // in [c, r] -> x [r, c]
-    for (int b = 0; b < r; b++)
-        for (int a = 0; a < c; a++) x[(size_t)b * c + a] = in[(size_t)a * r + b];
+    if (t->transposed) transpose(x, in, t->shape[1], t->shape[0]);  // [c, r] -> [r, c]
+    else memcpy(x, in, t->numel * sizeof(float));
 }
 
 // ---- initialisation ----------------------------------------------------------------------
